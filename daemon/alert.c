@@ -1,0 +1,174 @@
+/* alert: alert JSON encoding; see alert.h. */
+#include "alert.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void put_str(struct json_writer *w, const char *k, const char *v)
+{
+    jw_key(w, k);
+    jw_str(w, v);
+}
+
+static void put_time(struct json_writer *w, const char *k, uint64_t ms)
+{
+    char t[40];
+    format_iso8601_ms(ms, t, sizeof t);
+    put_str(w, k, t);
+}
+
+static void put_post(struct json_writer *w, const struct post *p)
+{
+    jw_key(w, "post");
+    jw_map_open(w);
+    put_str(w, "id", p->id);
+    put_str(w, "url", p->url);
+    put_str(w, "text", p->text);
+    put_str(w, "lang", p->lang);
+    put_str(w, "created_at", p->created_at);
+    jw_key(w, "author");
+    jw_map_open(w);
+    put_str(w, "id", p->author.id);
+    put_str(w, "handle", p->author.handle);
+    put_str(w, "name", p->author.name);
+    jw_key(w, "followers");
+    if (p->author.followers >= 0)
+        jw_int(w, p->author.followers);
+    else
+        jw_null(w);
+    jw_key(w, "verified");
+    jw_bool(w, p->author.verified);
+    jw_map_close(w);
+    put_str(w, "in_reply_to", p->in_reply_to);
+    put_str(w, "conversation_id", p->conversation_id);
+    jw_key(w, "is_retweet");
+    jw_bool(w, p->is_retweet);
+    jw_key(w, "is_quote");
+    jw_bool(w, p->is_quote);
+    if (p->referenced_id)
+        put_str(w, "referenced_id", p->referenced_id);
+    jw_map_close(w);
+}
+
+static void put_matches(struct json_writer *w, const struct ruleset *rs, const struct match_ctx *mc)
+{
+    jw_key(w, "matches");
+    jw_array_open(w);
+    for (int i = 0; i < mc->nhits; i++) {
+        const struct rule *r = &rs->rules[mc->hits[i].rule];
+        jw_map_open(w);
+        put_str(w, "rule", r->name);
+        put_str(w, "tag", r->tag);
+        put_str(w, "queue", r->queue);
+        jw_key(w, "terms");
+        jw_array_open(w);
+        for (int t = 0; t < r->q->nterms; t++)
+            if (!r->q->terms[t].negated && matcher_term_hit(mc, r, t))
+                jw_str(w, r->q->terms[t].value);
+        jw_array_close(w);
+        jw_map_close(w);
+    }
+    jw_array_close(w);
+}
+
+/* meta.* of every matched rule; on a clash the highest-priority rule wins,
+ * so its keys are written first and later duplicates skipped. */
+static void put_meta(struct json_writer *w, const struct ruleset *rs, const struct match_ctx *mc,
+                     int best)
+{
+    const char *seen[64];
+    int nseen = 0;
+
+    jw_key(w, "meta");
+    jw_map_open(w);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < mc->nhits; i++) {
+            const struct rule *r = &rs->rules[mc->hits[i].rule];
+            if ((pass == 0) != (mc->hits[i].rule == best))
+                continue;
+            for (int k = 0; k < r->nmeta; k++) {
+                int dup = 0;
+                for (int s = 0; s < nseen; s++)
+                    dup |= strcmp(seen[s], r->meta_key[k]) == 0;
+                if (dup || nseen >= (int)ARRAY_LEN(seen))
+                    continue;
+                seen[nseen++] = r->meta_key[k];
+                put_str(w, r->meta_key[k], r->meta_val[k]);
+            }
+        }
+    jw_map_close(w);
+}
+
+struct alert *alert_build(struct json_writer *w, const char *instance, const struct ruleset *rs,
+                          const struct match_ctx *mc, const struct score *sc, const struct post *p,
+                          uint64_t now_ms)
+{
+    const struct rule *best = &rs->rules[sc->best_rule];
+    struct alert *a;
+    const char *out;
+    size_t len, idlen;
+
+    jw_reset(w);
+    jw_map_open(w);
+    jw_key(w, "v");
+    jw_int(w, 1);
+    jw_key(w, "id");
+    {
+        char id[512];
+        snprintf(id, sizeof id, "%s:%s", p->source_name ? p->source_name : "", p->id);
+        jw_str(w, id);
+    }
+    put_str(w, "instance", instance);
+    jw_key(w, "source");
+    jw_map_open(w);
+    put_str(w, "name", p->source_name);
+    put_str(w, "type", p->source_type);
+    jw_map_close(w);
+    put_post(w, p);
+    put_matches(w, rs, mc);
+    put_str(w, "queue", best->queue);
+    jw_key(w, "priority");
+    jw_map_open(w);
+    put_str(w, "level", level_names[sc->level]);
+    jw_key(w, "score");
+    jw_int(w, sc->score);
+    jw_key(w, "reasons");
+    jw_array_open(w);
+    for (int i = 0; i < sc->nreasons; i++)
+        jw_str(w, sc->reasons[i]);
+    jw_array_close(w);
+    jw_map_close(w);
+    put_meta(w, rs, mc, sc->best_rule);
+    jw_key(w, "times");
+    jw_map_open(w);
+    put_time(w, "received", p->received_ms ? p->received_ms : now_ms);
+    put_time(w, "enqueued", now_ms);
+    jw_map_close(w);
+    jw_map_close(w);
+    if (jw_finish(w, &out, &len) != 0)
+        return NULL;
+
+    a = xcalloc(1, sizeof *a);
+    idlen = strlen(p->source_name ? p->source_name : "") + 1 + strlen(p->id);
+    a->id = xmalloc(idlen + 1);
+    snprintf(a->id, idlen + 1, "%s:%s", p->source_name ? p->source_name : "", p->id);
+    a->queue = xstrdup(best->queue);
+    a->level = sc->level;
+    a->score = sc->score;
+    a->json = xstrndup(out, len);
+    a->len = len;
+    a->received_us = p->received_us_mono;
+    return a;
+}
+
+void alert_free(struct alert *a)
+{
+    if (!a)
+        return;
+    free(a->id);
+    free(a->queue);
+    free(a->json);
+    free(a);
+}

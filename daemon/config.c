@@ -1,0 +1,600 @@
+/* config: table-driven INI configuration; see config.h. */
+#include "config.h"
+#include "inifile.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+const char *const post_field_names[PF_COUNT] = {
+#define X(name, def) #name,
+    CONFIG_POST_FIELDS(X)
+#undef X
+};
+
+const char *const post_field_defaults[PF_COUNT] = {
+#define X(name, def) def,
+    CONFIG_POST_FIELDS(X)
+#undef X
+};
+
+enum ctype { CT_STR, CT_INT, CT_LOGLEVEL, CT_FACILITY, CT_ACCENTS, CT_MODE, CT_SRCTYPE };
+
+struct ckey {
+    const char *section;        /* "daemon", "redis", "alerting", "source" */
+    const char *key;
+    enum ctype type;
+    size_t off;                 /* into struct config, or struct source_conf */
+    const char *def;            /* default, parsed like a value; NULL = unset */
+    long long min, max;
+};
+
+#define C(f) offsetof(struct config, f)
+#define S(f) offsetof(struct source_conf, f)
+static const struct ckey keys[] = {
+    {"daemon", "name", CT_STR, C(name), "mentiond-1", 0, 0},
+    {"daemon", "rules", CT_STR, C(rules), "/etc/mentiond/rules.d/*.rules", 0, 0},
+    {"daemon", "lexicons", CT_STR, C(lexicons), "/etc/mentiond/lexicons", 0, 0},
+    {"daemon", "log_level", CT_LOGLEVEL, C(log_level), "info", 0, 0},
+    {"daemon", "syslog_facility", CT_FACILITY, C(syslog_facility), "daemon", 0, 0},
+    {"daemon", "spool_dir", CT_STR, C(spool_dir), "/var/lib/mentiond/spool", 0, 0},
+    {"daemon", "metrics_listen", CT_STR, C(metrics_listen), "127.0.0.1:9187", 0, 0},
+    {"daemon", "accents", CT_ACCENTS, C(accents_fold), "keep", 0, 0},
+    {"daemon", "shutdown_timeout", CT_INT, C(shutdown_timeout), "5", 0, 300},
+    {"daemon", "status_interval", CT_INT, C(status_interval), "60", 0, 86400},
+    {"redis", "url", CT_STR, C(redis_url), "redis://127.0.0.1:6379/0", 0, 0},
+    {"redis", "password_file", CT_STR, C(redis_password_file), "", 0, 0},
+    {"redis", "key_prefix", CT_STR, C(key_prefix), "mentiond", 0, 0},
+    {"redis", "mode", CT_MODE, C(redis_mode), "list", 0, 0},
+    {"redis", "dedup_ttl", CT_INT, C(dedup_ttl), "86400", 1, 31536000},
+    {"redis", "max_queue_length", CT_INT, C(max_queue_length), "1000000", 1, 1000000000},
+    {"redis", "buffer_alerts", CT_INT, C(buffer_alerts), "100000", 1, 100000000},
+    {"redis", "max_inflight", CT_INT, C(max_inflight), "1000", 1, 1000000},
+    {"redis", "connect_timeout_ms", CT_INT, C(redis_connect_timeout), "2000", 10, 600000},
+    {"redis", "command_timeout_ms", CT_INT, C(redis_command_timeout), "5000", 10, 600000},
+    {"alerting", "alertmanager_url", CT_STR, C(alertmanager_url), "", 0, 0},
+    {"alerting", "pagerduty_routing_key_file", CT_STR, C(pagerduty_routing_key_file), "", 0, 0},
+    {"alerting", "webhook_url", CT_STR, C(webhook_url), "", 0, 0},
+    {"source", "type", CT_SRCTYPE, S(type), NULL, 0, 0},
+    {"source", "url", CT_STR, S(url), NULL, 0, 0},
+    {"source", "path", CT_STR, S(path), NULL, 0, 0},
+    {"source", "format", CT_STR, S(format), NULL, 0, 0},
+    {"source", "token_file", CT_STR, S(token_file), NULL, 0, 0},
+    {"source", "stall_timeout", CT_INT, S(stall_timeout), "30", 1, 3600},
+    {"source", "connect_timeout", CT_INT, S(connect_timeout), "10", 1, 600},
+    {"source", "max_record", CT_INT, S(max_record), "1048576", 1024, 64 * 1024 * 1024},
+    {"source", "max_depth", CT_INT, S(max_depth), "64", 2, 256},
+    {"source", "rate", CT_INT, S(rate), "0", 0, 10000000},
+};
+#undef C
+#undef S
+#define NKEYS ARRAY_LEN(keys)
+
+struct loader {
+    struct config *c;
+    struct errlist *errs;
+    struct source_conf *cur;            /* source section being read */
+    unsigned char seen[NKEYS];          /* global keys already set */
+    unsigned char *src_seen;            /* per current source, NKEYS */
+    unsigned char field_seen[PF_COUNT];
+};
+
+static void *field_ptr(void *base, size_t off)
+{
+    return (char *)base + off;
+}
+
+/* Parse one value into its field.  Returns NULL or a static reason. */
+static const char *ckey_set(const struct ckey *k, void *base, const char *v)
+{
+    long long n;
+    int r;
+
+    switch (k->type) {
+    case CT_STR: {
+        char **p = field_ptr(base, k->off);
+        free(*p);
+        *p = xstrdup(v);
+        return NULL;
+    }
+    case CT_INT:
+        if (parse_ll(v, k->min, k->max, &n))
+            return "expected an integer in range";
+        *(long long *)field_ptr(base, k->off) = n;
+        return NULL;
+    case CT_LOGLEVEL:
+        if ((r = log_level_parse(v)) < 0)
+            return "expected debug, info, notice, warning or err";
+        *(long long *)field_ptr(base, k->off) = r;
+        return NULL;
+    case CT_FACILITY:
+        if ((r = log_facility_parse(v)) < 0)
+            return "expected daemon, user or local0..local7";
+        *(long long *)field_ptr(base, k->off) = r;
+        return NULL;
+    case CT_ACCENTS:
+        if (strcmp(v, "keep") && strcmp(v, "fold"))
+            return "expected keep or fold";
+        *(long long *)field_ptr(base, k->off) = strcmp(v, "fold") == 0;
+        return NULL;
+    case CT_MODE:
+        if (strcmp(v, "list") == 0) {
+            *(long long *)field_ptr(base, k->off) = REDIS_MODE_LIST;
+            return NULL;
+        }
+        if (strcmp(v, "stream") == 0)
+            return "mode = stream is not available in this version (use list)";
+        return "expected list";
+    case CT_SRCTYPE: {
+        struct source_conf *s = base;
+        static const char *const later[] = {"x_v1", "mastodon", "jetstream", "sse", "rss"};
+        if (strcmp(v, "x_v2") == 0)
+            s->type = SRC_X_V2;
+        else if (strcmp(v, "ndjson") == 0)
+            s->type = SRC_NDJSON;
+        else if (strcmp(v, "file") == 0)
+            s->type = SRC_FILE;
+        else {
+            for (size_t i = 0; i < ARRAY_LEN(later); i++)
+                if (strcmp(v, later[i]) == 0)
+                    return "this source type is not available in this version "
+                           "(available: x_v2, ndjson, file)";
+            return "expected x_v2, ndjson or file";
+        }
+        free(s->type_name);
+        s->type_name = xstrdup(v);
+        return NULL;
+    }
+    }
+    return "internal: unknown key type";
+}
+
+static const struct ckey *ckey_find(const char *section, const char *key, size_t *idx)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, key) == 0) {
+            *idx = i;
+            return &keys[i];
+        }
+    return NULL;
+}
+
+static void config_defaults(struct config *c)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].section, "source") != 0)
+            ckey_set(&keys[i], c, keys[i].def);
+}
+
+static struct source_conf *source_new(struct loader *ld, const char *name, int line)
+{
+    struct source_conf *s = xcalloc(1, sizeof *s), **tail;
+
+    s->name = xstrdup(name);
+    s->type = (enum source_type)-1;
+    s->line = line;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].section, "source") == 0 && keys[i].def)
+            ckey_set(&keys[i], s, keys[i].def);
+    for (tail = &ld->c->sources; *tail; tail = &(*tail)->next)
+        ;
+    *tail = s;
+    ld->c->nsources++;
+    return s;
+}
+
+void source_conf_free(struct source_conf *s)
+{
+    if (!s)
+        return;
+    free(s->name);
+    free(s->type_name);
+    free(s->url);
+    free(s->path);
+    free(s->format);
+    free(s->token_file);
+    if (s->token) {
+        explicit_bzero(s->token, strlen(s->token));
+        free(s->token);
+    }
+    for (int i = 0; i < PF_COUNT; i++)
+        free(s->field[i]);
+    free(s);
+}
+
+static int valid_name(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > 64)
+        return 0;
+    for (; *n; n++)
+        if (!isalnum((unsigned char)*n) && *n != '-' && *n != '_' && *n != '.')
+            return 0;
+    return 1;
+}
+
+/* "source \"x-main\"" -> x-main; NULL if not a source header. */
+static int parse_source_header(const char *section, char *name, size_t namelen)
+{
+    const char *p, *q;
+
+    if (strncmp(section, "source", 6) != 0 || (section[6] != ' ' && section[6] != '\t'))
+        return -1;
+    p = section + 6;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '"' || !(q = strchr(p + 1, '"')) || q[1] != '\0')
+        return -1;
+    if ((size_t)(q - p - 1) >= namelen)
+        return -1;
+    memcpy(name, p + 1, (size_t)(q - p - 1));
+    name[q - p - 1] = '\0';
+    return 0;
+}
+
+static int loader_source_key(struct loader *ld, const char *file, int line,
+                             const char *key, const char *value)
+{
+    size_t idx;
+    const struct ckey *k;
+    const char *why;
+
+    if (strncmp(key, "field.", 6) == 0) {
+        for (int i = 0; i < PF_COUNT; i++)
+            if (strcmp(key + 6, post_field_names[i]) == 0) {
+                if (value[0] != '/' && value[0] != '\0') {
+                    errlist_add(ld->errs, "%s:%d: %s: a JSON pointer starts with '/'", file, line, key);
+                    return -1;
+                }
+                free(ld->cur->field[i]);
+                ld->cur->field[i] = xstrdup(value);
+                return 0;
+            }
+        errlist_add(ld->errs, "%s:%d: unknown field '%s' in [source \"%s\"]", file, line,
+                    key + 6, ld->cur->name);
+        return -1;
+    }
+    k = ckey_find("source", key, &idx);
+    if (!k) {
+        errlist_add(ld->errs, "%s:%d: unknown key '%s' in [source \"%s\"]", file, line, key,
+                    ld->cur->name);
+        return -1;
+    }
+    if (ld->src_seen[idx]++) {
+        errlist_add(ld->errs, "%s:%d: duplicate key '%s'", file, line, key);
+        return -1;
+    }
+    if ((why = ckey_set(k, ld->cur, value))) {
+        errlist_add(ld->errs, "%s:%d: %s = %s: %s", file, line, key, value, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int loader_key(void *ctx, const struct inifile_pos *pos, const char *section,
+                      const char *key, const char *value)
+{
+    struct loader *ld = ctx;
+    const char *file = pos->file;
+    int line = pos->line;
+    char name[80];
+    size_t idx;
+    const struct ckey *k;
+    const char *why;
+
+    if (parse_source_header(section, name, sizeof name) == 0) {
+        if (!ld->cur || strcmp(ld->cur->name, name) != 0) {
+            if (!valid_name(name)) {
+                errlist_add(ld->errs, "%s:%d: source name '%s': use 1-64 letters, digits, '-', '_' or '.'",
+                            file, line, name);
+                return -1;
+            }
+            if (config_source(ld->c, name)) {
+                errlist_add(ld->errs, "%s:%d: duplicate [source \"%s\"]", file, line, name);
+                return -1;
+            }
+            ld->cur = source_new(ld, name, line);
+            memset(ld->src_seen, 0, NKEYS);
+        }
+        return loader_source_key(ld, file, line, key, value);
+    }
+    ld->cur = NULL;
+    if (strcmp(section, "daemon") && strcmp(section, "redis") && strcmp(section, "alerting")) {
+        if (section[0] == '\0')
+            errlist_add(ld->errs, "%s:%d: key '%s' outside any [section]", file, line, key);
+        else
+            errlist_add(ld->errs, "%s:%d: unknown section [%s]", file, line, section);
+        return -1;
+    }
+    k = ckey_find(section, key, &idx);
+    if (!k) {
+        errlist_add(ld->errs, "%s:%d: unknown key '%s' in [%s]", file, line, key, section);
+        return -1;
+    }
+    if (ld->seen[idx]++) {
+        errlist_add(ld->errs, "%s:%d: duplicate key '%s' in [%s]", file, line, key, section);
+        return -1;
+    }
+    if ((why = ckey_set(k, ld->c, value))) {
+        errlist_add(ld->errs, "%s:%d: %s = %s: %s", file, line, key, value, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void loader_syntax(void *ctx, const char *file, int line, const char *msg)
+{
+    struct loader *ld = ctx;
+    if (line > 0)
+        errlist_add(ld->errs, "%s:%d: %s", file, line, msg);
+    else
+        errlist_add(ld->errs, "%s", msg);
+}
+
+/* A secret from a file, else from $CREDENTIALS_DIRECTORY/<cred>.  Returns
+ * NULL with *missing = 1 when neither exists. */
+static char *secret_load(const char *file, const char *cred, int *missing, char *err, size_t errlen)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    char path[4096];
+
+    *missing = 0;
+    if (file && *file)
+        return secret_read(file, err, errlen);
+    if (dir && *dir) {
+        snprintf(path, sizeof path, "%s/%s", dir, cred);
+        if (access(path, F_OK) == 0)
+            return secret_read(path, err, errlen);
+    }
+    *missing = 1;
+    return NULL;
+}
+
+/* Resolve once at load time: hiredis 0.14 resolves synchronously inside the
+ * event loop, so the sink only ever connects to a numeric address. */
+static int resolve_host(const char *host, char **out)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+    char buf[INET6_ADDRSTRLEN];
+    const void *addr;
+
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+        return -1;
+    if (res->ai_family == AF_INET)
+        addr = &((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    else
+        addr = &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
+    inet_ntop(res->ai_family, addr, buf, sizeof buf);
+    freeaddrinfo(res);
+    *out = xstrdup(buf);
+    return 0;
+}
+
+static int parse_redis_url(struct config *c, const char *file, struct errlist *errs)
+{
+    const char *u = c->redis_url, *p, *slash, *colon, *q;
+    long long n;
+    char host[256];
+
+    c->redis_db = 0;
+    if (strncmp(u, "unix://", 7) == 0) {
+        p = u + 7;
+        q = strchr(p, '?');
+        if (*p != '/') {
+            errlist_add(errs, "%s: [redis] url = %s: a unix socket path must be absolute", file, u);
+            return -1;
+        }
+        c->redis_unix = q ? xstrndup(p, (size_t)(q - p)) : xstrdup(p);
+        if (q) {
+            if (strncmp(q, "?db=", 4) || parse_ll(q + 4, 0, 1000, &n)) {
+                errlist_add(errs, "%s: [redis] url = %s: expected ?db=N after the path", file, u);
+                return -1;
+            }
+            c->redis_db = (int)n;
+        }
+        return 0;
+    }
+    if (strncmp(u, "redis://", 8) != 0) {
+        errlist_add(errs, "%s: [redis] url = %s: expected redis://host:port/db or unix:///path", file, u);
+        return -1;
+    }
+    p = u + 8;
+    if (strchr(p, '@')) {
+        errlist_add(errs, "%s: [redis] url: credentials in the URL are not accepted; "
+                    "use password_file or the redis-password credential", file);
+        return -1;
+    }
+    slash = strchr(p, '/');
+    if (slash && slash[1] && parse_ll(slash + 1, 0, 1000, &n) == 0)
+        c->redis_db = (int)n;
+    else if (slash && slash[1]) {
+        errlist_add(errs, "%s: [redis] url = %s: bad database number", file, u);
+        return -1;
+    }
+    if (*p == '[') {                    /* [::1]:6379 */
+        q = strchr(p, ']');
+        if (!q) {
+            errlist_add(errs, "%s: [redis] url = %s: unterminated IPv6 address", file, u);
+            return -1;
+        }
+        snprintf(host, sizeof host, "%.*s", (int)(q - p - 1), p + 1);
+        colon = q[1] == ':' ? q + 1 : NULL;
+    } else {
+        size_t hl;
+        colon = strchr(p, ':');
+        if (colon && slash && colon > slash)
+            colon = NULL;
+        hl = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
+        snprintf(host, sizeof host, "%.*s", (int)hl, p);
+    }
+    c->redis_port = 6379;
+    if (colon) {
+        char port[16];
+        size_t pl = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
+        snprintf(port, sizeof port, "%.*s", (int)pl, colon + 1);
+        if (parse_ll(port, 1, 65535, &n)) {
+            errlist_add(errs, "%s: [redis] url = %s: bad port", file, u);
+            return -1;
+        }
+        c->redis_port = (int)n;
+    }
+    if (!host[0] || resolve_host(host, &c->redis_host)) {
+        errlist_add(errs, "%s: [redis] url = %s: cannot resolve host '%s'", file, u, host);
+        return -1;
+    }
+    return 0;
+}
+
+static void validate_source(struct config *c, struct source_conf *s, struct errlist *errs)
+{
+    const char *f = c->path;
+    char err[512];
+    int missing;
+
+    if ((int)s->type < 0) {
+        errlist_add(errs, "%s:%d: [source \"%s\"]: missing 'type'", f, s->line, s->name);
+        return;
+    }
+    if (s->type == SRC_FILE) {
+        if (!s->path)
+            errlist_add(errs, "%s:%d: [source \"%s\"]: type = file needs 'path'", f, s->line, s->name);
+        if (!s->format)
+            s->format = xstrdup("x_v2");
+        if (strcmp(s->format, "x_v2") && strcmp(s->format, "ndjson"))
+            errlist_add(errs, "%s:%d: [source \"%s\"]: format = %s: expected x_v2 or ndjson",
+                        f, s->line, s->name, s->format);
+        if (s->url)
+            errlist_add(errs, "%s:%d: [source \"%s\"]: a file source takes 'path', not 'url'",
+                        f, s->line, s->name);
+    } else {
+        if (!s->url || (strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8)))
+            errlist_add(errs, "%s:%d: [source \"%s\"]: needs 'url' (http:// or https://)",
+                        f, s->line, s->name);
+        if (s->path || s->format)
+            errlist_add(errs, "%s:%d: [source \"%s\"]: 'path' and 'format' belong to file sources",
+                        f, s->line, s->name);
+        s->token = secret_load(s->token_file, s->name, &missing, err, sizeof err);
+        if (!s->token && !missing)
+            errlist_add(errs, "%s:%d: [source \"%s\"]: token: %s", f, s->line, s->name, err);
+        else if (!s->token && s->type == SRC_X_V2)
+            errlist_add(errs, "%s:%d: [source \"%s\"]: x_v2 needs a bearer token: set token_file "
+                        "or provide the credential '%s' (LoadCredential=)", f, s->line, s->name, s->name);
+    }
+    for (int i = 0; i < PF_COUNT; i++)
+        if (!s->field[i])
+            s->field[i] = xstrdup(post_field_defaults[i]);
+}
+
+struct config *config_load(const char *path, struct errlist *errs)
+{
+    struct config *c = xcalloc(1, sizeof *c);
+    struct loader ld = {.c = c, .errs = errs};
+    unsigned char src_seen[NKEYS];
+    int before = errs->n, missing;
+    char err[512];
+
+    c->path = xstrdup(path);
+    ld.src_seen = src_seen;
+    config_defaults(c);
+    if (inifile_parse(path, loader_key, loader_syntax, &ld) < 0)
+        goto fail;
+    if (!valid_name(c->name))
+        errlist_add(errs, "%s: [daemon] name = %s: use 1-64 letters, digits, '-', '_' or '.'", path, c->name);
+    if (c->nsources == 0)
+        errlist_add(errs, "%s: no [source \"name\"] section: at least one source is required", path);
+    for (struct source_conf *s = c->sources; s; s = s->next)
+        validate_source(c, s, errs);
+    parse_redis_url(c, path, errs);
+    c->redis_password = secret_load(c->redis_password_file, "redis-password", &missing, err, sizeof err);
+    if (!c->redis_password && !missing)
+        errlist_add(errs, "%s: [redis] password_file: %s", path, err);
+    if (errs->n > before)
+        goto fail;
+    return c;
+fail:
+    config_free(c);
+    return NULL;
+}
+
+void config_free(struct config *c)
+{
+    struct source_conf *s, *next;
+
+    if (!c)
+        return;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].type == CT_STR && strcmp(keys[i].section, "source") != 0)
+            free(*(char **)field_ptr(c, keys[i].off));
+    for (s = c->sources; s; s = next) {
+        next = s->next;
+        source_conf_free(s);
+    }
+    free(c->path);
+    free(c->redis_unix);
+    free(c->redis_host);
+    if (c->redis_password) {
+        explicit_bzero(c->redis_password, strlen(c->redis_password));
+        free(c->redis_password);
+    }
+    free(c);
+}
+
+const struct source_conf *config_source(const struct config *c, const char *name)
+{
+    for (const struct source_conf *s = c->sources; s; s = s->next)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+static int str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
+{
+    if (!str_eq(a->name, b->name) || a->type != b->type || !str_eq(a->url, b->url) ||
+        !str_eq(a->path, b->path) || !str_eq(a->format, b->format) ||
+        !str_eq(a->token, b->token) || a->stall_timeout != b->stall_timeout ||
+        a->connect_timeout != b->connect_timeout || a->max_record != b->max_record ||
+        a->max_depth != b->max_depth || a->rate != b->rate)
+        return 0;
+    for (int i = 0; i < PF_COUNT; i++)
+        if (!str_eq(a->field[i], b->field[i]))
+            return 0;
+    return 1;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+struct source_conf *source_conf_dup(const struct source_conf *s)
+{
+    struct source_conf *d = xmalloc(sizeof *d);
+
+    *d = *s;
+    d->name = dup_or_null(s->name);
+    d->type_name = dup_or_null(s->type_name);
+    d->url = dup_or_null(s->url);
+    d->path = dup_or_null(s->path);
+    d->format = dup_or_null(s->format);
+    d->token_file = dup_or_null(s->token_file);
+    d->token = dup_or_null(s->token);
+    for (int i = 0; i < PF_COUNT; i++)
+        d->field[i] = dup_or_null(s->field[i]);
+    d->next = NULL;
+    return d;
+}

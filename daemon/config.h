@@ -1,0 +1,107 @@
+/* config: the one settings struct, loaded from mentiond.conf (INI).
+ *
+ * Table-driven (as Redis's config.c): every key has a type, bounds and a
+ * documented default in one table.  Unknown sections and keys, bad values and
+ * missing files are errors naming file:line; all errors of a file are
+ * collected so `mentiond -t` lists them at once.  A config is built whole and
+ * then swapped in (reload), never half-applied.  Owner: the caller of
+ * config_load(); config_free() accepts NULL.
+ */
+#ifndef MENTIOND_CONFIG_H
+#define MENTIOND_CONFIG_H
+
+#include "util.h"
+
+/* Fields a generic (ndjson/file) source can map from JSON pointers. */
+#define CONFIG_POST_FIELDS(X)                                      \
+    X(id, "/id") X(text, "/text") X(lang, "/lang")                 \
+    X(created_at, "/created_at") X(url, "/url")                    \
+    X(author_id, "/author/id") X(author_handle, "/author/handle")  \
+    X(author_name, "/author/name")                                 \
+    X(author_followers, "/author/followers")                       \
+    X(author_verified, "/author/verified")                         \
+    X(conversation_id, "/conversation_id")                         \
+    X(in_reply_to, "/in_reply_to")
+
+enum post_field {
+#define X(name, def) PF_##name,
+    CONFIG_POST_FIELDS(X)
+#undef X
+    PF_COUNT
+};
+extern const char *const post_field_names[PF_COUNT];
+extern const char *const post_field_defaults[PF_COUNT];
+
+enum source_type { SRC_X_V2, SRC_NDJSON, SRC_FILE };
+
+struct source_conf {
+    char *name;
+    enum source_type type;
+    char *type_name;            /* as written */
+    char *url;                  /* http(s) sources */
+    char *path;                 /* file source */
+    char *format;               /* decoder for file sources (x_v2, ndjson) */
+    char *token_file;
+    char *token;                /* secret, loaded at validation; never logged */
+    long long stall_timeout;    /* seconds */
+    long long connect_timeout;  /* seconds */
+    long long max_record;       /* bytes */
+    long long max_depth;
+    long long rate;             /* file source: records per second, 0 = unpaced */
+    char *field[PF_COUNT];      /* JSON pointers for generic decoders */
+    int line;                   /* where the section starts, for messages */
+    struct source_conf *next;
+};
+
+enum redis_mode { REDIS_MODE_LIST };
+
+struct config {
+    char *path;
+    /* [daemon] */
+    char *name;
+    char *rules;
+    char *lexicons;
+    long long log_level;
+    long long syslog_facility;
+    char *spool_dir;
+    char *metrics_listen;
+    long long accents_fold;
+    long long shutdown_timeout;         /* seconds */
+    long long status_interval;          /* seconds between summary log lines */
+    /* [redis] */
+    char *redis_url;
+    char *redis_password_file;
+    char *key_prefix;
+    long long redis_mode;
+    long long dedup_ttl;
+    long long max_queue_length;
+    long long buffer_alerts;            /* memory buffer while Redis is away */
+    long long max_inflight;
+    long long redis_connect_timeout;    /* ms */
+    long long redis_command_timeout;    /* ms */
+    /* derived from redis_url */
+    char *redis_unix;                   /* socket path, or NULL for TCP */
+    char *redis_host;                   /* numeric address */
+    int redis_port;
+    int redis_db;
+    char *redis_password;               /* secret */
+    /* [alerting] (accepted and validated; used by the paging issue) */
+    char *alertmanager_url;
+    char *pagerduty_routing_key_file;
+    char *webhook_url;
+
+    struct source_conf *sources;
+    int nsources;
+};
+
+/* Load and validate.  Returns NULL and fills errs ("file:line: message"). */
+struct config *config_load(const char *path, struct errlist *errs);
+void config_free(struct config *c);
+const struct source_conf *config_source(const struct config *c, const char *name);
+/* Deep copy, so a running source outlives the config it came from. */
+struct source_conf *source_conf_dup(const struct source_conf *s);
+void source_conf_free(struct source_conf *s);
+/* 1 if two source sections would open the same connection. */
+int source_conf_equal(const struct source_conf *a, const struct source_conf *b);
+
+#endif

@@ -1,0 +1,55 @@
+/* decode: turn one framed record into zero or more normalised posts.
+ *
+ * Each source type has a decoder (decode_x.c, decode_ndjson.c, ...) behind
+ * this one interface, so sources, replay and tests share them.  A decoder
+ * owns the arena its posts point into; posts are valid only during the
+ * callback.  Return codes say what the record was, so the caller counts it:
+ *   DECODE_OK         a post record (posts emitted through fn)
+ *   DECODE_CONTROL    a control message (in-stream error, disconnect notice):
+ *                     err describes it, for the log
+ *   DECODE_SKIP       valid but not a post (unknown message type)
+ *   DECODE_MALFORMED  bad JSON or a post missing required fields: err says
+ *                     why, with the byte offset inside the record
+ */
+#ifndef MENTIOND_DECODE_H
+#define MENTIOND_DECODE_H
+
+#include "config.h"
+#include "post.h"
+
+#include <stddef.h>
+
+enum decode_ret { DECODE_OK = 0, DECODE_CONTROL = 1, DECODE_SKIP = 2, DECODE_MALFORMED = -1 };
+
+typedef void (*decode_post_fn)(void *ctx, struct post *p);
+
+struct decoder;
+
+struct decoder_ops {
+    const char *name;
+    struct decoder *(*create)(const struct source_conf *sc);
+    void (*destroy)(struct decoder *d);
+    enum decode_ret (*decode)(struct decoder *d, const char *rec, size_t len,
+                              decode_post_fn fn, void *ctx, char *err, size_t errlen);
+};
+
+/* The decoder for a format name ("x_v2", "ndjson"); NULL if unknown. */
+const struct decoder_ops *decoder_find(const char *format);
+
+/* Convenience wrappers that keep the ops with the instance. */
+struct decoder_inst {
+    const struct decoder_ops *ops;
+    struct decoder *d;
+};
+int decoder_open(struct decoder_inst *di, const char *format, const struct source_conf *sc);
+void decoder_close(struct decoder_inst *di);
+static inline enum decode_ret decoder_run(struct decoder_inst *di, const char *rec, size_t len,
+                                          decode_post_fn fn, void *ctx, char *err, size_t errlen)
+{
+    return di->ops->decode(di->d, rec, len, fn, ctx, err, errlen);
+}
+
+extern const struct decoder_ops decode_x_v2_ops;
+extern const struct decoder_ops decode_ndjson_ops;
+
+#endif

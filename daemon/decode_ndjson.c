@@ -1,0 +1,125 @@
+/* decode_ndjson: generic feeds, one JSON object per record, whose fields are
+ * mapped to the post by JSON pointers in the source section
+ * (field.text = /message/body).  Only "id" and "text" are required. */
+#include "decode.h"
+#include "json.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct decoder {
+    struct json_reader *reader;
+    struct arena arena;
+    char *field[PF_COUNT];              /* JSON pointers (owned copies) */
+    const char *val[PF_COUNT];
+    int verified;
+    long long followers;
+    const char *reject;
+};
+
+static int nd_event(void *ctx, const struct json_event *ev)
+{
+    struct decoder *d = ctx;
+
+    if (ev->depth == 0) {
+        if (ev->type != JSON_MAP_START && ev->type != JSON_MAP_END) {
+            d->reject = "record is not a JSON object";
+            return 1;
+        }
+        return 0;
+    }
+    if (ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START ||
+        ev->type == JSON_MAP_END || ev->type == JSON_ARRAY_END || ev->type == JSON_NULL)
+        return 0;
+    for (int i = 0; i < PF_COUNT; i++) {
+        if (strcmp(ev->ptr, d->field[i]) != 0)
+            continue;
+        if (i == PF_author_verified) {
+            d->verified = ev->type == JSON_BOOL ? ev->boolean : 0;
+        } else if (i == PF_author_followers) {
+            if (ev->type == JSON_NUMBER || ev->type == JSON_STRING)
+                d->followers = strtoll(ev->val, NULL, 10);
+        } else if (ev->type == JSON_STRING || ev->type == JSON_NUMBER) {
+            d->val[i] = arena_strndup(&d->arena, ev->val, ev->val_len);
+            if (!d->val[i]) {
+                d->reject = "record strings exceed the arena cap";
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static struct decoder *nd_create(const struct source_conf *sc)
+{
+    struct decoder *d = xcalloc(1, sizeof *d);
+
+    d->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, nd_event, d);
+    if (!d->reader) {
+        free(d);
+        return NULL;
+    }
+    arena_init(&d->arena, (sc ? (size_t)sc->max_record : 1024 * 1024) * 2 + 4096);
+    for (int i = 0; i < PF_COUNT; i++)
+        d->field[i] = xstrdup(sc && sc->field[i] && *sc->field[i] ? sc->field[i] : post_field_defaults[i]);
+    return d;
+}
+
+static void nd_destroy(struct decoder *d)
+{
+    if (!d)
+        return;
+    json_reader_free(d->reader);
+    arena_free(&d->arena);
+    for (int i = 0; i < PF_COUNT; i++)
+        free(d->field[i]);
+    free(d);
+}
+
+static enum decode_ret nd_decode(struct decoder *d, const char *rec, size_t len,
+                                 decode_post_fn fn, void *ctx, char *err, size_t errlen)
+{
+    struct post p;
+
+    arena_reset(&d->arena);
+    memset(d->val, 0, sizeof d->val);
+    d->verified = 0;
+    d->followers = -1;
+    d->reject = NULL;
+    if (json_reader_parse(d->reader, rec, len, err, errlen) != 0)
+        return DECODE_MALFORMED;
+    if (d->reject) {
+        snprintf(err, errlen, "%s", d->reject);
+        return DECODE_MALFORMED;
+    }
+    if (!d->val[PF_id] || !d->val[PF_text]) {
+        snprintf(err, errlen, "no %s at %s", d->val[PF_id] ? "text" : "id",
+                 d->val[PF_id] ? d->field[PF_text] : d->field[PF_id]);
+        return DECODE_MALFORMED;
+    }
+    post_clear(&p);
+    p.id = d->val[PF_id];
+    p.text = d->val[PF_text];
+    p.lang = d->val[PF_lang];
+    p.created_at = d->val[PF_created_at];
+    p.url = d->val[PF_url];
+    p.author.id = d->val[PF_author_id];
+    p.author.handle = d->val[PF_author_handle];
+    p.author.name = d->val[PF_author_name];
+    p.author.followers = d->followers;
+    p.author.verified = d->verified;
+    p.conversation_id = d->val[PF_conversation_id];
+    p.in_reply_to = d->val[PF_in_reply_to];
+    p.is_reply = p.in_reply_to != NULL;
+    fn(ctx, &p);
+    return DECODE_OK;
+}
+
+const struct decoder_ops decode_ndjson_ops = {
+    .name = "ndjson",
+    .create = nd_create,
+    .destroy = nd_destroy,
+    .decode = nd_decode,
+};

@@ -1,0 +1,384 @@
+/* decode_x: X API v2 filtered-stream records.
+ *
+ * A stream record is {"data":{post},"includes":{"users":[...],"tweets":[...]},
+ * "matching_rules":[...]}; search/timeline pages carry "data":[posts] and
+ * are accepted too (the corpus has both).  Fields may come in any order, so
+ * posts, users and included tweets are collected first and joined when the
+ * record is complete: author by data.author_id, retweeted/quoted text from
+ * includes.tweets.  matching_rules ids arrive as strings (docs) or numbers
+ * (real captures); both are accepted.  {"errors":[...]} without data is an
+ * in-stream control message (operational disconnect, too many connections).
+ */
+#include "decode.h"
+#include "json.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define X_MAX_ITEMS 1000
+
+struct x_tweet {
+    const char *id, *text, *author_id, *lang, *created_at, *conversation_id;
+    const char *rt_id, *quote_id, *reply_id;
+    const char *ref_type, *ref_id;      /* referenced_tweets entry being read */
+};
+
+struct x_user {
+    const char *id, *username, *name, *description;
+    long long followers;
+    int verified;
+};
+
+struct x_vec {
+    void *items;
+    size_t size;                        /* element size */
+    int n, alloc, overflow;
+};
+
+struct decoder {
+    struct json_reader *reader;
+    struct arena arena;
+    struct x_vec data, users, tweets;
+    int data_kind;                      /* 0 none, 1 object, 2 array */
+    int errors_seen;
+    int rules_seen;
+    const char *err_title, *err_detail, *err_kind;
+    const char *reject;                 /* reason a field was rejected */
+};
+
+static void *vec_push(struct x_vec *v)
+{
+    if (v->n >= X_MAX_ITEMS) {
+        v->overflow = 1;
+        return NULL;
+    }
+    if (v->n == v->alloc) {
+        v->alloc = v->alloc ? v->alloc * 2 : 8;
+        v->items = xrealloc(v->items, v->size * (size_t)v->alloc);
+    }
+    memset((char *)v->items + v->size * (size_t)v->n, 0, v->size);
+    return (char *)v->items + v->size * (size_t)v->n++;
+}
+
+static void *vec_last(struct x_vec *v)
+{
+    return v->n && !v->overflow ? (char *)v->items + v->size * (size_t)(v->n - 1) : NULL;
+}
+
+static const char *x_str(struct decoder *x, const struct json_event *ev)
+{
+    const char *s;
+
+    if (ev->type != JSON_STRING && ev->type != JSON_NUMBER)
+        return NULL;
+    s = arena_strndup(&x->arena, ev->val, ev->val_len);
+    if (!s)
+        x->reject = "record strings exceed the arena cap";
+    return s;
+}
+
+/* Skip "/<digits>" at p; returns the rest, or NULL. */
+static const char *skip_index(const char *p)
+{
+    if (*p != '/' || p[1] < '0' || p[1] > '9')
+        return NULL;
+    p++;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p;
+}
+
+static int x_tweet_field(struct decoder *x, struct x_tweet *t, const char *rest,
+                         const struct json_event *ev)
+{
+    const char *r;
+
+    if (!t)
+        return 0;
+    if (strcmp(rest, "/id") == 0)
+        t->id = x_str(x, ev);
+    else if (strcmp(rest, "/text") == 0)
+        t->text = x_str(x, ev);
+    else if (strcmp(rest, "/author_id") == 0)
+        t->author_id = x_str(x, ev);
+    else if (strcmp(rest, "/lang") == 0)
+        t->lang = x_str(x, ev);
+    else if (strcmp(rest, "/created_at") == 0)
+        t->created_at = x_str(x, ev);
+    else if (strcmp(rest, "/conversation_id") == 0)
+        t->conversation_id = x_str(x, ev);
+    else if (strncmp(rest, "/referenced_tweets", 18) == 0 && (r = skip_index(rest + 18))) {
+        if (strcmp(r, "/type") == 0)
+            t->ref_type = x_str(x, ev);
+        else if (strcmp(r, "/id") == 0)
+            t->ref_id = x_str(x, ev);
+        else if (*r == '\0' && ev->type == JSON_MAP_START)
+            t->ref_type = t->ref_id = NULL;
+        else if (*r == '\0' && ev->type == JSON_MAP_END && t->ref_type && t->ref_id) {
+            if (strcmp(t->ref_type, "retweeted") == 0)
+                t->rt_id = t->ref_id;
+            else if (strcmp(t->ref_type, "quoted") == 0)
+                t->quote_id = t->ref_id;
+            else if (strcmp(t->ref_type, "replied_to") == 0)
+                t->reply_id = t->ref_id;
+        }
+    }
+    return x->reject != NULL;
+}
+
+static int x_user_field(struct decoder *x, struct x_user *u, const char *rest,
+                        const struct json_event *ev)
+{
+    if (!u)
+        return 0;
+    if (strcmp(rest, "/id") == 0)
+        u->id = x_str(x, ev);
+    else if (strcmp(rest, "/username") == 0)
+        u->username = x_str(x, ev);
+    else if (strcmp(rest, "/name") == 0)
+        u->name = x_str(x, ev);
+    else if (strcmp(rest, "/description") == 0)
+        u->description = x_str(x, ev);
+    else if (strcmp(rest, "/verified") == 0 && ev->type == JSON_BOOL)
+        u->verified = ev->boolean;
+    else if (strcmp(rest, "/public_metrics/followers_count") == 0 && ev->type == JSON_NUMBER)
+        u->followers = strtoll(ev->val, NULL, 10);
+    return x->reject != NULL;
+}
+
+/* Items of an array of objects: a new item starts at its MAP_START. */
+static void *x_item(struct x_vec *v, const char *p, const char **rest, const struct json_event *ev)
+{
+    const char *r = skip_index(p);
+
+    if (!r) {
+        *rest = NULL;
+        return NULL;
+    }
+    *rest = r;
+    if (*r == '\0' && ev->type == JSON_MAP_START) {
+        struct x_user *u = vec_push(v);
+        if (u && v->size == sizeof(struct x_user))
+            u->followers = -1;
+        return u;
+    }
+    return vec_last(v);
+}
+
+static int x_event(void *ctx, const struct json_event *ev)
+{
+    struct decoder *x = ctx;
+    const char *p = ev->ptr, *rest;
+    void *item;
+
+    if (ev->depth == 0) {
+        if (ev->type != JSON_MAP_START && ev->type != JSON_MAP_END) {
+            x->reject = "record is not a JSON object";
+            return 1;
+        }
+        return 0;
+    }
+    if (strncmp(p, "/data", 5) == 0 && (p[5] == '\0' || p[5] == '/')) {
+        if (p[5] == '\0') {
+            if (ev->type == JSON_MAP_START) {
+                x->data_kind = 1;
+                vec_push(&x->data);
+            } else if (ev->type == JSON_ARRAY_START) {
+                x->data_kind = 2;
+            } else if (ev->type != JSON_MAP_END && ev->type != JSON_ARRAY_END) {
+                x->reject = "\"data\" is neither an object nor an array";
+                return 1;
+            }
+            return 0;
+        }
+        if (x->data_kind == 1)
+            return x_tweet_field(x, vec_last(&x->data), p + 5, ev);
+        item = x_item(&x->data, p + 5, &rest, ev);
+        return rest ? x_tweet_field(x, item, rest, ev) : 0;
+    }
+    if (strncmp(p, "/includes/users/", 16) == 0) {
+        item = x_item(&x->users, p + 15, &rest, ev);
+        return rest ? x_user_field(x, item, rest, ev) : 0;
+    }
+    if (strncmp(p, "/includes/tweets/", 17) == 0) {
+        item = x_item(&x->tweets, p + 16, &rest, ev);
+        return rest ? x_tweet_field(x, item, rest, ev) : 0;
+    }
+    if (strncmp(p, "/matching_rules/", 16) == 0) {
+        rest = skip_index(p + 15);
+        if (rest && *rest == '\0' && ev->type == JSON_MAP_START)
+            x->rules_seen++;
+        /* ids: strings in the docs, numbers in real captures; tags may be null. */
+        return 0;
+    }
+    if (strncmp(p, "/errors/", 8) == 0) {
+        rest = skip_index(p + 7);
+        if (!rest)
+            return 0;
+        if (*rest == '\0' && ev->type == JSON_MAP_START)
+            x->errors_seen++;
+        if (x->errors_seen != 1)
+            return 0;                   /* the first error describes it */
+        if (strcmp(rest, "/title") == 0)
+            x->err_title = x_str(x, ev);
+        else if (strcmp(rest, "/detail") == 0)
+            x->err_detail = x_str(x, ev);
+        else if (strcmp(rest, "/disconnect_type") == 0 || strcmp(rest, "/connection_issue") == 0)
+            x->err_kind = x_str(x, ev);
+        return x->reject != NULL;
+    }
+    return 0;
+}
+
+static struct decoder *x_create(const struct source_conf *sc)
+{
+    struct decoder *x = xcalloc(1, sizeof *x);
+    size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
+
+    x->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, x_event, x);
+    if (!x->reader) {
+        free(x);
+        return NULL;
+    }
+    /* Strings copied out of a record can never exceed the record itself,
+     * plus a NUL per string. */
+    arena_init(&x->arena, max_record * 2 + 4096);
+    x->data.size = sizeof(struct x_tweet);
+    x->users.size = sizeof(struct x_user);
+    x->tweets.size = sizeof(struct x_tweet);
+    return x;
+}
+
+static void x_destroy(struct decoder *x)
+{
+    if (!x)
+        return;
+    json_reader_free(x->reader);
+    arena_free(&x->arena);
+    free(x->data.items);
+    free(x->users.items);
+    free(x->tweets.items);
+    free(x);
+}
+
+static void x_reset(struct decoder *x)
+{
+    arena_reset(&x->arena);
+    x->data.n = x->users.n = x->tweets.n = 0;
+    x->data.overflow = x->users.overflow = x->tweets.overflow = 0;
+    x->data_kind = 0;
+    x->errors_seen = 0;
+    x->rules_seen = 0;
+    x->err_title = x->err_detail = x->err_kind = NULL;
+    x->reject = NULL;
+}
+
+static const struct x_user *x_find_user(struct decoder *x, const char *id)
+{
+    struct x_user *u = x->users.items;
+    if (!id)
+        return NULL;
+    for (int i = 0; i < x->users.n; i++)
+        if (u[i].id && strcmp(u[i].id, id) == 0)
+            return &u[i];
+    return NULL;
+}
+
+static const struct x_tweet *x_find_tweet(struct decoder *x, const char *id)
+{
+    struct x_tweet *t = x->tweets.items;
+    if (!id)
+        return NULL;
+    for (int i = 0; i < x->tweets.n; i++)
+        if (t[i].id && strcmp(t[i].id, id) == 0)
+            return &t[i];
+    return NULL;
+}
+
+static void x_build_post(struct decoder *x, const struct x_tweet *t, struct post *p)
+{
+    const struct x_user *u = x_find_user(x, t->author_id);
+    const struct x_tweet *ref;
+    char url[256];
+
+    post_clear(p);
+    p->id = t->id;
+    p->text = t->text;
+    p->lang = t->lang;
+    p->created_at = t->created_at;
+    p->conversation_id = t->conversation_id;
+    p->author.id = t->author_id;
+    if (u) {
+        p->author.handle = u->username;
+        p->author.name = u->name;
+        p->author.bio = u->description;
+        p->author.followers = u->followers;
+        p->author.verified = u->verified;
+    }
+    p->is_retweet = t->rt_id != NULL;
+    p->is_quote = t->quote_id != NULL;
+    p->is_reply = t->reply_id != NULL;
+    p->in_reply_to = t->reply_id;
+    p->referenced_id = t->rt_id ? t->rt_id : t->quote_id;
+    ref = x_find_tweet(x, p->referenced_id);
+    p->referenced_text = ref ? ref->text : NULL;
+    if (u && u->username)
+        snprintf(url, sizeof url, "https://x.com/%s/status/%s", u->username, t->id);
+    else
+        snprintf(url, sizeof url, "https://x.com/i/web/status/%s", t->id);
+    p->url = arena_strndup(&x->arena, url, strlen(url));
+}
+
+static enum decode_ret x_decode(struct decoder *x, const char *rec, size_t len,
+                                decode_post_fn fn, void *ctx, char *err, size_t errlen)
+{
+    struct x_tweet *t;
+    struct post post;
+    int good = 0;
+
+    x_reset(x);
+    if (json_reader_parse(x->reader, rec, len, err, errlen) != 0)
+        return DECODE_MALFORMED;
+    if (x->reject) {
+        snprintf(err, errlen, "%s", x->reject);
+        return DECODE_MALFORMED;
+    }
+    if (x->data.n == 0) {
+        if (x->errors_seen) {
+            snprintf(err, errlen, "in-stream error: %s%s%s%s%s%s",
+                     x->err_title ? x->err_title : "(no title)",
+                     x->err_kind ? " (" : "", x->err_kind ? x->err_kind : "", x->err_kind ? ")" : "",
+                     x->err_detail ? ": " : "", x->err_detail ? x->err_detail : "");
+            return DECODE_CONTROL;
+        }
+        snprintf(err, errlen, "record without \"data\"");
+        return DECODE_SKIP;
+    }
+    t = x->data.items;
+    for (int i = 0; i < x->data.n; i++) {
+        if (!t[i].id || !t[i].text)
+            continue;
+        x_build_post(x, &t[i], &post);
+        fn(ctx, &post);
+        good++;
+    }
+    if (good == 0 && x->data_kind == 2) {
+        /* A page of users, counts or lists: valid, but not posts. */
+        snprintf(err, errlen, "\"data\" holds no posts (no \"id\" with \"text\")");
+        return DECODE_SKIP;
+    }
+    if (good == 0) {
+        snprintf(err, errlen, "post without \"id\" or \"text\"");
+        return DECODE_MALFORMED;
+    }
+    return DECODE_OK;
+}
+
+const struct decoder_ops decode_x_v2_ops = {
+    .name = "x_v2",
+    .create = x_create,
+    .destroy = x_destroy,
+    .decode = x_decode,
+};

@@ -1,0 +1,341 @@
+/* http_client: libcurl multi_socket on libevent; see http_client.h. */
+#include "http_client.h"
+#include "buf.h"
+#include "log.h"
+#include "util.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#define HTTP_ERROR_BODY_CAP 4096
+#define HTTP_HEADER_CAP 512
+
+struct http_client {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    struct http_stream *streams;        /* all live streams, for free */
+};
+
+struct http_stream {
+    struct http_client *c;
+    CURL *easy;
+    const struct http_stream_cbs *cb;
+    void *ctx;
+    long status;
+    int opened;
+    struct buf errbody;
+    char rl_limit[32], rl_remaining[32], rl_reset[32];
+    char rate_limit[128];
+    char errbuf[CURL_ERROR_SIZE];
+    struct http_stream *prev, *next;
+};
+
+struct sock_ctx {
+    struct event *ev;
+    curl_socket_t fd;
+    struct http_client *c;
+};
+
+int http_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void http_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+static void stream_unlink(struct http_stream *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        s->c->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static void stream_destroy(struct http_stream *s)
+{
+    curl_multi_remove_handle(s->c->multi, s->easy);
+    curl_easy_cleanup(s->easy);
+    stream_unlink(s);
+    buf_free(&s->errbody);
+    free(s);
+}
+
+/* Drain finished transfers.  Only here are handles removed (never from a
+ * curl callback), then the owner is told. */
+static void check_multi_info(struct http_client *c)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(c->multi, &left))) {
+        struct http_stream *s;
+        struct http_result r;
+        CURLcode res;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        res = msg->data.result;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+        memset(&r, 0, sizeof r);
+        r.transport_ok = res == CURLE_OK;
+        r.status = s->status;
+        r.error = res == CURLE_OK ? NULL : (s->errbuf[0] ? s->errbuf : curl_easy_strerror(res));
+        r.body = s->errbody.data ? s->errbody.data : "";
+        r.rate_limit = s->rate_limit[0] ? s->rate_limit : NULL;
+        /* An HTTP error status ends the transfer normally; report it as such
+         * even when curl saw the body end early. */
+        if (s->status >= 300)
+            r.transport_ok = 1;
+        s->cb->on_done(s->ctx, &r);
+        stream_destroy(s);
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_client *c = arg;
+    int running;
+
+    (void)fd;
+    (void)what;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi_info(c);
+}
+
+/* CURLMOPT_TIMERFUNCTION: only (re)arm the one-shot timer; never call curl
+ * from here (recursion).  0 -> next loop pass, -1 -> delete. */
+static int multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+    struct http_client *c = arg;
+    struct timeval tv;
+
+    (void)multi;
+    if (timeout_ms < 0) {
+        evtimer_del(c->timer);
+        return 0;
+    }
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    evtimer_add(c->timer, &tv);
+    return 0;
+}
+
+static void on_socket(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_client *c = arg;
+    int running, flags = 0;
+
+    if (what & EV_READ)
+        flags |= CURL_CSELECT_IN;
+    if (what & EV_WRITE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    check_multi_info(c);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: keep one persistent event per socket, keyed on
+ * the socketp curl hands back; event_del before every re-assign. */
+static int multi_sock_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    struct http_client *c = arg;
+    struct sock_ctx *sc = sockp;
+    short kind;
+
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        if (sc) {
+            event_free(sc->ev);
+            free(sc);
+        }
+        curl_multi_assign(c->multi, fd, NULL);
+        return 0;
+    }
+    kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) |
+                   EV_PERSIST);
+    if (!sc) {
+        sc = xcalloc(1, sizeof *sc);
+        sc->fd = fd;
+        sc->c = c;
+        sc->ev = event_new(c->base, fd, kind, on_socket, c);
+        if (!sc->ev) {
+            free(sc);
+            return -1;
+        }
+        curl_multi_assign(c->multi, fd, sc);
+    } else {
+        event_del(sc->ev);
+        event_assign(sc->ev, c->base, fd, kind, on_socket, c);
+    }
+    event_add(sc->ev, NULL);
+    return 0;
+}
+
+struct http_client *http_client_new(struct event_base *base)
+{
+    struct http_client *c = xcalloc(1, sizeof *c);
+
+    c->base = base;
+    c->multi = curl_multi_init();
+    c->timer = evtimer_new(base, on_timer, c);
+    if (!c->multi || !c->timer) {
+        http_client_free(c);
+        return NULL;
+    }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, multi_sock_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, multi_timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    /* No multiplexing: every stream its own connection and failure domain. */
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+    return c;
+}
+
+void http_client_free(struct http_client *c)
+{
+    if (!c)
+        return;
+    while (c->streams)
+        stream_destroy(c->streams);
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    if (c->timer)
+        event_free(c->timer);
+    free(c);
+}
+
+static size_t write_cb(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct http_stream *s = arg;
+    size_t n = size * nmemb;
+
+    if (!s->status)
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+    if (s->status < 200 || s->status >= 300) {
+        /* Keep the start of an error body for the log; drop the rest. */
+        size_t room = s->errbody.cap - s->errbody.len;
+        buf_append(&s->errbody, p, n < room ? n : room);
+        return n;
+    }
+    if (!s->opened) {
+        s->opened = 1;
+        if (s->cb->on_open)
+            s->cb->on_open(s->ctx, s->status, s->rate_limit[0] ? s->rate_limit : NULL);
+    }
+    if (s->cb->on_data(s->ctx, p, n) != 0)
+        return CURL_WRITEFUNC_ERROR;
+    return n;
+}
+
+/* Header lines: note the status and X's x-rate-limit-* values. */
+static size_t header_cb(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct http_stream *s = arg;
+    size_t n = size * nmemb, vl;
+    char line[HTTP_HEADER_CAP];
+    char *v, *dst = NULL;
+
+    if (n >= sizeof line)
+        return n;
+    memcpy(line, p, n);
+    line[n] = '\0';
+    if (strncasecmp(line, "x-rate-limit-limit:", 19) == 0)
+        dst = s->rl_limit;
+    else if (strncasecmp(line, "x-rate-limit-remaining:", 23) == 0)
+        dst = s->rl_remaining;
+    else if (strncasecmp(line, "x-rate-limit-reset:", 19) == 0)
+        dst = s->rl_reset;
+    if (!dst)
+        return n;
+    v = strchr(line, ':') + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    vl = strcspn(v, "\r\n");
+    v[vl] = '\0';
+    str_copy(dst, v, sizeof s->rl_limit);
+    snprintf(s->rate_limit, sizeof s->rate_limit, "remaining %s of %s, reset %s",
+             s->rl_remaining[0] ? s->rl_remaining : "?", s->rl_limit[0] ? s->rl_limit : "?",
+             s->rl_reset[0] ? s->rl_reset : "?");
+    return n;
+}
+
+/* TCP_KEEPCNT is not settable through libcurl 7.88 options. */
+static int sockopt_cb(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+    int cnt = 3;
+    (void)arg;
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+    return CURL_SOCKOPT_OK;
+}
+
+struct http_stream *http_stream_start(struct http_client *c, const struct http_stream_opts *o,
+                                      const struct http_stream_cbs *cb, void *ctx)
+{
+    struct http_stream *s = xcalloc(1, sizeof *s);
+    CURL *e = curl_easy_init();
+
+    if (!e) {
+        free(s);
+        return NULL;
+    }
+    s->c = c;
+    s->easy = e;
+    s->cb = cb;
+    s->ctx = ctx;
+    buf_init(&s->errbody, HTTP_ERROR_BODY_CAP);
+    curl_easy_setopt(e, CURLOPT_URL, o->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, s);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 0L);           /* endless stream */
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");   /* gzip if offered */
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
+    if (o->bearer) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, o->bearer);
+    }
+    s->next = c->streams;
+    if (c->streams)
+        c->streams->prev = s;
+    c->streams = s;
+    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
+        stream_unlink(s);
+        curl_easy_cleanup(e);
+        buf_free(&s->errbody);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void http_stream_cancel(struct http_stream *s)
+{
+    if (s)
+        stream_destroy(s);
+}

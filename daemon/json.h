@@ -1,0 +1,70 @@
+/* json: the one module that talks to yajl.
+ *
+ * Reader: a streaming (SAX) parse of one JSON document per call that reports
+ * every value together with its JSON pointer ("/includes/users/0/id"), so
+ * decoders select fields by pointer and never build a tree.  Nesting deeper
+ * than max_depth is rejected; numbers are delivered as their source text so
+ * 64-bit ids never lose precision.  yajl errors are sticky in 2.1.0, so after
+ * an error the handle is replaced before the next document.
+ *
+ * Writer: a thin yajl_gen wrapper for alerts, with UTF-8 validation on.  The
+ * first error is remembered and reported by jw_finish().
+ *
+ * Ownership: event strings (ptr, val) are valid only during the callback.
+ */
+#ifndef MENTIOND_JSON_H
+#define MENTIOND_JSON_H
+
+#include <stddef.h>
+
+#define JSON_DEFAULT_MAX_DEPTH 64
+#define JSON_MAX_POINTER 1024
+
+enum json_type {
+    JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING,
+    JSON_MAP_START, JSON_MAP_END, JSON_ARRAY_START, JSON_ARRAY_END,
+};
+
+struct json_event {
+    enum json_type type;
+    const char *ptr;            /* JSON pointer of the value, NUL-terminated */
+    size_t ptr_len;
+    int depth;                  /* 0 for the top-level value */
+    const char *val;            /* STRING/NUMBER text (not NUL-terminated) */
+    size_t val_len;
+    int boolean;                /* BOOL */
+};
+
+/* Return 0 to continue, non-zero to abort the document with an error. */
+typedef int (*json_event_fn)(void *ctx, const struct json_event *ev);
+
+struct json_reader;
+
+struct json_reader *json_reader_new(int max_depth, json_event_fn fn, void *ctx);
+void json_reader_free(struct json_reader *r);
+/* Parse exactly one JSON document.  Returns 0, or -1 with err naming the
+ * byte offset and the reason. */
+int json_reader_parse(struct json_reader *r, const char *p, size_t n, char *err, size_t errlen);
+
+/* Compare a pointer with a pattern in which "*" matches one segment. */
+int json_ptr_match(const char *ptr, const char *pattern);
+
+struct json_writer;
+
+struct json_writer *jw_new(void);
+void jw_free(struct json_writer *w);
+void jw_reset(struct json_writer *w);           /* start a new document */
+void jw_map_open(struct json_writer *w);
+void jw_map_close(struct json_writer *w);
+void jw_array_open(struct json_writer *w);
+void jw_array_close(struct json_writer *w);
+void jw_key(struct json_writer *w, const char *key);
+void jw_str(struct json_writer *w, const char *s);         /* NULL -> null */
+void jw_strn(struct json_writer *w, const char *s, size_t n);
+void jw_int(struct json_writer *w, long long v);
+void jw_bool(struct json_writer *w, int v);
+void jw_null(struct json_writer *w);
+/* Returns 0 and the document (valid until the next writer call), or -1. */
+int jw_finish(struct json_writer *w, const char **out, size_t *len);
+
+#endif

@@ -1,0 +1,53 @@
+/* matcher: rules compiled so that a post's cost depends on the post.
+ *
+ * Every distinct term of every rule is interned once.  Keyword and phrase
+ * terms are indexed by their first token, entities and from: by their value;
+ * a post is tokenized once (twice if some rule folds accents), each token is
+ * looked up, phrase tails are confirmed in place, and only rules that own a
+ * hit term are evaluated.  X's composition rules guarantee that a matching
+ * rule has at least one positive standalone term, so no other rule can match.
+ *
+ * The matcher is immutable after matcher_build() and can be shared; the
+ * per-post scratch lives in struct match_ctx, one per thread of matching.
+ */
+#ifndef MENTIOND_MATCHER_H
+#define MENTIOND_MATCHER_H
+
+#include "post.h"
+#include "rules.h"
+#include "text.h"
+
+#include <stdint.h>
+
+struct matcher;
+
+struct match_hit {
+    int rule;                   /* index into ruleset.rules */
+};
+
+struct match_ctx {
+    const struct matcher *m;
+    struct tokens tk;           /* post text, accents kept */
+    struct tokens tkf;          /* accents folded, if any rule folds */
+    uint32_t epoch;
+    uint32_t *term_stamp;       /* term hit when == epoch */
+    uint32_t *rule_stamp;       /* rule already a candidate */
+    int *cand;
+    int ncand;
+    struct match_hit *hits;     /* result of the last matcher_match */
+    int nhits;
+    int nterms_alloc, nrules_alloc;
+};
+
+struct matcher *matcher_build(struct rule *rules, int n);
+void matcher_free(struct matcher *m);
+
+void match_ctx_init(struct match_ctx *c);
+void match_ctx_free(struct match_ctx *c);
+/* Match p against the compiled rules.  Returns the number of matched rules
+ * (in rule order) in c->hits, or -1 if the text is not valid UTF-8. */
+int matcher_match(struct match_ctx *c, const struct matcher *m, const struct post *p);
+/* Whether term t of rule r (its query term index) hit in the last match. */
+int matcher_term_hit(const struct match_ctx *c, const struct rule *r, int t);
+
+#endif

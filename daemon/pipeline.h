@@ -1,0 +1,78 @@
+/* pipeline: the one-way path from bytes to alerts.
+ *
+ *   feed (framer -> decoder) -> pipeline (matcher -> scorer -> alert) -> sink
+ *
+ * A feed belongs to one source (or one replay input) and owns its framer and
+ * decoder and their counters; the pipeline is shared by all feeds and owns
+ * the matching scratch and the JSON writer.  The sink receives each alert
+ * and owns it from then on.  The ruleset is borrowed and may be swapped
+ * between posts (reload); nothing keeps a pointer into it across posts.
+ */
+#ifndef MENTIOND_PIPELINE_H
+#define MENTIOND_PIPELINE_H
+
+#include "alert.h"
+#include "decode.h"
+#include "framing.h"
+#include "matcher.h"
+#include "rules.h"
+
+#include <stdint.h>
+
+typedef void (*alert_sink_fn)(void *ctx, struct alert *a);
+
+struct pipeline_stats {
+    uint64_t posts;
+    uint64_t matched;
+    uint64_t encode_failed;     /* dropped: alert JSON could not be built */
+    uint64_t bad_text;          /* dropped: text not valid UTF-8 */
+};
+
+struct pipeline {
+    const char *instance;
+    const struct ruleset *rs;
+    struct match_ctx mc;
+    struct json_writer *jw;
+    alert_sink_fn sink;
+    void *sink_ctx;
+    struct pipeline_stats st;
+    uint64_t *rule_matches;     /* per rule of rs */
+};
+
+void pipeline_init(struct pipeline *pl, const char *instance, const struct ruleset *rs,
+                   alert_sink_fn sink, void *sink_ctx);
+void pipeline_free(struct pipeline *pl);
+void pipeline_set_rules(struct pipeline *pl, const struct ruleset *rs);
+void pipeline_post(struct pipeline *pl, struct post *p);
+
+struct feed_stats {
+    uint64_t bytes;
+    uint64_t posts;             /* decoded */
+    uint64_t malformed;
+    uint64_t control;
+    uint64_t skipped;
+};
+
+struct feed {
+    const char *name;           /* source name (borrowed) */
+    const char *type;           /* source type name (borrowed) */
+    struct framer fr;
+    struct decoder_inst dec;
+    struct pipeline *pl;
+    uint64_t chunk_ms, chunk_us;        /* arrival time of the current chunk */
+    struct feed_stats st;
+    char last_control[256];     /* last control message, for the source */
+    int control_seen;           /* set when a control message arrives */
+};
+
+/* format: decoder name; sc may be NULL (defaults).  Returns 0 or -1. */
+int feed_init(struct feed *f, const char *name, const char *type, const char *format,
+              const struct source_conf *sc, struct pipeline *pl);
+void feed_free(struct feed *f);
+void feed_bytes(struct feed *f, const char *p, size_t n);
+/* End of input: partial records are delivered (files) or counted (streams). */
+void feed_finish(struct feed *f, int deliver_partial);
+/* Records rejected by the framer (oversized, truncated) plus malformed. */
+uint64_t feed_rejected(const struct feed *f);
+
+#endif

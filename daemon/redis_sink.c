@@ -1,0 +1,446 @@
+/* redis_sink: hiredis async on libevent; see redis_sink.h. */
+#include "redis_sink.h"
+#include "log.h"
+#include "util.h"
+
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 30000
+#define ERROR_PAUSE_MS 1000
+#define KEY_MAX 512
+
+struct aqueue {
+    struct alert *head, *tail;
+    uint64_t n;
+};
+
+struct redis_sink {
+    struct event_base *base;
+    /* settings copied from the config: the sink outlives reloads */
+    char *unix_path, *host, *password, *prefix;
+    int port, db;
+    uint64_t buffer_max, inflight_max, connect_timeout_ms, command_timeout_ms;
+    long long max_queue_length;
+
+    redisAsyncContext *ac;
+    enum redis_state state;
+    int closing;                        /* shutdown: no reconnect */
+    int paused;                         /* after an error reply */
+    struct aqueue pending[LEVEL_COUNT]; /* not yet sent */
+    struct aqueue inflight;             /* sent, awaiting reply, in order */
+    uint64_t inflight_since_us;         /* send time of the oldest in flight */
+    struct event *connect_timer, *reconnect_timer, *deadline_timer, *pause_timer;
+    uint64_t reconnect_delay_ms;
+    struct redis_stats st;
+};
+
+static void sink_flush(struct redis_sink *r);
+static void sink_connect(struct redis_sink *r);
+
+static void q_push_tail(struct aqueue *q, struct alert *a)
+{
+    a->next = NULL;
+    if (q->tail)
+        q->tail->next = a;
+    else
+        q->head = a;
+    q->tail = a;
+    q->n++;
+}
+
+static void q_push_head(struct aqueue *q, struct alert *a)
+{
+    a->next = q->head;
+    q->head = a;
+    if (!q->tail)
+        q->tail = a;
+    q->n++;
+}
+
+static struct alert *q_pop(struct aqueue *q)
+{
+    struct alert *a = q->head;
+    if (!a)
+        return NULL;
+    q->head = a->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    a->next = NULL;
+    return a;
+}
+
+static void timer_in(struct event *ev, uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(ev, &tv);
+}
+
+uint64_t redis_sink_pending(const struct redis_sink *r)
+{
+    uint64_t n = r->inflight.n;
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        n += r->pending[l].n;
+    return n;
+}
+
+/* Unacknowledged alerts go back to the front of their levels, in their
+ * original order, to be sent again on the next connection. */
+static void requeue_inflight(struct redis_sink *r)
+{
+    struct alert *list = NULL, *a;
+
+    while ((a = q_pop(&r->inflight))) {         /* reverse... */
+        a->next = list;
+        list = a;
+    }
+    while ((a = list)) {                        /* ...then push each to the head */
+        list = a->next;
+        q_push_head(&r->pending[a->level], a);
+        r->st.requeued++;
+    }
+}
+
+static void set_state(struct redis_sink *r, enum redis_state st, const char *why)
+{
+    static const char *const names[] = {"down", "connecting", "up"};
+
+    if (r->state == st)
+        return;
+    if (st == REDIS_UP)
+        log_msg(LOG_NOTICE, "redis: up (%s)", why);
+    else if (st == REDIS_DOWN)
+        log_msg(LOG_WARNING, "redis: down: %s; %llu alerts buffered", why,
+                (unsigned long long)redis_sink_pending(r));
+    else
+        log_msg(LOG_DEBUG, "redis: %s -> %s", names[r->state], names[st]);
+    r->state = st;
+}
+
+/* The context is gone (failed connect, disconnect, or freed by a deadline):
+ * put the unacknowledged back and schedule the next attempt. */
+static void sink_lost(struct redis_sink *r, const char *why)
+{
+    r->ac = NULL;
+    evtimer_del(r->connect_timer);
+    evtimer_del(r->deadline_timer);
+    requeue_inflight(r);
+    set_state(r, REDIS_DOWN, why);
+    if (r->closing)
+        return;
+    r->reconnect_delay_ms = r->reconnect_delay_ms ? r->reconnect_delay_ms * 2 : RECONNECT_MIN_MS;
+    if (r->reconnect_delay_ms > RECONNECT_MAX_MS)
+        r->reconnect_delay_ms = RECONNECT_MAX_MS;
+    timer_in(r->reconnect_timer, r->reconnect_delay_ms + (uint64_t)random() % (r->reconnect_delay_ms / 5 + 1));
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct redis_sink *r = ac->data;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context itself after a failed connect. */
+        char why[256];
+        snprintf(why, sizeof why, "connect failed: %s", ac->errstr);
+        sink_lost(r, why);
+        return;
+    }
+    /* The connect deadline stays armed until the handshake completes. */
+    r->st.connects++;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct redis_sink *r = ac->data;
+    char why[256];
+
+    if (!r->ac)
+        return;                 /* already handled (deadline freed it) */
+    snprintf(why, sizeof why, "%s", status == REDIS_OK ? "connection closed" : ac->errstr);
+    sink_lost(r, why);
+}
+
+/* AUTH / SELECT replies: the connection is usable after the last one. */
+static void on_handshake(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    struct redis_sink *r = ac->data;
+    redisReply *reply = reply_;
+    int last = privdata != NULL;
+
+    if (!reply)
+        return;                 /* connection lost; on_disconnect handles it */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* Never log the password; the server's message does not contain it. */
+        log_msg(LOG_ERR, "redis: handshake refused: %s", reply->str);
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (last) {
+        evtimer_del(r->connect_timer);
+        r->reconnect_delay_ms = 0;
+        set_state(r, REDIS_UP, r->unix_path ? r->unix_path : r->host);
+        sink_flush(r);
+    }
+}
+
+static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    struct redis_sink *r = ac->data;
+    redisReply *reply = reply_;
+    struct alert *a = privdata, *head;
+    uint64_t lat;
+
+    if (!reply)
+        return;                 /* stays in inflight; requeued on disconnect */
+    head = q_pop(&r->inflight);
+    if (head != a)              /* Redis replies in order; anything else is a bug */
+        log_msg(LOG_ERR, "redis: reply order mismatch (%s != %s)", head ? head->id : "-", a->id);
+    r->inflight_since_us = now_mono_us();
+    if (reply->type == REDIS_REPLY_ERROR) {
+        r->st.errors++;
+        log_limited(LOG_WARNING, "redis: RPUSH refused for %s: %s; retrying in %dms", a->id, reply->str,
+                    ERROR_PAUSE_MS);
+        q_push_head(&r->pending[a->level], a);
+        r->st.requeued++;
+        r->paused = 1;
+        timer_in(r->pause_timer, ERROR_PAUSE_MS);
+        return;
+    }
+    r->st.enqueued[a->level]++;
+    lat = a->received_us ? now_mono_us() - a->received_us : 0;
+    r->st.latency_us_sum += lat;
+    if (lat > r->st.latency_us_max)
+        r->st.latency_us_max = lat;
+    /* Keep each list bounded: trim the oldest of this list past the cap. */
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer > r->max_queue_length) {
+        char key[KEY_MAX], start[32];
+        snprintf(key, sizeof key, "%s:q:%s:%s", r->prefix, a->queue, level_names[a->level]);
+        snprintf(start, sizeof start, "%lld", -r->max_queue_length);
+        const char *argv[] = {"LTRIM", key, start, "-1"};
+        redisAsyncCommandArgv(ac, NULL, NULL, 4, argv, NULL);
+        log_limited(LOG_WARNING, "redis: %s longer than max_queue_length %lld; oldest trimmed", key,
+                    r->max_queue_length);
+    }
+    alert_free(a);
+    sink_flush(r);
+}
+
+/* Send buffered alerts, most urgent level first, up to the in-flight cap. */
+static void sink_flush(struct redis_sink *r)
+{
+    char key[KEY_MAX];
+    struct alert *a;
+
+    if (r->state != REDIS_UP || r->paused || !r->ac)
+        return;
+    for (int l = 0; l < LEVEL_COUNT; l++) {
+        while (r->inflight.n < r->inflight_max && (a = q_pop(&r->pending[l]))) {
+            const char *argv[3];
+            size_t lens[3];
+            snprintf(key, sizeof key, "%s:q:%s:%s", r->prefix, a->queue, level_names[a->level]);
+            argv[0] = "RPUSH";
+            lens[0] = 5;
+            argv[1] = key;
+            lens[1] = strlen(key);
+            argv[2] = a->json;
+            lens[2] = a->len;
+            if (redisAsyncCommandArgv(r->ac, on_pushed, a, 3, argv, lens) != REDIS_OK) {
+                /* The callback will never run: the alert is still ours. */
+                q_push_head(&r->pending[l], a);
+                return;
+            }
+            if (r->inflight.n == 0)
+                r->inflight_since_us = now_mono_us();
+            q_push_tail(&r->inflight, a);
+        }
+    }
+    if (r->inflight.n)
+        timer_in(r->deadline_timer, r->command_timeout_ms);
+}
+
+/* Connect deadline and command deadline: free the context from the timer. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_sink *r = arg;
+    redisAsyncContext *ac = r->ac;
+    uint64_t age_ms;
+    char why[128];
+
+    (void)fd;
+    (void)what;
+    if (!ac)
+        return;
+    if (r->state == REDIS_UP) {
+        if (!r->inflight.n)
+            return;
+        age_ms = (now_mono_us() - r->inflight_since_us) / 1000;
+        if (age_ms < r->command_timeout_ms) {
+            timer_in(r->deadline_timer, r->command_timeout_ms - age_ms);
+            return;
+        }
+        snprintf(why, sizeof why, "no reply for %llums", (unsigned long long)age_ms);
+    } else {
+        snprintf(why, sizeof why, "connect timed out after %llums", (unsigned long long)r->connect_timeout_ms);
+    }
+    r->st.timeouts++;
+    r->ac = NULL;
+    redisAsyncFree(ac);         /* pending callbacks run with NULL replies */
+    sink_lost(r, why);
+}
+
+static void on_reconnect(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sink_connect(arg);
+}
+
+static void on_unpause(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_sink *r = arg;
+    (void)fd;
+    (void)what;
+    r->paused = 0;
+    sink_flush(r);
+}
+
+static void sink_connect(struct redis_sink *r)
+{
+    redisAsyncContext *ac;
+    char db[16];
+
+    if (r->ac || r->closing)
+        return;
+    ac = r->unix_path ? redisAsyncConnectUnix(r->unix_path) : redisAsyncConnect(r->host, r->port);
+    if (!ac) {
+        sink_lost(r, "out of memory");
+        return;
+    }
+    if (ac->err) {
+        char why[256];
+        snprintf(why, sizeof why, "connect failed: %s", ac->errstr);
+        redisAsyncFree(ac);
+        sink_lost(r, why);
+        return;
+    }
+    ac->data = r;
+    if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        sink_lost(r, "cannot attach to the event loop");
+        return;
+    }
+    if (!r->unix_path)
+        redisEnableKeepAlive(&ac->c);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+    set_state(r, REDIS_CONNECTING, "connecting");
+    timer_in(r->connect_timer, r->connect_timeout_ms);
+    /* Commands queue until the connection is up; the last one says "ready". */
+    snprintf(db, sizeof db, "%d", r->db);
+    if (r->password) {
+        const char *argv[] = {"AUTH", r->password};
+        redisAsyncCommandArgv(ac, on_handshake, NULL, 2, argv, NULL);
+    }
+    {
+        const char *argv[] = {"SELECT", db};
+        redisAsyncCommandArgv(ac, on_handshake, r, 2, argv, NULL);
+    }
+}
+
+struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg)
+{
+    struct redis_sink *r = xcalloc(1, sizeof *r);
+
+    r->base = base;
+    r->unix_path = cfg->redis_unix ? xstrdup(cfg->redis_unix) : NULL;
+    r->host = cfg->redis_host ? xstrdup(cfg->redis_host) : NULL;
+    r->password = cfg->redis_password ? xstrdup(cfg->redis_password) : NULL;
+    r->prefix = xstrdup(cfg->key_prefix);
+    r->port = cfg->redis_port;
+    r->db = cfg->redis_db;
+    r->buffer_max = (uint64_t)cfg->buffer_alerts;
+    r->inflight_max = (uint64_t)cfg->max_inflight;
+    r->connect_timeout_ms = (uint64_t)cfg->redis_connect_timeout;
+    r->command_timeout_ms = (uint64_t)cfg->redis_command_timeout;
+    r->max_queue_length = cfg->max_queue_length;
+    r->connect_timer = evtimer_new(base, on_deadline, r);
+    r->deadline_timer = evtimer_new(base, on_deadline, r);
+    r->reconnect_timer = evtimer_new(base, on_reconnect, r);
+    r->pause_timer = evtimer_new(base, on_unpause, r);
+    r->state = REDIS_DOWN;
+    return r;
+}
+
+void redis_sink_start(struct redis_sink *r)
+{
+    sink_connect(r);
+}
+
+void redis_sink_push(struct redis_sink *r, struct alert *a)
+{
+    if (redis_sink_pending(r) >= r->buffer_max) {
+        /* Full: drop the oldest of the least urgent level below a's, or a. */
+        struct alert *victim = NULL;
+        for (int l = LEVEL_COUNT - 1; l > a->level && !victim; l--)
+            victim = q_pop(&r->pending[l]);
+        if (!victim)
+            victim = a;
+        r->st.dropped[victim->level]++;
+        log_limited(LOG_WARNING, "redis: buffer full (%llu alerts); dropped a %s alert (%llu %s dropped so far)",
+                    (unsigned long long)r->buffer_max, level_names[victim->level],
+                    (unsigned long long)r->st.dropped[victim->level], level_names[victim->level]);
+        alert_free(victim);
+        if (victim == a)
+            return;
+    }
+    q_push_tail(&r->pending[a->level], a);
+    sink_flush(r);
+}
+
+enum redis_state redis_sink_state(const struct redis_sink *r) { return r->state; }
+const struct redis_stats *redis_sink_stats(const struct redis_sink *r) { return &r->st; }
+
+void redis_sink_close(struct redis_sink *r)
+{
+    r->closing = 1;
+    evtimer_del(r->reconnect_timer);
+    if (r->ac)
+        redisAsyncDisconnect(r->ac);    /* after the pending replies */
+}
+
+void redis_sink_free(struct redis_sink *r)
+{
+    struct alert *a;
+
+    if (!r)
+        return;
+    r->closing = 1;
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        r->ac = NULL;
+        redisAsyncFree(ac);
+    }
+    requeue_inflight(r);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        while ((a = q_pop(&r->pending[l])))
+            alert_free(a);
+    event_free(r->connect_timer);
+    event_free(r->deadline_timer);
+    event_free(r->reconnect_timer);
+    event_free(r->pause_timer);
+    free(r->unix_path);
+    free(r->host);
+    if (r->password) {
+        explicit_bzero(r->password, strlen(r->password));
+        free(r->password);
+    }
+    free(r->prefix);
+    free(r);
+}

@@ -1,0 +1,53 @@
+/* redis_sink: the one module that talks to hiredis.
+ *
+ * Alerts handed to redis_sink_push() are owned by the sink until Redis has
+ * acknowledged them (RPUSH mentiond:q:<queue>:<level>).  While Redis is
+ * away they wait in a bounded memory buffer, per level; when the buffer is
+ * full the least urgent alert is dropped first, and every drop is counted
+ * and logged (rate-limited).  A command whose connection dies before its
+ * reply is put back at the front of its level, so a Redis restart loses
+ * nothing the buffer holds (delivery is at-least-once here).
+ *
+ * hiredis 0.14 has no timeouts: connect and command deadlines are libevent
+ * timers, and on expiry the context is freed from the timer (never from a
+ * hiredis callback).  It resolves names synchronously, so only numeric
+ * addresses or unix sockets reach it (config.c resolves at load time).
+ */
+#ifndef MENTIOND_REDIS_SINK_H
+#define MENTIOND_REDIS_SINK_H
+
+#include "alert.h"
+#include "config.h"
+#include "rules.h"
+
+#include <stdint.h>
+
+struct event_base;
+struct redis_sink;
+
+enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
+
+struct redis_stats {
+    uint64_t enqueued[LEVEL_COUNT];     /* acknowledged by Redis */
+    uint64_t dropped[LEVEL_COUNT];      /* buffer full */
+    uint64_t requeued;                  /* sent, connection lost, sent again */
+    uint64_t errors;                    /* error replies */
+    uint64_t connects;
+    uint64_t timeouts;
+    uint64_t latency_us_sum;            /* received -> acknowledged */
+    uint64_t latency_us_max;
+};
+
+struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg);
+void redis_sink_free(struct redis_sink *r);
+void redis_sink_start(struct redis_sink *r);
+/* Take ownership of a; never fails (a full buffer drops the least urgent). */
+void redis_sink_push(struct redis_sink *r, struct alert *a);
+/* Alerts buffered or in flight. */
+uint64_t redis_sink_pending(const struct redis_sink *r);
+enum redis_state redis_sink_state(const struct redis_sink *r);
+const struct redis_stats *redis_sink_stats(const struct redis_sink *r);
+/* Close the connection after in-flight replies; called at shutdown. */
+void redis_sink_close(struct redis_sink *r);
+
+#endif

@@ -1,0 +1,279 @@
+/* rules: rule files to a compiled ruleset; see rules.h. */
+#include "rules.h"
+#include "inifile.h"
+#include "matcher.h"
+#include "strmap.h"
+
+#include <ctype.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const level_names[LEVEL_COUNT] = {"critical", "high", "normal", "low"};
+
+int level_parse(const char *s)
+{
+    for (int i = 0; i < LEVEL_COUNT; i++)
+        if (strcmp(s, level_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+struct rloader {
+    struct ruleset *rs;
+    struct errlist *errs;
+    int accents_fold;
+    int cur;                    /* index of the rule being read, -1 none */
+    char *query_text;           /* of the current rule */
+    struct inifile_pos query_pos;
+    char *query_raw;            /* copy of the raw line */
+    unsigned seen;              /* bitmask of keys set in the current rule */
+    struct strmap names;        /* rule name -> index, for duplicates */
+};
+
+enum { K_QUERY = 1, K_QUEUE = 2, K_PRIORITY = 4, K_TAG = 8, K_ACCENTS = 16 };
+
+static int valid_ident(const char *n, size_t max)
+{
+    size_t len = strlen(n);
+    if (len == 0 || len > max)
+        return 0;
+    for (; *n; n++)
+        if (!isalnum((unsigned char)*n) && *n != '-' && *n != '_' && *n != '.')
+            return 0;
+    return 1;
+}
+
+static void rule_free_fields(struct rule *r)
+{
+    free(r->name);
+    free(r->queue);
+    free(r->tag);
+    free(r->file);
+    free(r->term_ids);
+    query_free(r->q);
+    for (int i = 0; i < r->nmeta; i++) {
+        free(r->meta_key[i]);
+        free(r->meta_val[i]);
+    }
+}
+
+/* Compile the query of the rule just finished, now that its accents key
+ * (which may follow the query) is known. */
+static void rloader_finish_rule(struct rloader *ld)
+{
+    struct rule *r;
+    char err[512];
+    int col, lcol;
+
+    if (ld->cur < 0)
+        return;
+    r = &ld->rs->rules[ld->cur];
+    if (!(ld->seen & K_QUERY)) {
+        errlist_add(ld->errs, "%s:%d: rule \"%s\" has no query", r->file, r->line, r->name);
+    } else if (query_parse(ld->query_text, r->fold, &r->q, err, sizeof err, &col) != 0) {
+        ld->query_pos.raw = ld->query_raw;
+        lcol = inifile_column(&ld->query_pos, ld->query_text, 0);
+        errlist_add(ld->errs, "%s:%d:%d: %s\n    in rule \"%s\": %s\n    %*s^", r->file,
+                    ld->query_pos.line, lcol ? lcol + col - 1 : col, err, r->name,
+                    ld->query_text, col, "");
+    }
+    free(ld->query_text);
+    free(ld->query_raw);
+    ld->query_text = ld->query_raw = NULL;
+    ld->cur = -1;
+}
+
+static int rloader_new_rule(struct rloader *ld, const struct inifile_pos *pos, const char *name)
+{
+    struct ruleset *rs = ld->rs;
+    struct rule *r;
+
+    if (!valid_ident(name, 128)) {
+        errlist_add(ld->errs, "%s:%d: rule name '%s': use 1-128 letters, digits, '-', '_' or '.'",
+                    pos->file, pos->line, name);
+        return -1;
+    }
+    int inserted, *idx = strmap_put(&ld->names, name, strlen(name), rs->n, &inserted);
+    if (!inserted) {
+        const struct rule *o = &rs->rules[*idx];
+        errlist_add(ld->errs, "%s:%d: duplicate rule \"%s\" (first defined at %s:%d)",
+                    pos->file, pos->line, name, o->file, o->line);
+        return -1;
+    }
+    if (rs->n >= RULES_MAX_COUNT) {
+        errlist_add(ld->errs, "%s:%d: more than %d rules", pos->file, pos->line, RULES_MAX_COUNT);
+        return -1;
+    }
+    if ((rs->n & (rs->n - 1)) == 0)         /* grow at powers of two */
+        rs->rules = xrealloc(rs->rules, sizeof *rs->rules * (size_t)(rs->n ? rs->n * 2 : 1));
+    r = &rs->rules[rs->n];
+    memset(r, 0, sizeof *r);
+    r->name = xstrdup(name);
+    r->queue = xstrdup("default");
+    r->level = LEVEL_NORMAL;
+    r->fold = ld->accents_fold;
+    r->file = xstrdup(pos->file);
+    r->line = pos->line;
+    ld->cur = rs->n++;
+    ld->seen = 0;
+    return 0;
+}
+
+static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *section,
+                       const char *key, const char *value)
+{
+    struct rloader *ld = ctx;
+    struct rule *r;
+    const char *q, *e;
+    char name[160];
+    unsigned bit = 0;
+
+    if (strncmp(section, "rule", 4) != 0 || (section[4] != ' ' && section[4] != '\t') ||
+        !(q = strchr(section + 4, '"')) || !(e = strchr(q + 1, '"')) || e[1] ||
+        (size_t)(e - q - 1) >= sizeof name) {
+        errlist_add(ld->errs, "%s:%d: expected a [rule \"name\"] section, not [%s]", pos->file,
+                    pos->line, section);
+        return -1;
+    }
+    memcpy(name, q + 1, (size_t)(e - q - 1));
+    name[e - q - 1] = '\0';
+    if (ld->cur < 0 || strcmp(ld->rs->rules[ld->cur].name, name) != 0) {
+        rloader_finish_rule(ld);
+        if (rloader_new_rule(ld, pos, name))
+            return -1;
+    }
+    r = &ld->rs->rules[ld->cur];
+    if (strcmp(key, "query") == 0)
+        bit = K_QUERY;
+    else if (strcmp(key, "queue") == 0)
+        bit = K_QUEUE;
+    else if (strcmp(key, "priority") == 0)
+        bit = K_PRIORITY;
+    else if (strcmp(key, "tag") == 0)
+        bit = K_TAG;
+    else if (strcmp(key, "accents") == 0)
+        bit = K_ACCENTS;
+    if (bit && (ld->seen & bit)) {
+        errlist_add(ld->errs, "%s:%d: duplicate key '%s' in rule \"%s\"", pos->file, pos->line, key, name);
+        return -1;
+    }
+    ld->seen |= bit;
+    switch (bit) {
+    case K_QUERY:
+        ld->query_text = xstrdup(value);
+        ld->query_pos = *pos;
+        ld->query_raw = xstrndup(pos->raw, pos->rawlen);
+        return 0;
+    case K_QUEUE:
+        if (!valid_ident(value, 64)) {
+            errlist_add(ld->errs, "%s:%d: queue '%s': use 1-64 letters, digits, '-', '_' or '.'",
+                        pos->file, pos->line, value);
+            return -1;
+        }
+        free(r->queue);
+        r->queue = xstrdup(value);
+        return 0;
+    case K_PRIORITY:
+        if ((r->level = level_parse(value)) < 0) {
+            errlist_add(ld->errs, "%s:%d: priority = %s: expected critical, high, normal or low",
+                        pos->file, pos->line, value);
+            r->level = LEVEL_NORMAL;
+            return -1;
+        }
+        return 0;
+    case K_TAG:
+        free(r->tag);
+        r->tag = xstrdup(value);
+        return 0;
+    case K_ACCENTS:
+        if (strcmp(value, "fold") && strcmp(value, "keep")) {
+            errlist_add(ld->errs, "%s:%d: accents = %s: expected fold or keep", pos->file, pos->line, value);
+            return -1;
+        }
+        r->fold = strcmp(value, "fold") == 0;
+        return 0;
+    }
+    if (strncmp(key, "meta.", 5) == 0 && key[5]) {
+        if (r->nmeta >= RULES_MAX_META) {
+            errlist_add(ld->errs, "%s:%d: more than %d meta.* keys", pos->file, pos->line, RULES_MAX_META);
+            return -1;
+        }
+        for (int i = 0; i < r->nmeta; i++)
+            if (strcmp(r->meta_key[i], key + 5) == 0) {
+                errlist_add(ld->errs, "%s:%d: duplicate key '%s'", pos->file, pos->line, key);
+                return -1;
+            }
+        r->meta_key[r->nmeta] = xstrdup(key + 5);
+        r->meta_val[r->nmeta++] = xstrdup(value);
+        return 0;
+    }
+    errlist_add(ld->errs, "%s:%d: unknown key '%s' in rule \"%s\" (query, queue, priority, tag, "
+                "accents, meta.*)", pos->file, pos->line, key, name);
+    return -1;
+}
+
+static void rloader_syntax(void *ctx, const char *file, int line, const char *msg)
+{
+    struct rloader *ld = ctx;
+    if (line > 0)
+        errlist_add(ld->errs, "%s:%d: %s", file, line, msg);
+    else
+        errlist_add(ld->errs, "%s", msg);
+}
+
+struct ruleset *rules_load(const char *pattern, int accents_fold, struct errlist *errs)
+{
+    struct ruleset *rs = xcalloc(1, sizeof *rs);
+    struct rloader ld = {.rs = rs, .errs = errs, .accents_fold = accents_fold, .cur = -1};
+    int before = errs->n, grc;
+    glob_t g;
+
+    strmap_init(&ld.names);
+    grc = glob(pattern, GLOB_ERR, NULL, &g);
+    if (grc == GLOB_NOMATCH) {
+        errlist_add(errs, "%s: no rule file matches this pattern", pattern);
+        goto fail;
+    } else if (grc != 0) {
+        errlist_add(errs, "%s: cannot list rule files", pattern);
+        goto fail;
+    }
+    for (size_t i = 0; i < g.gl_pathc; i++) {    /* glob() sorts */
+        inifile_parse(g.gl_pathv[i], rloader_key, rloader_syntax, &ld);
+        rloader_finish_rule(&ld);
+        rs->nfiles++;
+    }
+    globfree(&g);
+    strmap_free(&ld.names);
+    if (errs->n > before)
+        goto fail;
+    rs->m = matcher_build(rs->rules, rs->n);
+    return rs;
+fail:
+    strmap_free(&ld.names);
+    free(ld.query_text);
+    free(ld.query_raw);
+    rules_free(rs);
+    return NULL;
+}
+
+void rules_free(struct ruleset *rs)
+{
+    if (!rs)
+        return;
+    matcher_free(rs->m);
+    for (int i = 0; i < rs->n; i++)
+        rule_free_fields(&rs->rules[i]);
+    free(rs->rules);
+    free(rs);
+}
+
+const struct rule *rules_find(const struct ruleset *rs, const char *name)
+{
+    /* Linear: used at load time only, for duplicate checks. */
+    for (int i = rs->n - 1; i >= 0; i--)
+        if (strcmp(rs->rules[i].name, name) == 0)
+            return &rs->rules[i];
+    return NULL;
+}

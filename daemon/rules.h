@@ -1,0 +1,60 @@
+/* rules: rule files (rules.d/NAME.rules, INI) -> a compiled, immutable ruleset.
+ *
+ *   [rule "cards-fraud"]
+ *   query    = (bofa OR @BofA_help) (fraud OR "charged twice") -from:BofA_help
+ *   queue    = cards          ; default "default"
+ *   priority = high           ; critical | high | normal | low (default normal)
+ *   tag      = fraud
+ *   accents  = fold           ; keep (default: [daemon] accents) | fold
+ *   meta.faq = https://...    ; every meta.* key is copied into the alert
+ *
+ * rules_load() reads every file of a glob in sorted order and either returns
+ * a complete ruleset or NULL with every error collected ("file:line:col:
+ * message" plus the query), so a reload can build off to the side and swap.
+ * Owner: the caller; a ruleset is immutable once built and may be shared.
+ */
+#ifndef MENTIOND_RULES_H
+#define MENTIOND_RULES_H
+
+#include "query.h"
+#include "util.h"
+
+enum level { LEVEL_CRITICAL = 0, LEVEL_HIGH, LEVEL_NORMAL, LEVEL_LOW, LEVEL_COUNT };
+extern const char *const level_names[LEVEL_COUNT];
+int level_parse(const char *s);
+
+#define RULES_MAX_COUNT 1000000
+#define RULES_MAX_META 32
+
+struct rule {
+    char *name;
+    char *queue;
+    char *tag;
+    int level;
+    int fold;
+    struct query *q;
+    int nmeta;
+    char *meta_key[RULES_MAX_META];
+    char *meta_val[RULES_MAX_META];
+    char *file;                 /* for messages */
+    int line;
+    int *term_ids;              /* query term -> matcher's global term id */
+};
+
+struct matcher;
+
+struct ruleset {
+    struct rule *rules;
+    int n;
+    int nfiles;
+    struct matcher *m;
+};
+
+/* Load all files of glob_pattern.  accents_fold is the [daemon] default.
+ * A pattern that matches no file is an error (a typo must not silently
+ * leave the daemon with no rules). */
+struct ruleset *rules_load(const char *glob_pattern, int accents_fold, struct errlist *errs);
+void rules_free(struct ruleset *rs);
+const struct rule *rules_find(const struct ruleset *rs, const char *name);
+
+#endif

@@ -1,0 +1,354 @@
+/* source: connection life cycle, backoff and stall detection; see source.h. */
+#include "source.h"
+#include "http_client.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FILE_SLICE (64u * 1024u)
+#define FILE_TICK_MS 10
+/* Backing off for longer than this makes the source unhealthy (readyz). */
+#define SOURCE_BACKOFF_BUDGET_MS 60000
+
+struct source {
+    struct source_conf *conf;           /* owned copy */
+    struct event_base *base;
+    struct http_client *http;
+    struct pipeline *pl;
+    struct feed feed;
+    int feed_ok;
+    enum source_state state;
+    struct http_stream *stream;
+    struct event *timer;                /* reconnect, stall check, file ticks */
+    struct backoff bo;
+    uint64_t up_since_ms;
+    uint64_t last_byte_ms;
+    uint64_t backoff_since_ms;
+    struct source_stats st;
+    /* file source */
+    int fd;
+    char *fbuf;
+    size_t flen, fpos;
+    int feof;
+};
+
+static const struct http_stream_cbs source_http_cbs;
+static void source_connect(struct source *s);
+
+const char *source_state_name(enum source_state st)
+{
+    static const char *const names[] = {"idle", "connecting", "up", "backoff", "done", "stopped"};
+    return st <= SOURCE_STOPPED ? names[st] : "?";
+}
+
+static void timer_in(struct source *s, uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(s->timer, &tv);
+}
+
+static void source_schedule(struct source *s, enum backoff_kind kind, const char *why, int immediate)
+{
+    uint64_t delay = immediate ? 0 : backoff_next(&s->bo, kind, (uint32_t)random());
+
+    if (s->state != SOURCE_BACKOFF)
+        s->backoff_since_ms = now_mono_ms();
+    s->state = SOURCE_BACKOFF;
+    log_msg(LOG_WARNING, "source %s: disconnected: %s; reconnecting in %.1fs (%s backoff, attempt %d)",
+            s->conf->name, why, (double)delay / 1000.0,
+            immediate ? "immediate" : backoff_kind_name(s->bo.kind), immediate ? 1 : s->bo.attempts);
+    timer_in(s, delay);
+}
+
+static void on_open(void *ctx, long status, const char *rate_limit)
+{
+    struct source *s = ctx;
+
+    s->state = SOURCE_UP;
+    s->up_since_ms = now_mono_ms();
+    s->st.connects++;
+    framer_reset(&s->feed.fr);
+    log_msg(LOG_NOTICE, "source %s: connected (HTTP %ld%s%s)", s->conf->name, status,
+            rate_limit ? "; connection rate limit " : "", rate_limit ? rate_limit : "");
+}
+
+static int on_data(void *ctx, const char *p, size_t n)
+{
+    struct source *s = ctx;
+
+    s->last_byte_ms = now_mono_ms();
+    feed_bytes(&s->feed, p, n);
+    return 0;
+}
+
+static void on_done(void *ctx, const struct http_result *r)
+{
+    struct source *s = ctx;
+    char why[512];
+    int was_up = s->state == SOURCE_UP;
+
+    s->stream = NULL;
+    feed_finish(&s->feed, 0);
+    if (s->state == SOURCE_STOPPED)
+        return;
+    if (!r->transport_ok) {
+        s->st.network_errors++;
+        snprintf(why, sizeof why, "%s", r->error ? r->error : "network error");
+        /* X: an established connection that drops is retried at once. */
+        if (was_up && now_mono_ms() - s->up_since_ms >= BACKOFF_HEALTHY_MS) {
+            backoff_reset(&s->bo);
+            source_schedule(s, BACKOFF_NETWORK, why, 1);
+        } else {
+            source_schedule(s, BACKOFF_NETWORK, why, 0);
+        }
+        return;
+    }
+    if (r->status >= 200 && r->status < 300) {
+        snprintf(why, sizeof why, "stream ended by the server%s%s",
+                 s->feed.control_seen ? " after: " : "", s->feed.control_seen ? s->feed.last_control : "");
+        s->feed.control_seen = 0;
+        if (was_up && now_mono_ms() - s->up_since_ms >= BACKOFF_HEALTHY_MS) {
+            backoff_reset(&s->bo);
+            source_schedule(s, BACKOFF_NETWORK, why, 1);
+        } else {
+            source_schedule(s, BACKOFF_NETWORK, why, 0);
+        }
+        return;
+    }
+    s->st.http_errors++;
+    /* The body of an error may echo request details but never our token;
+     * keep it short in the log. */
+    snprintf(why, sizeof why, "HTTP %ld%s%.200s%s%s", r->status, r->body[0] ? ": " : "", r->body,
+             r->rate_limit ? "; connection rate limit " : "", r->rate_limit ? r->rate_limit : "");
+    for (char *c = why; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+    if (r->status == 401 || r->status == 403)
+        log_msg(LOG_ERR, "source %s: HTTP %ld: the server refused our credentials; check the token",
+                s->conf->name, r->status);
+    source_schedule(s, r->status == 429 || r->status == 420 ? BACKOFF_RATE_LIMIT : BACKOFF_HTTP, why, 0);
+}
+
+static const struct http_stream_cbs source_http_cbs = {
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_done = on_done,
+};
+
+/* Stall check: no byte (keep-alives count) for stall_timeout seconds. */
+static void stall_check(struct source *s)
+{
+    uint64_t now = now_mono_ms(), limit = (uint64_t)s->conf->stall_timeout * 1000;
+    uint64_t since = s->last_byte_ms;
+
+    if (now - since < limit) {
+        timer_in(s, limit - (now - since) + 1);
+        return;
+    }
+    s->st.stalls++;
+    http_stream_cancel(s->stream);
+    s->stream = NULL;
+    feed_finish(&s->feed, 0);
+    {
+        char why[96];
+        snprintf(why, sizeof why, "stalled: no data or keep-alive for %llds", s->conf->stall_timeout);
+        backoff_reset(&s->bo);
+        source_schedule(s, BACKOFF_NETWORK, why, 1);
+    }
+}
+
+static void file_tick(struct source *s);
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct source *s = arg;
+
+    (void)fd;
+    (void)what;
+    switch (s->state) {
+    case SOURCE_BACKOFF:
+        s->st.reconnects++;
+        source_connect(s);
+        break;
+    case SOURCE_CONNECTING:
+    case SOURCE_UP:
+        if (s->conf->type == SRC_FILE)
+            file_tick(s);
+        else
+            stall_check(s);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Feed the next slice of the file; paced sources feed at most rate/100
+ * records per 10 ms tick. */
+static void file_tick(struct source *s)
+{
+    ssize_t n;
+    size_t end;
+    long long budget = s->conf->rate > 0 ? (s->conf->rate * FILE_TICK_MS + 999) / 1000 : -1;
+
+    if (s->fpos == s->flen && !s->feof) {
+        n = read(s->fd, s->fbuf, FILE_SLICE);
+        if (n < 0 && errno != EINTR) {
+            log_msg(LOG_ERR, "source %s: %s: read error: %s", s->conf->name, s->conf->path, strerror(errno));
+            s->feof = 1;
+        } else if (n == 0) {
+            s->feof = 1;
+        } else if (n > 0) {
+            s->flen = (size_t)n;
+            s->fpos = 0;
+        }
+    }
+    if (s->fpos < s->flen) {
+        end = s->flen;
+        if (budget > 0) {
+            const char *p = s->fbuf + s->fpos, *nl;
+            while (budget > 0 && (nl = memchr(p, '\n', (size_t)(s->fbuf + s->flen - p)))) {
+                p = nl + 1;
+                budget--;
+            }
+            end = budget > 0 ? s->flen : (size_t)(p - s->fbuf);
+        }
+        s->last_byte_ms = now_mono_ms();
+        feed_bytes(&s->feed, s->fbuf + s->fpos, end - s->fpos);
+        s->fpos = end;
+    }
+    if (s->feof && s->fpos == s->flen) {
+        feed_finish(&s->feed, 1);
+        close(s->fd);
+        s->fd = -1;
+        s->state = SOURCE_DONE;
+        log_msg(LOG_NOTICE, "source %s: end of %s: %llu posts, %llu rejected records",
+                s->conf->name, s->conf->path, (unsigned long long)s->feed.st.posts,
+                (unsigned long long)feed_rejected(&s->feed));
+        return;
+    }
+    timer_in(s, budget >= 0 ? FILE_TICK_MS : 0);
+}
+
+static void source_connect(struct source *s)
+{
+    struct http_stream_opts o = {
+        .url = s->conf->url,
+        .bearer = s->conf->token,
+        .connect_timeout_s = (long)s->conf->connect_timeout,
+        .user_agent = "mentiond/" MENTIOND_VERSION,
+    };
+
+    if (s->conf->type == SRC_FILE) {
+        s->fd = open(s->conf->path, O_RDONLY | O_CLOEXEC);
+        if (s->fd < 0) {
+            log_msg(LOG_ERR, "source %s: %s: %s", s->conf->name, s->conf->path, strerror(errno));
+            s->state = SOURCE_DONE;
+            return;
+        }
+        s->state = SOURCE_UP;
+        log_msg(LOG_NOTICE, "source %s: reading %s", s->conf->name, s->conf->path);
+        timer_in(s, 0);
+        return;
+    }
+    s->state = SOURCE_CONNECTING;
+    s->last_byte_ms = now_mono_ms();
+    s->stream = http_stream_start(s->http, &o, &source_http_cbs, s);
+    if (!s->stream) {
+        source_schedule(s, BACKOFF_NETWORK, "could not start the HTTP transfer", 0);
+        return;
+    }
+    log_msg(LOG_INFO, "source %s: connecting to %s", s->conf->name, s->conf->url);
+    /* Also covers a server that accepts and then sends nothing. */
+    timer_in(s, (uint64_t)s->conf->stall_timeout * 1000);
+}
+
+struct source *source_new(struct event_base *base, struct http_client *http,
+                          const struct source_conf *sc, struct pipeline *pl)
+{
+    struct source *s = xcalloc(1, sizeof *s);
+    const char *format = sc->type == SRC_FILE ? sc->format : sc->type_name;
+
+    s->conf = source_conf_dup(sc);
+    s->base = base;
+    s->http = http;
+    s->pl = pl;
+    s->fd = -1;
+    s->state = SOURCE_IDLE;
+    backoff_reset(&s->bo);
+    s->timer = evtimer_new(base, on_timer, s);
+    if (!s->timer || feed_init(&s->feed, s->conf->name, s->conf->type_name, format, s->conf, pl) != 0) {
+        log_msg(LOG_ERR, "source %s: cannot set up decoder '%s'", sc->name, format);
+        if (s->timer)
+            event_free(s->timer);
+        source_conf_free(s->conf);
+        free(s);
+        return NULL;
+    }
+    s->feed_ok = 1;
+    if (sc->type == SRC_FILE)
+        s->fbuf = xmalloc(FILE_SLICE);
+    return s;
+}
+
+void source_start(struct source *s)
+{
+    if (s->state == SOURCE_IDLE)
+        source_connect(s);
+}
+
+void source_stop(struct source *s)
+{
+    if (!s || s->state == SOURCE_STOPPED)
+        return;
+    evtimer_del(s->timer);
+    if (s->stream) {
+        http_stream_cancel(s->stream);
+        s->stream = NULL;
+        feed_finish(&s->feed, 0);
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    if (s->state != SOURCE_DONE)
+        log_msg(LOG_INFO, "source %s: stopped", s->conf->name);
+    s->state = SOURCE_STOPPED;
+}
+
+void source_free(struct source *s)
+{
+    if (!s)
+        return;
+    source_stop(s);
+    event_free(s->timer);
+    if (s->feed_ok)
+        feed_free(&s->feed);
+    source_conf_free(s->conf);
+    free(s->fbuf);
+    free(s);
+}
+
+const struct source_conf *source_conf_of(const struct source *s) { return s->conf; }
+enum source_state source_state(const struct source *s) { return s->state; }
+const struct feed *source_feed(const struct source *s) { return &s->feed; }
+const struct source_stats *source_stats(const struct source *s) { return &s->st; }
+
+int source_healthy(const struct source *s)
+{
+    switch (s->state) {
+    case SOURCE_UP:
+    case SOURCE_DONE:
+    case SOURCE_CONNECTING:
+        return 1;
+    case SOURCE_BACKOFF:
+        return now_mono_ms() - s->backoff_since_ms < SOURCE_BACKOFF_BUDGET_MS;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,76 @@
+/* strmap: see strmap.h. */
+#include "strmap.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void strmap_init(struct strmap *m)
+{
+    m->slots = NULL;
+    m->cap = 0;
+    m->n = 0;
+}
+
+void strmap_free(struct strmap *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].key);
+    free(m->slots);
+    strmap_init(m);
+}
+
+static struct strmap_slot *strmap_find(const struct strmap *m, const char *key, size_t klen,
+                                       uint32_t h)
+{
+    size_t mask = m->cap - 1, i = h & mask;
+
+    for (;;) {
+        struct strmap_slot *s = &m->slots[i];
+        if (!s->key || (s->hash == h && s->klen == klen && memcmp(s->key, key, klen) == 0))
+            return s;
+        i = (i + 1) & mask;
+    }
+}
+
+int *strmap_get(const struct strmap *m, const char *key, size_t klen)
+{
+    struct strmap_slot *s;
+
+    if (!m->cap)
+        return NULL;
+    s = strmap_find(m, key, klen, (uint32_t)hash_bytes(key, klen));
+    return s->key ? &s->val : NULL;
+}
+
+static void strmap_grow(struct strmap *m)
+{
+    struct strmap old = *m;
+
+    m->cap = old.cap ? old.cap * 2 : 64;
+    m->slots = xcalloc(m->cap, sizeof *m->slots);
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.slots[i].key)
+            *strmap_find(m, old.slots[i].key, old.slots[i].klen, old.slots[i].hash) = old.slots[i];
+    free(old.slots);
+}
+
+int *strmap_put(struct strmap *m, const char *key, size_t klen, int val, int *inserted)
+{
+    uint32_t h = (uint32_t)hash_bytes(key, klen);
+    struct strmap_slot *s;
+
+    if ((m->n + 1) * 4 > m->cap * 3)        /* load factor <= 0.75 */
+        strmap_grow(m);
+    s = strmap_find(m, key, klen, h);
+    if (inserted)
+        *inserted = !s->key;
+    if (!s->key) {
+        s->key = xstrndup(key, klen);
+        s->klen = (uint32_t)klen;
+        s->hash = h;
+        s->val = val;
+        m->n++;
+    }
+    return &s->val;
+}

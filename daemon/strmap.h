@@ -1,0 +1,30 @@
+/* strmap: open-addressing hash map from byte strings to an int.
+ * Keys are copied and owned by the map; lookups take (ptr, len) so tokens
+ * inside a larger buffer need no copy. */
+#ifndef MENTIOND_STRMAP_H
+#define MENTIOND_STRMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct strmap_slot {
+    char *key;                  /* NULL = empty */
+    uint32_t klen;
+    uint32_t hash;
+    int val;
+};
+
+struct strmap {
+    struct strmap_slot *slots;
+    size_t cap;                 /* power of two */
+    size_t n;
+};
+
+void strmap_init(struct strmap *m);
+void strmap_free(struct strmap *m);
+/* Pointer to the value, or NULL. */
+int *strmap_get(const struct strmap *m, const char *key, size_t klen);
+/* Insert key with value val if absent; returns the value slot either way. */
+int *strmap_put(struct strmap *m, const char *key, size_t klen, int val, int *inserted);
+
+#endif

@@ -1,0 +1,147 @@
+/* text: normalisation and tokenisation; see text.h. */
+#include "text.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+void tokens_init(struct tokens *t)
+{
+    memset(t, 0, sizeof *t);
+    buf_init(&t->folded, TEXT_MAX_FOLDED);
+}
+
+void tokens_free(struct tokens *t)
+{
+    buf_free(&t->folded);
+    free(t->w);
+    free(t->e);
+    t->w = t->e = NULL;
+    t->nw = t->aw = t->ne = t->ae = 0;
+}
+
+static void tok_push(struct tok **v, int *n, int *alloc, size_t off, size_t len)
+{
+    if (*n == *alloc) {
+        *alloc = *alloc ? *alloc * 2 : 64;
+        *v = xrealloc(*v, sizeof **v * (size_t)*alloc);
+    }
+    (*v)[*n].off = (uint32_t)off;
+    (*v)[*n].len = (uint32_t)len;
+    (*n)++;
+}
+
+enum cpclass { CP_DELIM, CP_WORD, CP_SINGLE };
+
+static int is_cjk(utf8proc_int32_t c)
+{
+    return (c >= 0x3040 && c <= 0x30FF) ||      /* hiragana, katakana */
+           (c >= 0x3400 && c <= 0x4DBF) ||      /* CJK ext A */
+           (c >= 0x4E00 && c <= 0x9FFF) ||      /* CJK unified */
+           (c >= 0xF900 && c <= 0xFAFF) ||      /* compatibility */
+           (c >= 0x20000 && c <= 0x3FFFF);      /* ext B.. */
+}
+
+static enum cpclass cp_class(utf8proc_int32_t c)
+{
+    if (c < 0x80) {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+            return CP_WORD;
+        return CP_DELIM;
+    }
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+        return is_cjk(c) ? CP_SINGLE : CP_WORD;
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+        return CP_WORD;
+    case UTF8PROC_CATEGORY_SO:
+        return CP_SINGLE;
+    default:
+        return CP_DELIM;
+    }
+}
+
+/* Fold s into t->folded.  Pure ASCII (most posts and rules) is already NFKC,
+ * so it only needs lower-casing. */
+static int text_fold(struct tokens *t, const char *s, size_t n, int fold_accents)
+{
+    utf8proc_uint8_t *out = NULL;
+    utf8proc_ssize_t m;
+    size_t i;
+    int rc;
+
+    buf_reset(&t->folded);
+    for (i = 0; i < n && !((unsigned char)s[i] & 0x80); i++)
+        ;
+    if (i == n) {
+        if (buf_append(&t->folded, s, n) != BUF_OK)
+            return -1;
+        for (i = 0; i < n; i++)
+            if (t->folded.data[i] >= 'A' && t->folded.data[i] <= 'Z')
+                t->folded.data[i] = (char)(t->folded.data[i] + 32);
+        return 0;
+    }
+    m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &out,
+                     UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
+                     UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
+                     (fold_accents ? UTF8PROC_STRIPMARK : 0));
+    if (m < 0)
+        return -1;
+    rc = buf_append(&t->folded, out, (size_t)m) == BUF_OK ? 0 : -1;
+    free(out);
+    return rc;
+}
+
+static int is_entity_char(utf8proc_int32_t c)
+{
+    return c == '_' || cp_class(c) == CP_WORD;
+}
+
+int text_tokenize(struct tokens *t, const char *s, size_t n, int fold_accents)
+{
+    const utf8proc_uint8_t *p;
+    utf8proc_ssize_t len, pos = 0, start = -1, k;
+    utf8proc_int32_t c, prev = ' ';
+
+    t->nw = t->ne = 0;
+    if (text_fold(t, s, n, fold_accents))
+        return -1;
+    p = (const utf8proc_uint8_t *)t->folded.data;
+    len = (utf8proc_ssize_t)t->folded.len;
+    while (pos < len) {
+        k = utf8proc_iterate(p + pos, len - pos, &c);
+        if (k < 0)
+            return -1;
+        enum cpclass cl = cp_class(c);
+        if (cl != CP_WORD && start >= 0) {
+            tok_push(&t->w, &t->nw, &t->aw, (size_t)start, (size_t)(pos - start));
+            start = -1;
+        }
+        if (cl == CP_SINGLE)
+            tok_push(&t->w, &t->nw, &t->aw, (size_t)pos, (size_t)k);
+        else if (cl == CP_WORD && start < 0)
+            start = pos;
+        /* Entity: sigil at a word start followed by entity characters. */
+        if ((c == '#' || c == '@' || c == '$') && !is_entity_char(prev)) {
+            utf8proc_ssize_t q = pos + k, kk;
+            utf8proc_int32_t d;
+            int first = 1, ok = 1;
+            while (q < len && (kk = utf8proc_iterate(p + q, len - q, &d)) > 0 && is_entity_char(d)) {
+                if (first && c == '$' && !((d >= 'a' && d <= 'z')))
+                    ok = 0;
+                first = 0;
+                q += kk;
+            }
+            if (ok && q > pos + k)
+                tok_push(&t->e, &t->ne, &t->ae, (size_t)pos, (size_t)(q - pos));
+        }
+        prev = c;
+        pos += k;
+    }
+    if (start >= 0)
+        tok_push(&t->w, &t->nw, &t->aw, (size_t)start, (size_t)(pos - start));
+    return 0;
+}
