@@ -68,7 +68,7 @@ check-clang:
 
 run: deps
 	$(MAKE) all
-	@scripts/demo
+	@scripts/run-demo
 
 clean:
 	rm -rf $(B)
