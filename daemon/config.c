@@ -301,7 +301,7 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
                 errlist_add(ld->errs, "%s:%d: duplicate [source \"%s\"]", file, line, name);
                 return -1;
             }
-            ld->cur = source_new(ld, name, line);
+            ld->cur = source_new(ld, name, pos->section_line ? pos->section_line : line);
             memset(ld->src_seen, 0, NKEYS);
         }
         return loader_source_key(ld, file, line, key, value);

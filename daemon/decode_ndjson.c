@@ -25,7 +25,7 @@ static int nd_event(void *ctx, const struct json_event *ev)
 
     if (ev->depth == 0) {
         if (ev->type != JSON_MAP_START && ev->type != JSON_MAP_END) {
-            d->reject = "record is not a JSON object";
+            *ev->reject = "record is not a JSON object";
             return 1;
         }
         return 0;
@@ -44,7 +44,7 @@ static int nd_event(void *ctx, const struct json_event *ev)
         } else if (ev->type == JSON_STRING || ev->type == JSON_NUMBER) {
             d->val[i] = arena_strndup(&d->arena, ev->val, ev->val_len);
             if (!d->val[i]) {
-                d->reject = "record strings exceed the arena cap";
+                *ev->reject = "record strings exceed the arena cap";
                 return 1;
             }
         }

@@ -167,7 +167,7 @@ static void *x_item(struct x_vec *v, const char *p, const char **rest, const str
     return vec_last(v);
 }
 
-static int x_event(void *ctx, const struct json_event *ev)
+static int x_event_fields(void *ctx, const struct json_event *ev)
 {
     struct decoder *x = ctx;
     const char *p = ev->ptr, *rest;
@@ -175,7 +175,7 @@ static int x_event(void *ctx, const struct json_event *ev)
 
     if (ev->depth == 0) {
         if (ev->type != JSON_MAP_START && ev->type != JSON_MAP_END) {
-            x->reject = "record is not a JSON object";
+            *ev->reject = "record is not a JSON object";
             return 1;
         }
         return 0;
@@ -188,7 +188,7 @@ static int x_event(void *ctx, const struct json_event *ev)
             } else if (ev->type == JSON_ARRAY_START) {
                 x->data_kind = 2;
             } else if (ev->type != JSON_MAP_END && ev->type != JSON_ARRAY_END) {
-                x->reject = "\"data\" is neither an object nor an array";
+                *ev->reject = "\"data\" is neither an object nor an array";
                 return 1;
             }
             return 0;
@@ -230,6 +230,18 @@ static int x_event(void *ctx, const struct json_event *ev)
         return x->reject != NULL;
     }
     return 0;
+}
+
+/* Field handlers record why they gave up in x->reject; hand it to the reader
+ * so the error names the reason and the offset. */
+static int x_event(void *ctx, const struct json_event *ev)
+{
+    struct decoder *x = ctx;
+    int rc = x_event_fields(ctx, ev);
+
+    if (rc && x->reject)
+        *ev->reject = x->reject;
+    return rc;
 }
 
 static struct decoder *x_create(const struct source_conf *sc)

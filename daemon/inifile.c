@@ -15,6 +15,7 @@ struct inifile_state {
     const char *pos;
     int line;                   /* number of the line last handed to inih */
     const char *line_start;     /* that line in data */
+    int section_line;           /* last [section] header seen */
     size_t line_len;
     int errors;
     int reported_line;          /* a syntax error already reported here */
@@ -77,6 +78,8 @@ static char *inifile_reader(char *str, int num, void *stream)
         why = inifile_syntax_check(str);
         if (why)
             inifile_reject_line(st, str, why);
+        else if (str[strspn(str, " \t")] == '[')
+            st->section_line = st->line;
     }
     st->pos += len;
     return str;
@@ -88,6 +91,7 @@ static int inifile_handler(void *user, const char *section, const char *key, con
 
     struct inifile_pos pos = {
         .file = st->path, .line = st->line, .raw = st->line_start, .rawlen = st->line_len,
+        .section_line = st->section_line,
     };
 
     if (st->fn(st->ctx, &pos, section, key, value) != 0) {

@@ -20,6 +20,7 @@ struct inifile_pos {
     int line;
     const char *raw;
     size_t rawlen;
+    int section_line;           /* line of the [section] header in force */
 };
 typedef int (*inifile_fn)(void *ctx, const struct inifile_pos *pos, const char *section,
                           const char *key, const char *value);

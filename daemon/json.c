@@ -60,7 +60,7 @@ static int reader_emit(struct json_reader *r, enum json_type t, const char *v, s
 {
     struct json_event ev = {
         .type = t, .ptr = r->ptr, .ptr_len = r->ptr_len, .depth = r->depth,
-        .val = v, .val_len = vl, .boolean = b,
+        .val = v, .val_len = vl, .boolean = b, .reject = &r->abort_reason,
     };
     if (r->fn(r->ctx, &ev)) {
         if (!r->abort_reason)

@@ -33,6 +33,7 @@ struct json_event {
     const char *val;            /* STRING/NUMBER text (not NUL-terminated) */
     size_t val_len;
     int boolean;                /* BOOL */
+    const char **reject;        /* set *reject to say why, then return non-zero */
 };
 
 /* Return 0 to continue, non-zero to abort the document with an error. */

@@ -284,6 +284,10 @@ static struct qnode *parse_unary(struct parser *p)
             perr(p, off, "empty parentheses");
             return NULL;
         }
+        if (p->cur.type == L_END) {
+            perr(p, off, "unbalanced parenthesis: '(' is never closed");
+            return NULL;
+        }
         if (!(n = parse_or(p)))
             return NULL;
         if (p->cur.type != L_RPAREN) {

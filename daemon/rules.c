@@ -99,7 +99,7 @@ static int rloader_new_rule(struct rloader *ld, const struct inifile_pos *pos, c
     if (!inserted) {
         const struct rule *o = &rs->rules[*idx];
         errlist_add(ld->errs, "%s:%d: duplicate rule \"%s\" (first defined at %s:%d)",
-                    pos->file, pos->line, name, o->file, o->line);
+                    pos->file, pos->section_line ? pos->section_line : pos->line, name, o->file, o->line);
         return -1;
     }
     if (rs->n >= RULES_MAX_COUNT) {
@@ -115,7 +115,7 @@ static int rloader_new_rule(struct rloader *ld, const struct inifile_pos *pos, c
     r->level = LEVEL_NORMAL;
     r->fold = ld->accents_fold;
     r->file = xstrdup(pos->file);
-    r->line = pos->line;
+    r->line = pos->section_line ? pos->section_line : pos->line;
     ld->cur = rs->n++;
     ld->seen = 0;
     return 0;
@@ -231,9 +231,9 @@ struct ruleset *rules_load(const char *pattern, int accents_fold, struct errlist
     glob_t g;
 
     strmap_init(&ld.names);
-    grc = glob(pattern, GLOB_ERR, NULL, &g);
+    grc = glob(pattern, 0, NULL, &g);
     if (grc == GLOB_NOMATCH) {
-        errlist_add(errs, "%s: no rule file matches this pattern", pattern);
+        errlist_add(errs, "%s: no rule file matches this pattern (missing or unreadable directory?)", pattern);
         goto fail;
     } else if (grc != 0) {
         errlist_add(errs, "%s: cannot list rule files", pattern);

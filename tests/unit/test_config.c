@@ -1,0 +1,172 @@
+/* config: defaults, every error with file:line, secrets, redis URLs. */
+#include "testutil.h"
+#include "config.h"
+
+static int has_error(const struct errlist *e, const char *want)
+{
+    for (int i = 0; i < e->n; i++)
+        if (strstr(e->msgs[i], want))
+            return 1;
+    return 0;
+}
+
+static void minimal_and_defaults(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    const char *tok = write_temp("x.token", "  secret-token-123\n");
+    char text[1024];
+    (void)state;
+
+    snprintf(text, sizeof text,
+             "[source \"x-main\"]\ntype = x_v2\nurl = https://api.x.com/2/tweets/search/stream\n"
+             "token_file = %s\n", tok);
+    c = config_load(write_temp("min.conf", text), &errs);
+    assert_non_null(c);
+    assert_int_equal(errs.n, 0);
+    assert_string_equal(c->name, "mentiond-1");
+    assert_string_equal(c->key_prefix, "mentiond");
+    assert_int_equal(c->dedup_ttl, 86400);
+    assert_string_equal(c->redis_host, "127.0.0.1");
+    assert_int_equal(c->redis_port, 6379);
+    assert_int_equal(c->nsources, 1);
+    assert_string_equal(c->sources->token, "secret-token-123");
+    assert_int_equal(c->sources->stall_timeout, 30);
+    assert_int_equal(c->sources->max_record, 1048576);
+    config_free(c);
+}
+
+static void errors_name_file_and_line(void **state)
+{
+    struct errlist errs = {0};
+    char want[1024];
+    const char *path = write_temp("bad.conf",
+                                  "[daemon]\n"                                   /* 1 */
+                                  "name = ok\n"                                  /* 2 */
+                                  "colour = blue\n"                              /* 3 */
+                                  "log_level = chatty\n"                         /* 4 */
+                                  "[redis]\n"                                    /* 5 */
+                                  "dedup_ttl = -5\n"                             /* 6 */
+                                  "mode = stream\n"                              /* 7 */
+                                  "[metrics]\n"                                  /* 8 */
+                                  "port = 1\n"                                   /* 9 */
+                                  "[source \"a\"]\n"                             /* 10 */
+                                  "type = mastodon\n"                            /* 11 */
+                                  "[source \"b\"]\n"                             /* 12 */
+                                  "type = x_v2\n"                                /* 13 */
+                                  "url = ftp://nope\n"                           /* 14 */
+                                  "field.bogus = /x\n"                           /* 15 */
+                                  "stall_timeout = 0\n"                          /* 16 */
+                                  "[daemon]\n"                                   /* 17 */
+                                  "name = again\n");                             /* 18 */
+    (void)state;
+
+    unsetenv("CREDENTIALS_DIRECTORY");
+    assert_null(config_load(path, &errs));
+#define EXPECT(fmt) do { snprintf(want, sizeof want, fmt, path); \
+        if (!has_error(&errs, want)) fail_msg("missing error: %s", want); } while (0)
+    EXPECT("%s:3: unknown key 'colour' in [daemon]");
+    EXPECT("%s:4: log_level = chatty: expected debug");
+    EXPECT("%s:6: dedup_ttl = -5: expected an integer in range");
+    EXPECT("%s:7: mode = stream: mode = stream is not available");
+    EXPECT("%s:9: unknown section [metrics]");
+    EXPECT("%s:11: type = mastodon: this source type is not available");
+    EXPECT("%s:12: [source \"b\"]: needs 'url'");
+    EXPECT("%s:12: [source \"b\"]: x_v2 needs a bearer token");
+    EXPECT("%s:15: unknown field 'bogus'");
+    EXPECT("%s:16: stall_timeout = 0");
+    EXPECT("%s:18: duplicate key 'name' in [daemon]");
+#undef EXPECT
+    errlist_free(&errs);
+
+    assert_null(config_load("/nonexistent/mentiond.conf", &errs));
+    assert_true(has_error(&errs, "/nonexistent/mentiond.conf: No such file or directory"));
+    errlist_free(&errs);
+
+    assert_null(config_load(write_temp("empty.conf", "[daemon]\nname = x\n"), &errs));
+    assert_true(has_error(&errs, "at least one source is required"));
+    errlist_free(&errs);
+}
+
+static void redis_urls_and_secrets(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    char text[1024], dir[600];
+    (void)state;
+
+    snprintf(text, sizeof text, "[redis]\nurl = unix:///run/r.sock?db=3\n"
+             "[source \"f\"]\ntype = file\npath = /dev/null\n");
+    c = config_load(write_temp("u.conf", text), &errs);
+    assert_non_null(c);
+    assert_string_equal(c->redis_unix, "/run/r.sock");
+    assert_int_equal(c->redis_db, 3);
+    assert_string_equal(c->sources->format, "x_v2");
+    config_free(c);
+
+    snprintf(text, sizeof text, "[redis]\nurl = redis://[::1]:6380/2\n"
+             "[source \"f\"]\ntype = file\npath = /dev/null\nformat = ndjson\n");
+    c = config_load(write_temp("t.conf", text), &errs);
+    assert_non_null(c);
+    assert_string_equal(c->redis_host, "::1");
+    assert_int_equal(c->redis_port, 6380);
+    assert_int_equal(c->redis_db, 2);
+    config_free(c);
+
+    /* A password in the URL is refused: secrets come from files. */
+    snprintf(text, sizeof text, "[redis]\nurl = redis://:hunter2@127.0.0.1/0\n"
+             "[source \"f\"]\ntype = file\npath = /dev/null\n");
+    assert_null(config_load(write_temp("p.conf", text), &errs));
+    assert_true(has_error(&errs, "credentials in the URL are not accepted"));
+    for (int i = 0; i < errs.n; i++)
+        assert_null(strstr(errs.msgs[i], "hunter2"));
+    errlist_free(&errs);
+
+    /* systemd credentials: $CREDENTIALS_DIRECTORY/<source> and redis-password */
+    snprintf(dir, sizeof dir, "%s", write_temp("x-cred", "tok-from-credential\n"));
+    *strrchr(dir, '/') = '\0';
+    write_temp("redis-password", "pw-from-credential\n");
+    setenv("CREDENTIALS_DIRECTORY", dir, 1);
+    snprintf(text, sizeof text, "[source \"x-cred\"]\ntype = x_v2\nurl = http://127.0.0.1:1/s\n");
+    c = config_load(write_temp("c.conf", text), &errs);
+    assert_non_null(c);
+    assert_string_equal(c->sources->token, "tok-from-credential");
+    assert_string_equal(c->redis_password, "pw-from-credential");
+    config_free(c);
+    unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void reload_equality(void **state)
+{
+    struct errlist errs = {0};
+    struct config *a, *b;
+    const char *one = "[source \"f\"]\ntype = file\npath = /dev/null\n"
+                      "[source \"g\"]\ntype = file\npath = /dev/zero\n";
+    const char *two = "[source \"f\"]\ntype = file\npath = /dev/null\n"
+                      "[source \"g\"]\ntype = file\npath = /dev/zero\nrate = 5\n";
+    (void)state;
+    a = config_load(write_temp("a.conf", one), &errs);
+    b = config_load(write_temp("b.conf", two), &errs);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_true(source_conf_equal(config_source(a, "f"), config_source(b, "f")));
+    assert_false(source_conf_equal(config_source(a, "g"), config_source(b, "g")));
+    {
+        struct source_conf *d = source_conf_dup(config_source(b, "g"));
+        assert_true(source_conf_equal(d, config_source(b, "g")));
+        source_conf_free(d);
+    }
+    config_free(a);
+    config_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(minimal_and_defaults),
+        cmocka_unit_test(errors_name_file_and_line),
+        cmocka_unit_test(redis_urls_and_secrets),
+        cmocka_unit_test(reload_equality),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,301 @@
+/* rules: the query language (parse errors with columns), matching semantics
+ * and rule files (every error at once, with file:line:col). */
+#include "testutil.h"
+#include "matcher.h"
+#include "query.h"
+#include "rules.h"
+#include "util.h"
+
+static void parse_error(const char *q, const char *want, int want_col)
+{
+    struct query *out;
+    char err[256];
+    int col;
+    if (query_parse(q, 0, &out, err, sizeof err, &col) == 0) {
+        query_free(out);
+        fail_msg("query accepted but should fail: %s", q);
+    }
+    if (!strstr(err, want))
+        fail_msg("query %s: error '%s' does not say '%s'", q, err, want);
+    if (want_col && col != want_col)
+        fail_msg("query %s: column %d, expected %d", q, col, want_col);
+}
+
+static void composition_errors(void **state)
+{
+    (void)state;
+    parse_error("(bofa OR chase", "'(' is never closed", 1);
+    parse_error("bofa)", "')' without '('", 5);
+    parse_error("bofa (fraud OR (scam)", "never closed", 6);
+    parse_error("-(fraud scam)", "cannot be negated", 1);
+    parse_error("-fraud", "positive term", 1);
+    parse_error("-fraud -scam", "positive term", 0);
+    parse_error("apple OR -ipad", "each side of OR", 0);
+    parse_error("lang:en", "positive term", 0);
+    parse_error("is:retweet OR bofa", "each side of OR", 0);
+    parse_error("fraud OR", "OR needs a term", 7);
+    parse_error("OR fraud", "OR needs a term", 1);
+    parse_error("fraud OR OR scam", "OR needs a term", 7);
+    parse_error("\"charged twice", "unterminated quote", 1);
+    parse_error("bank ()", "empty parentheses", 6);
+    parse_error("url:nordvik.example bank", "'url:' is not supported yet", 1);
+    parse_error("bank \"a b\"~3", "proximity", 11);
+    parse_error("bank !!!", "no letters", 6);
+    parse_error("bank is:cat", "unknown operator 'is:cat'", 6);
+    parse_error("", "empty query", 1);
+    parse_error("kundtjänst (", "never closed", 12);   /* columns count characters */
+}
+
+/* --- matching ---------------------------------------------------------- */
+
+struct mcase {
+    const char *query;
+    const char *text;
+    const char *handle;
+    const char *lang;
+    const char *ref_text;
+    int fold;
+    int want;
+};
+
+static const struct mcase cases[] = {
+    {"fraud", "Fraud alert!", NULL, NULL, NULL, 0, 1},
+    {"fraud", "I was defrauded", NULL, NULL, NULL, 0, 0},
+    {"\"charged twice\"", "I was CHARGED twice.", NULL, NULL, NULL, 0, 1},
+    {"\"charged twice\"", "charged me twice", NULL, NULL, NULL, 0, 0},
+    {"\"charged twice\"", "overcharged twice", NULL, NULL, NULL, 0, 0},
+    {"\"can't log in\"", "I can’t log in since 9am", NULL, NULL, NULL, 0, 1},
+    {"coca-cola", "I like coca cola", NULL, NULL, NULL, 0, 1},
+    {"coca-cola", "cola and coca", NULL, NULL, NULL, 0, 0},
+    {"apple OR iphone ipad", "apple pie", NULL, NULL, NULL, 0, 1},
+    {"apple OR iphone ipad", "new iphone", NULL, NULL, NULL, 0, 0},
+    {"apple OR iphone ipad", "iphone and ipad", NULL, NULL, NULL, 0, 1},
+    {"(apple OR iphone) ipad", "apple pie", NULL, NULL, NULL, 0, 0},
+    {"(apple OR iphone) ipad", "apple ipad", NULL, NULL, NULL, 0, 1},
+    {"bank -fee", "bank fee again", NULL, NULL, NULL, 0, 0},
+    {"bank -fee", "bank again", NULL, NULL, NULL, 0, 1},
+    {"bank -\"late fee\"", "bank fee late", NULL, NULL, NULL, 0, 1},
+    {"bank -\"late fee\"", "bank late fee", NULL, NULL, NULL, 0, 0},
+    {"bank or loan", "bank or loan", NULL, NULL, NULL, 0, 1},          /* lower-case or is a keyword */
+    {"bank or loan", "bank loan", NULL, NULL, NULL, 0, 0},
+    {"bank AND loan", "bank loan", NULL, NULL, NULL, 0, 0},            /* AND is a keyword too */
+    {"@NordvikHelp", "hi @nordvikhelp!", NULL, NULL, NULL, 0, 1},
+    {"@NordvikHelp", "hi nordvikhelp", NULL, NULL, NULL, 0, 0},
+    {"@NordvikHelp", "hi @NordvikHelpDesk", NULL, NULL, NULL, 0, 0},
+    {"#fraud", "#Fraud!", NULL, NULL, NULL, 0, 1},
+    {"#fraud", "fraud", NULL, NULL, NULL, 0, 0},
+    {"$NVK", "buying $nvk today", NULL, NULL, NULL, 0, 1},
+    {"fraud", "#fraud", NULL, NULL, NULL, 0, 1},
+    {"bedrägeri", "BEDRÄGERI!", NULL, NULL, NULL, 0, 1},
+    {"bedrägeri", "bedrageri", NULL, NULL, NULL, 0, 0},                /* accents kept by default */
+    {"bedrageri", "bedrägeri", NULL, NULL, NULL, 0, 0},
+    {"bedrägeri", "bedrageri", NULL, NULL, NULL, 1, 1},                /* accents = fold */
+    {"bedrageri", "Bedrägeri", NULL, NULL, NULL, 1, 1},
+    {"straße", "STRASSE", NULL, NULL, NULL, 0, 1},
+    {"kort from:NordvikHelp", "kort", "nordvikhelp", NULL, NULL, 0, 1},
+    {"kort from:NordvikHelp", "kort", "someone", NULL, NULL, 0, 0},
+    {"kort -from:NordvikHelp", "kort", "NordvikHelp", NULL, NULL, 0, 0},
+    {"kort -from:NordvikHelp", "kort", "someone", NULL, NULL, 0, 1},
+    {"from:@NordvikHelp", "anything", "NordvikHelp", NULL, NULL, 0, 1},
+    {"kort lang:sv", "kort", NULL, "sv", NULL, 0, 1},
+    {"kort lang:sv", "kort", NULL, "en", NULL, 0, 0},
+    {"kort -lang:sv", "kort", NULL, "en", NULL, 0, 1},
+    {"bank 😡", "my bank😡😡", NULL, NULL, NULL, 0, 1},
+    {"銀行", "銀行が遅い", NULL, NULL, NULL, 0, 1},
+    {"銀行", "銀の行", NULL, NULL, NULL, 0, 0},
+    {"outage", "RT @x: see below", NULL, NULL, "massive outage at the bank", 0, 1},
+    {"\"see outage\"", "RT @x: see", NULL, NULL, "outage", 0, 1},
+};
+
+static int match_one(const struct mcase *c)
+{
+    char rules[1024];
+    const char *path;
+    struct errlist errs = {0};
+    struct ruleset *rs;
+    struct match_ctx mc;
+    struct post p;
+    int n;
+
+    snprintf(rules, sizeof rules, "[rule \"r\"]\nquery = %s\naccents = %s\n", c->query,
+             c->fold ? "fold" : "keep");
+    path = write_temp("case.rules", rules);
+    rs = rules_load(path, 0, &errs);
+    if (!rs)
+        fail_msg("rule did not load: %s: %s", c->query, errs.n ? errs.msgs[0] : "?");
+    post_clear(&p);
+    p.id = "1";
+    p.text = c->text;
+    p.author.handle = c->handle;
+    p.lang = c->lang;
+    p.referenced_text = c->ref_text;
+    match_ctx_init(&mc);
+    n = matcher_match(&mc, rs->m, &p);
+    match_ctx_free(&mc);
+    rules_free(rs);
+    return n;
+}
+
+static void match_table(void **state)
+{
+    int bad = 0;
+    (void)state;
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        int got = match_one(&cases[i]);
+        if (got != cases[i].want) {
+            print_error("case %zu: query [%s] text [%s]: got %d, want %d\n", i, cases[i].query,
+                        cases[i].text, got, cases[i].want);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+/* --- rule files ---------------------------------------------------------- */
+
+static const char good_rules[] =
+    "; comment\n"
+    "[rule \"cards-fraud\"]\n"
+    "query    = (nordvik OR @NordvikHelp) (fraud OR \"charged twice\") -from:NordvikHelp\n"
+    "queue    = cards\n"
+    "priority = high\n"
+    "tag      = fraud\n"
+    "meta.faq = https://nordvik.example/help\n"
+    "\n"
+    "[rule \"mentions\"]\n"
+    "query = @NordvikHelp\n";
+
+static void load_good(void **state)
+{
+    struct errlist errs = {0};
+    struct ruleset *rs;
+    const struct rule *r;
+    struct match_ctx mc;
+    struct post p;
+    (void)state;
+
+    rs = rules_load(write_temp("good.rules", good_rules), 0, &errs);
+    assert_non_null(rs);
+    assert_int_equal(errs.n, 0);
+    assert_int_equal(rs->n, 2);
+    r = rules_find(rs, "cards-fraud");
+    assert_string_equal(r->queue, "cards");
+    assert_int_equal(r->level, LEVEL_HIGH);
+    assert_string_equal(r->tag, "fraud");
+    assert_int_equal(r->nmeta, 1);
+    assert_string_equal(r->meta_key[0], "faq");
+    r = rules_find(rs, "mentions");
+    assert_string_equal(r->queue, "default");
+    assert_int_equal(r->level, LEVEL_NORMAL);
+
+    post_clear(&p);
+    p.id = "1";
+    p.text = "@NordvikHelp I was charged twice";
+    p.author.handle = "jane";
+    match_ctx_init(&mc);
+    assert_int_equal(matcher_match(&mc, rs->m, &p), 2);
+    /* the bank's own account does not trigger the fraud rule */
+    p.author.handle = "NordvikHelp";
+    assert_int_equal(matcher_match(&mc, rs->m, &p), 1);
+    assert_string_equal(rs->rules[mc.hits[0].rule].name, "mentions");
+    match_ctx_free(&mc);
+    rules_free(rs);
+}
+
+static int has_error(const struct errlist *e, const char *want)
+{
+    for (int i = 0; i < e->n; i++)
+        if (strstr(e->msgs[i], want))
+            return 1;
+    return 0;
+}
+
+/* Every error of every file at once, each with file:line (and column). */
+static void load_errors(void **state)
+{
+    struct errlist errs = {0};
+    char want[1200];
+    const char *path;
+    (void)state;
+
+    path = write_temp("bad.rules",
+                      "[rule \"a\"]\n"                               /* 1 */
+                      "query = (bofa OR chase\n"                     /* 2 */
+                      "priority = urgent\n"                          /* 3 */
+                      "colour = red\n"                               /* 4 */
+                      "[rule \"b\"]\n"                               /* 5 */
+                      "queue = cards\n"                              /* 6 */
+                      "[rule \"a\"]\n"                               /* 7 */
+                      "query = x\n"                                  /* 8 */
+                      "[settings]\n"                                 /* 9 */
+                      "x = 1\n"                                      /* 10 */
+                      "this line has no equals sign\n"               /* 11 */
+                      "[rule \"c\"]\n"                               /* 12 */
+                      "query = fraud OR -scam\n");                   /* 13 */
+    assert_null(rules_load(path, 0, &errs));
+    snprintf(want, sizeof want, "%s:2:9: unbalanced parenthesis", path);
+    assert_true(has_error(&errs, want));
+    snprintf(want, sizeof want, "%s:3: priority = urgent", path);
+    assert_true(has_error(&errs, want));
+    snprintf(want, sizeof want, "%s:4: unknown key 'colour'", path);
+    assert_true(has_error(&errs, want));
+    snprintf(want, sizeof want, "%s:5: rule \"b\" has no query", path);
+    assert_true(has_error(&errs, want));
+    snprintf(want, sizeof want, "%s:7: duplicate rule \"a\" (first defined at %s:1)", path, path);
+    assert_true(has_error(&errs, want));
+    snprintf(want, sizeof want, "%s:10: expected a [rule \"name\"] section", path);
+    assert_true(has_error(&errs, want));
+    snprintf(want, sizeof want, "%s:11: expected key = value", path);
+    assert_true(has_error(&errs, want));
+    snprintf(want, sizeof want, "%s:13:", path);
+    assert_true(has_error(&errs, want));
+    assert_true(has_error(&errs, "in rule \"c\": fraud OR -scam"));
+    assert_int_equal(errs.n, 8);
+    errlist_free(&errs);
+
+    assert_null(rules_load("/nonexistent/dir/*.rules", 0, &errs));
+    assert_true(has_error(&errs, "no rule file matches"));
+    errlist_free(&errs);
+}
+
+/* Many rules sharing terms: each rule is still evaluated on its own. */
+static void many_rules(void **state)
+{
+    char *text = xmalloc(2 << 20);
+    size_t o = 0;
+    struct errlist errs = {0};
+    struct ruleset *rs;
+    struct match_ctx mc;
+    struct post p;
+    (void)state;
+
+    for (int i = 0; i < 5000; i++)
+        o += (size_t)sprintf(text + o, "[rule \"r%d\"]\nquery = bank w%d -w%d\n", i, i, i + 1);
+    rs = rules_load(write_temp("many.rules", text), 0, &errs);
+    assert_non_null(rs);
+    post_clear(&p);
+    p.id = "1";
+    p.text = "the bank w17 w42 w43";
+    match_ctx_init(&mc);
+    /* r17 and r43 match; r42 is negated by w43 */
+    assert_int_equal(matcher_match(&mc, rs->m, &p), 2);
+    assert_string_equal(rs->rules[mc.hits[0].rule].name, "r17");
+    assert_string_equal(rs->rules[mc.hits[1].rule].name, "r43");
+    p.text = "w17 alone";
+    assert_int_equal(matcher_match(&mc, rs->m, &p), 0);
+    match_ctx_free(&mc);
+    rules_free(rs);
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(composition_errors),
+        cmocka_unit_test(match_table),
+        cmocka_unit_test(load_good),
+        cmocka_unit_test(load_errors),
+        cmocka_unit_test(many_rules),
+    };
+    return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
+}
