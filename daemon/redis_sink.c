@@ -32,6 +32,7 @@ struct redis_sink {
     enum redis_state state;
     int closing;                        /* shutdown: no reconnect */
     int paused;                         /* after an error reply */
+    int failure_logged;                 /* since the last time it was up */
     struct aqueue pending[LEVEL_COUNT]; /* not yet sent */
     struct aqueue inflight;             /* sent, awaiting reply, in order */
     uint64_t inflight_since_us;         /* send time of the oldest in flight */
@@ -131,7 +132,17 @@ static void sink_lost(struct redis_sink *r, const char *why)
     evtimer_del(r->connect_timer);
     evtimer_del(r->deadline_timer);
     requeue_inflight(r);
-    set_state(r, REDIS_DOWN, why);
+    if (r->state == REDIS_UP) {
+        set_state(r, REDIS_DOWN, why);
+        r->failure_logged = 1;
+    } else {
+        /* Retries while down: say it once, then only at debug level. */
+        log_msg(r->failure_logged ? LOG_DEBUG : LOG_WARNING, "redis: cannot connect to %s: %s; "
+                "retrying with backoff, %llu alerts buffered", r->unix_path ? r->unix_path : r->host,
+                why, (unsigned long long)redis_sink_pending(r));
+        r->failure_logged = 1;
+        r->state = REDIS_DOWN;
+    }
     if (r->closing)
         return;
     r->reconnect_delay_ms = r->reconnect_delay_ms ? r->reconnect_delay_ms * 2 : RECONNECT_MIN_MS;
@@ -184,6 +195,7 @@ static void on_handshake(redisAsyncContext *ac, void *reply_, void *privdata)
     if (last) {
         evtimer_del(r->connect_timer);
         r->reconnect_delay_ms = 0;
+        r->failure_logged = 0;
         set_state(r, REDIS_UP, r->unix_path ? r->unix_path : r->host);
         sink_flush(r);
     }

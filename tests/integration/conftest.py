@@ -1,0 +1,186 @@
+"""Integration test harness: real redis-server, the real stream emulator on
+loopback, the real mentiond binary.  Run with Debian's /usr/bin/python3."""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+import redis
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("MENTIOND_BIN", os.path.join(TOP, "build", "mentiond"))
+EMULATOR = os.path.join(TOP, "scripts", "stream-emulator")
+DEMO_POSTS = os.path.join(TOP, "scripts", "demo", "posts.jsonl")
+RULES = os.path.join(TOP, "conf", "rules.d", "*.rules")
+CORPUS = os.path.abspath(os.path.join(TOP, "..", "shared", "corpus"))
+LEVELS = ["critical", "high", "normal", "low"]
+
+
+def wait_for(cond, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class RedisServer:
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.sock = os.path.join(workdir, "redis.sock")
+        self.proc = None
+
+    def start(self):
+        # appendfsync always: what Redis acknowledged survives a restart,
+        # so a test can tell loss in mentiond from loss in Redis.
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir,
+             "--logfile", os.path.join(self.dir, "redis.log")])
+        wait_for(lambda: os.path.exists(self.sock) and self._ping(), what="redis-server")
+
+    def _ping(self):
+        try:
+            return redis.Redis(unix_socket_path=self.sock).ping()
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self.proc = None
+
+    def client(self):
+        return redis.Redis(unix_socket_path=self.sock)
+
+    def alerts(self, prefix="mentiond"):
+        """{key: [alert dicts]} of every queue list, without consuming."""
+        r = self.client()
+        out = {}
+        for key in sorted(r.scan_iter(match=prefix + ":q:*")):
+            out[key.decode()] = [json.loads(x) for x in r.lrange(key, 0, -1)]
+        return out
+
+    def count(self, prefix="mentiond"):
+        return sum(len(v) for v in self.alerts(prefix).values())
+
+
+class Emulator:
+    def __init__(self, args):
+        self.proc = subprocess.Popen([EMULATOR] + args, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"listening on ([\d.]+):(\d+)", line)
+        assert m, "emulator did not start: %r" % line
+        self.addr = "%s:%s" % (m.group(1), m.group(2))
+        self.url = "http://%s/2/tweets/search/stream" % self.addr
+
+    def stats(self):
+        with urllib.request.urlopen("http://%s/stats" % self.addr, timeout=5) as r:
+            return json.loads(r.read())
+
+    def control(self, **kw):
+        req = urllib.request.Request("http://%s/control" % self.addr, data=json.dumps(kw).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class Mentiond:
+    def __init__(self, workdir, conf_text):
+        self.dir = workdir
+        self.conf = os.path.join(workdir, "mentiond.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf_text)
+        self.logpath = os.path.join(workdir, "mentiond.log")
+        self.log = open(self.logpath, "w")
+        self.proc = subprocess.Popen([BIN, "-f", "-c", self.conf], stderr=self.log,
+                                     stdout=subprocess.DEVNULL)
+
+    def text(self):
+        with open(self.logpath) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10.0):
+        rx = re.compile(pattern)
+        return wait_for(lambda: rx.search(self.text()), timeout, what="log line /%s/" % pattern)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=20):
+        """Wait for an exit already asked for (a second SIGTERM means "now")."""
+        rc = self.proc.wait(timeout)
+        self.log.close()
+        return rc
+
+    def stop(self, timeout=20):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout)
+        self.log.close()
+        return rc
+
+
+@pytest.fixture
+def workdir():
+    with tempfile.TemporaryDirectory(prefix="mentiond-it-") as d:
+        yield d
+
+
+@pytest.fixture
+def redis_server(workdir):
+    r = RedisServer(workdir)
+    r.start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def procs():
+    """Processes a test starts; all stopped at the end whatever happens."""
+    started = []
+    yield started
+    for p in started:
+        try:
+            p.stop()
+        except Exception:
+            pass
+
+
+def config(redis_sock, sources, rules=RULES, extra_daemon="", extra_redis=""):
+    return ("[daemon]\nname = it\nrules = %s\nlog_level = debug\nstatus_interval = 1\n"
+            "shutdown_timeout = 10\n%s\n[redis]\nurl = unix://%s\n%s\n%s"
+            % (rules, extra_daemon, redis_sock, extra_redis, sources))
+
+
+def x_source(url, token_file, name="x-it", extra="", stall=5):
+    return ("[source \"%s\"]\ntype = x_v2\nurl = %s\ntoken_file = %s\nstall_timeout = %d\n%s\n"
+            % (name, url, token_file, stall, extra))
+
+
+def token_file(workdir, token="it-token"):
+    path = os.path.join(workdir, "x.token")
+    with open(path, "w") as f:
+        f.write(token + "\n")
+    return path
+
+
+def replay(path, rules=RULES, fmt="x_v2"):
+    """Alerts the offline replay gives for a file: the reference for live runs."""
+    out = subprocess.run([BIN, "--replay", path, "--format", fmt, "--rules", rules],
+                         capture_output=True, text=True, check=True)
+    return [json.loads(l) for l in out.stdout.splitlines()]

@@ -1,0 +1,118 @@
+"""The command line: --replay, -t, usage errors and exit codes (DESIGN §3.1)."""
+import json
+import os
+import subprocess
+
+from conftest import BIN, CORPUS, DEMO_POSTS, RULES, TOP, replay
+
+import pytest
+
+
+def run(*args, stdin=None):
+    return subprocess.run([BIN] + list(args), capture_output=True, text=True, input=stdin)
+
+
+def test_version_and_help():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("mentiond ")
+    r = run("--help")
+    assert r.returncode == 0 and "--replay FILE" in r.stdout
+
+
+@pytest.mark.parametrize("args", [["--bogus"], ["--replay", "x"], ["--format", "x_v2"], ["extra"],
+                                  ["-t", "--replay", "x", "--format", "x_v2"]])
+def test_usage_errors_exit_2(args):
+    r = run(*args)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr
+
+
+def test_replay_demo_posts():
+    alerts = replay(DEMO_POSTS)
+    assert len(alerts) == 23
+    ids = [a["id"] for a in alerts]
+    assert len(set(ids)) == len(ids)
+    # base levels of conf/rules.d; the alert takes the most urgent match's
+    # level and goes to that rule's queue (the first such rule on a tie)
+    rule_level = {"cards-fraud": 1, "cards-general": 2, "online-outage": 1,
+                  "press-escalation": 0, "brand-mention": 3}
+    by_level = {}
+    for a in alerts:
+        assert a["v"] == 1
+        best = min(a["matches"], key=lambda m: rule_level[m["rule"]])
+        assert a["priority"]["level"] == ["critical", "high", "normal", "low"][rule_level[best["rule"]]]
+        assert a["queue"] == best["queue"]
+        by_level[a["priority"]["level"]] = by_level.get(a["priority"]["level"], 0) + 1
+        # the bank's own replies never alert
+        assert a["post"]["author"]["handle"] != "NordvikHelp"
+    assert by_level == {"critical": 3, "high": 14, "normal": 4, "low": 2}
+    press = [a for a in alerts if a["queue"] == "press"]
+    assert all(a["priority"]["level"] == "critical" for a in press)
+
+
+def test_replay_stdin_and_summary():
+    with open(DEMO_POSTS) as f:
+        r = run("--replay", "-", "--format", "x_v2", "--rules", RULES, stdin=f.read() + "garbage\n")
+    assert r.returncode == 0
+    assert len(r.stdout.splitlines()) == 23
+    assert "29 records, 28 posts, 23 alerts" in r.stderr
+    assert "1 malformed" in r.stderr
+    assert "offset" in r.stderr          # the malformed record is located
+
+
+def test_replay_bad_rules_exit_1(tmp_path):
+    bad = tmp_path / "bad.rules"
+    bad.write_text('[rule "x"]\nquery = (a OR b\n')
+    r = run("--replay", DEMO_POSTS, "--format", "x_v2", "--rules", str(bad))
+    assert r.returncode == 1
+    assert "%s:2:9: unbalanced parenthesis" % bad in r.stderr
+
+
+def test_replay_unknown_format_and_missing_input():
+    assert run("--replay", DEMO_POSTS, "--format", "nope", "--rules", RULES).returncode == 2
+    r = run("--replay", "/nonexistent", "--format", "x_v2", "--rules", RULES)
+    assert r.returncode == 3 and "/nonexistent" in r.stderr
+
+
+def test_check_ok(tmp_path):
+    tok = tmp_path / "t"
+    tok.write_text("secret-value\n")
+    conf = tmp_path / "m.conf"
+    conf.write_text('[daemon]\nrules = %s\n[source "x"]\ntype = x_v2\nurl = http://127.0.0.1:9/s\n'
+                    'token_file = %s\n' % (RULES, tok))
+    r = run("-t", "-c", str(conf))
+    assert r.returncode == 0, r.stderr
+    assert "ok" in r.stdout and "5 rules in 4 files" in r.stdout
+    assert "secret-value" not in r.stdout + r.stderr
+
+
+def test_check_reports_every_error(tmp_path):
+    rules = tmp_path / "r.rules"
+    rules.write_text('[rule "a"]\nquery = -x\n[rule "b"]\nquery = b\npriority = urgent\n')
+    conf = tmp_path / "m.conf"
+    conf.write_text('[daemon]\nrules = %s\nbogus = 1\n[source "x"]\ntype = file\npath = /dev/null\n'
+                    % rules)
+    r = run("-t", "-c", str(conf))
+    assert r.returncode == 1
+    assert "%s:3: unknown key 'bogus' in [daemon]" % conf in r.stderr
+    # config errors stop before rules; fix the config and every rule error shows
+    conf.write_text('[daemon]\nrules = %s\n[source "x"]\ntype = file\npath = /dev/null\n' % rules)
+    r = run("-t", "-c", str(conf))
+    assert r.returncode == 1
+    assert "%s:2:9: a rule needs at least one positive term" % rules in r.stderr
+    assert "%s:5: priority = urgent" % rules in r.stderr
+    assert "2 errors" in r.stderr
+
+
+def test_replay_whole_v2_corpus():
+    d = os.path.join(CORPUS, "twitter-v2-stream", "twarc-csv")
+    if not os.path.isdir(d):
+        pytest.skip("../shared/corpus is absent; real-payload test not run")
+    files = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".jsonl"))
+    data = b"".join(open(f, "rb").read() for f in files)
+    r = subprocess.run([BIN, "--replay", "-", "--format", "x_v2", "--rules", RULES],
+                       input=data, capture_output=True)
+    assert r.returncode == 0
+    assert b"1417 posts" in r.stderr
+    for line in r.stdout.splitlines():
+        json.loads(line)
