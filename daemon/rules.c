@@ -75,9 +75,10 @@ static void rloader_finish_rule(struct rloader *ld)
     } else if (query_parse(ld->query_text, r->fold, &r->q, err, sizeof err, &col) != 0) {
         ld->query_pos.raw = ld->query_raw;
         lcol = inifile_column(&ld->query_pos, ld->query_text, 0);
-        errlist_add(ld->errs, "%s:%d:%d: %s\n    in rule \"%s\": %s\n    %*s^", r->file,
-                    ld->query_pos.line, lcol ? lcol + col - 1 : col, err, r->name,
-                    ld->query_text, col, "");
+        /* The query on its own line with a caret under the column. */
+        errlist_add(ld->errs, "%s:%d:%d: rule \"%s\": %s\n    %s\n    %*s^", r->file,
+                    ld->query_pos.line, lcol ? lcol + col - 1 : col, r->name, err,
+                    ld->query_text, col - 1, "");
     }
     free(ld->query_text);
     free(ld->query_raw);

@@ -65,7 +65,7 @@ def test_replay_bad_rules_exit_1(tmp_path):
     bad.write_text('[rule "x"]\nquery = (a OR b\n')
     r = run("--replay", DEMO_POSTS, "--format", "x_v2", "--rules", str(bad))
     assert r.returncode == 1
-    assert "%s:2:9: unbalanced parenthesis" % bad in r.stderr
+    assert "%s:2:9: rule \"x\": unbalanced parenthesis" % bad in r.stderr
 
 
 def test_replay_unknown_format_and_missing_input():
@@ -99,7 +99,7 @@ def test_check_reports_every_error(tmp_path):
     conf.write_text('[daemon]\nrules = %s\n[source "x"]\ntype = file\npath = /dev/null\n' % rules)
     r = run("-t", "-c", str(conf))
     assert r.returncode == 1
-    assert "%s:2:9: a rule needs at least one positive term" % rules in r.stderr
+    assert "%s:2:9: rule \"a\": a rule needs at least one positive term" % rules in r.stderr
     assert "%s:5: priority = urgent" % rules in r.stderr
     assert "2 errors" in r.stderr
 

@@ -70,7 +70,7 @@ def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs):
     with open(bad, "w") as f:
         f.write('[rule "broken"]\nquery = (weather\n')
     m.signal(signal.SIGHUP)
-    m.wait_log(r"reload rejected: %s:2:9: unbalanced parenthesis" % bad)
+    m.wait_log(r"reload rejected: %s:2:9: rule \"broken\": unbalanced parenthesis" % bad)
     m.wait_log(r"previous configuration and 6 rules keep running")
     emu.control(records=['{"data":{"id":"78","text":"cafe au lait"}}'])
     wait_for(lambda: len(redis_server.alerts().get("mentiond:q:chatter:normal", [])) == 2, 10,

@@ -3,6 +3,8 @@ Asserts on what lands in Redis, compared with the offline replay of the same
 posts, and on reconnection through every fault the emulator can produce."""
 import json
 import os
+import signal
+import time
 
 import pytest
 
@@ -221,4 +223,59 @@ def test_corpus_over_http_matches_replay(workdir, redis_server, procs):
     m.wait_log(r"status: .*posts 1417, rejected records 0")
     got = sorted(a["post"]["id"] for v in redis_server.alerts().values() for a in v)
     assert got == want
+    assert m.stop() == 0
+
+
+def test_max_queue_length_trims_oldest(workdir, redis_server, procs):
+    emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token"])
+    procs.append(emu)
+    m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir)),
+                                 extra_redis="max_queue_length = 3"))
+    procs.append(m)
+    want = {}
+    for a in replay(DEMO_POSTS):
+        want.setdefault("mentiond:q:%s:%s" % (a["queue"], a["priority"]["level"]), []).append(a["post"]["id"])
+    m.wait_log(r"alerts enqueued 23")
+    time.sleep(0.3)
+    got = {k: [a["post"]["id"] for a in v] for k, v in redis_server.alerts().items()}
+    assert {k: v[-3:] for k, v in want.items()} == got      # the newest three of every list
+    assert any(len(v) > 3 for v in want.values())
+    assert m.stop() == 0
+
+
+def test_hung_redis_hits_the_deadlines_and_recovers(workdir, redis_server, procs):
+    """hiredis 0.14 has no timeouts: a frozen Redis must trip mentiond's own
+    command and connect deadlines, and everything arrives once it thaws."""
+    want = expected()
+    emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token", "--rate", "20"])
+    procs.append(emu)
+    m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir)),
+                                 extra_redis="command_timeout_ms = 300\nconnect_timeout_ms = 300"))
+    procs.append(m)
+    wait_for(lambda: redis_server.count() >= 2, 10, what="first alerts")
+    redis_server.proc.send_signal(signal.SIGSTOP)
+    try:
+        m.wait_log(r"redis: down: no reply for \d+ms", 10)
+        m.wait_log(r"connect timed out after 300ms", 10)
+    finally:
+        redis_server.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: set(landed(redis_server)) == set(want), 20, what="all alerts after the thaw")
+    assert len(landed(redis_server)) - len(want) <= 1        # at-least-once, see the outage test
+    assert m.stop() == 0
+
+
+def test_in_stream_control_messages_are_logged_and_counted(workdir, redis_server, procs):
+    emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token"])
+    procs.append(emu)
+    m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir))))
+    procs.append(m)
+    wait_for(lambda: redis_server.count() >= 23, 10)
+    emu.control(records=[
+        {"errors": [{"title": "operational-disconnect", "disconnect_type": "UpstreamOperationalDisconnect",
+                     "detail": "This stream has been disconnected for operational reasons.",
+                     "type": "https://api.x.com/2/problems/operational-disconnect"}]},
+        {"data": {"id": "900", "text": "Nordvik outage again"}}])
+    m.wait_log(r"source x-it: stream offset \d+: in-stream error: operational-disconnect "
+               r"\(UpstreamOperationalDisconnect\)")
+    wait_for(lambda: redis_server.count() >= 24, 10, what="the post after the control message")
     assert m.stop() == 0

@@ -233,7 +233,7 @@ static void load_errors(void **state)
                       "[rule \"c\"]\n"                               /* 12 */
                       "query = fraud OR -scam\n");                   /* 13 */
     assert_null(rules_load(path, 0, &errs));
-    snprintf(want, sizeof want, "%s:2:9: unbalanced parenthesis", path);
+    snprintf(want, sizeof want, "%s:2:9: rule \"a\": unbalanced parenthesis", path);
     assert_true(has_error(&errs, want));
     snprintf(want, sizeof want, "%s:3: priority = urgent", path);
     assert_true(has_error(&errs, want));
@@ -249,7 +249,8 @@ static void load_errors(void **state)
     assert_true(has_error(&errs, want));
     snprintf(want, sizeof want, "%s:13:", path);
     assert_true(has_error(&errs, want));
-    assert_true(has_error(&errs, "in rule \"c\": fraud OR -scam"));
+    assert_true(has_error(&errs, "each side of OR needs a positive term"));
+    assert_true(has_error(&errs, "\n    fraud OR -scam\n"));
     assert_int_equal(errs.n, 8);
     errlist_free(&errs);
 
