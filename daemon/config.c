@@ -330,15 +330,6 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
     return 0;
 }
 
-static void loader_syntax(void *ctx, const char *file, int line, const char *msg)
-{
-    struct loader *ld = ctx;
-    if (line > 0)
-        errlist_add(ld->errs, "%s:%d: %s", file, line, msg);
-    else
-        errlist_add(ld->errs, "%s", msg);
-}
-
 /* A secret from a file, else from $CREDENTIALS_DIRECTORY/<cred>.  Returns
  * NULL with *missing = 1 when neither exists. */
 static char *secret_load(const char *file, const char *cred, int *missing, char *err, size_t errlen)
@@ -504,7 +495,7 @@ struct config *config_load(const char *path, struct errlist *errs)
     c->path = xstrdup(path);
     ld.src_seen = src_seen;
     config_defaults(c);
-    if (inifile_parse(path, loader_key, loader_syntax, &ld) < 0)
+    if (inifile_parse(path, loader_key, &ld, errs) < 0)
         goto fail;
     if (!valid_name(c->name))
         errlist_add(errs, "%s: [daemon] name = %s: use 1-64 letters, digits, '-', '_' or '.'", path, c->name);

@@ -158,12 +158,8 @@ static void *x_item(struct x_vec *v, const char *p, const char **rest, const str
         return NULL;
     }
     *rest = r;
-    if (*r == '\0' && ev->type == JSON_MAP_START) {
-        struct x_user *u = vec_push(v);
-        if (u && v->size == sizeof(struct x_user))
-            u->followers = -1;
-        return u;
-    }
+    if (*r == '\0' && ev->type == JSON_MAP_START)
+        return vec_push(v);
     return vec_last(v);
 }
 
@@ -199,8 +195,10 @@ static int x_event_fields(void *ctx, const struct json_event *ev)
         return rest ? x_tweet_field(x, item, rest, ev) : 0;
     }
     if (strncmp(p, "/includes/users/", 16) == 0) {
-        item = x_item(&x->users, p + 15, &rest, ev);
-        return rest ? x_user_field(x, item, rest, ev) : 0;
+        struct x_user *u = x_item(&x->users, p + 15, &rest, ev);
+        if (u && *rest == '\0' && ev->type == JSON_MAP_START)
+            u->followers = -1;          /* unknown until public_metrics says */
+        return rest ? x_user_field(x, u, rest, ev) : 0;
     }
     if (strncmp(p, "/includes/tweets/", 17) == 0) {
         item = x_item(&x->tweets, p + 16, &rest, ev);

@@ -20,14 +20,14 @@ struct inifile_state {
     int errors;
     int reported_line;          /* a syntax error already reported here */
     inifile_fn fn;
-    inifile_err_fn err_fn;
     void *ctx;
+    struct errlist *errs;
 };
 
 /* Report a line ourselves and hand inih an empty line instead. */
 static void inifile_reject_line(struct inifile_state *st, char *str, const char *msg)
 {
-    st->err_fn(st->ctx, st->path, st->line, msg);
+    errlist_add(st->errs, "%s:%d: %s", st->path, st->line, msg);
     st->errors++;
     st->reported_line = st->line;
     str[0] = '\n';
@@ -102,10 +102,10 @@ static int inifile_handler(void *user, const char *section, const char *key, con
     return 1;
 }
 
-int inifile_parse(const char *path, inifile_fn fn, inifile_err_fn err_fn, void *ctx)
+int inifile_parse(const char *path, inifile_fn fn, void *ctx, struct errlist *errs)
 {
     struct inifile_state st = {
-        .path = path, .fn = fn, .err_fn = err_fn, .ctx = ctx,
+        .path = path, .fn = fn, .ctx = ctx, .errs = errs,
     };
     char err[512];
     char *data;
@@ -113,7 +113,7 @@ int inifile_parse(const char *path, inifile_fn fn, inifile_err_fn err_fn, void *
 
     data = file_read_all(path, INIFILE_MAX_SIZE, NULL, err, sizeof err);
     if (!data) {
-        err_fn(ctx, path, 0, err);
+        errlist_add(errs, "%s", err);
         return -1;
     }
     st.data = data;
@@ -131,10 +131,10 @@ int inifile_parse(const char *path, inifile_fn fn, inifile_err_fn err_fn, void *
     /* inih reports the first line with an error; if it was a syntax error
      * (no '=' or unterminated section) we have not reported it yet. */
     if (rc > 0 && rc != st.reported_line && st.errors == 0) {
-        err_fn(ctx, path, rc, "syntax error (expected [section] or key = value)");
+        errlist_add(errs, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
         st.errors++;
     } else if (rc == -2) {
-        err_fn(ctx, path, 0, "out of memory");
+        errlist_add(errs, "%s: out of memory", path);
         st.errors++;
     }
     free(data);

@@ -9,6 +9,8 @@
 #ifndef MENTIOND_INIFILE_H
 #define MENTIOND_INIFILE_H
 
+#include "util.h"
+
 #include <stddef.h>
 
 #define INIFILE_MAX_LINE 8192
@@ -26,11 +28,9 @@ typedef int (*inifile_fn)(void *ctx, const struct inifile_pos *pos, const char *
                           const char *key, const char *value);
 /* 1-based column of value[off] within its raw line (0 if not found). */
 int inifile_column(const struct inifile_pos *pos, const char *value, size_t off);
-/* Called for problems the INI syntax itself has (line too long, bad syntax). */
-typedef void (*inifile_err_fn)(void *ctx, const char *file, int line, const char *msg);
-
-/* Returns the number of errors (callback rejections plus syntax errors), or
- * -1 if the file cannot be read (err_fn called with line 0). */
-int inifile_parse(const char *path, inifile_fn fn, inifile_err_fn err_fn, void *ctx);
+/* Problems of the INI syntax itself (line too long, no '=', unreadable file)
+ * are added to errs as "file:line: message".  Returns the number of errors
+ * (callback rejections plus syntax errors), or -1 if the file cannot be read. */
+int inifile_parse(const char *path, inifile_fn fn, void *ctx, struct errlist *errs);
 
 #endif

@@ -215,15 +215,6 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
     return -1;
 }
 
-static void rloader_syntax(void *ctx, const char *file, int line, const char *msg)
-{
-    struct rloader *ld = ctx;
-    if (line > 0)
-        errlist_add(ld->errs, "%s:%d: %s", file, line, msg);
-    else
-        errlist_add(ld->errs, "%s", msg);
-}
-
 struct ruleset *rules_load(const char *pattern, int accents_fold, struct errlist *errs)
 {
     struct ruleset *rs = xcalloc(1, sizeof *rs);
@@ -241,7 +232,7 @@ struct ruleset *rules_load(const char *pattern, int accents_fold, struct errlist
         goto fail;
     }
     for (size_t i = 0; i < g.gl_pathc; i++) {    /* glob() sorts */
-        inifile_parse(g.gl_pathv[i], rloader_key, rloader_syntax, &ld);
+        inifile_parse(g.gl_pathv[i], rloader_key, &ld, errs);
         rloader_finish_rule(&ld);
         rs->nfiles++;
     }

@@ -87,6 +87,18 @@ static int on_data(void *ctx, const char *p, size_t n)
     return 0;
 }
 
+/* X: an established connection that drops is retried at once; one that
+ * dies young backs off like a network error, so a server that accepts and
+ * closes cannot make us spin. */
+static void source_dropped(struct source *s, const char *why, int was_up)
+{
+    int healthy = was_up && now_mono_ms() - s->up_since_ms >= BACKOFF_HEALTHY_MS;
+
+    if (healthy)
+        backoff_reset(&s->bo);
+    source_schedule(s, BACKOFF_NETWORK, why, healthy);
+}
+
 static void on_done(void *ctx, const struct http_result *r)
 {
     struct source *s = ctx;
@@ -100,25 +112,14 @@ static void on_done(void *ctx, const struct http_result *r)
     if (!r->transport_ok) {
         s->st.network_errors++;
         snprintf(why, sizeof why, "%s", r->error ? r->error : "network error");
-        /* X: an established connection that drops is retried at once. */
-        if (was_up && now_mono_ms() - s->up_since_ms >= BACKOFF_HEALTHY_MS) {
-            backoff_reset(&s->bo);
-            source_schedule(s, BACKOFF_NETWORK, why, 1);
-        } else {
-            source_schedule(s, BACKOFF_NETWORK, why, 0);
-        }
+        source_dropped(s, why, was_up);
         return;
     }
     if (r->status >= 200 && r->status < 300) {
         snprintf(why, sizeof why, "stream ended by the server%s%s",
                  s->feed.control_seen ? " after: " : "", s->feed.control_seen ? s->feed.last_control : "");
         s->feed.control_seen = 0;
-        if (was_up && now_mono_ms() - s->up_since_ms >= BACKOFF_HEALTHY_MS) {
-            backoff_reset(&s->bo);
-            source_schedule(s, BACKOFF_NETWORK, why, 1);
-        } else {
-            source_schedule(s, BACKOFF_NETWORK, why, 0);
-        }
+        source_dropped(s, why, was_up);
         return;
     }
     s->st.http_errors++;

@@ -2,14 +2,6 @@
 #include "testutil.h"
 #include "config.h"
 
-static int has_error(const struct errlist *e, const char *want)
-{
-    for (int i = 0; i < e->n; i++)
-        if (strstr(e->msgs[i], want))
-            return 1;
-    return 0;
-}
-
 static void minimal_and_defaults(void **state)
 {
     struct errlist errs = {0};
@@ -64,7 +56,7 @@ static void errors_name_file_and_line(void **state)
     unsetenv("CREDENTIALS_DIRECTORY");
     assert_null(config_load(path, &errs));
 #define EXPECT(fmt) do { snprintf(want, sizeof want, fmt, path); \
-        if (!has_error(&errs, want)) fail_msg("missing error: %s", want); } while (0)
+        if (!ERRLIST_HAS(&errs, want)) fail_msg("missing error: %s", want); } while (0)
     EXPECT("%s:3: unknown key 'colour' in [daemon]");
     EXPECT("%s:4: log_level = chatty: expected debug");
     EXPECT("%s:6: dedup_ttl = -5: expected an integer in range");
@@ -80,11 +72,11 @@ static void errors_name_file_and_line(void **state)
     errlist_free(&errs);
 
     assert_null(config_load("/nonexistent/mentiond.conf", &errs));
-    assert_true(has_error(&errs, "/nonexistent/mentiond.conf: No such file or directory"));
+    assert_true(ERRLIST_HAS(&errs, "/nonexistent/mentiond.conf: No such file or directory"));
     errlist_free(&errs);
 
     assert_null(config_load(write_temp("empty.conf", "[daemon]\nname = x\n"), &errs));
-    assert_true(has_error(&errs, "at least one source is required"));
+    assert_true(ERRLIST_HAS(&errs, "at least one source is required"));
     errlist_free(&errs);
 }
 
@@ -117,7 +109,7 @@ static void redis_urls_and_secrets(void **state)
     snprintf(text, sizeof text, "[redis]\nurl = redis://:hunter2@127.0.0.1/0\n"
              "[source \"f\"]\ntype = file\npath = /dev/null\n");
     assert_null(config_load(write_temp("p.conf", text), &errs));
-    assert_true(has_error(&errs, "credentials in the URL are not accepted"));
+    assert_true(ERRLIST_HAS(&errs, "credentials in the URL are not accepted"));
     for (int i = 0; i < errs.n; i++)
         assert_null(strstr(errs.msgs[i], "hunter2"));
     errlist_free(&errs);

@@ -157,6 +157,16 @@ static void nesting_limit(void **state)
     decoder_close(&d);
 }
 
+/* A generic source's settings: defaults, then the given pointers. */
+static void generic_conf(struct source_conf *sc)
+{
+    memset(sc, 0, sizeof *sc);
+    sc->max_record = 1 << 20;
+    sc->max_depth = 64;
+    for (int i = 0; i < PF_COUNT; i++)
+        sc->field[i] = (char *)post_field_defaults[i];
+}
+
 static void ndjson_mapping(void **state)
 {
     struct source_conf sc;
@@ -165,11 +175,7 @@ static void ndjson_mapping(void **state)
     char err[256];
     (void)state;
 
-    memset(&sc, 0, sizeof sc);
-    sc.max_record = 1 << 20;
-    sc.max_depth = 64;
-    for (int i = 0; i < PF_COUNT; i++)
-        sc.field[i] = (char *)post_field_defaults[i];
+    generic_conf(&sc);
     sc.field[PF_id] = "/msg/uid";
     sc.field[PF_text] = "/msg/body";
     sc.field[PF_lang] = "/msg/lang";
@@ -303,11 +309,7 @@ static void corpus_ndjson_mastodon(void **state)
     (void)state;
 
     SKIP_WITHOUT_CORPUS();
-    memset(&sc, 0, sizeof sc);
-    sc.max_record = 1 << 20;
-    sc.max_depth = 64;
-    for (int i = 0; i < PF_COUNT; i++)
-        sc.field[i] = (char *)post_field_defaults[i];
+    generic_conf(&sc);
     sc.field[PF_text] = "/content";
     sc.field[PF_author_handle] = "/account/acct";
     sc.field[PF_author_followers] = "/account/followers_count";

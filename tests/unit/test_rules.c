@@ -202,14 +202,6 @@ static void load_good(void **state)
     rules_free(rs);
 }
 
-static int has_error(const struct errlist *e, const char *want)
-{
-    for (int i = 0; i < e->n; i++)
-        if (strstr(e->msgs[i], want))
-            return 1;
-    return 0;
-}
-
 /* Every error of every file at once, each with file:line (and column). */
 static void load_errors(void **state)
 {
@@ -234,28 +226,28 @@ static void load_errors(void **state)
                       "query = fraud OR -scam\n");                   /* 13 */
     assert_null(rules_load(path, 0, &errs));
     snprintf(want, sizeof want, "%s:2:9: rule \"a\": unbalanced parenthesis", path);
-    assert_true(has_error(&errs, want));
+    assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:3: priority = urgent", path);
-    assert_true(has_error(&errs, want));
+    assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:4: unknown key 'colour'", path);
-    assert_true(has_error(&errs, want));
+    assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:5: rule \"b\" has no query", path);
-    assert_true(has_error(&errs, want));
+    assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:7: duplicate rule \"a\" (first defined at %s:1)", path, path);
-    assert_true(has_error(&errs, want));
+    assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:10: expected a [rule \"name\"] section", path);
-    assert_true(has_error(&errs, want));
+    assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:11: expected key = value", path);
-    assert_true(has_error(&errs, want));
+    assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:13:", path);
-    assert_true(has_error(&errs, want));
-    assert_true(has_error(&errs, "each side of OR needs a positive term"));
-    assert_true(has_error(&errs, "\n    fraud OR -scam\n"));
+    assert_true(ERRLIST_HAS(&errs, want));
+    assert_true(ERRLIST_HAS(&errs, "each side of OR needs a positive term"));
+    assert_true(ERRLIST_HAS(&errs, "\n    fraud OR -scam\n"));
     assert_int_equal(errs.n, 8);
     errlist_free(&errs);
 
     assert_null(rules_load("/nonexistent/dir/*.rules", 0, &errs));
-    assert_true(has_error(&errs, "no rule file matches"));
+    assert_true(ERRLIST_HAS(&errs, "no rule file matches"));
     errlist_free(&errs);
 }
 

@@ -45,6 +45,16 @@ static inline const char *corpus_dir(void)
         }                                                                             \
     } while (0)
 
+/* Whether an error list holds a message containing want. */
+#define ERRLIST_HAS(e, want) errlist_has_((e)->msgs, (e)->n, (want))
+static inline int errlist_has_(char **msgs, int n, const char *want)
+{
+    for (int i = 0; i < n; i++)
+        if (strstr(msgs[i], want))
+            return 1;
+    return 0;
+}
+
 /* Write text to a fresh temporary file; returns its path (static). */
 static inline const char *write_temp(const char *name, const char *text)
 {
