@@ -98,7 +98,7 @@ static void reload(struct daemon *d)
     log_msg(LOG_NOTICE, "reload: reading %s", d->cfg->path);
     cfg = config_load(d->cfg->path, &errs);
     if (cfg)
-        rs = rules_load(cfg->rules, (int)cfg->accents_fold, &errs);
+        rs = rules_load(cfg->rules, (int)cfg->accents_fold, cfg->lexicons, &errs);
     if (!cfg || !rs) {
         log_errors(&errs, "reload rejected");
         log_msg(LOG_ERR, "reload rejected (%d errors); the previous configuration and %d rules keep running",
@@ -266,7 +266,7 @@ int daemon_run(const char *config_path, int foreground)
 
     d.cfg = config_load(config_path, &errs);
     if (d.cfg)
-        d.rs = rules_load(d.cfg->rules, (int)d.cfg->accents_fold, &errs);
+        d.rs = rules_load(d.cfg->rules, (int)d.cfg->accents_fold, d.cfg->lexicons, &errs);
     if (!d.cfg || !d.rs) {
         for (int i = 0; i < errs.n; i++)
             fprintf(stderr, "mentiond: %s\n", errs.msgs[i]);

@@ -19,10 +19,14 @@
 
 #define X_MAX_ITEMS 1000
 
+#define X_MAX_URLS 16
+
 struct x_tweet {
     const char *id, *text, *author_id, *lang, *created_at, *conversation_id;
-    const char *rt_id, *quote_id, *reply_id;
+    const char *rt_id, *quote_id, *reply_id, *reply_user_id;
     const char *ref_type, *ref_id;      /* referenced_tweets entry being read */
+    const char *urls[X_MAX_URLS];
+    int nurls, nmentions, nhashtags, nmedia;
 };
 
 struct x_user {
@@ -90,6 +94,25 @@ static const char *skip_index(const char *p)
     return p;
 }
 
+/* entities.{urls,mentions,hashtags}: counts, and the expanded URLs that
+ * url: and has:links look at. */
+static void x_entity_field(struct decoder *x, struct x_tweet *t, const char *rest,
+                           const struct json_event *ev)
+{
+    const char *r;
+
+    if (strncmp(rest, "urls", 4) == 0 && (r = skip_index(rest + 4))) {
+        if (strcmp(r, "/expanded_url") == 0 && t->nurls < X_MAX_URLS)
+            t->urls[t->nurls++] = x_str(x, ev);
+    } else if (strncmp(rest, "mentions", 8) == 0 && (r = skip_index(rest + 8))) {
+        if (*r == '\0' && ev->type == JSON_MAP_START)
+            t->nmentions++;
+    } else if (strncmp(rest, "hashtags", 8) == 0 && (r = skip_index(rest + 8))) {
+        if (*r == '\0' && ev->type == JSON_MAP_START)
+            t->nhashtags++;
+    }
+}
+
 static int x_tweet_field(struct decoder *x, struct x_tweet *t, const char *rest,
                          const struct json_event *ev)
 {
@@ -109,6 +132,12 @@ static int x_tweet_field(struct decoder *x, struct x_tweet *t, const char *rest,
         t->created_at = x_str(x, ev);
     else if (strcmp(rest, "/conversation_id") == 0)
         t->conversation_id = x_str(x, ev);
+    else if (strcmp(rest, "/in_reply_to_user_id") == 0)
+        t->reply_user_id = x_str(x, ev);
+    else if (strncmp(rest, "/entities/", 10) == 0)
+        x_entity_field(x, t, rest + 10, ev);
+    else if (strncmp(rest, "/attachments/media_keys/", 24) == 0 && ev->type == JSON_STRING)
+        t->nmedia++;
     else if (strncmp(rest, "/referenced_tweets", 18) == 0 && (r = skip_index(rest + 18))) {
         if (strcmp(r, "/type") == 0)
             t->ref_type = x_str(x, ev);
@@ -307,6 +336,13 @@ static const struct x_tweet *x_find_tweet(struct decoder *x, const char *id)
     return NULL;
 }
 
+/* Handle of a user in this record's includes, or NULL. */
+static const char *x_handle(struct decoder *x, const char *user_id)
+{
+    const struct x_user *u = x_find_user(x, user_id);
+    return u ? u->username : NULL;
+}
+
 static void x_build_post(struct decoder *x, const struct x_tweet *t, struct post *p)
 {
     const struct x_user *u = x_find_user(x, t->author_id);
@@ -331,9 +367,16 @@ static void x_build_post(struct decoder *x, const struct x_tweet *t, struct post
     p->is_quote = t->quote_id != NULL;
     p->is_reply = t->reply_id != NULL;
     p->in_reply_to = t->reply_id;
+    p->to_handle = x_handle(x, t->reply_user_id);
     p->referenced_id = t->rt_id ? t->rt_id : t->quote_id;
     ref = x_find_tweet(x, p->referenced_id);
     p->referenced_text = ref ? ref->text : NULL;
+    p->referenced_author = ref ? x_handle(x, ref->author_id) : NULL;
+    p->urls = t->urls;
+    p->nurls = t->nurls;
+    p->nmentions = t->nmentions;
+    p->nhashtags = t->nhashtags;
+    p->has_media = t->nmedia > 0;
     if (u && u->username)
         snprintf(url, sizeof url, "https://x.com/%s/status/%s", u->username, t->id);
     else

@@ -39,7 +39,7 @@ static int check(const char *path)
     int rc;
 
     if (cfg)
-        rs = rules_load(cfg->rules, (int)cfg->accents_fold, &errs);
+        rs = rules_load(cfg->rules, (int)cfg->accents_fold, cfg->lexicons, &errs);
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "mentiond: %s\n", errs.msgs[i]);
     if (cfg && rs) {

@@ -1,5 +1,6 @@
-/* matcher: term dictionary + boolean confirmation; see matcher.h. */
+/* matcher: term dictionaries + boolean confirmation; see matcher.h. */
 #include "matcher.h"
+#include "mpm.h"
 #include "strmap.h"
 #include "util.h"
 
@@ -8,11 +9,18 @@
 #include <string.h>
 #include <strings.h>
 
+/* Where a term is looked up. */
+enum ns {
+    NS_WORD, NS_WORD_F, NS_ENT, NS_ENT_F, NS_PREFIX, NS_PREFIX_F, NS_BIO, NS_BIO_F, NS_URL,
+    NS_FROM, NS_TO, NS_RT, NS_CONV, NS_COUNT, NS_NONE = -1,
+};
+
+#define MAX_OCCURRENCES 64      /* of one operand, for NEAR */
+#define MAX_PROX_TOKENS 32
+
 struct mterm {
-    enum term_kind kind;
-    char **toks;                /* TERM_WORDS, borrowed from the first rule's query */
-    int ntoks;
-    int fold;
+    const struct qterm *q;      /* borrowed from the first rule that has it */
+    int stream;                 /* token stream it is confirmed on */
     int *rules;                 /* rules where it occurs positively and standalone */
     int nrules, arules;
 };
@@ -26,21 +34,17 @@ struct dict {
 };
 
 struct matcher {
+    uint64_t gen;               /* build number: scratch is sized per build */
     struct rule *rules;         /* borrowed from the ruleset */
     int nrules;
     struct mterm *terms;
     int nterms;
-    struct dict words[2];       /* by first token; [1] = accent-folded */
-    struct dict entities[2];
-    struct dict from;           /* lower-cased handle */
-    int any_fold;
+    struct dict dict[NS_COUNT];
+    uint64_t prefix_lens[2];    /* bit L: some prefix term is L bytes long */
+    int need[MS_COUNT];         /* streams some term needs */
+    struct mpm *contains[2];    /* folded text, by accent folding */
+    struct mpm *raw;            /* original text */
 };
-
-static void dict_init(struct dict *d)
-{
-    memset(d, 0, sizeof *d);
-    strmap_init(&d->map);
-}
 
 static void dict_free(struct dict *d)
 {
@@ -57,8 +61,11 @@ static void dict_add(struct dict *d, const char *key, size_t klen, int term)
     int i;
 
     if (inserted) {
-        d->lists = xrealloc(d->lists, sizeof *d->lists * (size_t)(d->nlists + 1));
-        d->nlist = xrealloc(d->nlist, sizeof *d->nlist * (size_t)(d->nlists + 1));
+        if ((d->nlists & (d->nlists - 1)) == 0) {
+            size_t n = (size_t)(d->nlists ? d->nlists * 2 : 1);
+            d->lists = xrealloc(d->lists, sizeof *d->lists * n);
+            d->nlist = xrealloc(d->nlist, sizeof *d->nlist * n);
+        }
         d->lists[d->nlists] = NULL;
         d->nlist[d->nlists] = 0;
         d->nlists++;
@@ -70,7 +77,7 @@ static void dict_add(struct dict *d, const char *key, size_t klen, int term)
 
 static const int *dict_get(const struct dict *d, const char *key, size_t klen, int *n)
 {
-    const int *idx = strmap_get(&d->map, key, klen);
+    const int *idx = d->nlists ? strmap_get(&d->map, key, klen) : NULL;
     if (!idx) {
         *n = 0;
         return NULL;
@@ -79,37 +86,78 @@ static const int *dict_get(const struct dict *d, const char *key, size_t klen, i
     return d->lists[*idx];
 }
 
-/* Intern key: kind, fold flag and folded value identify a term. */
-static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qterm *qt)
+/* Namespace, key and stream of a term. */
+static enum ns term_index(const struct qterm *q, const char **key, int *stream)
 {
-    char key[QUERY_MAX_LEN * 4 + 8];
-    size_t klen;
-    int inserted, *id;
-    struct mterm *t;
+    int f = q->fold;
 
-    klen = (size_t)snprintf(key, sizeof key, "%d%d%s", (int)qt->kind, qt->fold,
-                            qt->value ? qt->value : "");
-    if (klen >= sizeof key)
-        klen = sizeof key - 1;
-    id = strmap_put(ids, key, klen, m->nterms, &inserted);
+    *stream = f ? MS_TEXT_FOLD : MS_TEXT;
+    *key = q->value;
+    switch (q->kind) {
+    case TERM_WORDS: case TERM_PROX: case TERM_NEAR:
+        *key = q->toks[0];
+        return f ? NS_WORD_F : NS_WORD;
+    case TERM_PREFIX:
+        return f ? NS_PREFIX_F : NS_PREFIX;
+    case TERM_ENTITY:
+        return f ? NS_ENT_F : NS_ENT;
+    case TERM_BIO:
+        *key = q->toks[0];
+        *stream = f ? MS_BIO_FOLD : MS_BIO;
+        return f ? NS_BIO_F : NS_BIO;
+    case TERM_URL:
+        *key = q->toks[0];
+        *stream = MS_URL;
+        return NS_URL;
+    case TERM_FROM:
+        return NS_FROM;
+    case TERM_TO:
+        return NS_TO;
+    case TERM_RETWEETS_OF:
+        return NS_RT;
+    case TERM_CONVERSATION:
+        return NS_CONV;
+    default:
+        return NS_NONE;         /* substrings, and conjunction-required terms */
+    }
+}
+
+static int term_key(const struct qterm *q, char *key, size_t keylen)
+{
+    int n = snprintf(key, keylen, "%d/%d/%d/%d/%lld/%lld/%s", (int)q->kind, q->fold, q->n, q->ordered,
+                     q->lo, q->hi, q->value ? q->value : "");
+    if (q->kind == TERM_NEAR || q->kind == TERM_PROX)
+        n += snprintf(key + n, keylen - (size_t)n, "/%s", q->raw);
+    return n < (int)keylen ? n : (int)keylen - 1;
+}
+
+/* Intern a term: kind, folding and canonical value identify it. */
+static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qterm *q)
+{
+    char key[QUERY_MAX_LEN * 8];
+    int inserted, *id, stream;
+    const char *k;
+    struct mterm *t;
+    enum ns ns;
+
+    id = strmap_put(ids, key, (size_t)term_key(q, key, sizeof key), m->nterms, &inserted);
     if (!inserted)
         return *id;
     if ((m->nterms & (m->nterms - 1)) == 0)
         m->terms = xrealloc(m->terms, sizeof *m->terms * (size_t)(m->nterms ? m->nterms * 2 : 1));
     t = &m->terms[m->nterms];
     memset(t, 0, sizeof *t);
-    t->kind = qt->kind;
-    t->toks = qt->toks;
-    t->ntoks = qt->ntoks;
-    t->fold = qt->fold;
-    if (qt->kind == TERM_WORDS)
-        dict_add(&m->words[qt->fold], qt->toks[0], strlen(qt->toks[0]), m->nterms);
-    else if (qt->kind == TERM_ENTITY)
-        dict_add(&m->entities[qt->fold], qt->value, strlen(qt->value), m->nterms);
-    else if (qt->kind == TERM_FROM)
-        dict_add(&m->from, qt->value, strlen(qt->value), m->nterms);
-    if (qt->fold)
-        m->any_fold = 1;
+    t->q = q;
+    ns = term_index(q, &k, &stream);
+    t->stream = stream;
+    if (ns != NS_NONE) {
+        dict_add(&m->dict[ns], k, strlen(k), m->nterms);
+        if (ns == NS_PREFIX || ns == NS_PREFIX_F)
+            m->prefix_lens[ns == NS_PREFIX_F] |= 1ull << (strlen(k) < 63 ? strlen(k) : 63);
+        m->need[stream] = 1;
+    } else if (q->kind == TERM_CONTAINS) {
+        m->need[q->fold ? MS_TEXT_FOLD : MS_TEXT] = 1;
+    }
     return m->nterms++;
 }
 
@@ -124,22 +172,45 @@ static void mterm_add_rule(struct mterm *t, int rule)
     t->rules[t->nrules++] = rule;
 }
 
-struct matcher *matcher_build(struct rule *rules, int n)
+/* One vectorscan database for the substring terms of a kind (and folding). */
+static int build_mpm(struct matcher *m, enum term_kind kind, int fold, struct mpm **out,
+                     char *err, size_t errlen)
 {
+    const char **pats = xcalloc((size_t)m->nterms + 1, sizeof *pats);
+    size_t *lens = xcalloc((size_t)m->nterms + 1, sizeof *lens);
+    unsigned *ids = xcalloc((size_t)m->nterms + 1, sizeof *ids), n = 0;
+
+    for (int i = 0; i < m->nterms; i++) {
+        const struct qterm *q = m->terms[i].q;
+        if (q->kind != kind || (kind == TERM_CONTAINS && q->fold != fold))
+            continue;
+        pats[n] = q->value;
+        lens[n] = strlen(q->value);
+        ids[n++] = (unsigned)i;
+    }
+    *out = n ? mpm_build(pats, lens, ids, n, err, errlen) : NULL;
+    free(pats);
+    free(lens);
+    free(ids);
+    return n && !*out ? -1 : 0;
+}
+
+struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errlen)
+{
+    static uint64_t builds;
     struct matcher *m = xcalloc(1, sizeof *m);
     struct strmap ids;
 
+    m->gen = ++builds;
     m->rules = rules;
     m->nrules = n;
-    for (int i = 0; i < 2; i++) {
-        dict_init(&m->words[i]);
-        dict_init(&m->entities[i]);
-    }
-    dict_init(&m->from);
+    for (int i = 0; i < NS_COUNT; i++)
+        strmap_init(&m->dict[i].map);
     strmap_init(&ids);
+    m->need[MS_TEXT] = 1;               /* entities, has: and the tokens of every post */
     for (int r = 0; r < n; r++) {
         struct query *q = rules[r].q;
-        rules[r].term_ids = xcalloc((size_t)q->nterms, sizeof(int));
+        rules[r].term_ids = xcalloc((size_t)q->nterms + 1, sizeof(int));
         for (int t = 0; t < q->nterms; t++) {
             int id = matcher_intern(m, &ids, &q->terms[t]);
             rules[r].term_ids[t] = id;
@@ -148,6 +219,12 @@ struct matcher *matcher_build(struct rule *rules, int n)
         }
     }
     strmap_free(&ids);
+    if (build_mpm(m, TERM_CONTAINS, 0, &m->contains[0], err, errlen) ||
+        build_mpm(m, TERM_CONTAINS, 1, &m->contains[1], err, errlen) ||
+        build_mpm(m, TERM_RAW, 0, &m->raw, err, errlen)) {
+        matcher_free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -158,61 +235,74 @@ void matcher_free(struct matcher *m)
     for (int i = 0; i < m->nterms; i++)
         free(m->terms[i].rules);
     free(m->terms);
-    for (int i = 0; i < 2; i++) {
-        dict_free(&m->words[i]);
-        dict_free(&m->entities[i]);
-    }
-    dict_free(&m->from);
+    for (int i = 0; i < NS_COUNT; i++)
+        dict_free(&m->dict[i]);
+    mpm_free(m->contains[0]);
+    mpm_free(m->contains[1]);
+    mpm_free(m->raw);
     free(m);
 }
 
 void match_ctx_init(struct match_ctx *c)
 {
     memset(c, 0, sizeof *c);
-    tokens_init(&c->tk);
-    tokens_init(&c->tkf);
+    for (int i = 0; i < MS_COUNT; i++)
+        tokens_init(&c->tk[i]);
+    buf_init(&c->scratch, TEXT_MAX_FOLDED);
 }
 
 void match_ctx_free(struct match_ctx *c)
 {
-    tokens_free(&c->tk);
-    tokens_free(&c->tkf);
+    for (int i = 0; i < MS_COUNT; i++)
+        tokens_free(&c->tk[i]);
+    buf_free(&c->scratch);
+    mpm_scratch_free(c->mpm);
     free(c->term_stamp);
+    free(c->check_stamp);
     free(c->rule_stamp);
     free(c->cand);
     free(c->hits);
     memset(c, 0, sizeof *c);
 }
 
-/* Size the scratch for matcher m (a reload may bring a bigger one). */
-static void ctx_prepare(struct match_ctx *c, const struct matcher *m)
+/* Size the scratch for matcher m.  A reload brings a new matcher, possibly
+ * at the old one's address, so the build number decides. */
+static int ctx_prepare(struct match_ctx *c, const struct matcher *m)
 {
-    if (c->m != m || c->nterms_alloc < m->nterms || c->nrules_alloc < m->nrules) {
+    if (c->m != m || c->gen != m->gen) {
         free(c->term_stamp);
+        free(c->check_stamp);
         free(c->rule_stamp);
         free(c->cand);
         free(c->hits);
         c->term_stamp = xcalloc((size_t)m->nterms + 1, sizeof *c->term_stamp);
+        c->check_stamp = xcalloc((size_t)m->nterms + 1, sizeof *c->check_stamp);
         c->rule_stamp = xcalloc((size_t)m->nrules + 1, sizeof *c->rule_stamp);
         c->cand = xcalloc((size_t)m->nrules + 1, sizeof *c->cand);
         c->hits = xcalloc((size_t)m->nrules + 1, sizeof *c->hits);
         c->nterms_alloc = m->nterms;
         c->nrules_alloc = m->nrules;
-        c->m = m;
         c->epoch = 0;
+        if (mpm_scratch_prepare(&c->mpm, m->contains[0]) || mpm_scratch_prepare(&c->mpm, m->contains[1]) ||
+            mpm_scratch_prepare(&c->mpm, m->raw))
+            return -1;
+        c->m = m;
+        c->gen = m->gen;
     }
     if (++c->epoch == 0) {              /* wrapped: clear the stamps */
-        memset(c->term_stamp, 0, sizeof *c->term_stamp * (size_t)c->nterms_alloc);
-        memset(c->rule_stamp, 0, sizeof *c->rule_stamp * (size_t)c->nrules_alloc);
+        memset(c->term_stamp, 0, sizeof *c->term_stamp * ((size_t)c->nterms_alloc + 1));
+        memset(c->check_stamp, 0, sizeof *c->check_stamp * ((size_t)c->nterms_alloc + 1));
+        memset(c->rule_stamp, 0, sizeof *c->rule_stamp * ((size_t)c->nrules_alloc + 1));
         c->epoch = 1;
     }
     c->ncand = 0;
     c->nhits = 0;
+    return 0;
 }
 
-static void term_hit(struct match_ctx *c, const struct matcher *m, int id)
+static void term_hit(struct match_ctx *c, int id)
 {
-    const struct mterm *t = &m->terms[id];
+    const struct mterm *t = &c->m->terms[id];
 
     if (c->term_stamp[id] == c->epoch)
         return;
@@ -226,64 +316,242 @@ static void term_hit(struct match_ctx *c, const struct matcher *m, int id)
     }
 }
 
+static void mpm_hit(void *ctx, unsigned id)
+{
+    term_hit(ctx, (int)id);
+}
+
 static int tok_eq(const struct tokens *tk, int i, const char *s)
 {
     size_t l = strlen(s);
     return tk->w[i].len == l && memcmp(tok_ptr(tk, &tk->w[i]), s, l) == 0;
 }
 
-static void scan_tokens(struct match_ctx *c, const struct matcher *m, const struct tokens *tk, int fold)
+static int phrase_at(const struct tokens *tk, int i, char *const *toks, int n)
 {
-    int n;
+    if (i + n > tk->nw)
+        return 0;
+    for (int k = 0; k < n; k++)
+        if (!tok_eq(tk, i + k, toks[k]))
+            return 0;
+    return 1;
+}
+
+/* "a b c"~N: every word within a window with at most N other tokens. */
+static int prox_check(const struct tokens *tk, const struct qterm *q)
+{
+    int k = q->ntoks < MAX_PROX_TOKENS ? q->ntoks : MAX_PROX_TOKENS;
+    uint32_t all = k == 32 ? 0xffffffffu : (1u << k) - 1;
 
     for (int i = 0; i < tk->nw; i++) {
-        const int *ids = dict_get(&m->words[fold], tok_ptr(tk, &tk->w[i]), tk->w[i].len, &n);
-        for (int j = 0; j < n; j++) {
-            const struct mterm *t = &m->terms[ids[j]];
-            int k;
-            if (c->term_stamp[ids[j]] == c->epoch || i + t->ntoks > tk->nw)
-                continue;
-            for (k = 1; k < t->ntoks && tok_eq(tk, i + k, t->toks[k]); k++)
-                ;
-            if (k == t->ntoks)
-                term_hit(c, m, ids[j]);
+        uint32_t seen = 0;
+        for (int j = i; j < tk->nw && j - i <= q->n + k - 1; j++)
+            for (int t = 0; t < k; t++)
+                if (!(seen & (1u << t)) && tok_eq(tk, j, q->toks[t])) {
+                    seen |= 1u << t;
+                    break;
+                }
+        if (seen == all)
+            return 1;
+    }
+    return 0;
+}
+
+/* A NEAR/N B (either order) or A ONEAR/N B (A first): at most N tokens
+ * between the end of one and the start of the other. */
+static int near_check(const struct tokens *tk, const struct qterm *q)
+{
+    int a[MAX_OCCURRENCES], b[MAX_OCCURRENCES], na = 0, nb = 0;
+
+    for (int i = 0; i < tk->nw; i++) {
+        if (na < MAX_OCCURRENCES && phrase_at(tk, i, q->toks, q->ntoks))
+            a[na++] = i;
+        if (nb < MAX_OCCURRENCES && phrase_at(tk, i, q->toks2, q->ntoks2))
+            b[nb++] = i;
+    }
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++) {
+            if (b[j] >= a[i] + q->ntoks && b[j] - (a[i] + q->ntoks) <= q->n)
+                return 1;
+            if (!q->ordered && a[i] >= b[j] + q->ntoks2 && a[i] - (b[j] + q->ntoks2) <= q->n)
+                return 1;
         }
-    }
-    for (int i = 0; i < tk->ne; i++) {
-        const int *ids = dict_get(&m->entities[fold], tok_ptr(tk, &tk->e[i]), tk->e[i].len, &n);
-        for (int j = 0; j < n; j++)
-            term_hit(c, m, ids[j]);
+    return 0;
+}
+
+/* A candidate term found at token i of its stream: confirm it. */
+static void confirm(struct match_ctx *c, const struct tokens *tk, int i, int id)
+{
+    const struct qterm *q = c->m->terms[id].q;
+
+    if (c->term_stamp[id] == c->epoch)
+        return;
+    switch (q->kind) {
+    case TERM_WORDS: case TERM_BIO: case TERM_URL:
+        if (phrase_at(tk, i, q->toks, q->ntoks))
+            term_hit(c, id);
+        return;
+    case TERM_PROX: case TERM_NEAR:
+        if (c->check_stamp[id] == c->epoch)
+            return;                     /* the whole stream was checked already */
+        c->check_stamp[id] = c->epoch;
+        if (q->kind == TERM_PROX ? prox_check(tk, q) : near_check(tk, q))
+            term_hit(c, id);
+        return;
+    default:
+        term_hit(c, id);
     }
 }
 
-static int lang_eq(const char *post_lang, const char *want)
+static void lookup(struct match_ctx *c, enum ns ns, const struct tokens *tk, int i, const char *key,
+                   size_t klen)
 {
-    return post_lang && strcasecmp(post_lang, want) == 0;
+    int n;
+    const int *ids = dict_get(&c->m->dict[ns], key, klen, &n);
+    for (int j = 0; j < n; j++)
+        confirm(c, tk, i, ids[j]);
 }
 
-static int eval(const struct match_ctx *c, const struct rule *r, const struct qnode *n,
-                const struct post *p)
+/* Prefixes of a token that some wildcard term has, at character starts. */
+static void lookup_prefixes(struct match_ctx *c, enum ns ns, uint64_t lens, const struct tokens *tk, int i)
 {
-    const struct qterm *qt;
+    const char *t = tok_ptr(tk, &tk->w[i]);
+    size_t len = tk->w[i].len;
+
+    for (size_t l = 3; l <= len && l < 64; l++)
+        if ((lens >> l) & 1 && (l == len || ((unsigned char)t[l] & 0xC0) != 0x80))
+            lookup(c, ns, tk, i, t, l);
+}
+
+static void scan_stream(struct match_ctx *c, int s)
+{
+    const struct matcher *m = c->m;
+    const struct tokens *tk = &c->tk[s];
+    static const enum ns word_ns[MS_COUNT] = {NS_WORD, NS_WORD_F, NS_BIO, NS_BIO_F, NS_URL};
+    int text = s == MS_TEXT || s == MS_TEXT_FOLD, f = s == MS_TEXT_FOLD;
+
+    for (int i = 0; i < tk->nw; i++) {
+        lookup(c, word_ns[s], tk, i, tok_ptr(tk, &tk->w[i]), tk->w[i].len);
+        if (text && m->prefix_lens[f])
+            lookup_prefixes(c, f ? NS_PREFIX_F : NS_PREFIX, m->prefix_lens[f], tk, i);
+    }
+    if (text)
+        for (int i = 0; i < tk->ne; i++)
+            lookup(c, f ? NS_ENT_F : NS_ENT, tk, i, tok_ptr(tk, &tk->e[i]), tk->e[i].len);
+}
+
+static int starts_with_ci(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The text of a field stream: the post text (with the quoted or retweeted
+ * post's, as X matches), the author's bio, or the post's URLs (from the
+ * entities and any http(s) words of the text). */
+static const char *stream_text(struct match_ctx *c, const struct post *p, int s, size_t *len)
+{
+    struct buf *b = &c->scratch;
+
+    buf_reset(b);
+    switch (s) {
+    case MS_TEXT: case MS_TEXT_FOLD:
+        if (!p->referenced_text) {
+            *len = strlen(p->text);
+            return p->text;
+        }
+        if (buf_append(b, p->text, strlen(p->text)) || buf_appendc(b, '\n') ||
+            buf_append(b, p->referenced_text, strlen(p->referenced_text)))
+            return NULL;
+        break;
+    case MS_BIO: case MS_BIO_FOLD:
+        *len = p->author.bio ? strlen(p->author.bio) : 0;
+        return p->author.bio ? p->author.bio : "";
+    case MS_URL:
+        for (int i = 0; i < p->nurls; i++)
+            if (p->urls[i] && (buf_append(b, p->urls[i], strlen(p->urls[i])) || buf_appendc(b, '\n')))
+                return NULL;
+        for (const char *w = p->text; *w;) {
+            size_t wl = strcspn(w, " \t\r\n");
+            if ((starts_with_ci(w, "http://") || starts_with_ci(w, "https://")) &&
+                (buf_append(b, w, wl) || buf_appendc(b, '\n')))
+                return NULL;
+            w += wl;
+            w += strspn(w, " \t\r\n");
+        }
+        break;
+    }
+    *len = b->len;
+    return b->data ? b->data : "";
+}
+
+static int handle_lookup(struct match_ctx *c, enum ns ns, const char *handle)
+{
+    char h[128];
+    size_t l;
+
+    if (!handle || !c->m->dict[ns].nlists)
+        return 0;
+    l = str_copy(h, handle, sizeof h);
+    if (l >= sizeof h)
+        return 0;
+    for (size_t i = 0; i < l; i++)
+        if (h[i] >= 'A' && h[i] <= 'Z')
+            h[i] = (char)(h[i] + 32);
+    lookup(c, ns, NULL, 0, h, l);
+    return 0;
+}
+
+static int has_entity(const struct tokens *tk, char sigil)
+{
+    for (int i = 0; i < tk->ne; i++)
+        if (tok_ptr(tk, &tk->e[i])[0] == sigil)
+            return 1;
+    return 0;
+}
+
+static int eval_flag(const struct match_ctx *c, const struct qterm *q, const struct post *p)
+{
+    switch (q->kind) {
+    case TERM_LANG:
+        return p->lang && strcasecmp(p->lang, q->value) == 0;
+    case TERM_IS_RETWEET:
+        return p->is_retweet;
+    case TERM_IS_REPLY:
+        return p->is_reply;
+    case TERM_IS_QUOTE:
+        return p->is_quote;
+    case TERM_IS_VERIFIED:
+        return p->author.verified;
+    case TERM_HAS_LINKS:
+        return p->nurls > 0 || strstr(c->tk[MS_TEXT].folded.data ? c->tk[MS_TEXT].folded.data : "", "http://") ||
+               strstr(c->tk[MS_TEXT].folded.data ? c->tk[MS_TEXT].folded.data : "", "https://");
+    case TERM_HAS_MENTIONS:
+        return p->nmentions > 0 || has_entity(&c->tk[MS_TEXT], '@');
+    case TERM_HAS_HASHTAGS:
+        return p->nhashtags > 0 || has_entity(&c->tk[MS_TEXT], '#');
+    case TERM_HAS_MEDIA:
+        return p->has_media;
+    case TERM_FOLLOWERS:
+        return p->author.followers >= 0 && p->author.followers >= q->lo &&
+               (q->hi < 0 || p->author.followers <= q->hi);
+    case TERM_SAMPLE:
+        /* Deterministic on the post id: the same post is always in or out. */
+        return (int)(hash_bytes(p->id, strlen(p->id)) % 100) < q->n;
+    default:
+        return 0;
+    }
+}
+
+static int eval(const struct match_ctx *c, const struct rule *r, const struct qnode *n, const struct post *p)
+{
+    const struct qterm *q;
 
     switch (n->type) {
     case Q_TERM:
-        qt = &r->q->terms[n->term];
-        switch (qt->kind) {
-        case TERM_WORDS: case TERM_ENTITY: case TERM_FROM:
+        q = &r->q->terms[n->term];
+        if (term_kind_standalone(q->kind))
             return c->term_stamp[r->term_ids[n->term]] == c->epoch;
-        case TERM_LANG:
-            return lang_eq(p->lang, qt->value);
-        case TERM_IS_RETWEET:
-            return p->is_retweet;
-        case TERM_IS_REPLY:
-            return p->is_reply;
-        case TERM_IS_QUOTE:
-            return p->is_quote;
-        case TERM_IS_VERIFIED:
-            return p->author.verified;
-        }
-        return 0;
+        return eval_flag(c, q, p);
     case Q_NOT:
         return !eval(c, r, n->kids[0], p);
     case Q_AND:
@@ -306,51 +574,37 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Text matched: the post's own text and, as X does for quotes (and as the
- * retweet's full text), the referenced post's text. */
-static int tokenize_post(struct tokens *tk, const struct post *p, int fold, struct buf *scratch)
-{
-    if (!p->referenced_text)
-        return text_tokenize(tk, p->text, strlen(p->text), fold);
-    buf_reset(scratch);
-    if (buf_append(scratch, p->text, strlen(p->text)) || buf_append(scratch, "\n", 1) ||
-        buf_append(scratch, p->referenced_text, strlen(p->referenced_text)))
-        return -1;
-    return text_tokenize(tk, scratch->data, scratch->len, fold);
-}
-
 int matcher_match(struct match_ctx *c, const struct matcher *m, const struct post *p)
 {
-    struct buf scratch;
-    int n, rc = 0;
+    static const int fold_of[MS_COUNT] = {0, 1, 0, 1, 0};
 
-    ctx_prepare(c, m);
-    if (!p->text)
-        return 0;
-    buf_init(&scratch, TEXT_MAX_FOLDED);
-    if (tokenize_post(&c->tk, p, 0, &scratch) != 0)
-        rc = -1;
-    else
-        scan_tokens(c, m, &c->tk, 0);
-    if (rc == 0 && m->any_fold) {
-        if (tokenize_post(&c->tkf, p, 1, &scratch) != 0)
-            rc = -1;
-        else
-            scan_tokens(c, m, &c->tkf, 1);
+    if (ctx_prepare(c, m) != 0 || !p->text)
+        return p->text ? -1 : 0;
+    for (int s = 0; s < MS_COUNT; s++) {
+        size_t len;
+        const char *t;
+        if (!m->need[s])
+            continue;
+        if (!(t = stream_text(c, p, s, &len)) || text_tokenize(&c->tk[s], t, len, fold_of[s]) != 0)
+            return -1;
+        scan_stream(c, s);
     }
-    buf_free(&scratch);
-    if (rc)
-        return -1;
-    if (p->author.handle && m->from.nlists) {
-        char h[128];
-        size_t l = str_copy(h, p->author.handle, sizeof h);
-        for (size_t i = 0; i < l && i < sizeof h; i++)
-            if (h[i] >= 'A' && h[i] <= 'Z')
-                h[i] = (char)(h[i] + 32);
-        const int *ids = dict_get(&m->from, h, l < sizeof h ? l : sizeof h - 1, &n);
-        for (int j = 0; j < n; j++)
-            term_hit(c, m, ids[j]);
+    for (int f = 0; f < 2; f++)
+        if (m->contains[f] && mpm_scan(m->contains[f], c->mpm, c->tk[f ? MS_TEXT_FOLD : MS_TEXT].folded.data,
+                                       c->tk[f ? MS_TEXT_FOLD : MS_TEXT].folded.len, mpm_hit, c) != 0)
+            return -1;
+    if (m->raw) {
+        size_t len;
+        const char *t = stream_text(c, p, MS_TEXT, &len);
+        if (!t || mpm_scan(m->raw, c->mpm, t, len, mpm_hit, c) != 0)
+            return -1;
     }
+    handle_lookup(c, NS_FROM, p->author.handle);
+    handle_lookup(c, NS_TO, p->to_handle);
+    if (p->is_retweet)
+        handle_lookup(c, NS_RT, p->referenced_author);
+    if (p->conversation_id && m->dict[NS_CONV].nlists)
+        lookup(c, NS_CONV, NULL, 0, p->conversation_id, strlen(p->conversation_id));
     /* Deterministic output: candidates in rule order. */
     qsort(c->cand, (size_t)c->ncand, sizeof *c->cand, cmp_int);
     for (int i = 0; i < c->ncand; i++) {
@@ -363,8 +617,7 @@ int matcher_match(struct match_ctx *c, const struct matcher *m, const struct pos
 
 int matcher_term_hit(const struct match_ctx *c, const struct rule *r, int t)
 {
-    const struct qterm *qt = &r->q->terms[t];
-    if (qt->kind != TERM_WORDS && qt->kind != TERM_ENTITY && qt->kind != TERM_FROM)
+    if (!term_kind_standalone(r->q->terms[t].kind))
         return 0;
     return c->term_stamp[r->term_ids[t]] == c->epoch;
 }

@@ -1,11 +1,15 @@
 /* matcher: rules compiled so that a post's cost depends on the post.
  *
- * Every distinct term of every rule is interned once.  Keyword and phrase
- * terms are indexed by their first token, entities and from: by their value;
- * a post is tokenized once (twice if some rule folds accents), each token is
- * looked up, phrase tails are confirmed in place, and only rules that own a
- * hit term are evaluated.  X's composition rules guarantee that a matching
- * rule has at least one positive standalone term, so no other rule can match.
+ * Every distinct term of every rule is interned once and indexed where a
+ * post can reveal it: keywords, phrases and proximity terms by their first
+ * token, wildcards by their prefix, entities, handles and conversation ids by
+ * value, bio: and url: terms by the first token of those fields, and
+ * contains:/raw: substrings in one vectorscan database each.  A post is
+ * normalised and tokenised once per field (twice if some rule folds
+ * accents), each token is looked up, phrases and distances are confirmed in
+ * place, and only rules that own a hit term are evaluated.  X's composition
+ * rules guarantee that a matching rule has a positive standalone term, so no
+ * other rule can match.
  *
  * The matcher is immutable after matcher_build() and can be shared; the
  * per-post scratch lives in struct match_ctx, one per thread of matching.
@@ -20,6 +24,9 @@
 #include <stdint.h>
 
 struct matcher;
+struct mpm_scratch;
+
+enum mstream { MS_TEXT, MS_TEXT_FOLD, MS_BIO, MS_BIO_FOLD, MS_URL, MS_COUNT };
 
 struct match_hit {
     int rule;                   /* index into ruleset.rules */
@@ -27,10 +34,13 @@ struct match_hit {
 
 struct match_ctx {
     const struct matcher *m;
-    struct tokens tk;           /* post text, accents kept */
-    struct tokens tkf;          /* accents folded, if any rule folds */
+    uint64_t gen;               /* build of m the scratch is sized for */
+    struct tokens tk[MS_COUNT]; /* the post's fields, tokenised as needed */
+    struct buf scratch;         /* field text being assembled */
+    struct mpm_scratch *mpm;
     uint32_t epoch;
     uint32_t *term_stamp;       /* term hit when == epoch */
+    uint32_t *check_stamp;      /* term's full check done when == epoch */
     uint32_t *rule_stamp;       /* rule already a candidate */
     int *cand;
     int ncand;
@@ -39,7 +49,9 @@ struct match_ctx {
     int nterms_alloc, nrules_alloc;
 };
 
-struct matcher *matcher_build(struct rule *rules, int n);
+/* Returns NULL and fills err only if vectorscan cannot compile the
+ * substring terms. */
+struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errlen);
 void matcher_free(struct matcher *m);
 
 void match_ctx_init(struct match_ctx *c);

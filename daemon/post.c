@@ -18,6 +18,8 @@ void post_clear(struct post *p)
 {
     memset(p, 0, sizeof *p);
     p->author.followers = -1;
+    p->nmentions = -1;
+    p->nhashtags = -1;
 }
 
 void arena_init(struct arena *a, size_t cap)

@@ -33,6 +33,13 @@ struct post {
     const char *in_reply_to;    /* id of the post this replies to */
     const char *referenced_text; /* text of the quoted or retweeted post */
     const char *referenced_id;
+    const char *referenced_author; /* handle of the retweeted/quoted author */
+    const char *to_handle;      /* handle of the account replied to */
+    const char *const *urls;    /* expanded URLs from the entities */
+    int nurls;
+    int nmentions;              /* from the entities (-1: not given) */
+    int nhashtags;
+    int has_media;
     struct post_author author;
     int is_retweet;
     int is_quote;

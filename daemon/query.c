@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum ltype { L_END, L_LPAREN, L_RPAREN, L_OR, L_MINUS, L_WORD, L_PHRASE };
+enum ltype { L_END, L_LPAREN, L_RPAREN, L_OR, L_MINUS, L_NEAR, L_WORD, L_PHRASE };
 
 struct lexeme {
     enum ltype type;
-    size_t off, len;            /* WORD/PHRASE: the text (phrase without quotes) */
+    size_t off, len;            /* WORD/PHRASE text (a phrase without its quotes) */
+    int near_n, near_ordered;   /* L_NEAR */
+    int prox;                   /* L_PHRASE followed by ~N: N, else -1 */
 };
 
 struct parser {
@@ -20,8 +22,9 @@ struct parser {
     size_t pos;
     struct lexeme cur;
     struct query *q;
+    const struct query_env *env;
     struct tokens tk;
-    int fold;
+    int written;                /* terms written in the query itself */
     int depth;
     char *err;
     size_t errlen;
@@ -50,6 +53,28 @@ static int is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
+/* "NEAR/5" or "ONEAR/5" (upper case, like OR) */
+static int lex_near(struct parser *p, size_t start, size_t len)
+{
+    const char *w = p->s + start;
+    size_t k = w[0] == 'O' ? 1 : 0;
+    long long n;
+    char num[16];
+
+    if (len < k + 6 || strncmp(w + k, "NEAR/", 5) != 0 || len - k - 5 >= sizeof num)
+        return 0;
+    memcpy(num, w + k + 5, len - k - 5);
+    num[len - k - 5] = '\0';
+    if (parse_ll(num, 1, QUERY_MAX_NEAR, &n)) {
+        perr(p, start, "%.*s: the distance must be 1 to %d", (int)len, w, QUERY_MAX_NEAR);
+        return 0;
+    }
+    p->cur.type = L_NEAR;
+    p->cur.near_n = (int)n;
+    p->cur.near_ordered = k == 1;
+    return 1;
+}
+
 static void lex_next(struct parser *p)
 {
     const char *s = p->s;
@@ -58,8 +83,9 @@ static void lex_next(struct parser *p)
     while (is_space(s[i]))
         i++;
     start = i;
+    memset(&p->cur, 0, sizeof p->cur);
     p->cur.off = i;
-    p->cur.len = 0;
+    p->cur.prox = -1;
     if (!s[i]) {
         p->cur.type = L_END;
     } else if (s[i] == '(') {
@@ -83,15 +109,43 @@ static void lex_next(struct parser *p)
         p->cur.len = (size_t)(end - (s + i + 1));
         i = (size_t)(end - s) + 1;
         if (s[i] == '~') {
-            perr(p, i, "proximity \"...\"~N is not supported yet");
-            p->cur.type = L_END;
-            return;
+            long long n;
+            char num[16];
+            size_t j = i + 1;
+            while (s[j] >= '0' && s[j] <= '9' && j - i < sizeof num)
+                j++;
+            snprintf(num, sizeof num, "%.*s", (int)(j - i - 1), s + i + 1);
+            if (parse_ll(num, 1, QUERY_MAX_PROXIMITY, &n)) {
+                perr(p, i, "proximity \"...\"~N needs N from 1 to %d (X's limit; NEAR/N allows more)",
+                     QUERY_MAX_PROXIMITY);
+                p->cur.type = L_END;
+                return;
+            }
+            p->cur.prox = (int)n;
+            i = j;
         }
     } else {
-        while (s[i] && !is_space(s[i]) && s[i] != '(' && s[i] != ')' && s[i] != '"')
+        /* A word; an operator may take a quoted value: bio:"a b". */
+        while (s[i] && !is_space(s[i]) && s[i] != '(' && s[i] != ')') {
+            if (s[i] == '"') {
+                const char *end;
+                if (i == start || s[i - 1] != ':')
+                    break;
+                if (!(end = strchr(s + i + 1, '"'))) {
+                    perr(p, i, "unterminated quote");
+                    p->cur.type = L_END;
+                    return;
+                }
+                i = (size_t)(end - s) + 1;
+                break;
+            }
             i++;
-        p->cur.type = (i - start == 2 && s[start] == 'O' && s[start + 1] == 'R') ? L_OR : L_WORD;
+        }
         p->cur.len = i - start;
+        if (p->cur.len == 2 && s[start] == 'O' && s[start + 1] == 'R')
+            p->cur.type = L_OR;
+        else if (!lex_near(p, start, p->cur.len))
+            p->cur.type = L_WORD;
     }
     p->pos = i;
 }
@@ -119,135 +173,423 @@ static void node_free(struct qnode *n)
     free(n);
 }
 
+static void toks_free(char **t, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(t[i]);
+    free(t);
+}
+
+static void term_clear(struct qterm *t)
+{
+    free(t->raw);
+    free(t->value);
+    toks_free(t->toks, t->ntoks);
+    toks_free(t->toks2, t->ntoks2);
+}
+
 static struct qterm *term_new(struct parser *p, enum term_kind k, size_t off, size_t len)
 {
     struct query *q = p->q;
     struct qterm *t;
 
-    if (q->nterms >= QUERY_MAX_TERMS) {
-        perr(p, off, "too many terms in one rule (max %s)", "256");
+    if (q->nterms >= QUERY_MAX_LIST_TERMS) {
+        perr(p, off, "too many terms through list: (max %d)", QUERY_MAX_LIST_TERMS);
         return NULL;
     }
-    q->terms = xrealloc(q->terms, sizeof *q->terms * (size_t)(q->nterms + 1));
+    if ((q->nterms & (q->nterms - 1)) == 0)
+        q->terms = xrealloc(q->terms, sizeof *q->terms * (size_t)(q->nterms ? q->nterms * 2 : 1));
     t = &q->terms[q->nterms++];
     memset(t, 0, sizeof *t);
     t->kind = k;
     t->raw = xstrndup(p->s + off, len);
-    t->fold = p->fold;
+    t->fold = p->env->fold;
     return t;
 }
 
-/* Keyword or phrase: fold and split with the post tokenizer. */
-static int term_words(struct parser *p, struct qterm *t, size_t off, size_t len)
+static void term_pop(struct parser *p)
+{
+    term_clear(&p->q->terms[--p->q->nterms]);
+}
+
+/* Fold and split s with the post tokenizer into *toks; value = tokens
+ * joined by spaces. */
+static int fold_tokens(struct parser *p, size_t off, const char *s, size_t len, int fold,
+                       char ***toks, int *ntoks, char **value)
 {
     struct buf joined;
 
-    if (text_tokenize(&p->tk, p->s + off, len, p->fold) != 0) {
+    if (text_tokenize(&p->tk, s, len, fold) != 0) {
         perr(p, off, "term is not valid UTF-8");
         return -1;
     }
     if (p->tk.nw == 0) {
-        perr(p, off, "term '%s' has no letters, digits or emoji", t->raw);
+        perr(p, off, "term '%.*s' has no letters, digits or emoji", (int)len, s);
         return -1;
     }
-    t->ntoks = p->tk.nw;
-    t->toks = xcalloc((size_t)t->ntoks, sizeof *t->toks);
+    *ntoks = p->tk.nw;
+    *toks = xcalloc((size_t)p->tk.nw, sizeof **toks);
     buf_init(&joined, QUERY_MAX_LEN * 4);
     for (int i = 0; i < p->tk.nw; i++) {
-        t->toks[i] = xstrndup(tok_ptr(&p->tk, &p->tk.w[i]), p->tk.w[i].len);
+        (*toks)[i] = xstrndup(tok_ptr(&p->tk, &p->tk.w[i]), p->tk.w[i].len);
         if (i)
             buf_appendc(&joined, ' ');
-        buf_append(&joined, t->toks[i], p->tk.w[i].len);
+        buf_append(&joined, (*toks)[i], p->tk.w[i].len);
     }
-    t->value = xstrdup(joined.data);
+    if (value)
+        *value = xstrdup(joined.data);
     buf_free(&joined);
     return 0;
 }
 
-static int term_entity(struct parser *p, struct qterm *t, size_t off, size_t len)
+static int term_words(struct parser *p, struct qterm *t, size_t off, const char *s, size_t len)
 {
-    if (text_tokenize(&p->tk, p->s + off, len, p->fold) != 0 || p->tk.ne != 1 ||
-        p->tk.e[0].off != 0 || p->tk.e[0].len != p->tk.folded.len) {
-        perr(p, off, "'%s' is not a valid #hashtag, @mention or $cashtag", t->raw);
+    return fold_tokens(p, off, s, len, t->fold, &t->toks, &t->ntoks, &t->value);
+}
+
+/* The whole text folded (no tokenising): contains: values. */
+static int fold_all(struct parser *p, size_t off, const char *s, size_t len, int fold, char **out)
+{
+    if (text_tokenize(&p->tk, s, len, fold) != 0) {
+        perr(p, off, "term is not valid UTF-8");
         return -1;
     }
-    t->value = xstrdup(p->tk.folded.data);
+    if (p->tk.folded.len == 0) {
+        perr(p, off, "empty value");
+        return -1;
+    }
+    *out = xstrndup(p->tk.folded.data, p->tk.folded.len);
     return 0;
 }
 
-static const char *const later_ops[] = {
-    "to", "retweets_of", "min_followers", "followers_count", "bio", "url", "has",
-    "conversation_id", "sample", "contains", "raw", "list", "place", "place_country",
-    "context", "entity", "bio_name", "bio_location", "source", "in_reply_to_tweet_id",
-    "retweets_of_tweet_id", "point_radius", "bounding_box", "url_contains", "tweets_count",
-    "following_count", "listed_count",
+static char *lower_dup(const char *s, size_t n)
+{
+    char *d = xstrndup(s, n);
+    for (char *c = d; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c + 32);
+    return d;
+}
+
+static const char *const unsupported_ops[] = {
+    "place", "place_country", "point_radius", "bounding_box", "context", "entity", "bio_name",
+    "bio_location", "source", "in_reply_to_tweet_id", "retweets_of_tweet_id", "url_contains",
+    "url_title", "url_description", "tweets_count", "following_count", "listed_count",
+    "statuses_count", "friends_count", "from_affiliate_of", "to_affiliate_of", "embedding",
+    "embedding_threshold", "has_profile_geo", "profile_country", "profile_region",
+    "profile_locality", "profile_subregion", "profile_point_radius", "profile_bounding_box",
+    "is", "has",
 };
+
+static struct qnode *term_node(struct parser *p)
+{
+    struct qnode *n = node_new(Q_TERM);
+    n->term = p->q->nterms - 1;
+    return n;
+}
+
+static struct qnode *parse_list(struct parser *p, size_t off, const char *name, size_t nlen);
+
+/* op:value, value possibly quoted.  Returns the node, NULL on error, or
+ * (struct qnode *)1 when op is not an operator name (read as a keyword). */
+#define NOT_AN_OPERATOR ((struct qnode *)1)
+
+static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
+{
+    const char *w = p->s + off, *colon = memchr(w, ':', len), *v;
+    size_t kl = (size_t)(colon - w), vl = len - kl - 1;
+    char op[32];
+    struct qterm *t;
+    long long a, b;
+
+    if (kl >= sizeof op)
+        return NOT_AN_OPERATOR;
+    memcpy(op, w, kl);
+    op[kl] = '\0';
+    v = colon + 1;
+    if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+        v++;
+        vl -= 2;
+    }
+#define OP(name) (strcmp(op, name) == 0)
+    if (OP("from") || OP("to") || OP("retweets_of")) {
+        if (vl && v[0] == '@') {
+            v++;
+            vl--;
+        }
+        if (!vl) {
+            perr(p, off, "%s: needs a handle", op);
+            return NULL;
+        }
+        if (!(t = term_new(p, OP("from") ? TERM_FROM : OP("to") ? TERM_TO : TERM_RETWEETS_OF, off, len)))
+            return NULL;
+        t->value = lower_dup(v, vl);
+    } else if (OP("lang") || OP("conversation_id")) {
+        if (!vl) {
+            perr(p, off, "%s: needs a value", op);
+            return NULL;
+        }
+        if (!(t = term_new(p, OP("lang") ? TERM_LANG : TERM_CONVERSATION, off, len)))
+            return NULL;
+        t->value = OP("lang") ? lower_dup(v, vl) : xstrndup(v, vl);
+    } else if (OP("is") || OP("has")) {
+        static const struct { const char *name; enum term_kind k; } flags[] = {
+            {"is:retweet", TERM_IS_RETWEET}, {"is:reply", TERM_IS_REPLY},
+            {"is:quote", TERM_IS_QUOTE}, {"is:verified", TERM_IS_VERIFIED},
+            {"has:links", TERM_HAS_LINKS}, {"has:mentions", TERM_HAS_MENTIONS},
+            {"has:hashtags", TERM_HAS_HASHTAGS}, {"has:media", TERM_HAS_MEDIA},
+        };
+        t = NULL;
+        for (size_t i = 0; i < ARRAY_LEN(flags); i++)
+            if (strlen(flags[i].name) == len && memcmp(flags[i].name, w, len) == 0)
+                t = term_new(p, flags[i].k, off, len);
+        if (!t) {
+            perr(p, off, "unknown operator '%.*s' (is:retweet, is:reply, is:quote, is:verified, "
+                 "has:links, has:mentions, has:hashtags, has:media)", (int)len, w);
+            return NULL;
+        }
+        t->value = xstrndup(w, len);
+    } else if (OP("min_followers") || OP("followers_count")) {
+        const char *dots = vl > 2 ? strstr(v, "..") : NULL;
+        char lo[24] = "", hi[24] = "";
+        if (dots && (size_t)(dots - v) < vl) {
+            snprintf(lo, sizeof lo, "%.*s", (int)(dots - v), v);
+            snprintf(hi, sizeof hi, "%.*s", (int)(vl - (size_t)(dots - v) - 2), dots + 2);
+        } else {
+            snprintf(lo, sizeof lo, "%.*s", (int)vl, v);
+        }
+        if (parse_ll(lo, 0, 1000000000000LL, &a) ||
+            (hi[0] && (OP("min_followers") || parse_ll(hi, a, 1000000000000LL, &b)))) {
+            perr(p, off, "%s: expected %s", op, OP("min_followers") ? "a number" : "N or A..B (A <= B)");
+            return NULL;
+        }
+        if (!(t = term_new(p, TERM_FOLLOWERS, off, len)))
+            return NULL;
+        t->lo = a;
+        t->hi = hi[0] ? b : -1;
+        t->value = xstrndup(w, len);
+    } else if (OP("sample")) {
+        if (parse_ll(v, 1, 100, &a) || vl > 3) {
+            perr(p, off, "sample: expected a percentage from 1 to 100");
+            return NULL;
+        }
+        if (!(t = term_new(p, TERM_SAMPLE, off, len)))
+            return NULL;
+        t->n = (int)a;
+        t->value = xstrndup(w, len);
+    } else if (OP("bio") || OP("url")) {
+        if (!(t = term_new(p, OP("bio") ? TERM_BIO : TERM_URL, off, len)) ||
+            fold_tokens(p, off, v, vl, t->fold, &t->toks, &t->ntoks, &t->value))
+            return NULL;
+    } else if (OP("contains")) {
+        if (!(t = term_new(p, TERM_CONTAINS, off, len)) || fold_all(p, off, v, vl, t->fold, &t->value))
+            return NULL;
+    } else if (OP("raw")) {
+        if (!vl) {
+            perr(p, off, "raw: needs a value");
+            return NULL;
+        }
+        if (!(t = term_new(p, TERM_RAW, off, len)))
+            return NULL;
+        t->value = xstrndup(v, vl);
+    } else if (OP("list")) {
+        return parse_list(p, off, v, vl);
+    } else {
+        for (size_t i = 0; i < ARRAY_LEN(unsupported_ops); i++)
+            if (OP(unsupported_ops[i])) {
+                perr(p, off, "operator '%s:' is not supported", op);
+                return NULL;
+            }
+        return NOT_AN_OPERATOR;
+    }
+#undef OP
+    return term_node(p);
+}
+
+static struct qnode *parse_word(struct parser *p, size_t off, size_t len)
+{
+    const char *w = p->s + off, *colon = memchr(w, ':', len);
+    struct qterm *t;
+    struct qnode *n;
+
+    if (colon && colon > w) {
+        n = parse_operator(p, off, len);
+        if (n != NOT_AN_OPERATOR)
+            return n;
+    }
+    if (w[0] == '#' || w[0] == '@' || w[0] == '$') {
+        if (!(t = term_new(p, TERM_ENTITY, off, len)))
+            return NULL;
+        if (text_tokenize(&p->tk, w, len, t->fold) != 0 || p->tk.ne != 1 || p->tk.e[0].off != 0 ||
+            p->tk.e[0].len != p->tk.folded.len) {
+            perr(p, off, "'%.*s' is not a valid #hashtag, @mention or $cashtag", (int)len, w);
+            return NULL;
+        }
+        t->value = xstrdup(p->tk.folded.data);
+        return term_node(p);
+    }
+    if (len > 1 && w[len - 1] == '*') {
+        /* Prefix wildcard: one token of at least three characters. */
+        if (!(t = term_new(p, TERM_PREFIX, off, len)) ||
+            fold_tokens(p, off, w, len - 1, t->fold, &t->toks, &t->ntoks, &t->value))
+            return NULL;
+        if (t->ntoks != 1 || memchr(w, '*', len - 1) || text_tokenize(&p->tk, w, len - 1, 0) ||
+            p->tk.folded.len != len - 1 || p->tk.nw != 1 || p->tk.w[0].len != len - 1) {
+            perr(p, off, "a wildcard is a single word followed by '*' (bank*)");
+            return NULL;
+        }
+        {
+            int chars = 0;
+            for (const char *c = t->value; *c; c++)
+                chars += ((unsigned char)*c & 0xC0) != 0x80;
+            if (chars < 3) {
+                perr(p, off, "a wildcard needs at least 3 letters before '*'");
+                return NULL;
+            }
+        }
+        return term_node(p);
+    }
+    if (!(t = term_new(p, TERM_WORDS, off, len)) || term_words(p, t, off, w, len))
+        return NULL;
+    return term_node(p);
+}
 
 static struct qnode *parse_term(struct parser *p)
 {
     struct lexeme lx = p->cur;
-    const char *w = p->s + lx.off;
-    struct qterm *t = NULL;
-    const char *colon;
+    struct qterm *t;
     struct qnode *n;
 
-    if (lx.type == L_PHRASE) {
-        if (!(t = term_new(p, TERM_WORDS, lx.off, lx.len)) || term_words(p, t, lx.off, lx.len))
-            return NULL;
-    } else if (w[0] == '#' || w[0] == '@' || w[0] == '$') {
-        if (!(t = term_new(p, TERM_ENTITY, lx.off, lx.len)) || term_entity(p, t, lx.off, lx.len))
-            return NULL;
-    } else if ((colon = memchr(w, ':', lx.len)) && colon > w) {
-        size_t kl = (size_t)(colon - w), vl = lx.len - kl - 1;
-        const char *v = colon + 1;
-        char opname[40];
-        snprintf(opname, sizeof opname, "%.*s", (int)(kl < 30 ? kl : 30), w);
-        if (strcmp(opname, "from") == 0 || strcmp(opname, "lang") == 0) {
-            if (vl == 0 || (v[0] == '@' && vl == 1)) {
-                perr(p, lx.off, "operator '%s:' needs a value", opname);
-                return NULL;
-            }
-            if (v[0] == '@') {
-                v++;
-                vl--;
-            }
-            t = term_new(p, opname[0] == 'f' ? TERM_FROM : TERM_LANG, lx.off, lx.len);
-            if (!t)
-                return NULL;
-            t->value = xstrndup(v, vl);
-            for (char *c = t->value; *c; c++)
-                if (*c >= 'A' && *c <= 'Z')
-                    *c = (char)(*c + 32);
-        } else if (strcmp(opname, "is") == 0) {
-            static const struct { const char *v; enum term_kind k; } is_ops[] = {
-                {"retweet", TERM_IS_RETWEET}, {"reply", TERM_IS_REPLY},
-                {"quote", TERM_IS_QUOTE}, {"verified", TERM_IS_VERIFIED},
-            };
-            for (size_t i = 0; i < ARRAY_LEN(is_ops); i++)
-                if (strlen(is_ops[i].v) == vl && memcmp(v, is_ops[i].v, vl) == 0)
-                    t = term_new(p, is_ops[i].k, lx.off, lx.len);
-            if (!t) {
-                perr(p, lx.off, "unknown operator '%.*s' (is:retweet, is:reply, is:quote, is:verified)", (int)lx.len, w);
-                return NULL;
-            }
-        } else {
-            for (size_t i = 0; i < ARRAY_LEN(later_ops); i++)
-                if (strcmp(opname, later_ops[i]) == 0) {
-                    perr(p, lx.off, "operator '%s:' is not supported yet", opname);
-                    return NULL;
-                }
-            /* Not an operator name (e.g. "10:30"): an ordinary keyword. */
-            if (!(t = term_new(p, TERM_WORDS, lx.off, lx.len)) || term_words(p, t, lx.off, lx.len))
-                return NULL;
-        }
-    } else {
-        if (!(t = term_new(p, TERM_WORDS, lx.off, lx.len)) || term_words(p, t, lx.off, lx.len))
-            return NULL;
+    if (++p->written > QUERY_MAX_TERMS) {
+        perr(p, lx.off, "too many terms in one rule (max %d)", QUERY_MAX_TERMS);
+        return NULL;
     }
-    n = node_new(Q_TERM);
-    n->term = p->q->nterms - 1;
-    lex_next(p);
+    if (lx.type == L_PHRASE) {
+        if (!(t = term_new(p, lx.prox >= 0 ? TERM_PROX : TERM_WORDS, lx.off, lx.len)) ||
+            term_words(p, t, lx.off, p->s + lx.off, lx.len))
+            return NULL;
+        if (lx.prox >= 0) {
+            t->n = lx.prox;
+            if (t->ntoks < 2) {
+                perr(p, lx.off, "proximity needs at least two words in the quotes");
+                return NULL;
+            }
+        }
+        n = term_node(p);
+    } else {
+        n = parse_word(p, lx.off, lx.len);
+    }
+    if (n)
+        lex_next(p);
     return n;
+}
+
+/* A NEAR/N B: fold the right operand into the left term. */
+static struct qnode *parse_near(struct parser *p, struct qnode *left)
+{
+    struct lexeme op = p->cur;
+    struct qterm *l, *r;
+    struct qnode *right;
+
+    l = left->type == Q_TERM ? &p->q->terms[left->term] : NULL;
+    if (!l || l->kind != TERM_WORDS) {
+        perr(p, op.off, "NEAR/N joins two keywords or \"phrases\"");
+        node_free(left);
+        return NULL;
+    }
+    lex_next(p);
+    if ((p->cur.type != L_WORD && p->cur.type != L_PHRASE) || p->cur.prox >= 0 ||
+        !(right = parse_term(p))) {
+        perr(p, op.off, "NEAR/N joins two keywords or \"phrases\"");
+        node_free(left);
+        return NULL;
+    }
+    r = &p->q->terms[right->term];
+    l = &p->q->terms[left->term];       /* terms may have moved */
+    if (r->kind != TERM_WORDS || right->term != left->term + 1) {
+        perr(p, op.off, "NEAR/N joins two keywords or \"phrases\"");
+        node_free(left);
+        node_free(right);
+        return NULL;
+    }
+    l->kind = TERM_NEAR;
+    l->n = op.near_n;
+    l->ordered = op.near_ordered;
+    l->toks2 = r->toks;
+    l->ntoks2 = r->ntoks;
+    r->toks = NULL;
+    r->ntoks = 0;
+    {
+        size_t vl = strlen(l->value) + strlen(r->value) + 16;
+        char *v = xmalloc(vl);
+        snprintf(v, vl, "%s %s/%d %s", l->value, op.near_ordered ? "ONEAR" : "NEAR", op.near_n, r->value);
+        free(l->value);
+        l->value = v;
+        vl = strlen(l->raw) + strlen(r->raw) + 16;
+        v = xmalloc(vl);
+        snprintf(v, vl, "%s %s/%d %s", l->raw, op.near_ordered ? "ONEAR" : "NEAR", op.near_n, r->raw);
+        free(l->raw);
+        l->raw = v;
+    }
+    term_pop(p);
+    node_free(right);
+    if (p->cur.type == L_NEAR) {
+        perr(p, p->cur.off, "NEAR/N joins exactly two terms; combine more with AND");
+        node_free(left);
+        return NULL;
+    }
+    return left;
+}
+
+/* list:NAME -> (entry1 OR entry2 OR ...), each entry parsed as one term. */
+static struct qnode *parse_list(struct parser *p, size_t off, const char *name, size_t nlen)
+{
+    const char *const *entries;
+    char lname[128], err[256];
+    struct qnode *or;
+    int n;
+
+    if (!p->env->list || nlen == 0 || nlen >= sizeof lname) {
+        perr(p, off, "list: needs a list name (a file NAME.txt under lexicons/)");
+        return NULL;
+    }
+    memcpy(lname, name, nlen);
+    lname[nlen] = '\0';
+    if (p->env->list(p->env->ctx, lname, &entries, &n, err, sizeof err) != 0) {
+        perr(p, off, "list:%s: %s", lname, err);
+        return NULL;
+    }
+    or = node_new(Q_OR);
+    for (int i = 0; i < n; i++) {
+        struct parser sub = *p;         /* shares the query and the token scratch */
+        char suberr[256] = "";
+        struct qnode *kid;
+
+        sub.s = entries[i];
+        sub.pos = 0;
+        sub.failed = 0;
+        sub.written = 0;
+        sub.err = suberr;
+        sub.errlen = sizeof suberr;
+        lex_next(&sub);
+        kid = !sub.failed && (sub.cur.type == L_WORD || sub.cur.type == L_PHRASE) ? parse_term(&sub) : NULL;
+        p->tk = sub.tk;                 /* its buffers may have grown */
+        if (!kid || sub.cur.type != L_END || kid->type != Q_TERM ||
+            !qterm_standalone(&p->q->terms[kid->term])) {
+            perr(p, off, "list:%s entry %d (%s): %s", lname, i + 1, entries[i],
+                 suberr[0] ? suberr : "not a single keyword, phrase, entity or wildcard");
+            node_free(kid);
+            node_free(or);
+            return NULL;
+        }
+        node_add(or, kid);
+    }
+    if (or->nkids == 0) {
+        perr(p, off, "list:%s is empty", lname);
+        node_free(or);
+        return NULL;
+    }
+    return or;
 }
 
 static struct qnode *parse_or(struct parser *p);
@@ -269,7 +611,18 @@ static struct qnode *parse_unary(struct parser *p)
         }
         if (!(kid = parse_term(p)))
             return NULL;
-        p->q->terms[kid->term].negated = 1;
+        if (kid->type == Q_TERM) {
+            struct qterm *t = &p->q->terms[kid->term];
+            if (t->kind == TERM_SAMPLE) {
+                perr(p, off, "sample: cannot be negated");
+                node_free(kid);
+                return NULL;
+            }
+            t->negated = 1;
+        } else {
+            for (int i = 0; i < kid->nkids; i++)        /* -list:NAME */
+                p->q->terms[kid->kids[i]->term].negated = 1;
+        }
         n = node_new(Q_NOT);
         node_add(n, kid);
         return n;
@@ -299,12 +652,18 @@ static struct qnode *parse_unary(struct parser *p)
         lex_next(p);
         return n;
     }
-    if (p->cur.type == L_WORD || p->cur.type == L_PHRASE)
-        return parse_term(p);
+    if (p->cur.type == L_WORD || p->cur.type == L_PHRASE) {
+        n = parse_term(p);
+        if (n && p->cur.type == L_NEAR)
+            n = parse_near(p, n);
+        return n;
+    }
     if (p->cur.type == L_RPAREN)
         perr(p, off, "unbalanced parenthesis: ')' without '('");
     else if (p->cur.type == L_OR)
         perr(p, off, "OR needs a term on each side");
+    else if (p->cur.type == L_NEAR)
+        perr(p, off, "NEAR/N needs a term on each side");
     else
         perr(p, off, "a term is missing here");
     return NULL;
@@ -380,16 +739,21 @@ static struct qnode *parse_or(struct parser *p)
     for (int i = 0; i < n->nkids; i++)
         if (!node_positive(p->q, n->kids[i])) {
             perr(p, p->cur.off, "each side of OR needs a positive term "
-                 "(a negated term or lang:/is: cannot stand alone)");
+                 "(negated terms and lang:, is:, has:, sample:, follower counts cannot stand alone)");
             node_free(n);
             return NULL;
         }
     return n;
 }
 
+int term_kind_standalone(enum term_kind k)
+{
+    return k <= TERM_CONVERSATION;
+}
+
 int qterm_standalone(const struct qterm *t)
 {
-    return !t->negated && (t->kind == TERM_WORDS || t->kind == TERM_ENTITY || t->kind == TERM_FROM);
+    return !t->negated && term_kind_standalone(t->kind);
 }
 
 static int char_column(const char *s, size_t off)
@@ -401,9 +765,11 @@ static int char_column(const char *s, size_t off)
     return col;
 }
 
-int query_parse(const char *s, int fold_accents, struct query **out, char *err, size_t errlen, int *col)
+int query_parse(const char *s, const struct query_env *env, struct query **out, char *err,
+                size_t errlen, int *col)
 {
-    struct parser p = {.s = s, .fold = fold_accents, .err = err, .errlen = errlen};
+    static const struct query_env no_env = {0, NULL, NULL};
+    struct parser p = {.s = s, .env = env ? env : &no_env, .err = err, .errlen = errlen};
     size_t len = strlen(s);
 
     *out = NULL;
@@ -425,7 +791,7 @@ int query_parse(const char *s, int fold_accents, struct query **out, char *err, 
         perr(&p, p.cur.off, "unexpected text");
     if (!p.failed && !node_positive(p.q, p.q->root))
         perr(&p, 0, "a rule needs at least one positive term "
-             "(negated terms and lang:/is: cannot stand alone)");
+             "(negated terms and lang:, is:, has:, sample:, follower counts cannot stand alone)");
     tokens_free(&p.tk);
     if (p.failed) {
         *col = char_column(s, p.err_off);
@@ -441,13 +807,8 @@ void query_free(struct query *q)
     if (!q)
         return;
     node_free(q->root);
-    for (int i = 0; i < q->nterms; i++) {
-        free(q->terms[i].raw);
-        free(q->terms[i].value);
-        for (int j = 0; j < q->terms[i].ntoks; j++)
-            free(q->terms[i].toks[j]);
-        free(q->terms[i].toks);
-    }
+    for (int i = 0; i < q->nterms; i++)
+        term_clear(&q->terms[i]);
     free(q->terms);
     free(q);
 }

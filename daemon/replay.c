@@ -60,7 +60,7 @@ int replay_run(const char *input, const char *format, const char *rules_glob, co
     }
     if (!rules_glob)
         rules_glob = cfg->rules;
-    rs = rules_load(rules_glob, cfg ? (int)cfg->accents_fold : 0, &errs);
+    rs = rules_load(rules_glob, cfg ? (int)cfg->accents_fold : 0, cfg ? cfg->lexicons : NULL, &errs);
     if (!rs) {
         print_errors(&errs);
         config_free(cfg);

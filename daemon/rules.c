@@ -30,7 +30,103 @@ struct rloader {
     char *query_raw;            /* copy of the raw line */
     unsigned seen;              /* bitmask of keys set in the current rule */
     struct strmap names;        /* rule name -> index, for duplicates */
+    char lexicons[4096];        /* term-list directory */
+    struct strmap lists;        /* list name -> index into the loaded lists */
+    struct term_list *loaded;
+    int nloaded;
 };
+
+/* A term list file, read once per load and shared by every rule using it. */
+struct term_list {
+    char *data;                 /* the file, split in place */
+    const char **entries;
+    int n;
+    char *error;                /* why it could not be read, or NULL */
+};
+
+static int valid_list_name(const char *n)
+{
+    if (!*n || strlen(n) > 64)
+        return 0;
+    for (; *n; n++)
+        if (!isalnum((unsigned char)*n) && *n != '-' && *n != '_')
+            return 0;
+    return 1;
+}
+
+static void term_list_read(struct term_list *l, const char *path)
+{
+    char err[9000], *line, *next;
+    size_t len;
+
+    l->data = file_read_all(path, RULES_MAX_LIST_BYTES, &len, err, sizeof err);
+    if (!l->data) {
+        l->error = xstrdup(err);
+        return;
+    }
+    for (line = l->data; line && *line; line = next) {
+        char *end;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        while (*line == ' ' || *line == '\t')
+            line++;
+        end = line + strlen(line);
+        while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            *--end = '\0';
+        if (!*line || *line == ';')
+            continue;
+        if (l->n >= QUERY_MAX_LIST_TERMS) {
+            snprintf(err, sizeof err, "%s: more than %d entries", path, QUERY_MAX_LIST_TERMS);
+            l->error = xstrdup(err);
+            return;
+        }
+        if ((l->n & (l->n - 1)) == 0)
+            l->entries = xrealloc(l->entries, sizeof *l->entries * (size_t)(l->n ? l->n * 2 : 1));
+        l->entries[l->n++] = line;
+    }
+}
+
+/* query_env.list: LEXICONS/NAME.txt, read at most once per load. */
+static int rloader_list(void *ctx, const char *name, const char *const **entries, int *n,
+                        char *err, size_t errlen)
+{
+    struct rloader *ld = ctx;
+    struct term_list *l;
+    char path[8192];
+    int inserted, *idx;
+
+    if (!valid_list_name(name)) {
+        snprintf(err, errlen, "a list name is 1-64 letters, digits, '-' or '_'");
+        return -1;
+    }
+    idx = strmap_put(&ld->lists, name, strlen(name), ld->nloaded, &inserted);
+    if (inserted) {
+        ld->loaded = xrealloc(ld->loaded, sizeof *ld->loaded * (size_t)(ld->nloaded + 1));
+        memset(&ld->loaded[ld->nloaded], 0, sizeof *ld->loaded);
+        snprintf(path, sizeof path, "%s/%s.txt", ld->lexicons, name);
+        term_list_read(&ld->loaded[ld->nloaded++], path);
+    }
+    l = &ld->loaded[*idx];
+    if (l->error) {
+        snprintf(err, errlen, "%s", l->error);
+        return -1;
+    }
+    *entries = l->entries;
+    *n = l->n;
+    return 0;
+}
+
+static void rloader_free_lists(struct rloader *ld)
+{
+    for (int i = 0; i < ld->nloaded; i++) {
+        free(ld->loaded[i].data);
+        free(ld->loaded[i].entries);
+        free(ld->loaded[i].error);
+    }
+    free(ld->loaded);
+    strmap_free(&ld->lists);
+}
 
 enum { K_QUERY = 1, K_QUEUE = 2, K_PRIORITY = 4, K_TAG = 8, K_ACCENTS = 16 };
 
@@ -72,7 +168,9 @@ static void rloader_finish_rule(struct rloader *ld)
     r = &ld->rs->rules[ld->cur];
     if (!(ld->seen & K_QUERY)) {
         errlist_add(ld->errs, "%s:%d: rule \"%s\" has no query", r->file, r->line, r->name);
-    } else if (query_parse(ld->query_text, r->fold, &r->q, err, sizeof err, &col) != 0) {
+    } else if (query_parse(ld->query_text,
+                           &(struct query_env){.fold = r->fold, .list = rloader_list, .ctx = ld},
+                           &r->q, err, sizeof err, &col) != 0) {
         ld->query_pos.raw = ld->query_raw;
         lcol = inifile_column(&ld->query_pos, ld->query_text, 0);
         /* The query on its own line with a caret under the column. */
@@ -215,7 +313,28 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
     return -1;
 }
 
-struct ruleset *rules_load(const char *pattern, int accents_fold, struct errlist *errs)
+/* LEXICONS default: "lexicons" beside the directory of the rule files. */
+static void default_lexicons(const char *pattern, char *out, size_t outlen)
+{
+    char dir[4096];
+    char *slash;
+
+    str_copy(dir, pattern, sizeof dir);
+    slash = strrchr(dir, '/');
+    if (!slash) {
+        snprintf(out, outlen, "../lexicons");
+        return;
+    }
+    *slash = '\0';
+    slash = strrchr(dir, '/');
+    if (slash)
+        snprintf(out, outlen, "%.*s/lexicons", (int)(slash - dir), dir);
+    else
+        snprintf(out, outlen, "lexicons");
+}
+
+struct ruleset *rules_load(const char *pattern, int accents_fold, const char *lexicons,
+                           struct errlist *errs)
 {
     struct ruleset *rs = xcalloc(1, sizeof *rs);
     struct rloader ld = {.rs = rs, .errs = errs, .accents_fold = accents_fold, .cur = -1};
@@ -223,6 +342,11 @@ struct ruleset *rules_load(const char *pattern, int accents_fold, struct errlist
     glob_t g;
 
     strmap_init(&ld.names);
+    strmap_init(&ld.lists);
+    if (lexicons && *lexicons)
+        str_copy(ld.lexicons, lexicons, sizeof ld.lexicons);
+    else
+        default_lexicons(pattern, ld.lexicons, sizeof ld.lexicons);
     grc = glob(pattern, 0, NULL, &g);
     if (grc == GLOB_NOMATCH) {
         errlist_add(errs, "%s: no rule file matches this pattern (missing or unreadable directory?)", pattern);
@@ -240,9 +364,18 @@ struct ruleset *rules_load(const char *pattern, int accents_fold, struct errlist
     strmap_free(&ld.names);
     if (errs->n > before)
         goto fail;
-    rs->m = matcher_build(rs->rules, rs->n);
+    {
+        char err[512];
+        rs->m = matcher_build(rs->rules, rs->n, err, sizeof err);
+        if (!rs->m) {
+            errlist_add(errs, "%s: cannot compile the rules: %s", pattern, err);
+            goto fail;
+        }
+    }
+    rloader_free_lists(&ld);
     return rs;
 fail:
+    rloader_free_lists(&ld);
     strmap_free(&ld.names);
     free(ld.query_text);
     free(ld.query_raw);

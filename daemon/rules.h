@@ -8,6 +8,9 @@
  *   accents  = fold           ; keep (default: [daemon] accents) | fold
  *   meta.faq = https://...    ; every meta.* key is copied into the alert
  *
+ * list:NAME in a query reads LEXICONS/NAME.txt: one term per line (keyword,
+ * "phrase", #tag, @handle, prefix*), ';' starts a comment line.
+ *
  * rules_load() reads every file of a glob in sorted order and either returns
  * a complete ruleset or NULL with every error collected ("file:line:col:
  * message" plus the query), so a reload can build off to the side and swap.
@@ -25,6 +28,7 @@ int level_parse(const char *s);
 
 #define RULES_MAX_COUNT 1000000
 #define RULES_MAX_META 32
+#define RULES_MAX_LIST_BYTES (8u * 1024u * 1024u)
 
 struct rule {
     char *name;
@@ -50,10 +54,12 @@ struct ruleset {
     struct matcher *m;
 };
 
-/* Load all files of glob_pattern.  accents_fold is the [daemon] default.
- * A pattern that matches no file is an error (a typo must not silently
- * leave the daemon with no rules). */
-struct ruleset *rules_load(const char *glob_pattern, int accents_fold, struct errlist *errs);
+/* Load all files of glob_pattern.  accents_fold is the [daemon] default;
+ * lexicons is the term-list directory (NULL: "lexicons" beside the rule
+ * files' directory, e.g. conf/rules.d/ -> conf/lexicons/).  A pattern that
+ * matches no file is an error (a typo must not leave the daemon rule-less). */
+struct ruleset *rules_load(const char *glob_pattern, int accents_fold, const char *lexicons,
+                           struct errlist *errs);
 void rules_free(struct ruleset *rs);
 const struct rule *rules_find(const struct ruleset *rs, const char *name);
 

@@ -49,7 +49,7 @@ static const char rules_text[] =
 static void encode_and_parse_back(void **state)
 {
     struct errlist errs = {0};
-    struct ruleset *rs = rules_load(write_temp("alert.rules", rules_text), 0, &errs);
+    struct ruleset *rs = rules_load(write_temp("alert.rules", rules_text), 0, NULL, &errs);
     struct json_writer *w = jw_new();
     struct match_ctx mc;
     struct score sc;
@@ -131,7 +131,7 @@ static void encode_and_parse_back(void **state)
 static void score_order(void **state)
 {
     struct errlist errs = {0};
-    struct ruleset *rs = rules_load(write_temp("s.rules", rules_text), 0, &errs);
+    struct ruleset *rs = rules_load(write_temp("s.rules", rules_text), 0, NULL, &errs);
     struct match_ctx mc;
     struct score small, big, verified;
     struct post p;
