@@ -7,8 +7,8 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
-CPPFLAGS += -std=c11 -D_GNU_SOURCE -DMENTIOND_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lm
+CPPFLAGS += -std=c11 -D_GNU_SOURCE -pthread -DMENTIOND_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lm -pthread
 
 B := build
 # Pure modules: no libevent/libcurl/hiredis/libsystemd; unit-tested directly.
@@ -19,7 +19,7 @@ CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifi
             daemon/pipeline.c daemon/backoff.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/source.c daemon/redis_sink.c daemon/sdnotify.c \
-            daemon/daemon.c daemon/replay.c
+            daemon/builder.c daemon/daemon.c daemon/replay.c
 MAIN_SRC := daemon/main.c
 CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)

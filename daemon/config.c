@@ -60,6 +60,8 @@ static const struct ckey keys[] = {
     {"redis", "max_inflight", CT_INT, C(max_inflight), "1000", 1, 1000000},
     {"redis", "connect_timeout_ms", CT_INT, C(redis_connect_timeout), "2000", 10, 600000},
     {"redis", "command_timeout_ms", CT_INT, C(redis_command_timeout), "5000", 10, 600000},
+    {"redis", "rules_key", CT_STR, C(rules_key), "", 0, 0},
+    {"redis", "rules_poll_ms", CT_INT, C(rules_poll_interval), "1000", 100, 60000},
     {"alerting", "alertmanager_url", CT_STR, C(alertmanager_url), "", 0, 0},
     {"alerting", "pagerduty_routing_key_file", CT_STR, C(pagerduty_routing_key_file), "", 0, 0},
     {"alerting", "webhook_url", CT_STR, C(webhook_url), "", 0, 0},

@@ -79,6 +79,8 @@ struct config {
     long long max_inflight;
     long long redis_connect_timeout;    /* ms */
     long long redis_command_timeout;    /* ms */
+    char *rules_key;                    /* Redis hash of extra rules, "" = off */
+    long long rules_poll_interval;      /* ms */
     /* derived from redis_url */
     char *redis_unix;                   /* socket path, or NULL for TCP */
     char *redis_host;                   /* numeric address */

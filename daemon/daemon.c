@@ -1,5 +1,6 @@
 /* daemon: loop, signals, reload, shutdown; see daemon.h. */
 #include "daemon.h"
+#include "builder.h"
 #include "config.h"
 #include "http_client.h"
 #include "log.h"
@@ -19,6 +20,25 @@
 
 #define SHUTDOWN_POLL_MS 20
 
+enum job_kind { JOB_RELOAD, JOB_REDIS_RULES };
+
+/* A configuration and/or ruleset built on the worker thread.  Inputs are
+ * copies: the thread touches nothing the loop owns. */
+struct build_job {
+    enum job_kind kind;
+    struct daemon *d;
+    char *config_path;                  /* JOB_RELOAD */
+    char *rules_glob, *lexicons;        /* JOB_REDIS_RULES: the current settings */
+    int fold;
+    struct rule_text *extra;            /* rules from the Redis hash */
+    int nextra;
+    uint64_t digest;                    /* of extra */
+    char *origin;
+    struct config *cfg;                 /* results */
+    struct ruleset *rs;
+    struct errlist errs;
+};
+
 struct daemon {
     struct event_base *base;
     struct config *cfg;
@@ -35,13 +55,21 @@ struct daemon {
     uint64_t shutdown_deadline_ms;
     int stopping;
     int exit_code;
+    struct builder *builder;
+    int reload_pending;                 /* SIGHUP while a build ran */
+    struct rule_text *extra;            /* applied rules from the Redis hash */
+    int nextra;
+    uint64_t extra_digest;
+    struct rule_text *next_extra;       /* fetched, not yet built */
+    int next_nextra;
+    uint64_t next_digest;
+    int have_next;
+    uint64_t building_digest;
+    struct event *rules_poll;
+    int poll_inflight;
 };
 
-static void log_errors(const struct errlist *e, const char *what)
-{
-    for (int i = 0; i < e->n; i++)
-        log_msg(LOG_ERR, "%s: %s", what, e->msgs[i]);
-}
+static void start_build(struct daemon *d);
 
 static void sink_push(void *ctx, struct alert *a)
 {
@@ -85,44 +113,257 @@ static void start_sources(struct daemon *d, const struct config *cfg, struct sou
     d->nsrc = n;
 }
 
-/* SIGHUP: build the new configuration and rules off to the side; swap only
- * if both are valid.  Redis settings apply at the next restart. */
-static void reload(struct daemon *d)
+static void rule_texts_free(struct rule_text *t, int n)
 {
-    struct errlist errs = {0};
-    struct config *cfg;
-    struct ruleset *rs = NULL;
-    char status[256];
-
-    sdnotify_reloading();
-    log_msg(LOG_NOTICE, "reload: reading %s", d->cfg->path);
-    cfg = config_load(d->cfg->path, &errs);
-    if (cfg)
-        rs = rules_load(cfg->rules, (int)cfg->accents_fold, cfg->lexicons, &errs);
-    if (!cfg || !rs) {
-        log_errors(&errs, "reload rejected");
-        log_msg(LOG_ERR, "reload rejected (%d errors); the previous configuration and %d rules keep running",
-                errs.n, d->rs->n);
-        errlist_free(&errs);
-        config_free(cfg);
-        status_text(d, status, sizeof status);
-        sdnotify_ready(status);
+    if (!t)
         return;
+    for (int i = 0; i < n; i++) {
+        free(t[i].name);
+        free(t[i].json);
     }
+    free(t);
+}
+
+static struct rule_text *rule_texts_dup(const struct rule_text *t, int n)
+{
+    struct rule_text *c = xcalloc((size_t)n + 1, sizeof *c);
+    for (int i = 0; i < n; i++) {
+        c[i].name = xstrdup(t[i].name);
+        c[i].json = xstrdup(t[i].json);
+    }
+    return c;
+}
+
+static void job_free(struct build_job *j)
+{
+    free(j->config_path);
+    free(j->rules_glob);
+    free(j->lexicons);
+    free(j->origin);
+    rule_texts_free(j->extra, j->nextra);
+    config_free(j->cfg);
+    rules_free(j->rs);
+    errlist_free(&j->errs);
+    free(j);
+}
+
+/* Worker thread: read and compile, touching only the job. */
+static void job_work(void *arg)
+{
+    struct build_job *j = arg;
+    const char *glob = j->rules_glob, *lex = j->lexicons;
+    int fold = j->fold;
+
+    if (j->kind == JOB_RELOAD) {
+        if (!(j->cfg = config_load(j->config_path, &j->errs)))
+            return;
+        glob = j->cfg->rules;
+        lex = j->cfg->lexicons;
+        fold = (int)j->cfg->accents_fold;
+    }
+    j->rs = rules_load_with(glob, fold, lex, j->extra, j->nextra, j->origin, &j->errs);
+}
+
+/* <prefix>:rules:status: what the last build did, for the services that
+ * manage rules through the hash. */
+static void publish_status(struct daemon *d, const struct build_job *j, int applied)
+{
+    struct json_writer *w;
+    const char *out;
+    char key[512], at[40];
+    size_t len;
+
+    if (!d->cfg->rules_key[0] || !(w = jw_new()))
+        return;
+    format_iso8601_ms(now_real_ms(), at, sizeof at);
+    jw_map_open(w);
+    jw_key(w, "applied");
+    jw_bool(w, applied);
+    jw_key(w, "rules");
+    jw_int(w, d->rs->n);
+    jw_key(w, "redis_rules");
+    jw_int(w, d->nextra);
+    jw_key(w, "trigger");
+    jw_str(w, j->kind == JOB_RELOAD ? "reload" : "redis");
+    jw_key(w, "errors");
+    jw_array_open(w);
+    for (int i = 0; i < j->errs.n; i++)
+        jw_str(w, j->errs.msgs[i]);
+    jw_array_close(w);
+    jw_key(w, "at");
+    jw_str(w, at);
+    jw_map_close(w);
+    if (jw_finish(w, &out, &len) == 0) {
+        snprintf(key, sizeof key, "%s:rules:status", d->cfg->key_prefix);
+        redis_sink_set(d->sink, key, out, len);
+    }
+    jw_free(w);
+}
+
+static void apply_reload(struct daemon *d, struct build_job *j)
+{
+    struct config *cfg = j->cfg;
+
     if (strcmp(cfg->redis_url, d->cfg->redis_url) || cfg->redis_db != d->cfg->redis_db ||
         strcmp(cfg->key_prefix, d->cfg->key_prefix))
         log_msg(LOG_WARNING, "reload: [redis] settings changed; they apply at the next restart");
     log_set_level((int)cfg->log_level);
     d->pl.instance = cfg->name;
-    pipeline_set_rules(&d->pl, rs);
-    rules_free(d->rs);
-    d->rs = rs;
     start_sources(d, cfg, d->src, d->nsrc);
     config_free(d->cfg);
     d->cfg = cfg;
-    log_msg(LOG_NOTICE, "reload applied: %d rules from %d files, %d sources", rs->n, rs->nfiles, d->nsrc);
-    status_text(d, status, sizeof status);
-    sdnotify_ready(status);
+    j->cfg = NULL;
+}
+
+/* Loop thread: swap in what the worker built, or keep what runs. */
+static void job_done(void *arg)
+{
+    struct build_job *j = arg;
+    struct daemon *d = j->d;
+    char status[256];
+    const char *what = j->kind == JOB_RELOAD ? "reload" : "rules from Redis";
+
+    d->building_digest = 0;
+    if (d->stopping) {
+        job_free(j);
+        return;
+    }
+    if (!j->rs) {
+        for (int i = 0; i < j->errs.n; i++)
+            log_msg(LOG_ERR, "%s rejected: %s", what, j->errs.msgs[i]);
+        log_msg(LOG_ERR, "%s rejected (%d errors); the previous configuration and %d rules keep running",
+                what, j->errs.n, d->rs->n);
+        if (j->kind == JOB_REDIS_RULES)
+            d->extra_digest = j->digest;   /* do not rebuild the same bad hash every poll */
+        publish_status(d, j, 0);
+    } else {
+        if (j->kind == JOB_RELOAD)
+            apply_reload(d, j);
+        pipeline_set_rules(&d->pl, j->rs);
+        rules_free(d->rs);
+        d->rs = j->rs;
+        j->rs = NULL;
+        rule_texts_free(d->extra, d->nextra);
+        d->extra = j->extra;
+        d->nextra = j->nextra;
+        d->extra_digest = j->digest;
+        j->extra = NULL;
+        j->nextra = 0;
+        log_msg(LOG_NOTICE, "%s applied: %d rules from %d files and %d from Redis, %d sources", what,
+                d->rs->n, d->rs->nfiles, d->nextra, d->nsrc);
+        publish_status(d, j, 1);
+    }
+    if (j->kind == JOB_RELOAD) {
+        status_text(d, status, sizeof status);
+        sdnotify_ready(status);
+    }
+    job_free(j);
+    start_build(d);                     /* whatever arrived meanwhile */
+}
+
+/* Start the next pending build, if any and if none runs. */
+static void start_build(struct daemon *d)
+{
+    struct build_job *j;
+
+    if (d->stopping || builder_busy(d->builder) || (!d->reload_pending && !d->have_next))
+        return;
+    j = xcalloc(1, sizeof *j);
+    j->d = d;
+    j->origin = xstrdup(d->cfg->rules_key[0] ? d->cfg->rules_key : "redis");
+    {
+        char origin[600];
+        snprintf(origin, sizeof origin, "redis:%s", j->origin);
+        free(j->origin);
+        j->origin = xstrdup(origin);
+    }
+    if (d->have_next) {                 /* newest Redis rules go into either kind */
+        j->extra = d->next_extra;
+        j->nextra = d->next_nextra;
+        j->digest = d->next_digest;
+        d->next_extra = NULL;
+        d->next_nextra = 0;
+        d->have_next = 0;
+    } else {
+        j->extra = rule_texts_dup(d->extra, d->nextra);
+        j->nextra = d->nextra;
+        j->digest = d->extra_digest;
+    }
+    if (d->reload_pending) {
+        j->kind = JOB_RELOAD;
+        j->config_path = xstrdup(d->cfg->path);
+        d->reload_pending = 0;
+        sdnotify_reloading();
+        log_msg(LOG_NOTICE, "reload: reading %s (building off the loop)", d->cfg->path);
+    } else {
+        j->kind = JOB_REDIS_RULES;
+        j->rules_glob = xstrdup(d->cfg->rules);
+        j->lexicons = xstrdup(d->cfg->lexicons);
+        j->fold = (int)d->cfg->accents_fold;
+        log_msg(LOG_NOTICE, "rules from Redis: %s changed (%d rules); building", d->cfg->rules_key, j->nextra);
+    }
+    d->building_digest = j->digest;
+    if (builder_run(d->builder, job_work, job_done, j) != 0) {
+        log_msg(LOG_ERR, "cannot start the build; keeping the current rules");
+        job_free(j);
+    }
+}
+
+/* Fields sorted by name, so the digest does not depend on HGETALL's order. */
+static int cmp_rule_text(const void *a, const void *b)
+{
+    return strcmp(((const struct rule_text *)a)->name, ((const struct rule_text *)b)->name);
+}
+
+static void on_rules_hash(void *ctx, int ok, const char *const *fields, const char *const *vals, int n)
+{
+    struct daemon *d = ctx;
+    struct rule_text *t;
+    uint64_t h = 1469598103934665603ull;
+
+    d->poll_inflight = 0;
+    log_msg(LOG_DEBUG, "rules hash %s: %s, %d fields", d->cfg->rules_key, ok ? "read" : "not read", n);
+    if (!ok || d->stopping)
+        return;
+    t = xcalloc((size_t)n + 1, sizeof *t);
+    for (int i = 0; i < n; i++) {
+        t[i].name = xstrdup(fields[i]);
+        t[i].json = xstrdup(vals[i]);
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp_rule_text);
+    for (int i = 0; i < n; i++) {
+        h ^= hash_bytes(t[i].name, strlen(t[i].name)) * 31 + hash_bytes(t[i].json, strlen(t[i].json));
+        h *= 1099511628211ull;
+    }
+    if (h == d->extra_digest || h == d->building_digest || (d->have_next && h == d->next_digest)) {
+        rule_texts_free(t, n);
+        return;
+    }
+    rule_texts_free(d->next_extra, d->next_nextra);
+    d->next_extra = t;
+    d->next_nextra = n;
+    d->next_digest = h;
+    d->have_next = 1;
+    start_build(d);
+}
+
+static void arm_rules_poll(struct daemon *d)
+{
+    uint64_t ms = (uint64_t)d->cfg->rules_poll_interval;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(d->rules_poll, &tv);
+}
+
+static void on_rules_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+
+    (void)fd;
+    (void)what;
+    if (d->cfg->rules_key[0] && !d->poll_inflight &&
+        redis_sink_hgetall(d->sink, d->cfg->rules_key, on_rules_hash, d) == 0)
+        d->poll_inflight = 1;
+    arm_rules_poll(d);
 }
 
 static void finish(struct daemon *d)
@@ -166,6 +407,7 @@ static void begin_shutdown(struct daemon *d, int sig)
     for (int i = 0; i < d->nsrc; i++)
         source_stop(d->src[i]);
     evtimer_del(d->status);
+    evtimer_del(d->rules_poll);
     d->shutdown_deadline_ms = now_mono_ms() + (uint64_t)d->cfg->shutdown_timeout * 1000;
     on_shutdown_poll(-1, 0, d);
 }
@@ -176,8 +418,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
     (void)what;
     if (sig == SIGHUP) {
-        if (!d->stopping)
-            reload(d);
+        d->reload_pending = 1;
+        start_build(d);
         return;
     }
     begin_shutdown(d, (int)sig);
@@ -234,6 +476,11 @@ static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback
 
 static void daemon_free(struct daemon *d)
 {
+    builder_free(d->builder);           /* waits for a build still running */
+    rule_texts_free(d->extra, d->nextra);
+    rule_texts_free(d->next_extra, d->next_nextra);
+    if (d->rules_poll)
+        event_free(d->rules_poll);
     for (int i = 0; i < d->nsrc; i++)
         source_free(d->src[i]);
     free(d->src);
@@ -299,6 +546,14 @@ int daemon_run(const char *config_path, int foreground)
     event_add(d.ev_int, NULL);
     event_add(d.ev_hup, NULL);
     d.shutdown = evtimer_new(d.base, on_shutdown_poll, &d);
+    d.builder = builder_new(d.base);
+    d.rules_poll = evtimer_new(d.base, on_rules_poll, &d);
+    arm_rules_poll(&d);
+    {
+        /* The digest of "no rules in Redis", so an empty hash builds nothing. */
+        uint64_t h = 1469598103934665603ull;
+        d.extra_digest = h;
+    }
     log_msg(LOG_NOTICE, "mentiond %s starting: instance %s, %d rules from %d files, %d sources",
             MENTIOND_VERSION, d.cfg->name, d.rs->n, d.rs->nfiles, d.cfg->nsources);
     redis_sink_start(d.sink);

@@ -201,7 +201,7 @@ struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errle
     struct matcher *m = xcalloc(1, sizeof *m);
     struct strmap ids;
 
-    m->gen = ++builds;
+    m->gen = __atomic_add_fetch(&builds, 1, __ATOMIC_RELAXED);   /* builds run on a thread */
     m->rules = rules;
     m->nrules = n;
     for (int i = 0; i < NS_COUNT; i++)

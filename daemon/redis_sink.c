@@ -416,6 +416,65 @@ void redis_sink_push(struct redis_sink *r, struct alert *a)
     sink_flush(r);
 }
 
+struct hash_req {
+    redis_hash_fn fn;
+    void *ctx;
+};
+
+static void on_hash(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    struct hash_req *req = privdata;
+    redisReply *reply = reply_;
+    const char **f = NULL, **v = NULL;
+    int n = 0, ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements % 2 == 0;
+
+    (void)ac;
+    if (ok) {
+        n = (int)(reply->elements / 2);
+        f = xcalloc((size_t)n + 1, sizeof *f);
+        v = xcalloc((size_t)n + 1, sizeof *v);
+        for (int i = 0; i < n && ok; i++) {
+            redisReply *k = reply->element[2 * i], *val = reply->element[2 * i + 1];
+            ok = k->type == REDIS_REPLY_STRING && val->type == REDIS_REPLY_STRING;
+            f[i] = ok ? k->str : NULL;
+            v[i] = ok ? val->str : NULL;
+        }
+    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
+        log_limited(LOG_WARNING, "redis: HGETALL refused: %s", reply->str);
+    }
+    req->fn(req->ctx, ok, f, v, ok ? n : 0);
+    free(f);
+    free(v);
+    free(req);
+}
+
+int redis_sink_hgetall(struct redis_sink *r, const char *key, redis_hash_fn fn, void *ctx)
+{
+    struct hash_req *req;
+    const char *argv[] = {"HGETALL", key};
+
+    if (r->state != REDIS_UP || !r->ac)
+        return -1;
+    req = xcalloc(1, sizeof *req);
+    req->fn = fn;
+    req->ctx = ctx;
+    if (redisAsyncCommandArgv(r->ac, on_hash, req, 2, argv, NULL) != REDIS_OK) {
+        free(req);              /* the callback will never run */
+        return -1;
+    }
+    return 0;
+}
+
+int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len)
+{
+    const char *argv[] = {"SET", key, val};
+    size_t lens[] = {3, strlen(key), len};
+
+    if (r->state != REDIS_UP || !r->ac)
+        return -1;
+    return redisAsyncCommandArgv(r->ac, NULL, NULL, 3, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
 enum redis_state redis_sink_state(const struct redis_sink *r) { return r->state; }
 const struct redis_stats *redis_sink_stats(const struct redis_sink *r) { return &r->st; }
 

@@ -47,6 +47,14 @@ void redis_sink_push(struct redis_sink *r, struct alert *a);
 uint64_t redis_sink_pending(const struct redis_sink *r);
 enum redis_state redis_sink_state(const struct redis_sink *r);
 const struct redis_stats *redis_sink_stats(const struct redis_sink *r);
+/* HGETALL key.  fn runs exactly once: ok = 1 with the fields and values
+ * (valid during the call), or ok = 0 if the command failed or the
+ * connection was lost.  Returns -1 (fn not called) when Redis is not up. */
+typedef void (*redis_hash_fn)(void *ctx, int ok, const char *const *fields, const char *const *vals, int n);
+int redis_sink_hgetall(struct redis_sink *r, const char *key, redis_hash_fn fn, void *ctx);
+/* SET key value, fire and forget (status records).  -1 when not up. */
+int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len);
+
 /* Close the connection after in-flight replies; called at shutdown. */
 void redis_sink_close(struct redis_sink *r);
 

@@ -1,6 +1,7 @@
 /* rules: rule files to a compiled ruleset; see rules.h. */
 #include "rules.h"
 #include "inifile.h"
+#include "json.h"
 #include "matcher.h"
 #include "strmap.h"
 
@@ -333,8 +334,87 @@ static void default_lexicons(const char *pattern, char *out, size_t outlen)
         snprintf(out, outlen, "lexicons");
 }
 
+/* The keys of a JSON rule, as rule-file keys and values. */
+struct json_rule {
+    char keys[RULES_MAX_META + 8][80];
+    char *vals[RULES_MAX_META + 8];
+    int n;
+    const char *error;
+};
+
+static int json_rule_field(void *ctx, const struct json_event *ev)
+{
+    struct json_rule *jr = ctx;
+    static const char *const plain[] = {"/query", "/queue", "/priority", "/tag", "/accents"};
+    const char *p = ev->ptr;
+
+    if (ev->depth == 0 || (ev->depth == 1 && !strcmp(p, "/meta") &&
+                           (ev->type == JSON_MAP_START || ev->type == JSON_MAP_END))) {
+        if (ev->depth == 0 && ev->type != JSON_MAP_START && ev->type != JSON_MAP_END) {
+            *ev->reject = "a rule is a JSON object";
+            return 1;
+        }
+        return 0;
+    }
+    if (ev->type != JSON_STRING) {
+        *ev->reject = "every value of a rule is a string (meta is an object of strings)";
+        return 1;
+    }
+    if (jr->n >= (int)ARRAY_LEN(jr->keys)) {
+        *ev->reject = "too many keys";
+        return 1;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(plain); i++)
+        if (!strcmp(p, plain[i]))
+            snprintf(jr->keys[jr->n], sizeof jr->keys[0], "%s", p + 1);
+    if (!strncmp(p, "/meta/", 6) && ev->depth == 2)
+        snprintf(jr->keys[jr->n], sizeof jr->keys[0], "meta.%s", p + 6);
+    if (!jr->keys[jr->n][0]) {
+        *ev->reject = "unknown key (query, queue, priority, tag, accents, meta)";
+        return 1;
+    }
+    jr->vals[jr->n++] = xstrndup(ev->val, ev->val_len);
+    return 0;
+}
+
+static void rloader_json_rule(struct rloader *ld, const struct rule_text *rt, const char *origin)
+{
+    struct json_rule jr;
+    struct json_reader *r;
+    char file[512], section[200], err[256];
+    struct inifile_pos pos = {.file = file, .line = 1, .section_line = 1};
+
+    memset(&jr, 0, sizeof jr);
+    snprintf(file, sizeof file, "%s/%s", origin, rt->name);
+    r = json_reader_new(4, json_rule_field, &jr);
+    if (json_reader_parse(r, rt->json, strlen(rt->json), err, sizeof err) != 0) {
+        errlist_add(ld->errs, "%s:1: %s", file, err);
+    } else if (jr.n == 0) {
+        errlist_add(ld->errs, "%s:1: rule \"%s\" has no query", file, rt->name);
+    } else {
+        snprintf(section, sizeof section, "rule \"%s\"", rt->name);
+        for (int i = 0; i < jr.n; i++) {
+            /* The value is its own "line": columns count from the query. */
+            pos.raw = jr.vals[i];
+            pos.rawlen = strlen(jr.vals[i]);
+            rloader_key(ld, &pos, section, jr.keys[i], jr.vals[i]);
+        }
+        rloader_finish_rule(ld);
+    }
+    json_reader_free(r);
+    for (int i = 0; i < jr.n; i++)
+        free(jr.vals[i]);
+}
+
 struct ruleset *rules_load(const char *pattern, int accents_fold, const char *lexicons,
                            struct errlist *errs)
+{
+    return rules_load_with(pattern, accents_fold, lexicons, NULL, 0, NULL, errs);
+}
+
+struct ruleset *rules_load_with(const char *pattern, int accents_fold, const char *lexicons,
+                                const struct rule_text *extra, int nextra, const char *origin,
+                                struct errlist *errs)
 {
     struct ruleset *rs = xcalloc(1, sizeof *rs);
     struct rloader ld = {.rs = rs, .errs = errs, .accents_fold = accents_fold, .cur = -1};
@@ -361,6 +441,8 @@ struct ruleset *rules_load(const char *pattern, int accents_fold, const char *le
         rs->nfiles++;
     }
     globfree(&g);
+    for (int i = 0; i < nextra; i++)
+        rloader_json_rule(&ld, &extra[i], origin ? origin : "extra");
     strmap_free(&ld.names);
     if (errs->n > before)
         goto fail;

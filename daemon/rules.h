@@ -60,6 +60,21 @@ struct ruleset {
  * matches no file is an error (a typo must not leave the daemon rule-less). */
 struct ruleset *rules_load(const char *glob_pattern, int accents_fold, const char *lexicons,
                            struct errlist *errs);
+
+/* A rule given as a JSON object instead of a file section (the Redis hash
+ * [redis] rules_key: field = rule name, value = the object):
+ *   {"query": "...", "queue": "cards", "priority": "high", "tag": "...",
+ *    "accents": "fold", "meta": {"faq": "https://..."}}
+ * Validated exactly like a file; errors name "<origin>/<name>:1:col". */
+struct rule_text {
+    char *name;
+    char *json;
+};
+
+/* rules_load() plus extra rules, all or nothing. */
+struct ruleset *rules_load_with(const char *glob_pattern, int accents_fold, const char *lexicons,
+                                const struct rule_text *extra, int nextra, const char *origin,
+                                struct errlist *errs);
 void rules_free(struct ruleset *rs);
 const struct rule *rules_find(const struct ruleset *rs, const char *name);
 

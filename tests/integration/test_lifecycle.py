@@ -1,4 +1,5 @@
 """Signals, reload and systemd integration of the real daemon."""
+import json
 import os
 import shutil
 import signal
@@ -60,7 +61,7 @@ def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs):
     with open(os.path.join(rules, "50-new.rules"), "w") as f:
         f.write('[rule "weather"]\nquery = weather OR cafe\nqueue = chatter\n')
     m.signal(signal.SIGHUP)
-    m.wait_log(r"reload applied: 6 rules from 5 files, 1 sources")
+    m.wait_log(r"reload applied: 6 rules from 5 files and 0 from Redis, 1 sources")
     assert emu.stats()["connections"] == 1
     emu.control(records=['{"data":{"id":"77","text":"nice weather today"}}'])
     wait_for(lambda: "mentiond:q:chatter:normal" in redis_server.alerts(), 10, what="new rule")
@@ -155,3 +156,44 @@ def test_systemd_unit_verifies_and_is_hardened(workdir):
     line = [l for l in r.stdout.splitlines() if "Overall exposure level" in l][0]
     exposure = float(line.split(":")[1].split()[0])
     assert exposure <= 2.0, line
+
+
+def test_rules_from_a_redis_hash(workdir, redis_server, procs):
+    """Services manage rules through a Redis hash: applied within seconds
+    without reconnecting any source; a bad rule is rejected and reported in
+    <prefix>:rules:status, and the previous set keeps running."""
+    emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token", "--keepalive", "0.5"])
+    procs.append(emu)
+    m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir)),
+                                 extra_redis="rules_key = mentiond:rules\nrules_poll_ms = 200"))
+    procs.append(m)
+    r = redis_server.client()
+    wait_for(lambda: redis_server.count() >= 23, 10, what="file rules working")
+
+    r.hset("mentiond:rules", "weather", json.dumps(
+        {"query": "weather OR \"cardamom buns\"", "queue": "chatter", "priority": "low",
+         "meta": {"owner": "social-team"}}))
+    m.wait_log(r"rules from Redis applied: 6 rules from 4 files and 1 from Redis", 5)
+    status = json.loads(r.get("mentiond:rules:status"))
+    assert status["applied"] is True and status["redis_rules"] == 1 and status["errors"] == []
+    emu.control(records=['{"data":{"id":"501","text":"nice weather today"}}'])
+    wait_for(lambda: "mentiond:q:chatter:low" in redis_server.alerts(), 5, what="alert from the hash rule")
+    a = redis_server.alerts()["mentiond:q:chatter:low"][0]
+    assert a["matches"][0]["rule"] == "weather" and a["meta"] == {"owner": "social-team"}
+
+    r.hset("mentiond:rules", "broken", json.dumps({"query": "(weather", "queue": "chatter"}))
+    m.wait_log(r"rules from Redis rejected: redis:mentiond:rules/broken:1:1: rule \"broken\": "
+               r"unbalanced parenthesis", 5)
+    wait_for(lambda: json.loads(r.get("mentiond:rules:status"))["applied"] is False, 5)
+    assert "redis:mentiond:rules/broken:1:1" in json.loads(r.get("mentiond:rules:status"))["errors"][0]
+    emu.control(records=['{"data":{"id":"502","text":"weather again"}}'])
+    wait_for(lambda: len(redis_server.alerts().get("mentiond:q:chatter:low", [])) == 2, 5,
+             what="the previous set still matching")
+
+    r.hset("mentiond:rules", "bad-json", "{not json")
+    r.hdel("mentiond:rules", "broken")
+    m.wait_log(r"redis:mentiond:rules/bad-json:1: offset", 5)
+    r.hdel("mentiond:rules", "bad-json", "weather")
+    m.wait_log(r"rules from Redis applied: 5 rules from 4 files and 0 from Redis", 5)
+    assert emu.stats()["connections"] == 1           # no source reconnected
+    assert m.stop() == 0
