@@ -31,7 +31,12 @@ UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
 PYTHON  := /usr/bin/python3
 PREFIX  ?= /usr/local
 
-.PHONY: all deps test unit integration run clean check-clang
+FUZZ_TARGETS := fuzz_query
+FB := build-fuzz
+FUZZ_TIME ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+.PHONY: all deps test unit integration run clean clean-objs check-clang fuzz fuzz-replay bench
 all: $(B)/mentiond
 
 deps:
@@ -49,6 +54,47 @@ $(B)/mentiond: $(CORE_OBJ) $(IO_OBJ) $(MAIN_OBJ)
 $(B)/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/unit/testutil.h
 	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS) -lcmocka
 
+# Fuzz targets' regression corpora, replayed without libFuzzer (part of make test).
+$(B)/%_replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(CORE_OBJ)
+	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< tests/fuzz/replay_main.c $(CORE_OBJ) $(LDLIBS)
+
+fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
+	@for t in $(FUZZ_TARGETS); do ./$(B)/$${t}_replay tests/fuzz/corpus/$${t#fuzz_} || exit 1; done
+
+# libFuzzer with ASan/UBSan: make fuzz [FUZZ_TIME=seconds per target].  New
+# coverage goes to $(FB)/corpus-*, crashes to $(FB)/; add what a crash teaches
+# to tests/fuzz/corpus/ once fixed.
+$(FB)/%.o: daemon/%.c $(wildcard daemon/*.h) | $(FB)
+	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
+
+$(FB):
+	@mkdir -p $(FB)
+
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC:daemon/%.c=$(FB)/%.o)
+	clang $(CPPFLAGS) -Idaemon -g -O1 -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_TARGETS:%=$(FB)/%)
+	@for t in $(FUZZ_TARGETS); do c=$${t#fuzz_}; mkdir -p $(FB)/corpus-$$c; \
+	  ./$(FB)/$$t -max_total_time=$(FUZZ_TIME) -max_len=4096 -artifact_prefix=$(FB)/$$t- \
+	    $(FB)/corpus-$$c tests/fuzz/corpus/$$c > $(FB)/$$t.log 2>&1; rc=$$?; \
+	  grep -E "DONE|ERROR|SUMMARY" $(FB)/$$t.log; \
+	  [ $$rc -eq 0 ] || { echo "$$t: failed, see $(FB)/$$t.log"; exit 1; }; done
+
+# Keep the sanitizer objects between fuzz builds.
+.SECONDARY:
+
+# make bench: optimised build, then the rule-engine figures of DESIGN §5.
+$(B)/bench_rules: scripts/bench/bench_rules.c $(CORE_OBJ)
+	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
+
+bench: deps
+	$(MAKE) clean-objs
+	$(MAKE) CFLAGS="-O3 -g" all $(B)/bench_rules
+	$(PYTHON) scripts/bench/run
+
+clean-objs:
+	rm -f $(B)/*.o
+
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
 	  MENTIOND_SRCDIR=$(CURDIR) ./$$t || fail=1; done; exit $$fail
@@ -62,6 +108,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) check-clang
 	$(MAKE) unit
+	$(MAKE) fuzz-replay
 	$(MAKE) integration
 
 check-clang:
@@ -72,4 +119,4 @@ run: deps
 	@scripts/run-demo
 
 clean:
-	rm -rf $(B) build-clang run
+	rm -rf $(B) build-clang $(FB) run

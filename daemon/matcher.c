@@ -20,6 +20,8 @@ enum ns {
 
 struct mterm {
     const struct qterm *q;      /* borrowed from the first rule that has it */
+    int kind;                   /* q->kind and q->ntoks, inline: confirming a */
+    int ntoks;                  /* one-word term then needs no pointer chase */
     int stream;                 /* token stream it is confirmed on */
     int *rules;                 /* rules where it occurs positively and standalone */
     int nrules, arules;
@@ -44,7 +46,18 @@ struct matcher {
     int need[MS_COUNT];         /* streams some term needs */
     struct mpm *contains[2];    /* folded text, by accent folding */
     struct mpm *raw;            /* original text */
+    int32_t *prog;              /* every rule's query as a flat program */
+    size_t *prog_off;           /* rule -> its program */
+    size_t prog_len, prog_alloc;
 };
+
+/* A rule's query compiled to a flat array, so evaluating a candidate touches
+ * one contiguous run of memory instead of the AST's scattered nodes:
+ *   [OP_HIT, 3, term]       a standalone term hit this post
+ *   [OP_FLAG, 3, term]      a conjunction-required term, tested on the post
+ *   [OP_NOT, len, child]    [OP_AND|OP_OR, len, child, child, ...]
+ * len counts the node's words, header included, so siblings can be skipped. */
+enum { OP_HIT, OP_FLAG, OP_NOT, OP_AND, OP_OR };
 
 static void dict_free(struct dict *d)
 {
@@ -148,6 +161,8 @@ static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qt
     t = &m->terms[m->nterms];
     memset(t, 0, sizeof *t);
     t->q = q;
+    t->kind = (int)q->kind;
+    t->ntoks = q->ntoks;
     ns = term_index(q, &k, &stream);
     t->stream = stream;
     if (ns != NS_NONE) {
@@ -170,6 +185,74 @@ static void mterm_add_rule(struct mterm *t, int rule)
         t->rules = xrealloc(t->rules, sizeof(int) * (size_t)t->arules);
     }
     t->rules[t->nrules++] = rule;
+}
+
+/* How rare a term is likely to be in posts: higher is rarer.  Entities,
+ * handles and exact ids are rare; phrases rarer than words; long words
+ * rarer than short ones; wildcards and short substrings common. */
+static int term_selectivity(const struct qterm *q)
+{
+    size_t longest = 0;
+
+    switch (q->kind) {
+    case TERM_WORDS: case TERM_PROX: case TERM_NEAR: case TERM_BIO: case TERM_URL:
+        for (int i = 0; i < q->ntoks; i++)
+            if (strlen(q->toks[i]) > longest)
+                longest = strlen(q->toks[i]);
+        return (q->ntoks + q->ntoks2) * 16 + (int)(longest < 15 ? longest : 15);
+    case TERM_PREFIX: case TERM_CONTAINS: case TERM_RAW:
+        return (int)(strlen(q->value) < 40 ? strlen(q->value) : 40);
+    default:
+        return 100;
+    }
+}
+
+/* The standalone terms through which the node can become true: for OR all
+ * of its alternatives', for AND only its most selective positive child's
+ * (X's composition rules make every matching rule true through them).
+ * Returns the selectivity of the set (its weakest term), or -1 if the node
+ * cannot become true on its own. */
+static int trigger_set(const struct query *q, const struct qnode *n, int *out, int *nout)
+{
+    int best = -1, save = *nout, sel, worst;
+
+    switch (n->type) {
+    case Q_TERM:
+        if (!qterm_standalone(&q->terms[n->term]))
+            return -1;
+        out[(*nout)++] = n->term;
+        return term_selectivity(&q->terms[n->term]);
+    case Q_NOT:
+        return -1;
+    case Q_OR:
+        worst = 1 << 30;
+        for (int i = 0; i < n->nkids; i++) {
+            sel = trigger_set(q, n->kids[i], out, nout);
+            if (sel < 0) {              /* cannot happen after parsing */
+                *nout = save;
+                return -1;
+            }
+            if (sel < worst)
+                worst = sel;
+        }
+        return worst;
+    case Q_AND: {
+        int best_kid = -1;
+        for (int i = 0; i < n->nkids; i++) {
+            int tmp = *nout;
+            sel = trigger_set(q, n->kids[i], out, nout);
+            *nout = tmp;
+            if (sel > best) {
+                best = sel;
+                best_kid = i;
+            }
+        }
+        if (best_kid >= 0)
+            trigger_set(q, n->kids[best_kid], out, nout);
+        return best;
+    }
+    }
+    return -1;
 }
 
 /* One vectorscan database for the substring terms of a kind (and folding). */
@@ -195,6 +278,35 @@ static int build_mpm(struct matcher *m, enum term_kind kind, int fold, struct mp
     return n && !*out ? -1 : 0;
 }
 
+static void prog_emit(struct matcher *m, int32_t w)
+{
+    if (m->prog_len == m->prog_alloc) {
+        m->prog_alloc = m->prog_alloc ? m->prog_alloc * 2 : 4096;
+        m->prog = xrealloc(m->prog, sizeof *m->prog * m->prog_alloc);
+    }
+    m->prog[m->prog_len++] = w;
+}
+
+static void prog_compile(struct matcher *m, const struct rule *r, const struct qnode *n)
+{
+    size_t start = m->prog_len;
+
+    switch (n->type) {
+    case Q_TERM:
+        prog_emit(m, term_kind_standalone(r->q->terms[n->term].kind) ? OP_HIT : OP_FLAG);
+        prog_emit(m, 3);
+        prog_emit(m, r->term_ids[n->term]);
+        return;
+    case Q_NOT: case Q_AND: case Q_OR:
+        prog_emit(m, n->type == Q_NOT ? OP_NOT : n->type == Q_AND ? OP_AND : OP_OR);
+        prog_emit(m, 0);
+        for (int i = 0; i < n->nkids; i++)
+            prog_compile(m, r, n->kids[i]);
+        m->prog[start + 1] = (int32_t)(m->prog_len - start);
+        return;
+    }
+}
+
 struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errlen)
 {
     static uint64_t builds;
@@ -210,13 +322,21 @@ struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errle
     m->need[MS_TEXT] = 1;               /* entities, has: and the tokens of every post */
     for (int r = 0; r < n; r++) {
         struct query *q = rules[r].q;
+        int *trig = xcalloc((size_t)q->nterms + 1, sizeof *trig), ntrig = 0;
         rules[r].term_ids = xcalloc((size_t)q->nterms + 1, sizeof(int));
-        for (int t = 0; t < q->nterms; t++) {
-            int id = matcher_intern(m, &ids, &q->terms[t]);
-            rules[r].term_ids[t] = id;
-            if (qterm_standalone(&q->terms[t]))
-                mterm_add_rule(&m->terms[id], r);
-        }
+        for (int t = 0; t < q->nterms; t++)
+            rules[r].term_ids[t] = matcher_intern(m, &ids, &q->terms[t]);
+        /* Every term is looked up, but only the triggers make the rule a
+         * candidate: evaluation stays proportional to the likely matches. */
+        trigger_set(q, q->root, trig, &ntrig);
+        for (int i = 0; i < ntrig; i++)
+            mterm_add_rule(&m->terms[rules[r].term_ids[trig[i]]], r);
+        free(trig);
+    }
+    m->prog_off = xcalloc((size_t)n + 1, sizeof *m->prog_off);
+    for (int r = 0; r < n; r++) {
+        m->prog_off[r] = m->prog_len;
+        prog_compile(m, &rules[r], rules[r].q->root);
     }
     strmap_free(&ids);
     if (build_mpm(m, TERM_CONTAINS, 0, &m->contains[0], err, errlen) ||
@@ -240,6 +360,8 @@ void matcher_free(struct matcher *m)
     mpm_free(m->contains[0]);
     mpm_free(m->contains[1]);
     mpm_free(m->raw);
+    free(m->prog);
+    free(m->prog_off);
     free(m);
 }
 
@@ -382,10 +504,16 @@ static int near_check(const struct tokens *tk, const struct qterm *q)
 /* A candidate term found at token i of its stream: confirm it. */
 static void confirm(struct match_ctx *c, const struct tokens *tk, int i, int id)
 {
-    const struct qterm *q = c->m->terms[id].q;
+    const struct mterm *t = &c->m->terms[id];
+    const struct qterm *q;
 
     if (c->term_stamp[id] == c->epoch)
         return;
+    if (t->ntoks == 1 && (t->kind == TERM_WORDS || t->kind == TERM_BIO || t->kind == TERM_URL)) {
+        term_hit(c, id);                /* the dictionary key was the whole term */
+        return;
+    }
+    q = t->q;
     switch (q->kind) {
     case TERM_WORDS: case TERM_BIO: case TERM_URL:
         if (phrase_at(tk, i, q->toks, q->ntoks))
@@ -542,26 +670,25 @@ static int eval_flag(const struct match_ctx *c, const struct qterm *q, const str
     }
 }
 
-static int eval(const struct match_ctx *c, const struct rule *r, const struct qnode *n, const struct post *p)
+static int eval(const struct match_ctx *c, const int32_t *pc, const struct post *p)
 {
-    const struct qterm *q;
+    const int32_t *kid, *end = pc + pc[1];
 
-    switch (n->type) {
-    case Q_TERM:
-        q = &r->q->terms[n->term];
-        if (term_kind_standalone(q->kind))
-            return c->term_stamp[r->term_ids[n->term]] == c->epoch;
-        return eval_flag(c, q, p);
-    case Q_NOT:
-        return !eval(c, r, n->kids[0], p);
-    case Q_AND:
-        for (int i = 0; i < n->nkids; i++)
-            if (!eval(c, r, n->kids[i], p))
+    switch (pc[0]) {
+    case OP_HIT:
+        return c->term_stamp[pc[2]] == c->epoch;
+    case OP_FLAG:
+        return eval_flag(c, c->m->terms[pc[2]].q, p);
+    case OP_NOT:
+        return !eval(c, pc + 2, p);
+    case OP_AND:
+        for (kid = pc + 2; kid < end; kid += kid[1])
+            if (!eval(c, kid, p))
                 return 0;
         return 1;
-    case Q_OR:
-        for (int i = 0; i < n->nkids; i++)
-            if (eval(c, r, n->kids[i], p))
+    case OP_OR:
+        for (kid = pc + 2; kid < end; kid += kid[1])
+            if (eval(c, kid, p))
                 return 1;
         return 0;
     }
@@ -605,13 +732,11 @@ int matcher_match(struct match_ctx *c, const struct matcher *m, const struct pos
         handle_lookup(c, NS_RT, p->referenced_author);
     if (p->conversation_id && m->dict[NS_CONV].nlists)
         lookup(c, NS_CONV, NULL, 0, p->conversation_id, strlen(p->conversation_id));
-    /* Deterministic output: candidates in rule order. */
-    qsort(c->cand, (size_t)c->ncand, sizeof *c->cand, cmp_int);
-    for (int i = 0; i < c->ncand; i++) {
-        const struct rule *r = &m->rules[c->cand[i]];
-        if (eval(c, r, r->q->root, p))
+    for (int i = 0; i < c->ncand; i++)
+        if (eval(c, m->prog + m->prog_off[c->cand[i]], p))
             c->hits[c->nhits++].rule = c->cand[i];
-    }
+    /* Deterministic output: matches in rule order (few, so sort those). */
+    qsort(c->hits, (size_t)c->nhits, sizeof *c->hits, cmp_int);
     return c->nhits;
 }
 

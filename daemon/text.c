@@ -95,9 +95,11 @@ static int text_fold(struct tokens *t, const char *s, size_t n, int fold_accents
     return rc;
 }
 
+/* Hashtags and handles run over letters, marks, digits and '_', CJK
+ * included (#アジアンポップ), but not emoji. */
 static int is_entity_char(utf8proc_int32_t c)
 {
-    return c == '_' || cp_class(c) == CP_WORD;
+    return c == '_' || cp_class(c) == CP_WORD || is_cjk(c);
 }
 
 int text_tokenize(struct tokens *t, const char *s, size_t n, int fold_accents)

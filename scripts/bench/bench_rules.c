@@ -1,0 +1,188 @@
+/* bench_rules: replay throughput against the JSON-parse ceiling, in one
+ * process, on the same bytes (DESIGN §5).
+ *
+ *   bench_rules INPUT RULES_FILE
+ *
+ * 1. yajl with empty callbacks over every record of INPUT (the ceiling);
+ * 2. the rules file loaded (time, RSS after);
+ * 3. the replay pipeline (frame, decode, normalise, match, score, encode)
+ *    over the same bytes with a sink that drops the alerts.
+ * Each timing is the best of BENCH_ROUNDS.  Prints one JSON object.
+ */
+#include "framing.h"
+#include "pipeline.h"
+#include "rules.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+
+#define BENCH_ROUNDS 3
+
+static int cb_null(void *c) { (void)c; return 1; }
+static int cb_bool(void *c, int b) { (void)c; (void)b; return 1; }
+static int cb_num(void *c, const char *s, size_t l) { (void)c; (void)s; (void)l; return 1; }
+static int cb_str(void *c, const unsigned char *s, size_t l) { (void)c; (void)s; (void)l; return 1; }
+
+static const yajl_callbacks empty = {
+    cb_null, cb_bool, NULL, NULL, cb_num, cb_str, cb_null, cb_str, cb_null, cb_null, cb_null,
+};
+
+struct counts {
+    uint64_t records, alerts;
+};
+
+/* The ceiling: parse every record, one document per line, as mentiond
+ * frames them, with a handle reused across records. */
+static int parse_rec(void *ctx, const char *rec, size_t len, uint64_t off)
+{
+    yajl_handle h = ctx;
+    (void)off;
+    yajl_parse(h, (const unsigned char *)rec, len);
+    yajl_complete_parse(h);
+    return 0;
+}
+
+static double parse_only(const char *data, size_t len, uint64_t *records)
+{
+    double best = 1e30;
+    for (int r = 0; r < BENCH_ROUNDS; r++) {
+        yajl_handle h = yajl_alloc(&empty, NULL, NULL);
+        struct framer f;
+        uint64_t t0;
+        yajl_config(h, yajl_allow_multiple_values, 1);
+        framer_init(&f, 4 << 20);
+        t0 = now_mono_us();
+        framer_feed(&f, data, len, parse_rec, h);
+        framer_finish(&f, 1, parse_rec, h);
+        if ((double)(now_mono_us() - t0) < best)
+            best = (double)(now_mono_us() - t0);
+        *records = f.stats.records;
+        framer_free(&f);
+        yajl_free(h);
+    }
+    return best / 1e6;
+}
+
+/* Match only: the engine's own cost, without scoring and encoding alerts
+ * (whose volume grows with the number of matching rules). */
+struct match_only {
+    struct match_ctx mc;
+    const struct ruleset *rs;
+    struct decoder_inst dec;
+    uint64_t matched;
+};
+
+static void mo_post(void *ctx, struct post *p)
+{
+    struct match_only *mo = ctx;
+    mo->matched += matcher_match(&mo->mc, mo->rs->m, p) > 0;
+}
+
+static int mo_rec(void *ctx, const char *rec, size_t len, uint64_t off)
+{
+    struct match_only *mo = ctx;
+    char err[256];
+    (void)off;
+    decoder_run(&mo->dec, rec, len, mo_post, mo, err, sizeof err);
+    return 0;
+}
+
+static double match_only(const char *data, size_t len, const struct ruleset *rs)
+{
+    double best = 1e30;
+    for (int r = 0; r < BENCH_ROUNDS; r++) {
+        struct match_only mo = {.rs = rs};
+        struct framer f;
+        uint64_t t0;
+        match_ctx_init(&mo.mc);
+        decoder_open(&mo.dec, "x_v2", NULL);
+        framer_init(&f, 4 << 20);
+        t0 = now_mono_us();
+        framer_feed(&f, data, len, mo_rec, &mo);
+        framer_finish(&f, 1, mo_rec, &mo);
+        if ((double)(now_mono_us() - t0) < best)
+            best = (double)(now_mono_us() - t0);
+        framer_free(&f);
+        decoder_close(&mo.dec);
+        match_ctx_free(&mo.mc);
+    }
+    return best / 1e6;
+}
+
+static void drop_alert(void *ctx, struct alert *a)
+{
+    ((struct counts *)ctx)->alerts++;
+    alert_free(a);
+}
+
+static long rss_kb(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+int main(int argc, char **argv)
+{
+    struct errlist errs = {0};
+    struct ruleset *rs;
+    size_t len;
+    char err[512];
+    char *data;
+    uint64_t records = 0, posts = 0, t0;
+    double parse_s, load_s, best = 1e30;
+    struct counts cnt = {0, 0};
+    long rss_before, rss_after;
+
+    if (argc != 3) {
+        fprintf(stderr, "usage: bench_rules INPUT RULES_FILE\n");
+        return 2;
+    }
+    if (!(data = file_read_all(argv[1], 1u << 30, &len, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    parse_s = parse_only(data, len, &records);
+    rss_before = rss_kb();
+    t0 = now_mono_us();
+    rs = rules_load(argv[2], 0, NULL, &errs);
+    load_s = (double)(now_mono_us() - t0) / 1e6;
+    rss_after = rss_kb();
+    if (!rs) {
+        fprintf(stderr, "%s\n", errs.n ? errs.msgs[0] : "rules did not load");
+        return 1;
+    }
+    for (int r = 0; r < BENCH_ROUNDS; r++) {
+        struct pipeline pl;
+        struct feed f;
+        cnt.alerts = 0;
+        pipeline_init(&pl, "bench", rs, drop_alert, &cnt);
+        feed_init(&f, "bench", "x_v2", "x_v2", NULL, &pl);
+        t0 = now_mono_us();
+        feed_bytes(&f, data, len);
+        feed_finish(&f, 1);
+        if ((double)(now_mono_us() - t0) < best)
+            best = (double)(now_mono_us() - t0);
+        posts = f.st.posts;
+        feed_free(&f);
+        pipeline_free(&pl);
+    }
+    best /= 1e6;
+    double match_s = match_only(data, len, rs);
+    printf("{\"match_s\": %.4f, \"rules\": %d, \"bytes\": %zu, \"records\": %llu, \"posts\": %llu, \"alerts\": %llu, "
+           "\"parse_s\": %.4f, \"replay_s\": %.4f, \"load_s\": %.3f, \"rules_rss_kb\": %ld, \"rss_kb\": %ld}\n",
+           match_s, rs->n, len, (unsigned long long)records, (unsigned long long)posts, (unsigned long long)cnt.alerts,
+           parse_s, best, load_s, rss_after - rss_before, rss_after);
+    rules_free(rs);
+    free(data);
+    return 0;
+}
