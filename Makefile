@@ -15,7 +15,7 @@ B := build
 CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifile.c \
             daemon/framing.c daemon/json.c daemon/post.c daemon/decode.c \
             daemon/decode_x.c daemon/decode_ndjson.c daemon/text.c daemon/query.c \
-            daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/rules.c daemon/scorer.c daemon/alert.c \
+            daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/pii.c daemon/window.c daemon/rules.c daemon/scorer.c daemon/alert.c \
             daemon/pipeline.c daemon/backoff.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/source.c daemon/redis_sink.c daemon/sdnotify.c \
@@ -25,7 +25,7 @@ CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)
 MAIN_OBJ := $(MAIN_SRC:daemon/%.c=$(B)/%.o)
 
-UNIT_TESTS := test_framing test_decode test_text test_rules test_conformance test_alert test_config test_backoff
+UNIT_TESTS := test_framing test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer
 UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
 
 PYTHON  := /usr/bin/python3

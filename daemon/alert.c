@@ -1,5 +1,6 @@
 /* alert: alert JSON encoding; see alert.h. */
 #include "alert.h"
+#include "pii.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -101,25 +102,64 @@ static void put_meta(struct json_writer *w, const struct ruleset *rs, const stru
     jw_map_close(w);
 }
 
-struct alert *alert_build(struct json_writer *w, const char *instance, const struct ruleset *rs,
-                          const struct match_ctx *mc, const struct score *sc, const struct post *p,
-                          uint64_t now_ms)
+static void put_context(struct json_writer *w, const struct post *p, const struct alert_context *cx)
 {
-    const struct rule *best = &rs->rules[sc->best_rule];
+    jw_key(w, "pii");
+    jw_map_open(w);
+    jw_key(w, "redacted");
+    jw_array_open(w);
+    for (int k = 0; k < PII_COUNT; k++)
+        if (cx->pii & (1 << k))
+            jw_str(w, pii_kind_names[k]);
+    jw_array_close(w);
+    jw_map_close(w);
+    jw_key(w, "context");
+    jw_map_open(w);
+    jw_key(w, "author_recent_alerts");
+    jw_int(w, cx->author_recent);
+    jw_key(w, "author_alert_ids");
+    jw_array_open(w);
+    for (int i = 0; i < cx->nids; i++)
+        jw_str(w, cx->author_ids[i]);
+    jw_array_close(w);
+    put_str(w, "conversation_id", p->conversation_id);
+    put_str(w, "in_reply_to", p->in_reply_to);
+    jw_key(w, "shares");
+    jw_int(w, cx->shares);
+    jw_map_close(w);
+}
+
+static struct alert *alert_new(struct json_writer *w, const char *id, const char *queue, int level, int score,
+                               const struct post *p)
+{
     struct alert *a;
     const char *out;
-    size_t len, idlen;
+    size_t len;
 
+    if (jw_finish(w, &out, &len) != 0)
+        return NULL;
+    a = xcalloc(1, sizeof *a);
+    a->id = xstrdup(id);
+    a->source = xstrdup(p->source_name ? p->source_name : "");
+    a->author_id = p->author.id ? xstrdup(p->author.id) : NULL;
+    a->queue = xstrdup(queue);
+    a->level = level;
+    a->score = score;
+    a->json = xstrndup(out, len);
+    a->len = len;
+    a->received_us = p->received_us_mono;
+    return a;
+}
+
+static void put_head(struct json_writer *w, const char *type, const char *id, const char *instance,
+                     const struct post *p)
+{
     jw_reset(w);
     jw_map_open(w);
     jw_key(w, "v");
     jw_int(w, 1);
-    jw_key(w, "id");
-    {
-        char id[512];
-        snprintf(id, sizeof id, "%s:%s", p->source_name ? p->source_name : "", p->id);
-        jw_str(w, id);
-    }
+    put_str(w, "type", type);
+    put_str(w, "id", id);
     put_str(w, "instance", instance);
     jw_key(w, "source");
     jw_map_open(w);
@@ -127,6 +167,58 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
     put_str(w, "type", p->source_type);
     jw_map_close(w);
     put_post(w, p);
+}
+
+struct alert *alert_build_canned(struct json_writer *w, const char *instance, const char *queue, int level,
+                                 const struct post *p, const char *const *recipients, int nrecipients,
+                                 uint64_t first_ms, uint64_t now_ms)
+{
+    char id[512], reason[64];
+
+    snprintf(id, sizeof id, "%s:canned:%s", p->source_name ? p->source_name : "", p->id);
+    put_head(w, "canned_reply", id, instance, p);
+    jw_key(w, "matches");
+    jw_array_open(w);
+    jw_array_close(w);
+    put_str(w, "queue", queue);
+    jw_key(w, "priority");
+    jw_map_open(w);
+    put_str(w, "level", level_names[level]);
+    jw_key(w, "score");
+    jw_int(w, level == LEVEL_CRITICAL ? 80 : level == LEVEL_HIGH ? 60 : level == LEVEL_NORMAL ? 40 : 20);
+    jw_key(w, "reasons");
+    jw_array_open(w);
+    snprintf(reason, sizeof reason, "canned_reply:%d", nrecipients);
+    jw_str(w, reason);
+    jw_array_close(w);
+    jw_map_close(w);
+    jw_key(w, "context");
+    jw_map_open(w);
+    jw_key(w, "recipients");
+    jw_array_open(w);
+    for (int i = 0; i < nrecipients; i++)
+        jw_str(w, recipients[i]);
+    jw_array_close(w);
+    put_time(w, "first_seen", first_ms);
+    jw_map_close(w);
+    jw_key(w, "times");
+    jw_map_open(w);
+    put_time(w, "received", p->received_ms ? p->received_ms : now_ms);
+    put_time(w, "enqueued", now_ms);
+    jw_map_close(w);
+    jw_map_close(w);
+    return alert_new(w, id, queue, level, 0, p);
+}
+
+struct alert *alert_build(struct json_writer *w, const char *instance, const struct ruleset *rs,
+                          const struct match_ctx *mc, const struct score *sc, const struct post *p,
+                          const struct alert_context *cx, uint64_t now_ms)
+{
+    const struct rule *best = &rs->rules[sc->best_rule];
+    char id[512];
+
+    snprintf(id, sizeof id, "%s:%s", p->source_name ? p->source_name : "", p->id);
+    put_head(w, "mention", id, instance, p);
     put_matches(w, rs, mc);
     put_str(w, "queue", best->queue);
     jw_key(w, "priority");
@@ -140,6 +232,7 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
         jw_str(w, sc->reasons[i]);
     jw_array_close(w);
     jw_map_close(w);
+    put_context(w, p, cx);
     put_meta(w, rs, mc, sc->best_rule);
     jw_key(w, "times");
     jw_map_open(w);
@@ -147,20 +240,7 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
     put_time(w, "enqueued", now_ms);
     jw_map_close(w);
     jw_map_close(w);
-    if (jw_finish(w, &out, &len) != 0)
-        return NULL;
-
-    a = xcalloc(1, sizeof *a);
-    idlen = strlen(p->source_name ? p->source_name : "") + 1 + strlen(p->id);
-    a->id = xmalloc(idlen + 1);
-    snprintf(a->id, idlen + 1, "%s:%s", p->source_name ? p->source_name : "", p->id);
-    a->queue = xstrdup(best->queue);
-    a->level = sc->level;
-    a->score = sc->score;
-    a->json = xstrndup(out, len);
-    a->len = len;
-    a->received_us = p->received_us_mono;
-    return a;
+    return alert_new(w, id, best->queue, sc->level, sc->score, p);
 }
 
 void alert_free(struct alert *a)
@@ -168,6 +248,8 @@ void alert_free(struct alert *a)
     if (!a)
         return;
     free(a->id);
+    free(a->source);
+    free(a->author_id);
     free(a->queue);
     free(a->json);
     free(a);

@@ -18,6 +18,8 @@
 
 struct alert {
     char *id;                   /* "<source>:<post id>" */
+    char *source;               /* source name, for the author history key */
+    char *author_id;            /* NULL if unknown */
     char *queue;
     int level;
     int score;
@@ -27,11 +29,26 @@ struct alert {
     struct alert *next;         /* for the sink's queues */
 };
 
-/* Build the alert for a matched post.  instance is [daemon] name.
- * Returns NULL if the JSON could not be generated (invalid UTF-8). */
+/* What the pipeline adds around the post (context and privacy). */
+struct alert_context {
+    int pii;                    /* bit mask of kinds masked in the text */
+    uint32_t author_recent;     /* the author's earlier alerts in the repeat window */
+    const char *const *author_ids;      /* their ids, most recent first */
+    int nids;
+    uint32_t shares;            /* shares seen of this post (or the post it shares) */
+};
+
+/* Build the alert for a matched post (its text already masked).  instance
+ * is [daemon] name.  Returns NULL if the JSON could not be generated. */
 struct alert *alert_build(struct json_writer *w, const char *instance, const struct ruleset *rs,
                           const struct match_ctx *mc, const struct score *sc, const struct post *p,
-                          uint64_t now_ms);
+                          const struct alert_context *cx, uint64_t now_ms);
+
+/* One of the brand's own accounts sent the same reply to several people:
+ * a "canned_reply" alert (type canned_reply), at level, on queue. */
+struct alert *alert_build_canned(struct json_writer *w, const char *instance, const char *queue, int level,
+                                 const struct post *p, const char *const *recipients, int nrecipients,
+                                 uint64_t first_ms, uint64_t now_ms);
 void alert_free(struct alert *a);
 
 #endif

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "inifile.h"
 #include "log.h"
+#include "rules.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -26,7 +27,7 @@ const char *const post_field_defaults[PF_COUNT] = {
 #undef X
 };
 
-enum ctype { CT_STR, CT_INT, CT_LOGLEVEL, CT_FACILITY, CT_ACCENTS, CT_MODE, CT_SRCTYPE };
+enum ctype { CT_STR, CT_INT, CT_LOGLEVEL, CT_FACILITY, CT_ACCENTS, CT_MODE, CT_SRCTYPE, CT_LEVEL };
 
 struct ckey {
     const char *section;        /* "daemon", "redis", "alerting", "source" */
@@ -50,6 +51,28 @@ static const struct ckey keys[] = {
     {"daemon", "accents", CT_ACCENTS, C(accents_fold), "keep", 0, 0},
     {"daemon", "shutdown_timeout", CT_INT, C(shutdown_timeout), "5", 0, 300},
     {"daemon", "status_interval", CT_INT, C(status_interval), "60", 0, 86400},
+    {"daemon", "own_handles", CT_STR, C(own_handles), "", 0, 0},
+    {"priority", "reach_followers", CT_STR, C(reach_followers), "1000, 10000, 100000, 1000000", 0, 0},
+    {"priority", "reach_points", CT_INT, C(reach_points), "4", 0, 100},
+    {"priority", "verified_points", CT_INT, C(verified_points), "3", 0, 100},
+    {"priority", "urgency_points", CT_INT, C(urgency_points), "6", 0, 100},
+    {"priority", "negative_points", CT_INT, C(negative_points), "3", 0, 100},
+    {"priority", "terms_max", CT_INT, C(terms_max), "2", 0, 10},
+    {"priority", "urgency_escalate_followers", CT_INT, C(urgency_escalate_followers), "10000", 0, 1000000000000LL},
+    {"priority", "pii_level", CT_LEVEL, C(pii_level), "high", 0, 0},
+    {"priority", "account_pattern", CT_STR, C(account_pattern), "", 0, 0},
+    {"priority", "repeat_window", CT_INT, C(repeat_window), "3600", 1, 604800},
+    {"priority", "repeat_count", CT_INT, C(repeat_count), "3", 2, 1000},
+    {"priority", "repeat_points", CT_INT, C(repeat_points), "5", 0, 100},
+    {"priority", "spread_window", CT_INT, C(spread_window), "900", 1, 604800},
+    {"priority", "spread_count", CT_INT, C(spread_count), "10", 2, 1000000},
+    {"priority", "spread_points", CT_INT, C(spread_points), "8", 0, 100},
+    {"priority", "dedup_window", CT_INT, C(dedup_window), "3600", 1, 604800},
+    {"priority", "author_history", CT_INT, C(author_history), "20", 1, 1000},
+    {"priority", "author_history_ttl", CT_INT, C(author_history_ttl), "604800", 60, 31536000},
+    {"priority", "canned_reply_count", CT_INT, C(canned_count), "3", 2, 1000},
+    {"priority", "canned_reply_window", CT_INT, C(canned_window), "3600", 60, 604800},
+    {"priority", "canned_reply_queue", CT_STR, C(canned_queue), "default", 0, 0},
     {"redis", "url", CT_STR, C(redis_url), "redis://127.0.0.1:6379/0", 0, 0},
     {"redis", "password_file", CT_STR, C(redis_password_file), "", 0, 0},
     {"redis", "key_prefix", CT_STR, C(key_prefix), "mentiond", 0, 0},
@@ -126,6 +149,11 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
         if (strcmp(v, "keep") && strcmp(v, "fold"))
             return "expected keep or fold";
         *(long long *)field_ptr(base, k->off) = strcmp(v, "fold") == 0;
+        return NULL;
+    case CT_LEVEL:
+        if ((r = level_parse(v)) < 0)
+            return "expected critical, high, normal or low";
+        *(long long *)field_ptr(base, k->off) = r;
         return NULL;
     case CT_MODE:
         if (strcmp(v, "list") == 0) {
@@ -309,7 +337,8 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
         return loader_source_key(ld, file, line, key, value);
     }
     ld->cur = NULL;
-    if (strcmp(section, "daemon") && strcmp(section, "redis") && strcmp(section, "alerting")) {
+    if (strcmp(section, "daemon") && strcmp(section, "redis") && strcmp(section, "alerting") &&
+        strcmp(section, "priority")) {
         if (section[0] == '\0')
             errlist_add(ld->errs, "%s:%d: key '%s' outside any [section]", file, line, key);
         else
@@ -486,6 +515,72 @@ static void validate_source(struct config *c, struct source_conf *s, struct errl
             s->field[i] = xstrdup(post_field_defaults[i]);
 }
 
+/* Split "a, b c" on commas and blanks; calls fn for each item. */
+static void split_list(const char *s, void (*fn)(void *, const char *), void *ctx)
+{
+    char item[256];
+
+    while (*s) {
+        size_t n;
+        s += strspn(s, ", \t");
+        n = strcspn(s, ", \t");
+        if (n) {
+            snprintf(item, sizeof item, "%.*s", (int)(n < sizeof item ? n : sizeof item - 1), s);
+            fn(ctx, item);
+        }
+        s += n;
+    }
+}
+
+struct list_ctx {
+    struct config *c;
+    struct errlist *errs;
+};
+
+static void add_reach(void *p, const char *item)
+{
+    struct list_ctx *lc = p;
+    long long v;
+    if (parse_ll(item, 1, 1000000000000LL, &v) || lc->c->nreach >= (int)ARRAY_LEN(lc->c->reach) ||
+        (lc->c->nreach && v <= lc->c->reach[lc->c->nreach - 1])) {
+        errlist_add(lc->errs, "%s: [priority] reach_followers: expected up to 8 ascending numbers, not '%s'",
+                    lc->c->path, item);
+        return;
+    }
+    lc->c->reach[lc->c->nreach++] = v;
+}
+
+static void add_account(void *p, const char *item)
+{
+    struct list_ctx *lc = p;
+    const char *why = pii_shape_check(item);
+    if (why || lc->c->accounts.n >= PII_MAX_PATTERNS) {
+        errlist_add(lc->errs, "%s: [priority] account_pattern '%s': %s", lc->c->path, item,
+                    why ? why : "too many patterns");
+        return;
+    }
+    lc->c->accounts.shape[lc->c->accounts.n++] = xstrdup(item);
+}
+
+static void add_own(void *p, const char *item)
+{
+    struct list_ctx *lc = p;
+    char *h = xstrdup(item[0] == '@' ? item + 1 : item);
+    for (char *c = h; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c + 32);
+    lc->c->own = xrealloc(lc->c->own, sizeof *lc->c->own * (size_t)(lc->c->nown + 1));
+    lc->c->own[lc->c->nown++] = h;
+}
+
+static void parse_priority(struct config *c, struct errlist *errs)
+{
+    struct list_ctx lc = {c, errs};
+    split_list(c->reach_followers, add_reach, &lc);
+    split_list(c->account_pattern, add_account, &lc);
+    split_list(c->own_handles, add_own, &lc);
+}
+
 struct config *config_load(const char *path, struct errlist *errs)
 {
     struct config *c = xcalloc(1, sizeof *c);
@@ -506,6 +601,7 @@ struct config *config_load(const char *path, struct errlist *errs)
     for (struct source_conf *s = c->sources; s; s = s->next)
         validate_source(c, s, errs);
     parse_redis_url(c, path, errs);
+    parse_priority(c, errs);
     c->redis_password = secret_load(c->redis_password_file, "redis-password", &missing, err, sizeof err);
     if (!c->redis_password && !missing)
         errlist_add(errs, "%s: [redis] password_file: %s", path, err);
@@ -515,6 +611,18 @@ struct config *config_load(const char *path, struct errlist *errs)
 fail:
     config_free(c);
     return NULL;
+}
+
+struct config *config_defaults_new(void)
+{
+    struct config *c = xcalloc(1, sizeof *c);
+    struct errlist errs = {0};
+
+    c->path = xstrdup("(defaults)");
+    config_defaults(c);
+    parse_priority(c, &errs);           /* the defaults are valid */
+    errlist_free(&errs);
+    return c;
 }
 
 void config_free(struct config *c)
@@ -530,6 +638,11 @@ void config_free(struct config *c)
         next = s->next;
         source_conf_free(s);
     }
+    for (int i = 0; i < c->accounts.n; i++)
+        free(c->accounts.shape[i]);
+    for (int i = 0; i < c->nown; i++)
+        free(c->own[i]);
+    free(c->own);
     free(c->path);
     free(c->redis_unix);
     free(c->redis_host);

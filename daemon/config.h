@@ -10,6 +10,7 @@
 #ifndef MENTIOND_CONFIG_H
 #define MENTIOND_CONFIG_H
 
+#include "pii.h"
 #include "util.h"
 
 /* Fields a generic (ndjson/file) source can map from JSON pointers. */
@@ -87,6 +88,28 @@ struct config {
     int redis_port;
     int redis_db;
     char *redis_password;               /* secret */
+    /* [priority] (the scoring model; README "Priority") */
+    char *reach_followers;              /* as written: "1000, 10000, ..." */
+    long long reach[8];                 /* parsed thresholds, ascending */
+    int nreach;
+    long long reach_points;
+    long long verified_points;
+    long long urgency_points;
+    long long negative_points;
+    long long terms_max;                /* lexicon terms counted per list */
+    long long urgency_escalate_followers;
+    long long pii_level;
+    char *account_pattern;              /* as written, comma-separated shapes */
+    struct pii_patterns accounts;       /* parsed */
+    long long repeat_window, repeat_count, repeat_points;
+    long long spread_window, spread_count, spread_points;
+    long long dedup_window;
+    long long author_history, author_history_ttl;
+    long long canned_count, canned_window;
+    char *canned_queue;
+    char *own_handles;                  /* [daemon], as written */
+    char **own;                         /* parsed, lower case */
+    int nown;
     /* [alerting] (accepted and validated; used by the paging issue) */
     char *alertmanager_url;
     char *pagerduty_routing_key_file;
@@ -99,6 +122,8 @@ struct config {
 /* Load and validate.  Returns NULL and fills errs ("file:line: message"). */
 struct config *config_load(const char *path, struct errlist *errs);
 void config_free(struct config *c);
+/* Every key at its default, no sources: for --replay without -c, and tests. */
+struct config *config_defaults_new(void);
 const struct source_conf *config_source(const struct config *c, const char *name);
 /* Deep copy, so a running source outlives the config it came from. */
 struct source_conf *source_conf_dup(const struct source_conf *s);

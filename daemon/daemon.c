@@ -208,7 +208,7 @@ static void apply_reload(struct daemon *d, struct build_job *j)
         strcmp(cfg->key_prefix, d->cfg->key_prefix))
         log_msg(LOG_WARNING, "reload: [redis] settings changed; they apply at the next restart");
     log_set_level((int)cfg->log_level);
-    d->pl.instance = cfg->name;
+    pipeline_set_config(&d->pl, cfg);
     start_sources(d, cfg, d->src, d->nsrc);
     config_free(d->cfg);
     d->cfg = cfg;
@@ -538,7 +538,7 @@ int daemon_run(const char *config_path, int foreground)
         return 3;
     }
     d.sink = redis_sink_new(d.base, d.cfg);
-    pipeline_init(&d.pl, d.cfg->name, d.rs, sink_push, d.sink);
+    pipeline_init(&d.pl, d.cfg, d.rs, sink_push, d.sink);
     d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
     d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
     d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);

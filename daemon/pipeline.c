@@ -1,29 +1,52 @@
 /* pipeline: feeds, matching, scoring, encoding; see pipeline.h. */
 #include "pipeline.h"
 #include "log.h"
+#include "pii.h"
 #include "scorer.h"
 #include "util.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
-void pipeline_init(struct pipeline *pl, const char *instance, const struct ruleset *rs,
+#define WINDOW_SLOTS 65536
+#define SEEN_ALERTED 1u
+#define CANNED_RAISED 1u
+
+void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct ruleset *rs,
                    alert_sink_fn sink, void *sink_ctx)
 {
     memset(pl, 0, sizeof *pl);
-    pl->instance = instance;
+    pl->cfg = cfg;
     pl->sink = sink;
     pl->sink_ctx = sink_ctx;
     match_ctx_init(&pl->mc);
+    match_ctx_init(&pl->lexmc);
+    tokens_init(&pl->canned_tk);
+    buf_init(&pl->masked, TEXT_MAX_FOLDED);
+    buf_init(&pl->masked_name, 4096);
     pl->jw = jw_new();
     if (!pl->jw)
         abort();
+    window_init(&pl->authors, WINDOW_SLOTS, (uint64_t)cfg->repeat_window * 1000);
+    window_init(&pl->shares, WINDOW_SLOTS, (uint64_t)cfg->spread_window * 1000);
+    window_init(&pl->seen, WINDOW_SLOTS * 4, (uint64_t)cfg->dedup_window * 1000);
+    window_init(&pl->canned, WINDOW_SLOTS / 4, (uint64_t)cfg->canned_window * 1000);
     pipeline_set_rules(pl, rs);
 }
 
 void pipeline_free(struct pipeline *pl)
 {
     match_ctx_free(&pl->mc);
+    match_ctx_free(&pl->lexmc);
+    tokens_free(&pl->canned_tk);
+    buf_free(&pl->masked);
+    buf_free(&pl->masked_name);
+    window_free(&pl->authors);
+    window_free(&pl->shares);
+    window_free(&pl->seen);
+    window_free(&pl->canned);
     jw_free(pl->jw);
     free(pl->rule_matches);
     pl->jw = NULL;
@@ -37,13 +60,138 @@ void pipeline_set_rules(struct pipeline *pl, const struct ruleset *rs)
     pl->rule_matches = xcalloc((size_t)(rs ? rs->n : 0) + 1, sizeof *pl->rule_matches);
 }
 
+/* New window lengths apply to entries as they roll over. */
+void pipeline_set_config(struct pipeline *pl, const struct config *cfg)
+{
+    pl->cfg = cfg;
+    pl->authors.span_ms = (uint64_t)cfg->repeat_window * 1000;
+    pl->shares.span_ms = (uint64_t)cfg->spread_window * 1000;
+    pl->seen.span_ms = (uint64_t)cfg->dedup_window * 1000;
+    pl->canned.span_ms = (uint64_t)cfg->canned_window * 1000;
+}
+
+static void key_of(char *out, size_t len, const char *a, const char *b)
+{
+    snprintf(out, len, "%s:%s", a ? a : "", b ? b : "");
+}
+
+static int is_own(const struct config *cfg, const char *handle)
+{
+    if (!handle)
+        return 0;
+    for (int i = 0; i < cfg->nown; i++)
+        if (strcasecmp(cfg->own[i], handle) == 0)
+            return 1;
+    return 0;
+}
+
+/* One of the brand's own accounts posted: not a mention.  If it sends the
+ * same reply (text without the leading @handles, normalised) to several
+ * different people within the window, raise one canned_reply alert. */
+static void watch_own_post(struct pipeline *pl, struct post *p, uint64_t now)
+{
+    const struct config *cfg = pl->cfg;
+    const char *t = p->text, *to = p->to_handle;
+    char key[WINDOW_KEY_MAX], first[64] = "";
+    struct window_entry *e;
+    int known = 0;
+    uint64_t h;
+
+    pl->st.own_posts++;
+    while (*t == '@' || *t == ' ') {          /* leading @mentions are the recipients */
+        size_t n = strcspn(t, " ");
+        if (*t == '@' && !first[0])
+            snprintf(first, sizeof first, "%.*s", (int)(n - 1 < sizeof first ? n - 1 : sizeof first - 1), t + 1);
+        t += n;
+        t += strspn(t, " ");
+    }
+    if (!to)
+        to = first[0] ? first : NULL;
+    if (!to || text_tokenize(&pl->canned_tk, t, strlen(t), 1) != 0 || pl->canned_tk.nw < 3)
+        return;                 /* not a reply, or too short to be a template */
+    h = hash_bytes(pl->canned_tk.folded.data, pl->canned_tk.folded.len);
+    snprintf(key, sizeof key, "%s:%016llx", p->author.handle, (unsigned long long)h);
+    e = window_get(&pl->canned, key, now);
+    for (uint32_t i = 0; i < e->nids; i++)
+        known |= strcasecmp(e->ids[i], to) == 0;
+    if (known)
+        return;
+    if (window_add(e, to, now) < (uint32_t)cfg->canned_count || (e->flags & CANNED_RAISED))
+        return;
+    e->flags |= CANNED_RAISED;
+    {
+        const char *rcpt[WINDOW_IDS];
+        struct alert *a;
+        for (uint32_t i = 0; i < e->nids; i++)
+            rcpt[i] = e->ids[i];
+        a = alert_build_canned(pl->jw, cfg->name, cfg->canned_queue, LEVEL_HIGH, p, rcpt, (int)e->nids,
+                               e->start_ms, now_real_ms());
+        if (!a) {
+            pl->st.encode_failed++;
+            return;
+        }
+        pl->st.canned_replies++;
+        log_msg(LOG_NOTICE, "canned reply: @%s sent the same reply to %u people; alert %s", p->author.handle,
+                e->count, a->id);
+        pl->sink(pl->sink_ctx, a);
+    }
+}
+
+/* Mask card and account numbers in the text and the author's name; the
+ * post then points at the masked copies. */
+static int mask_post(struct pipeline *pl, struct post *p)
+{
+    int found = pii_mask(p->text, strlen(p->text), &pl->cfg->accounts, &pl->masked), f2 = 0;
+
+    if (found < 0)
+        return -1;
+    if (found)
+        p->text = pl->masked.data;
+    if (p->author.name && (f2 = pii_mask(p->author.name, strlen(p->author.name), &pl->cfg->accounts,
+                                         &pl->masked_name)) > 0)
+        p->author.name = pl->masked_name.data;
+    return found | (f2 > 0 ? f2 : 0);
+}
+
 void pipeline_post(struct pipeline *pl, struct post *p)
 {
+    const struct config *cfg = pl->cfg;
+    uint64_t now = now_mono_ms();
+    char key[WINDOW_KEY_MAX], orig[WINDOW_KEY_MAX], aid[WINDOW_ID_MAX];
+    struct window_entry *seen, *sh = NULL, *au = NULL;
+    struct score_input in = {0};
+    struct alert_context cx = {0};
+    const char *ids[WINDOW_IDS];
     struct score sc;
     struct alert *a;
     int n;
 
     pl->st.posts++;
+    /* Shares of a post are counted whether or not they match anything. */
+    if ((p->is_retweet || p->is_quote) && p->referenced_id) {
+        key_of(orig, sizeof orig, p->source_type, p->referenced_id);
+        window_add(window_get(&pl->shares, orig, now), NULL, now);
+    }
+    if (cfg->nown && is_own(cfg, p->author.handle)) {
+        watch_own_post(pl, p, now);
+        return;
+    }
+    /* One alert per post, whichever source or connection brought it. */
+    key_of(key, sizeof key, p->source_type, p->id);
+    if ((seen = window_find(&pl->seen, key, now)) && seen->count) {
+        pl->st.duplicates++;
+        return;
+    }
+    seen = window_get(&pl->seen, key, now);
+    window_add(seen, NULL, now);
+    /* A retweet of a post already alerted adds to that post's shares. */
+    if (p->is_retweet && p->referenced_id) {
+        struct window_entry *o = window_find(&pl->seen, orig, now);
+        if (o && (o->flags & SEEN_ALERTED)) {
+            pl->st.shares_folded++;
+            return;
+        }
+    }
     n = matcher_match(&pl->mc, pl->rs->m, p);
     if (n < 0) {
         pl->st.bad_text++;
@@ -56,14 +204,40 @@ void pipeline_post(struct pipeline *pl, struct post *p)
     pl->st.matched++;
     for (int i = 0; i < n; i++)
         pl->rule_matches[pl->mc.hits[i].rule]++;
-    scorer_score(pl->rs, &pl->mc, p, &sc);
-    a = alert_build(pl->jw, pl->instance, pl->rs, &pl->mc, &sc, p, now_real_ms());
+    if ((in.pii = mask_post(pl, p)) < 0) {
+        pl->st.encode_failed++;
+        return;
+    }
+    if (in.pii)
+        pl->st.pii_masked++;
+    if (pl->rs->lex && matcher_match(&pl->lexmc, pl->rs->lex->m, p) < 0)
+        pl->lexmc.nhits = 0;
+    if (p->author.id) {
+        key_of(aid, sizeof aid, p->source_name, p->author.id);
+        au = window_get(&pl->authors, aid, now);
+        cx.author_recent = au->count;
+        for (uint32_t i = 0; i < au->nids; i++)
+            ids[i] = au->ids[i];
+        cx.author_ids = ids;
+        cx.nids = (int)au->nids;
+    }
+    in.author_alerts = cx.author_recent + 1;
+    sh = window_find(&pl->shares, (p->is_retweet || p->is_quote) && p->referenced_id ? orig : key, now);
+    in.shares = cx.shares = sh ? sh->count : 0;
+    cx.pii = in.pii;
+    scorer_score(cfg, pl->rs, &pl->mc, pl->rs->lex ? &pl->lexmc : NULL, p, &in, &sc);
+    a = alert_build(pl->jw, cfg->name, pl->rs, &pl->mc, &sc, p, &cx, now_real_ms());
     if (!a) {
         pl->st.encode_failed++;
         log_limited(LOG_WARNING, "source %s: post %s: alert could not be encoded; dropped",
                     p->source_name, p->id);
         return;
     }
+    seen->flags |= SEEN_ALERTED;
+    if (p->is_retweet && p->referenced_id)
+        window_get(&pl->seen, orig, now)->flags |= SEEN_ALERTED;
+    if (au)
+        window_add(au, a->id, now);
     log_msg(LOG_DEBUG, "alert %s -> %s/%s score %d", a->id, a->queue, level_names[a->level], a->score);
     pl->sink(pl->sink_ctx, a);
 }

@@ -16,6 +16,7 @@
 #include "framing.h"
 #include "matcher.h"
 #include "rules.h"
+#include "window.h"
 
 #include <stdint.h>
 
@@ -24,25 +25,40 @@ typedef void (*alert_sink_fn)(void *ctx, struct alert *a);
 struct pipeline_stats {
     uint64_t posts;
     uint64_t matched;
+    uint64_t duplicates;        /* the same post again (other source, backfill) */
+    uint64_t shares_folded;     /* retweets of an alerted post: counted, not alerted */
+    uint64_t own_posts;         /* from [daemon] own_handles: not mentions */
+    uint64_t canned_replies;    /* canned_reply alerts raised */
+    uint64_t pii_masked;        /* alerts whose text had numbers masked */
     uint64_t encode_failed;     /* dropped: alert JSON could not be built */
     uint64_t bad_text;          /* dropped: text not valid UTF-8 */
 };
 
+/* Stages in order: shares counted -> own accounts watched -> duplicates
+ * dropped -> rules matched -> personal data masked -> lexicons matched ->
+ * scored with the author's history -> alert built -> sink.  The windows
+ * (history of authors, shares, posts, own replies) are bounded and survive
+ * reloads; the configuration and the rules are borrowed and swapped. */
 struct pipeline {
-    const char *instance;
+    const struct config *cfg;
     const struct ruleset *rs;
     struct match_ctx mc;
+    struct match_ctx lexmc;
     struct json_writer *jw;
+    struct buf masked, masked_name;
+    struct tokens canned_tk;
+    struct window authors, shares, seen, canned;
     alert_sink_fn sink;
     void *sink_ctx;
     struct pipeline_stats st;
     uint64_t *rule_matches;     /* per rule of rs */
 };
 
-void pipeline_init(struct pipeline *pl, const char *instance, const struct ruleset *rs,
+void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct ruleset *rs,
                    alert_sink_fn sink, void *sink_ctx);
 void pipeline_free(struct pipeline *pl);
 void pipeline_set_rules(struct pipeline *pl, const struct ruleset *rs);
+void pipeline_set_config(struct pipeline *pl, const struct config *cfg);
 void pipeline_post(struct pipeline *pl, struct post *p);
 
 struct feed_stats {

@@ -27,6 +27,7 @@ struct redis_sink {
     int port, db;
     uint64_t buffer_max, inflight_max, connect_timeout_ms, command_timeout_ms;
     long long max_queue_length;
+    long long author_history, author_ttl;
 
     redisAsyncContext *ac;
     enum redis_state state;
@@ -243,6 +244,25 @@ static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
     sink_flush(r);
 }
 
+/* <prefix>:author:<source>:<author id>: the author's recent alert ids,
+ * newest first, capped and expiring, for agents who want the history. */
+static void push_author_history(struct redis_sink *r, const struct alert *a)
+{
+    char key[KEY_MAX], stop[24], ttl[24];
+
+    snprintf(key, sizeof key, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
+    snprintf(stop, sizeof stop, "%lld", r->author_history - 1);
+    snprintf(ttl, sizeof ttl, "%lld", r->author_ttl);
+    {
+        const char *lpush[] = {"LPUSH", key, a->id};
+        const char *ltrim[] = {"LTRIM", key, "0", stop};
+        const char *expire[] = {"EXPIRE", key, ttl};
+        redisAsyncCommandArgv(r->ac, NULL, NULL, 3, lpush, NULL);
+        redisAsyncCommandArgv(r->ac, NULL, NULL, 4, ltrim, NULL);
+        redisAsyncCommandArgv(r->ac, NULL, NULL, 3, expire, NULL);
+    }
+}
+
 /* Send buffered alerts, most urgent level first, up to the in-flight cap. */
 static void sink_flush(struct redis_sink *r)
 {
@@ -270,6 +290,8 @@ static void sink_flush(struct redis_sink *r)
             if (r->inflight.n == 0)
                 r->inflight_since_us = now_mono_us();
             q_push_tail(&r->inflight, a);
+            if (a->author_id)
+                push_author_history(r, a);
         }
     }
     if (r->inflight.n)
@@ -382,6 +404,8 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
     r->connect_timeout_ms = (uint64_t)cfg->redis_connect_timeout;
     r->command_timeout_ms = (uint64_t)cfg->redis_command_timeout;
     r->max_queue_length = cfg->max_queue_length;
+    r->author_history = cfg->author_history;
+    r->author_ttl = cfg->author_history_ttl;
     r->connect_timer = evtimer_new(base, on_deadline, r);
     r->deadline_timer = evtimer_new(base, on_deadline, r);
     r->reconnect_timer = evtimer_new(base, on_reconnect, r);

@@ -60,7 +60,12 @@ int replay_run(const char *input, const char *format, const char *rules_glob, co
     }
     if (!rules_glob)
         rules_glob = cfg->rules;
-    rs = rules_load(rules_glob, cfg ? (int)cfg->accents_fold : 0, cfg ? cfg->lexicons : NULL, &errs);
+    if (!cfg) {
+        cfg = config_defaults_new();
+        free(cfg->name);
+        cfg->name = xstrdup("replay");
+    }
+    rs = rules_load(rules_glob, (int)cfg->accents_fold, config_path ? cfg->lexicons : NULL, &errs);
     if (!rs) {
         print_errors(&errs);
         config_free(cfg);
@@ -73,7 +78,7 @@ int replay_run(const char *input, const char *format, const char *rules_glob, co
         config_free(cfg);
         return 3;
     }
-    pipeline_init(&pl, cfg ? cfg->name : "replay", rs, print_alert, &out);
+    pipeline_init(&pl, cfg, rs, print_alert, &out);
     feed_init(&feed, "replay", format, format, NULL, &pl);
     chunk = xmalloc(REPLAY_CHUNK);
     while ((n = fread(chunk, 1, REPLAY_CHUNK, in)) > 0)

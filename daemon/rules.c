@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *const level_names[LEVEL_COUNT] = {"critical", "high", "normal", "low"};
 
@@ -406,6 +407,32 @@ static void rloader_json_rule(struct rloader *ld, const struct rule_text *rt, co
         free(jr.vals[i]);
 }
 
+/* The scorer's lexicons: a rule per word list present, accents folded
+ * (customers write "bedrageri" as often as "bedrägeri"). */
+static struct ruleset *lexicon_build(const char *dir, struct errlist *errs)
+{
+    static const char *const names[] = {LEXICON_URGENCY, LEXICON_NEGATIVE};
+    struct rule_text rt[2];
+    char path[8192], json[128];
+    int n = 0;
+
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        snprintf(path, sizeof path, "%s/%s.txt", dir, names[i]);
+        if (access(path, R_OK) != 0)
+            continue;
+        snprintf(json, sizeof json, "{\"query\": \"list:%s\", \"accents\": \"fold\"}", names[i]);
+        rt[n].name = (char *)names[i];
+        rt[n].json = xstrdup(json);
+        n++;
+    }
+    if (n == 0)
+        return NULL;
+    struct ruleset *lex = rules_load_with(NULL, 1, dir, rt, n, "lexicon", errs);
+    for (int i = 0; i < n; i++)
+        free(rt[i].json);
+    return lex;
+}
+
 struct ruleset *rules_load(const char *pattern, int accents_fold, const char *lexicons,
                            struct errlist *errs)
 {
@@ -427,7 +454,8 @@ struct ruleset *rules_load_with(const char *pattern, int accents_fold, const cha
         str_copy(ld.lexicons, lexicons, sizeof ld.lexicons);
     else
         default_lexicons(pattern, ld.lexicons, sizeof ld.lexicons);
-    grc = glob(pattern, 0, NULL, &g);
+    memset(&g, 0, sizeof g);
+    grc = pattern ? glob(pattern, 0, NULL, &g) : 0;
     if (grc == GLOB_NOMATCH) {
         errlist_add(errs, "%s: no rule file matches this pattern (missing or unreadable directory?)", pattern);
         goto fail;
@@ -435,7 +463,7 @@ struct ruleset *rules_load_with(const char *pattern, int accents_fold, const cha
         errlist_add(errs, "%s: cannot list rule files", pattern);
         goto fail;
     }
-    for (size_t i = 0; i < g.gl_pathc; i++) {    /* glob() sorts */
+    for (size_t i = 0; pattern && i < g.gl_pathc; i++) {    /* glob() sorts */
         inifile_parse(g.gl_pathv[i], rloader_key, &ld, errs);
         rloader_finish_rule(&ld);
         rs->nfiles++;
@@ -455,7 +483,12 @@ struct ruleset *rules_load_with(const char *pattern, int accents_fold, const cha
         }
     }
     rloader_free_lists(&ld);
+    if (pattern && !(rs->lex = lexicon_build(ld.lexicons, errs)) && errs->n > before)
+        goto fail_built;
     return rs;
+fail_built:
+    rules_free(rs);
+    return NULL;
 fail:
     rloader_free_lists(&ld);
     strmap_free(&ld.names);
@@ -469,6 +502,7 @@ void rules_free(struct ruleset *rs)
 {
     if (!rs)
         return;
+    rules_free(rs->lex);
     matcher_free(rs->m);
     for (int i = 0; i < rs->n; i++)
         rule_free_fields(&rs->rules[i]);

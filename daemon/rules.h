@@ -52,7 +52,13 @@ struct ruleset {
     int n;
     int nfiles;
     struct matcher *m;
+    /* The scorer's word lists (LEXICONS/urgency.txt, negative.txt), one rule
+     * per list that exists, built and swapped with the rules; NULL if none. */
+    struct ruleset *lex;
 };
+
+#define LEXICON_URGENCY "urgency"
+#define LEXICON_NEGATIVE "negative"
 
 /* Load all files of glob_pattern.  accents_fold is the [daemon] default;
  * lexicons is the term-list directory (NULL: "lexicons" beside the rule
@@ -71,7 +77,8 @@ struct rule_text {
     char *json;
 };
 
-/* rules_load() plus extra rules, all or nothing. */
+/* rules_load() plus extra rules, all or nothing.  glob_pattern may be NULL
+ * (extra rules only). */
 struct ruleset *rules_load_with(const char *glob_pattern, int accents_fold, const char *lexicons,
                                 const struct rule_text *extra, int nextra, const char *origin,
                                 struct errlist *errs);

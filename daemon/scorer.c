@@ -1,24 +1,60 @@
-/* scorer: see scorer.h. */
+/* scorer: see scorer.h and README "Priority". */
 #include "scorer.h"
+#include "pii.h"
 
-#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
-/* Score bands per level: a low alert never outranks a normal one by score. */
+/* Score bands per level: [base, base + 19]. */
 static const int level_base[LEVEL_COUNT] = {80, 60, 40, 20};
-#define REACH_MAX_BONUS 15
-#define REACH_MIN_FOLLOWERS 1000
+#define BAND 19
 
-static void add_reason(struct score *s, const char *kind, const char *val)
+static void add_reason(struct score *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add_reason(struct score *s, const char *fmt, ...)
 {
-    if (s->nreasons < SCORER_MAX_REASONS)
-        snprintf(s->reasons[s->nreasons++], sizeof s->reasons[0], "%s:%s", kind, val);
+    va_list ap;
+
+    if (s->nreasons >= SCORER_MAX_REASONS)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(s->reasons[s->nreasons++], sizeof s->reasons[0], fmt, ap);
+    va_end(ap);
 }
 
-void scorer_score(const struct ruleset *rs, const struct match_ctx *mc, const struct post *p,
+static void raise_to(struct score *s, int level)
+{
+    if (level < s->level)
+        s->level = level;
+}
+
+/* Words of one lexicon found in the post: up to max, each a reason. */
+static int lexicon_terms(const struct ruleset *lex, const struct match_ctx *lexmc, const char *list,
+                         const char *kind, int max, struct score *out)
+{
+    int found = 0;
+
+    if (!lex || !lexmc)
+        return 0;
+    for (int i = 0; i < lexmc->nhits && found < max; i++) {
+        const struct rule *r = &lex->rules[lexmc->hits[i].rule];
+        if (strcmp(r->name, list) != 0)
+            continue;
+        for (int t = 0; t < r->q->nterms && found < max; t++)
+            if (matcher_term_hit(lexmc, r, t)) {
+                add_reason(out, "%s:%s", kind, r->q->terms[t].raw);    /* as the list has it */
+                found++;
+            }
+    }
+    return found;
+}
+
+void scorer_score(const struct config *cfg, const struct ruleset *rs, const struct match_ctx *mc,
+                  const struct match_ctx *lexmc, const struct post *p, const struct score_input *in,
                   struct score *out)
 {
-    int best = -1;
+    int best = -1, points = 0, passed = 0, urgent;
 
     out->nreasons = 0;
     /* Highest priority wins; ties go to the first rule in load order. */
@@ -29,22 +65,40 @@ void scorer_score(const struct ruleset *rs, const struct match_ctx *mc, const st
     }
     out->best_rule = best;
     out->level = best >= 0 ? rs->rules[best].level : LEVEL_LOW;
-    out->score = level_base[out->level];
-    add_reason(out, "rule", level_names[out->level]);
-    /* Reach: +3 per decade of followers from 1,000 (1k: +3 ... 10M+: +15). */
-    if (p->author.followers >= REACH_MIN_FOLLOWERS) {
-        char v[24];
-        int bonus = (int)(3.0 * (log10((double)p->author.followers) - 2.0));
-        if (bonus > REACH_MAX_BONUS)
-            bonus = REACH_MAX_BONUS;
-        out->score += bonus;
-        snprintf(v, sizeof v, "%lld", p->author.followers);
-        add_reason(out, "reach", v);
+    add_reason(out, "rule:%s", level_names[out->level]);
+
+    for (int i = 0; i < cfg->nreach; i++)
+        passed += p->author.followers >= cfg->reach[i];
+    if (passed) {
+        points += passed * (int)cfg->reach_points;
+        add_reason(out, "reach:%lld", p->author.followers);
     }
     if (p->author.verified) {
-        out->score += 4;
-        add_reason(out, "verified", "true");
+        points += (int)cfg->verified_points;
+        add_reason(out, "verified");
     }
-    if (out->score > 100)
-        out->score = 100;
+    urgent = lexicon_terms(rs->lex, lexmc, LEXICON_URGENCY, "urgency", (int)cfg->terms_max, out);
+    points += urgent * (int)cfg->urgency_points;
+    points += lexicon_terms(rs->lex, lexmc, LEXICON_NEGATIVE, "sentiment", (int)cfg->terms_max, out) *
+              (int)cfg->negative_points;
+    if (urgent && p->author.followers >= cfg->urgency_escalate_followers)
+        raise_to(out, LEVEL_HIGH);
+    for (int k = 0; k < PII_COUNT; k++)
+        if (in->pii & (1 << k)) {
+            add_reason(out, "pii:%s", pii_kind_names[k]);
+            raise_to(out, (int)cfg->pii_level);
+        }
+    if (in->author_alerts >= (uint32_t)cfg->repeat_count) {
+        /* Someone escalating: one level up, to high at most. */
+        points += (int)cfg->repeat_points;
+        add_reason(out, "repeat_author:%u", in->author_alerts);
+        if (out->level > LEVEL_HIGH)
+            out->level--;
+    }
+    if (in->shares >= (uint32_t)cfg->spread_count) {
+        points += (int)cfg->spread_points;
+        add_reason(out, "spreading:%u", in->shares);
+        raise_to(out, LEVEL_HIGH);
+    }
+    out->score = level_base[out->level] + (points < BAND ? points : BAND);
 }

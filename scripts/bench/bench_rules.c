@@ -142,6 +142,7 @@ int main(int argc, char **argv)
     double parse_s, load_s, best = 1e30;
     struct counts cnt = {0, 0};
     long rss_before, rss_after;
+    struct config *cfg = config_defaults_new();
 
     if (argc != 3) {
         fprintf(stderr, "usage: bench_rules INPUT RULES_FILE\n");
@@ -165,7 +166,7 @@ int main(int argc, char **argv)
         struct pipeline pl;
         struct feed f;
         cnt.alerts = 0;
-        pipeline_init(&pl, "bench", rs, drop_alert, &cnt);
+        pipeline_init(&pl, cfg, rs, drop_alert, &cnt);
         feed_init(&f, "bench", "x_v2", "x_v2", NULL, &pl);
         t0 = now_mono_us();
         feed_bytes(&f, data, len);
@@ -183,6 +184,7 @@ int main(int argc, char **argv)
            match_s, rs->n, len, (unsigned long long)records, (unsigned long long)posts, (unsigned long long)cnt.alerts,
            parse_s, best, load_s, rss_after - rss_before, rss_after);
     rules_free(rs);
+    config_free(cfg);
     free(data);
     return 0;
 }

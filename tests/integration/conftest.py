@@ -179,6 +179,11 @@ def token_file(workdir, token="it-token"):
     return path
 
 
+def demo_alert_count():
+    """How many alerts the demo posts give (the offline replay decides)."""
+    return len(replay(DEMO_POSTS))
+
+
 def replay(path, rules=RULES, fmt="x_v2"):
     """Alerts the offline replay gives for a file: the reference for live runs."""
     out = subprocess.run([BIN, "--replay", path, "--format", fmt, "--rules", rules],

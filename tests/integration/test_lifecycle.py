@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import (BIN, DEMO_POSTS, TOP, Emulator, Mentiond, RULES, config, token_file, wait_for,
+from conftest import (demo_alert_count, BIN, DEMO_POSTS, TOP, Emulator, Mentiond, RULES, config, token_file, wait_for,
                       x_source)
 
 
@@ -25,12 +25,12 @@ def test_sigterm_flushes_buffer_when_redis_returns(workdir, redis_server, procs)
     procs.append(emu)
     m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir))))
     procs.append(m)
-    m.wait_log(r"buffered 23,")
+    m.wait_log(r"buffered %d," % demo_alert_count())
     m.signal(signal.SIGTERM)
-    m.wait_log(r"signal 15: stopping sources, flushing 23 alerts")
+    m.wait_log(r"signal 15: stopping sources, flushing %d alerts" % demo_alert_count())
     redis_server.start()
     assert m.wait(timeout=15) == 0
-    assert redis_server.count() == 23
+    assert redis_server.count() == demo_alert_count()
     assert "shutdown: all alerts delivered" in m.text()
 
 
@@ -41,11 +41,11 @@ def test_sigterm_reports_what_it_could_not_deliver(workdir, redis_server, procs)
                                                                   "shutdown_timeout = 1"))
     procs.append(m)
     m.wait_log(r"redis: cannot connect to .*redis.sock: .*retrying")
-    m.wait_log(r"buffered 23,")
+    m.wait_log(r"buffered %d," % demo_alert_count())
     t0 = time.monotonic()
     assert m.stop(timeout=10) == 0
     assert time.monotonic() - t0 < 5
-    assert "23 alerts could not be delivered to Redis within 1s and are lost" in m.text()
+    assert "%d alerts could not be delivered to Redis within 1s and are lost" % demo_alert_count() in m.text()
 
 
 def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs):
@@ -55,7 +55,7 @@ def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs):
     m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir)),
                                  rules=os.path.join(rules, "*.rules")))
     procs.append(m)
-    wait_for(lambda: redis_server.count() >= 23, 10, what="first alerts")
+    wait_for(lambda: redis_server.count() >= demo_alert_count(), 10, what="first alerts")
 
     # a valid new rule file: applied, the stream keeps its connection
     with open(os.path.join(rules, "50-new.rules"), "w") as f:
@@ -168,7 +168,7 @@ def test_rules_from_a_redis_hash(workdir, redis_server, procs):
                                  extra_redis="rules_key = mentiond:rules\nrules_poll_ms = 200"))
     procs.append(m)
     r = redis_server.client()
-    wait_for(lambda: redis_server.count() >= 23, 10, what="file rules working")
+    wait_for(lambda: redis_server.count() >= demo_alert_count(), 10, what="file rules working")
 
     r.hset("mentiond:rules", "weather", json.dumps(
         {"query": "weather OR \"cardamom buns\"", "queue": "chatter", "priority": "low",

@@ -4,6 +4,7 @@
 #include "json.h"
 #include "matcher.h"
 #include "scorer.h"
+#include "pii.h"
 #include "util.h"
 
 #define MAXF 128
@@ -56,6 +57,10 @@ static void encode_and_parse_back(void **state)
     struct post p;
     struct alert *a;
     struct fields f = {0};
+    struct config *cfg = config_defaults_new();
+    struct score_input in = {.author_alerts = 1};
+    const char *ids[] = {"x-main:1111", "x-main:1000"};
+    struct alert_context cx = {.pii = 1 << PII_CARD, .author_recent = 2, .author_ids = ids, .nids = 2, .shares = 4};
     struct json_reader *r = json_reader_new(64, collect, &f);
     char err[256];
     const char *text = "Nordvik \"charged twice\"\n\ttab 😡 \\ done";
@@ -74,8 +79,8 @@ static void encode_and_parse_back(void **state)
     p.received_ms = 1795342800000ull + 12;            /* 2026-11-22T10:20:00.012Z */
     match_ctx_init(&mc);
     assert_int_equal(matcher_match(&mc, rs->m, &p), 2);
-    scorer_score(rs, &mc, &p, &sc);
-    a = alert_build(w, "mentiond-1", rs, &mc, &sc, &p, 1795342800000ull + 13);
+    scorer_score(cfg, rs, &mc, NULL, &p, &in, &sc);
+    a = alert_build(w, "mentiond-1", rs, &mc, &sc, &p, &cx, 1795342800000ull + 13);
     assert_non_null(a);
     assert_string_equal(a->id, "x-main:1234567890");
     assert_string_equal(a->queue, "cards");
@@ -83,6 +88,12 @@ static void encode_and_parse_back(void **state)
     assert_int_equal(json_reader_parse(r, a->json, a->len, err, sizeof err), 0);
 
     assert_string_equal(get(&f, "/v"), "1");
+    assert_string_equal(get(&f, "/type"), "mention");
+    assert_string_equal(get(&f, "/pii/redacted/0"), "card_number");
+    assert_string_equal(get(&f, "/context/author_recent_alerts"), "2");
+    assert_string_equal(get(&f, "/context/author_alert_ids/1"), "x-main:1000");
+    assert_string_equal(get(&f, "/context/shares"), "4");
+    assert_string_equal(get(&f, "/context/in_reply_to"), "null");
     assert_string_equal(get(&f, "/id"), "x-main:1234567890");
     assert_string_equal(get(&f, "/instance"), "mentiond-1");
     assert_string_equal(get(&f, "/source/name"), "x-main");
@@ -114,10 +125,10 @@ static void encode_and_parse_back(void **state)
 
     /* The writer is reusable, and invalid UTF-8 gives no alert (not bad JSON). */
     p.text = "nordvik fraud \xc3";
-    a->next = alert_build(w, "mentiond-1", rs, &mc, &sc, &p, 1);
+    a->next = alert_build(w, "mentiond-1", rs, &mc, &sc, &p, &cx, 1);
     assert_null(a->next);
     p.text = "nordvik fraud";
-    a->next = alert_build(w, "mentiond-1", rs, &mc, &sc, &p, 1);
+    a->next = alert_build(w, "mentiond-1", rs, &mc, &sc, &p, &cx, 1);
     assert_non_null(a->next);
     alert_free(a->next);
 
@@ -126,6 +137,7 @@ static void encode_and_parse_back(void **state)
     jw_free(w);
     match_ctx_free(&mc);
     rules_free(rs);
+    config_free(cfg);
 }
 
 static void score_order(void **state)
@@ -135,6 +147,8 @@ static void score_order(void **state)
     struct match_ctx mc;
     struct score small, big, verified;
     struct post p;
+    struct config *cfg = config_defaults_new();
+    struct score_input in = {.author_alerts = 1};
     (void)state;
 
     post_clear(&p);
@@ -143,17 +157,18 @@ static void score_order(void **state)
     match_ctx_init(&mc);
     matcher_match(&mc, rs->m, &p);
     p.author.followers = 10;
-    scorer_score(rs, &mc, &p, &small);
+    scorer_score(cfg, rs, &mc, NULL, &p, &in, &small);
     p.author.followers = 5000000;
-    scorer_score(rs, &mc, &p, &big);
+    scorer_score(cfg, rs, &mc, NULL, &p, &in, &big);
     p.author.verified = 1;
-    scorer_score(rs, &mc, &p, &verified);
+    scorer_score(cfg, rs, &mc, NULL, &p, &in, &verified);
     assert_int_equal(small.level, LEVEL_LOW);
     assert_true(small.score < big.score);
     assert_true(big.score < verified.score);
     assert_true(verified.score < 40);      /* a low alert stays below the normal band */
     match_ctx_free(&mc);
     rules_free(rs);
+    config_free(cfg);
 }
 
 int main(void)
