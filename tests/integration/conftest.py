@@ -17,6 +17,7 @@ BIN = os.environ.get("MENTIOND_BIN", os.path.join(TOP, "build", "mentiond"))
 EMULATOR = os.path.join(TOP, "scripts", "stream-emulator")
 DEMO_POSTS = os.path.join(TOP, "scripts", "demo", "posts.jsonl")
 RULES = os.path.join(TOP, "conf", "rules.d", "*.rules")
+LEXICONS = os.path.join(TOP, "conf", "lexicons")
 CORPUS = os.path.abspath(os.path.join(TOP, "..", "shared", "corpus"))
 LEVELS = ["critical", "high", "normal", "low"]
 
@@ -162,9 +163,9 @@ def procs():
 
 
 def config(redis_sock, sources, rules=RULES, extra_daemon="", extra_redis=""):
-    return ("[daemon]\nname = it\nrules = %s\nlog_level = debug\nstatus_interval = 1\n"
+    return ("[daemon]\nname = it\nrules = %s\nlexicons = %s\nlog_level = debug\nstatus_interval = 1\n"
             "shutdown_timeout = 10\n%s\n[redis]\nurl = unix://%s\n%s\n%s"
-            % (rules, extra_daemon, redis_sock, extra_redis, sources))
+            % (rules, LEXICONS, extra_daemon, redis_sock, extra_redis, sources))
 
 
 def x_source(url, token_file, name="x-it", extra="", stall=5):

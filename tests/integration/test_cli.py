@@ -29,9 +29,9 @@ def test_usage_errors_exit_2(args):
 
 def test_replay_demo_posts():
     alerts = replay(DEMO_POSTS)
-    # 28 posts: the bank's own reply and an unrelated post give none, a retweet
+    # 32 posts: the bank's own replies and unrelated posts give none, a retweet
     # of an alerted post is folded into its shares, the rest alert once each
-    assert len(alerts) == 22
+    assert len(alerts) == 23
     ids = [a["id"] for a in alerts]
     assert len(set(ids)) == len(ids)
     # base levels of conf/rules.d; the alert takes the most urgent match's
@@ -49,7 +49,9 @@ def test_replay_demo_posts():
         by_level[a["priority"]["level"]] = by_level.get(a["priority"]["level"], 0) + 1
         # the bank's own replies never alert
         assert a["post"]["author"]["handle"] != "NordvikHelp"
-    assert by_level == {"critical": 3, "high": 14, "normal": 4, "low": 1}
+    assert by_level == {"critical": 3, "high": 15, "normal": 4, "low": 1}
+    card = [a for a in alerts if "4111" in a["post"]["text"]][0]
+    assert "4111 **** **** 1111" in card["post"]["text"] and card["pii"]["redacted"] == ["card_number"]
     press = [a for a in alerts if a["queue"] == "press"]
     assert all(a["priority"]["level"] == "critical" for a in press)
 
@@ -58,8 +60,8 @@ def test_replay_stdin_and_summary():
     with open(DEMO_POSTS) as f:
         r = run("--replay", "-", "--format", "x_v2", "--rules", RULES, stdin=f.read() + "garbage\n")
     assert r.returncode == 0
-    assert len(r.stdout.splitlines()) == 22
-    assert "29 records, 28 posts, 22 alerts" in r.stderr
+    assert len(r.stdout.splitlines()) == 23
+    assert "33 records, 32 posts, 23 alerts" in r.stderr
     assert "1 malformed" in r.stderr
     assert "offset" in r.stderr          # the malformed record is located
 

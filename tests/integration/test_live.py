@@ -192,7 +192,7 @@ def test_file_source(workdir, redis_server, procs):
     m = Mentiond(workdir, config(redis_server.sock, src))
     procs.append(m)
     wait_for(lambda: redis_server.count() >= demo_alert_count(), 10, what="file alerts")
-    m.wait_log(r"source recorded: end of .*: 28 posts, 0 rejected records")
+    m.wait_log(r"source recorded: end of .*: 32 posts, 0 rejected records")
     assert m.stop() == 0
 
 
