@@ -31,12 +31,12 @@ UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
 PYTHON  := /usr/bin/python3
 PREFIX  ?= /usr/local
 
-FUZZ_TARGETS := fuzz_query
+FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_ndjson fuzz_config fuzz_pii
 FB := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit integration run clean clean-objs check-clang fuzz fuzz-replay bench
+.PHONY: all deps test unit integration run clean clean-objs check-clang fuzz fuzz-replay bench sanitize integration-san
 all: $(B)/mentiond
 
 deps:
@@ -55,11 +55,18 @@ $(B)/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/unit/testutil.h
 	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS) -lcmocka
 
 # Fuzz targets' regression corpora, replayed without libFuzzer (part of make test).
-$(B)/%_replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(CORE_OBJ)
+$(B)/%_replay: tests/fuzz/%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_common.h $(CORE_OBJ)
 	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< tests/fuzz/replay_main.c $(CORE_OBJ) $(LDLIBS)
 
+# The stream targets also take every real capture of ../shared/corpus, when
+# it is beside the project (read there, never copied in).
+CORPUS_SEEDS_decode_x := $(wildcard ../shared/corpus/twitter-v2-stream/twarc-csv/*.jsonl)
+CORPUS_SEEDS_ndjson := $(wildcard ../shared/corpus/mastodon/rtoot/stream/*.jsonl)
+
 fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
-	@for t in $(FUZZ_TARGETS); do ./$(B)/$${t}_replay tests/fuzz/corpus/$${t#fuzz_} || exit 1; done
+	@for t in $(FUZZ_TARGETS); do c=$${t#fuzz_}; \
+	  ./$(B)/$${t}_replay tests/fuzz/corpus/$$c $(CORPUS_SEEDS_decode_x:%=$$([ $$c = decode_x ] && echo %)) \
+	    $(CORPUS_SEEDS_ndjson:%=$$([ $$c = ndjson ] && echo %)) || exit 1; done
 
 # libFuzzer with ASan/UBSan: make fuzz [FUZZ_TIME=seconds per target].  New
 # coverage goes to $(FB)/corpus-*, crashes to $(FB)/; add what a crash teaches
@@ -71,7 +78,7 @@ $(FB):
 	@mkdir -p $(FB)
 
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC:daemon/%.c=$(FB)/%.o)
-	clang $(CPPFLAGS) -Idaemon -g -O1 -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LDLIBS)
+	clang $(CPPFLAGS) -Idaemon -g -O1 -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(CORE_SRC:daemon/%.c=$(FB)/%.o) $(LDLIBS)
 
 fuzz: $(FUZZ_TARGETS:%=$(FB)/%)
 	@for t in $(FUZZ_TARGETS); do c=$${t#fuzz_}; mkdir -p $(FB)/corpus-$$c; \
@@ -102,6 +109,12 @@ unit: $(UNIT_BINS)
 integration: $(B)/mentiond
 	MENTIOND_BIN=$(CURDIR)/$(B)/mentiond $(PYTHON) -m pytest -q tests/integration
 
+# The same scenarios against the ASan/UBSan daemon: every test checks the
+# exit status, so a sanitizer report or a leak at shutdown fails it.
+integration-san:
+	$(MAKE) B=build-san CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" build-san/mentiond
+	MENTIOND_BIN=$(CURDIR)/build-san/mentiond $(PYTHON) -m pytest -q tests/integration
+
 # The README's test command: dependencies, build (gcc, and clang in its own
 # directory: both must stay warning-free), unit tests, integration tests.
 test: deps
@@ -109,7 +122,15 @@ test: deps
 	$(MAKE) check-clang
 	$(MAKE) unit
 	$(MAKE) fuzz-replay
+	$(MAKE) sanitize
 	$(MAKE) integration
+	$(MAKE) integration-san
+
+# The unit tests, fuzz replays and daemon again under AddressSanitizer and
+# UndefinedBehaviorSanitizer (build-san/), as make test runs them.
+SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+sanitize:
+	$(MAKE) B=build-san CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" build-san/mentiond unit fuzz-replay
 
 check-clang:
 	$(MAKE) B=build-clang CC=clang build-clang/mentiond $(UNIT_TESTS:%=build-clang/%)
@@ -119,4 +140,4 @@ run: deps
 	@scripts/run-demo
 
 clean:
-	rm -rf $(B) build-clang $(FB) run
+	rm -rf $(B) build-clang build-san $(FB) run

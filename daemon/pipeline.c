@@ -10,7 +10,12 @@
 #include <string.h>
 #include <strings.h>
 
-#define WINDOW_SLOTS 65536
+/* Table sizes: bounded memory (about 30 MB in all); under pressure the
+ * oldest history is forgotten first. */
+#define SEEN_SLOTS 131072
+#define AUTHOR_SLOTS 32768
+#define SHARE_SLOTS 32768
+#define CANNED_SLOTS 4096
 #define SEEN_ALERTED 1u
 #define CANNED_RAISED 1u
 
@@ -29,10 +34,10 @@ void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct r
     pl->jw = jw_new();
     if (!pl->jw)
         abort();
-    window_init(&pl->authors, WINDOW_SLOTS, (uint64_t)cfg->repeat_window * 1000);
-    window_init(&pl->shares, WINDOW_SLOTS, (uint64_t)cfg->spread_window * 1000);
-    window_init(&pl->seen, WINDOW_SLOTS * 4, (uint64_t)cfg->dedup_window * 1000);
-    window_init(&pl->canned, WINDOW_SLOTS / 4, (uint64_t)cfg->canned_window * 1000);
+    window_init(&pl->authors, AUTHOR_SLOTS, (uint64_t)cfg->repeat_window * 1000, 1);
+    window_init(&pl->shares, SHARE_SLOTS, (uint64_t)cfg->spread_window * 1000, 0);
+    window_init(&pl->seen, SEEN_SLOTS, (uint64_t)cfg->dedup_window * 1000, 0);
+    window_init(&pl->canned, CANNED_SLOTS, (uint64_t)cfg->canned_window * 1000, 1);
     pipeline_set_rules(pl, rs);
 }
 

@@ -23,16 +23,19 @@ struct window_entry {
     uint32_t count;             /* events in the window */
     uint32_t flags;             /* owner's use (e.g. "already alerted") */
     uint32_t nids;
-    char ids[WINDOW_IDS][WINDOW_ID_MAX]; /* most recent first */
+    char (*ids)[WINDOW_ID_MAX]; /* most recent first; NULL in tables without ids */
 };
 
 struct window {
     struct window_entry *slots;
+    char (*idstore)[WINDOW_IDS][WINDOW_ID_MAX]; /* per slot, only if with_ids */
     size_t nslots;              /* power of two */
     uint64_t span_ms;
 };
 
-void window_init(struct window *w, size_t nslots, uint64_t span_ms);
+/* with_ids: entries remember their last WINDOW_IDS ids (costs 320 bytes a
+ * slot); without, window_add ignores ids. */
+void window_init(struct window *w, size_t nslots, uint64_t span_ms, int with_ids);
 void window_free(struct window *w);
 /* The entry for key, or NULL.  An entry whose window has passed is reset
  * (count 0, ids kept) before it is returned. */

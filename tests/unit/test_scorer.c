@@ -114,7 +114,7 @@ static void windows_are_bounded(void **state)
     char key[32];
     (void)state;
 
-    window_init(&w, 64, 1000);
+    window_init(&w, 64, 1000, 1);
     e = window_get(&w, "a", 0);
     assert_int_equal(window_add(e, "id1", 0), 1);
     assert_int_equal(window_add(window_get(&w, "a", 500), "id2", 500), 2);
