@@ -113,7 +113,7 @@ integration: $(B)/mentiond
 # exit status, so a sanitizer report or a leak at shutdown fails it.
 integration-san:
 	$(MAKE) B=build-san CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" build-san/mentiond
-	MENTIOND_BIN=$(CURDIR)/build-san/mentiond $(PYTHON) -m pytest -q tests/integration
+	MENTIOND_SANITIZED=1 MENTIOND_BIN=$(CURDIR)/build-san/mentiond $(PYTHON) -m pytest -q tests/integration
 
 # The README's test command: dependencies, build (gcc, and clang in its own
 # directory: both must stay warning-free), unit tests, integration tests.
@@ -123,6 +123,7 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) fuzz-replay
 	$(MAKE) sanitize
+	$(MAKE) fuzz FUZZ_TIME=4
 	$(MAKE) integration
 	$(MAKE) integration-san
 

@@ -110,6 +110,7 @@ struct loader {
     unsigned char seen[NKEYS];          /* global keys already set */
     unsigned char *src_seen;            /* per current source, NKEYS */
     unsigned char field_seen[PF_COUNT];
+    int too_many;                       /* sources over the cap: said once */
 };
 
 static void *field_ptr(void *base, size_t off)
@@ -329,6 +330,12 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
             }
             if (config_source(ld->c, name)) {
                 errlist_add(ld->errs, "%s:%d: duplicate [source \"%s\"]", file, line, name);
+                return -1;
+            }
+            if (ld->c->nsources >= CONFIG_MAX_SOURCES) {
+                if (ld->c->nsources == CONFIG_MAX_SOURCES && !ld->too_many++)
+                    errlist_add(ld->errs, "%s:%d: more than %d sources in one configuration", file, line,
+                                CONFIG_MAX_SOURCES);
                 return -1;
             }
             ld->cur = source_new(ld, name, pos->section_line ? pos->section_line : line);

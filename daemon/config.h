@@ -35,6 +35,8 @@ extern const char *const post_field_defaults[PF_COUNT];
 
 enum source_type { SRC_X_V2, SRC_NDJSON, SRC_FILE };
 
+#define CONFIG_MAX_SOURCES 10000        /* streams in one process (target: 1,000+) */
+
 struct source_conf {
     char *name;
     enum source_type type;

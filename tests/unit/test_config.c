@@ -128,6 +128,21 @@ static void redis_urls_and_secrets(void **state)
     unsetenv("CREDENTIALS_DIRECTORY");
 }
 
+static void source_count_is_capped(void **state)
+{
+    struct errlist errs = {0};
+    size_t cap = (size_t)(CONFIG_MAX_SOURCES + 5) * 64, o = 0;
+    char *text = xmalloc(cap);
+    (void)state;
+    for (int i = 0; i < CONFIG_MAX_SOURCES + 5; i++)
+        o += (size_t)snprintf(text + o, cap - o, "[source \"s%d\"]\ntype = file\npath = /dev/null\n", i);
+    assert_null(config_load(write_temp("many.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, "more than 10000 sources"));
+    assert_int_equal(errs.n, 1);                /* said once, not 5 times */
+    errlist_free(&errs);
+    free(text);
+}
+
 static void reload_equality(void **state)
 {
     struct errlist errs = {0};
@@ -159,6 +174,7 @@ int main(void)
         cmocka_unit_test(errors_name_file_and_line),
         cmocka_unit_test(redis_urls_and_secrets),
         cmocka_unit_test(reload_equality),
+        cmocka_unit_test(source_count_is_capped),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
