@@ -20,6 +20,30 @@ static void put_time(struct json_writer *w, const char *k, uint64_t ms)
     put_str(w, k, t);
 }
 
+static void put_priority(struct json_writer *w, int level, int score, const char *const *reasons, int n)
+{
+    jw_key(w, "priority");
+    jw_map_open(w);
+    put_str(w, "level", level_names[level]);
+    jw_key(w, "score");
+    jw_int(w, score);
+    jw_key(w, "reasons");
+    jw_array_open(w);
+    for (int i = 0; i < n; i++)
+        jw_str(w, reasons[i]);
+    jw_array_close(w);
+    jw_map_close(w);
+}
+
+static void put_times(struct json_writer *w, const struct post *p, uint64_t now_ms)
+{
+    jw_key(w, "times");
+    jw_map_open(w);
+    put_time(w, "received", p->received_ms ? p->received_ms : now_ms);
+    put_time(w, "enqueued", now_ms);
+    jw_map_close(w);
+}
+
 static void put_post(struct json_writer *w, const struct post *p)
 {
     jw_key(w, "post");
@@ -173,6 +197,8 @@ struct alert *alert_build_canned(struct json_writer *w, const char *instance, co
                                  const struct post *p, const char *const *recipients, int nrecipients,
                                  uint64_t first_ms, uint64_t now_ms)
 {
+    /* The bottom of the level's band: canned replies order by time alone. */
+    int score = level == LEVEL_CRITICAL ? 80 : level == LEVEL_HIGH ? 60 : level == LEVEL_NORMAL ? 40 : 20;
     char id[512], reason[64];
 
     snprintf(id, sizeof id, "%s:canned:%s", p->source_name ? p->source_name : "", p->id);
@@ -181,17 +207,8 @@ struct alert *alert_build_canned(struct json_writer *w, const char *instance, co
     jw_array_open(w);
     jw_array_close(w);
     put_str(w, "queue", queue);
-    jw_key(w, "priority");
-    jw_map_open(w);
-    put_str(w, "level", level_names[level]);
-    jw_key(w, "score");
-    jw_int(w, level == LEVEL_CRITICAL ? 80 : level == LEVEL_HIGH ? 60 : level == LEVEL_NORMAL ? 40 : 20);
-    jw_key(w, "reasons");
-    jw_array_open(w);
     snprintf(reason, sizeof reason, "canned_reply:%d", nrecipients);
-    jw_str(w, reason);
-    jw_array_close(w);
-    jw_map_close(w);
+    put_priority(w, level, score, (const char *const[]){reason}, 1);
     jw_key(w, "context");
     jw_map_open(w);
     jw_key(w, "recipients");
@@ -201,13 +218,9 @@ struct alert *alert_build_canned(struct json_writer *w, const char *instance, co
     jw_array_close(w);
     put_time(w, "first_seen", first_ms);
     jw_map_close(w);
-    jw_key(w, "times");
-    jw_map_open(w);
-    put_time(w, "received", p->received_ms ? p->received_ms : now_ms);
-    put_time(w, "enqueued", now_ms);
+    put_times(w, p, now_ms);
     jw_map_close(w);
-    jw_map_close(w);
-    return alert_new(w, id, queue, level, 0, p);
+    return alert_new(w, id, queue, level, score, p);
 }
 
 struct alert *alert_build(struct json_writer *w, const char *instance, const struct ruleset *rs,
@@ -221,24 +234,15 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
     put_head(w, "mention", id, instance, p);
     put_matches(w, rs, mc);
     put_str(w, "queue", best->queue);
-    jw_key(w, "priority");
-    jw_map_open(w);
-    put_str(w, "level", level_names[sc->level]);
-    jw_key(w, "score");
-    jw_int(w, sc->score);
-    jw_key(w, "reasons");
-    jw_array_open(w);
-    for (int i = 0; i < sc->nreasons; i++)
-        jw_str(w, sc->reasons[i]);
-    jw_array_close(w);
-    jw_map_close(w);
+    {
+        const char *reasons[SCORER_MAX_REASONS];
+        for (int i = 0; i < sc->nreasons; i++)
+            reasons[i] = sc->reasons[i];
+        put_priority(w, sc->level, sc->score, reasons, sc->nreasons);
+    }
     put_context(w, p, cx);
     put_meta(w, rs, mc, sc->best_rule);
-    jw_key(w, "times");
-    jw_map_open(w);
-    put_time(w, "received", p->received_ms ? p->received_ms : now_ms);
-    put_time(w, "enqueued", now_ms);
-    jw_map_close(w);
+    put_times(w, p, now_ms);
     jw_map_close(w);
     return alert_new(w, id, best->queue, sc->level, sc->score, p);
 }
