@@ -10,6 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Idempotent enqueue, one step on the server: the alert is pushed only if
+ * its seen key was not already set, so a resend after a lost reply, a
+ * reconnect or a restart never doubles it.
+ *   KEYS: seen key, queue list, author history list ("" for none)
+ *   ARGV: alert JSON, alert id, dedup TTL, max queue length, history
+ *         length, history TTL
+ * Returns 1 if pushed, 0 if it was a duplicate. */
+static const char enqueue_lua[] =
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end\n"
+    "local n = redis.call('RPUSH', KEYS[2], ARGV[1])\n"
+    "local cap = tonumber(ARGV[4])\n"
+    "if n > cap then redis.call('LTRIM', KEYS[2], -cap, -1) end\n"
+    "if KEYS[3] ~= '' then\n"
+    "  redis.call('LPUSH', KEYS[3], ARGV[2])\n"
+    "  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)\n"
+    "  redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
+    "end\n"
+    "return 1\n";
+
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 30000
 #define ERROR_PAUSE_MS 1000
@@ -27,7 +46,8 @@ struct redis_sink {
     int port, db;
     uint64_t buffer_max, inflight_max, connect_timeout_ms, command_timeout_ms;
     long long max_queue_length;
-    long long author_history, author_ttl;
+    long long author_history, author_ttl, dedup_ttl;
+    char sha[48];                       /* of enqueue_lua, from SCRIPT LOAD */
 
     redisAsyncContext *ac;
     enum redis_state state;
@@ -36,6 +56,7 @@ struct redis_sink {
     int failure_logged;                 /* since the last time it was up */
     struct aqueue pending[LEVEL_COUNT]; /* not yet sent */
     struct aqueue inflight;             /* sent, awaiting reply, in order */
+    struct aqueue retry;                /* refused (error reply), sent again after a pause */
     uint64_t inflight_since_us;         /* send time of the oldest in flight */
     struct event *connect_timer, *reconnect_timer, *deadline_timer, *pause_timer;
     uint64_t reconnect_delay_ms;
@@ -86,19 +107,19 @@ static void timer_in(struct event *ev, uint64_t ms)
 
 uint64_t redis_sink_pending(const struct redis_sink *r)
 {
-    uint64_t n = r->inflight.n;
+    uint64_t n = r->inflight.n + r->retry.n;
     for (int l = 0; l < LEVEL_COUNT; l++)
         n += r->pending[l].n;
     return n;
 }
 
-/* Unacknowledged alerts go back to the front of their levels, in their
- * original order, to be sent again on the next connection. */
-static void requeue_inflight(struct redis_sink *r)
+/* Alerts of q (unacknowledged, or refused) go back to the front of their
+ * levels in their original order, to be sent again. */
+static void requeue(struct redis_sink *r, struct aqueue *q)
 {
     struct alert *list = NULL, *a;
 
-    while ((a = q_pop(&r->inflight))) {         /* reverse... */
+    while ((a = q_pop(q))) {                    /* reverse... */
         a->next = list;
         list = a;
     }
@@ -132,7 +153,10 @@ static void sink_lost(struct redis_sink *r, const char *why)
     r->ac = NULL;
     evtimer_del(r->connect_timer);
     evtimer_del(r->deadline_timer);
-    requeue_inflight(r);
+    requeue(r, &r->inflight);
+    requeue(r, &r->retry);
+    r->paused = 0;
+    evtimer_del(r->pause_timer);
     if (r->state == REDIS_UP) {
         set_state(r, REDIS_DOWN, why);
         r->failure_logged = 1;
@@ -178,7 +202,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     sink_lost(r, why);
 }
 
-/* AUTH / SELECT replies: the connection is usable after the last one. */
+/* AUTH, SELECT and SCRIPT LOAD replies: the connection is usable after the
+ * script is loaded (privdata marks that last one). */
 static void on_handshake(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     struct redis_sink *r = ac->data;
@@ -194,12 +219,31 @@ static void on_handshake(redisAsyncContext *ac, void *reply_, void *privdata)
         return;
     }
     if (last) {
+        if (reply->type != REDIS_REPLY_STRING || reply->len >= (int)sizeof r->sha) {
+            log_msg(LOG_ERR, "redis: SCRIPT LOAD gave no digest");
+            redisAsyncDisconnect(ac);
+            return;
+        }
+        memcpy(r->sha, reply->str, (size_t)reply->len);
+        r->sha[reply->len] = '\0';
+        if (r->state == REDIS_UP) {     /* a reload after NOSCRIPT */
+            r->paused = 0;
+            requeue(r, &r->retry);
+            sink_flush(r);
+            return;
+        }
         evtimer_del(r->connect_timer);
         r->reconnect_delay_ms = 0;
         r->failure_logged = 0;
         set_state(r, REDIS_UP, r->unix_path ? r->unix_path : r->host);
         sink_flush(r);
     }
+}
+
+static void load_script(struct redis_sink *r)
+{
+    const char *argv[] = {"SCRIPT", "LOAD", enqueue_lua};
+    redisAsyncCommandArgv(r->ac, on_handshake, r, 3, argv, NULL);
 }
 
 static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
@@ -216,51 +260,35 @@ static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
         log_msg(LOG_ERR, "redis: reply order mismatch (%s != %s)", head ? head->id : "-", a->id);
     r->inflight_since_us = now_mono_us();
     if (reply->type == REDIS_REPLY_ERROR) {
-        r->st.errors++;
-        log_limited(LOG_WARNING, "redis: RPUSH refused for %s: %s; retrying in %dms", a->id, reply->str,
-                    ERROR_PAUSE_MS);
-        q_push_head(&r->pending[a->level], a);
+        /* Kept in order and sent again: after reloading the script if the
+         * server lost it (restart, failover), else after a pause. */
+        q_push_tail(&r->retry, a);
         r->st.requeued++;
-        r->paused = 1;
-        timer_in(r->pause_timer, ERROR_PAUSE_MS);
+        if (!r->paused) {
+            r->paused = 1;
+            if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+                log_msg(LOG_NOTICE, "redis: the enqueue script is gone (restart or failover); loading it again");
+                load_script(r);
+            } else {
+                r->st.errors++;
+                log_limited(LOG_WARNING, "redis: enqueue refused for %s: %s; retrying in %dms", a->id,
+                            reply->str, ERROR_PAUSE_MS);
+                timer_in(r->pause_timer, ERROR_PAUSE_MS);
+            }
+        }
         return;
     }
-    r->st.enqueued[a->level]++;
-    lat = a->received_us ? now_mono_us() - a->received_us : 0;
-    r->st.latency_us_sum += lat;
-    if (lat > r->st.latency_us_max)
-        r->st.latency_us_max = lat;
-    /* Keep each list bounded: trim the oldest of this list past the cap. */
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer > r->max_queue_length) {
-        char key[KEY_MAX], start[32];
-        snprintf(key, sizeof key, "%s:q:%s:%s", r->prefix, a->queue, level_names[a->level]);
-        snprintf(start, sizeof start, "%lld", -r->max_queue_length);
-        const char *argv[] = {"LTRIM", key, start, "-1"};
-        redisAsyncCommandArgv(ac, NULL, NULL, 4, argv, NULL);
-        log_limited(LOG_WARNING, "redis: %s longer than max_queue_length %lld; oldest trimmed", key,
-                    r->max_queue_length);
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+        r->st.duplicates++;     /* already in Redis: a resend, or another instance */
+    } else {
+        r->st.enqueued[a->level]++;
+        lat = a->received_us ? now_mono_us() - a->received_us : 0;
+        r->st.latency_us_sum += lat;
+        if (lat > r->st.latency_us_max)
+            r->st.latency_us_max = lat;
     }
     alert_free(a);
     sink_flush(r);
-}
-
-/* <prefix>:author:<source>:<author id>: the author's recent alert ids,
- * newest first, capped and expiring, for agents who want the history. */
-static void push_author_history(struct redis_sink *r, const struct alert *a)
-{
-    char key[KEY_MAX], stop[24], ttl[24];
-
-    snprintf(key, sizeof key, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
-    snprintf(stop, sizeof stop, "%lld", r->author_history - 1);
-    snprintf(ttl, sizeof ttl, "%lld", r->author_ttl);
-    {
-        const char *lpush[] = {"LPUSH", key, a->id};
-        const char *ltrim[] = {"LTRIM", key, "0", stop};
-        const char *expire[] = {"EXPIRE", key, ttl};
-        redisAsyncCommandArgv(r->ac, NULL, NULL, 3, lpush, NULL);
-        redisAsyncCommandArgv(r->ac, NULL, NULL, 4, ltrim, NULL);
-        redisAsyncCommandArgv(r->ac, NULL, NULL, 3, expire, NULL);
-    }
 }
 
 /* Send buffered alerts, most urgent level first, up to the in-flight cap. */
@@ -273,16 +301,36 @@ static void sink_flush(struct redis_sink *r)
         return;
     for (int l = 0; l < LEVEL_COUNT; l++) {
         while (r->inflight.n < r->inflight_max && (a = q_pop(&r->pending[l]))) {
-            const char *argv[3];
-            size_t lens[3];
+            char seen[KEY_MAX], author[KEY_MAX], ttl[24], cap[24], hist[24], hist_ttl[24];
+            const char *argv[12];
+            size_t lens[12];
+            int n = 0;
+
             snprintf(key, sizeof key, "%s:q:%s:%s", r->prefix, a->queue, level_names[a->level]);
-            argv[0] = "RPUSH";
-            lens[0] = 5;
-            argv[1] = key;
-            lens[1] = strlen(key);
-            argv[2] = a->json;
-            lens[2] = a->len;
-            if (redisAsyncCommandArgv(r->ac, on_pushed, a, 3, argv, lens) != REDIS_OK) {
+            snprintf(seen, sizeof seen, "%s:seen:%s", r->prefix, a->id);
+            if (a->author_id)
+                snprintf(author, sizeof author, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
+            else
+                author[0] = '\0';
+            snprintf(ttl, sizeof ttl, "%lld", r->dedup_ttl);
+            snprintf(cap, sizeof cap, "%lld", r->max_queue_length);
+            snprintf(hist, sizeof hist, "%lld", r->author_history);
+            snprintf(hist_ttl, sizeof hist_ttl, "%lld", r->author_ttl);
+#define ARG(s_, l_) (argv[n] = (s_), lens[n++] = (l_))
+            ARG("EVALSHA", 7);
+            ARG(r->sha, strlen(r->sha));
+            ARG("3", 1);
+            ARG(seen, strlen(seen));
+            ARG(key, strlen(key));
+            ARG(author, strlen(author));
+            ARG(a->json, a->len);
+            ARG(a->id, strlen(a->id));
+            ARG(ttl, strlen(ttl));
+            ARG(cap, strlen(cap));
+            ARG(hist, strlen(hist));
+            ARG(hist_ttl, strlen(hist_ttl));
+#undef ARG
+            if (redisAsyncCommandArgv(r->ac, on_pushed, a, n, argv, lens) != REDIS_OK) {
                 /* The callback will never run: the alert is still ours. */
                 q_push_head(&r->pending[l], a);
                 return;
@@ -290,8 +338,6 @@ static void sink_flush(struct redis_sink *r)
             if (r->inflight.n == 0)
                 r->inflight_since_us = now_mono_us();
             q_push_tail(&r->inflight, a);
-            if (a->author_id)
-                push_author_history(r, a);
         }
     }
     if (r->inflight.n)
@@ -341,6 +387,7 @@ static void on_unpause(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     r->paused = 0;
+    requeue(r, &r->retry);
     sink_flush(r);
 }
 
@@ -384,8 +431,9 @@ static void sink_connect(struct redis_sink *r)
     }
     {
         const char *argv[] = {"SELECT", db};
-        redisAsyncCommandArgv(ac, on_handshake, r, 2, argv, NULL);
+        redisAsyncCommandArgv(ac, on_handshake, NULL, 2, argv, NULL);
     }
+    load_script(r);
 }
 
 struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg)
@@ -405,6 +453,7 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
     r->command_timeout_ms = (uint64_t)cfg->redis_command_timeout;
     r->max_queue_length = cfg->max_queue_length;
     r->author_history = cfg->author_history;
+    r->dedup_ttl = cfg->dedup_ttl;
     r->author_ttl = cfg->author_history_ttl;
     r->connect_timer = evtimer_new(base, on_deadline, r);
     r->deadline_timer = evtimer_new(base, on_deadline, r);
@@ -522,7 +571,8 @@ void redis_sink_free(struct redis_sink *r)
         r->ac = NULL;
         redisAsyncFree(ac);
     }
-    requeue_inflight(r);
+    requeue(r, &r->inflight);
+    requeue(r, &r->retry);
     for (int l = 0; l < LEVEL_COUNT; l++)
         while ((a = q_pop(&r->pending[l])))
             alert_free(a);

@@ -1,12 +1,15 @@
 /* redis_sink: the one module that talks to hiredis.
  *
  * Alerts handed to redis_sink_push() are owned by the sink until Redis has
- * acknowledged them (RPUSH mentiond:q:<queue>:<level>).  While Redis is
+ * acknowledged them.  Each is enqueued by one server-side script (EVALSHA,
+ * loaded again after NOSCRIPT) that sets mentiond:seen:<alert id> with NX
+ * and the dedup TTL and only then pushes onto mentiond:q:<queue>:<level>
+ * and the author's history, so a resend never doubles an alert.  While Redis is
  * away they wait in a bounded memory buffer, per level; when the buffer is
  * full the least urgent alert is dropped first, and every drop is counted
  * and logged (rate-limited).  A command whose connection dies before its
  * reply is put back at the front of its level, so a Redis restart loses
- * nothing the buffer holds (delivery is at-least-once here).
+ * nothing the buffer holds, and the seen key makes the resend harmless.
  *
  * hiredis 0.14 has no timeouts: connect and command deadlines are libevent
  * timers, and on expiry the context is freed from the timer (never from a
@@ -31,6 +34,7 @@ struct redis_stats {
     uint64_t enqueued[LEVEL_COUNT];     /* acknowledged by Redis */
     uint64_t dropped[LEVEL_COUNT];      /* buffer full */
     uint64_t requeued;                  /* sent, connection lost, sent again */
+    uint64_t duplicates;                /* already in Redis (seen key set): not pushed */
     uint64_t errors;                    /* error replies */
     uint64_t connects;
     uint64_t timeouts;
