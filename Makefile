@@ -19,7 +19,7 @@ CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifi
             daemon/pipeline.c daemon/backoff.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/source.c daemon/redis_sink.c daemon/sdnotify.c \
-            daemon/builder.c daemon/daemon.c daemon/replay.c
+            daemon/builder.c daemon/metrics.c daemon/daemon.c daemon/replay.c
 MAIN_SRC := daemon/main.c
 CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "http_client.h"
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "redis_sink.h"
 #include "rules.h"
@@ -67,7 +68,13 @@ struct daemon {
     uint64_t building_digest;
     struct event *rules_poll;
     int poll_inflight;
+    struct metrics_server *metrics;
+    uint64_t started_ms;
 };
+
+/* Rules beyond this many get one aggregated series, so a 100,000-rule
+ * deployment does not flood Prometheus. */
+#define METRICS_MAX_RULES 500
 
 static void start_build(struct daemon *d);
 
@@ -474,8 +481,136 @@ static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback
     return ev;
 }
 
+static int ready_check(void *ctx, char *why, size_t whylen)
+{
+    struct daemon *d = ctx;
+
+    if (redis_sink_state(d->sink) != REDIS_UP) {
+        snprintf(why, whylen, "redis is not connected");
+        return 0;
+    }
+    for (int i = 0; i < d->nsrc; i++)
+        if (!source_healthy(d->src[i])) {
+            snprintf(why, whylen, "source %s is %s beyond its budget", source_conf_of(d->src[i])->name,
+                     source_state_name(source_state(d->src[i])));
+            return 0;
+        }
+    return 1;
+}
+
+static void render_sources(struct daemon *d, struct buf *o)
+{
+#define PER_SOURCE(mname, type, help, expr)                                                       \
+    do {                                                                                          \
+        metrics_family(o, mname, type, help);                                                     \
+        for (int i = 0; i < d->nsrc; i++) {                                                       \
+            const struct source *s_ = d->src[i];                                                  \
+            const struct feed *f_ = source_feed(s_);                                              \
+            const struct source_stats *ss_ = source_stats(s_);                                    \
+            (void)f_;                                                                             \
+            (void)ss_;                                                                            \
+            metrics_sample(o, mname, (double)(expr), "source", source_conf_of(s_)->name, NULL);   \
+        }                                                                                         \
+    } while (0)
+    PER_SOURCE("mentiond_source_up", "gauge", "1 while the source is connected (or a file is read)",
+               source_state(s_) == SOURCE_UP);
+    PER_SOURCE("mentiond_source_bytes_total", "counter", "Bytes received", f_->st.bytes);
+    PER_SOURCE("mentiond_posts_received_total", "counter", "Records framed", f_->fr.stats.records);
+    PER_SOURCE("mentiond_posts_decoded_total", "counter", "Posts decoded", f_->st.posts);
+    PER_SOURCE("mentiond_keepalives_total", "counter", "Keep-alive lines received", f_->fr.stats.keepalives);
+    PER_SOURCE("mentiond_control_messages_total", "counter", "In-stream control messages (errors, notices)",
+               f_->st.control);
+    PER_SOURCE("mentiond_source_connects_total", "counter", "Successful connections", ss_->connects);
+    PER_SOURCE("mentiond_source_reconnects_total", "counter", "Connection attempts after the first",
+               ss_->reconnects);
+    PER_SOURCE("mentiond_source_stalls_total", "counter", "Connections dropped as stalled", ss_->stalls);
+    PER_SOURCE("mentiond_source_http_errors_total", "counter", "HTTP error responses", ss_->http_errors);
+    PER_SOURCE("mentiond_source_network_errors_total", "counter", "Network errors", ss_->network_errors);
+#undef PER_SOURCE
+    metrics_family(o, "mentiond_records_rejected_total", "counter", "Records skipped, by reason");
+    for (int i = 0; i < d->nsrc; i++) {
+        const struct feed *f = source_feed(d->src[i]);
+        const char *n = source_conf_of(d->src[i])->name;
+        metrics_sample(o, "mentiond_records_rejected_total", (double)f->st.malformed, "source", n, "reason", "malformed", NULL);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)f->fr.stats.oversized, "source", n, "reason", "oversized", NULL);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)f->fr.stats.truncated, "source", n, "reason", "truncated", NULL);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)f->st.skipped, "source", n, "reason", "not_a_post", NULL);
+    }
+}
+
+static void render_metrics(void *ctx, struct buf *o)
+{
+    struct daemon *d = ctx;
+    const struct redis_stats *rs = redis_sink_stats(d->sink);
+    const struct pipeline_stats *ps = &d->pl.st;
+    uint64_t other = 0, cum = 0;
+
+    metrics_family(o, "mentiond_build_info", "gauge", "Version and instance");
+    metrics_sample(o, "mentiond_build_info", 1, "version", MENTIOND_VERSION, "instance", d->cfg->name, NULL);
+    metrics_family(o, "mentiond_start_time_seconds", "gauge", "Start time, seconds since the epoch");
+    metrics_sample(o, "mentiond_start_time_seconds", (double)(d->started_ms / 1000), NULL);
+    render_sources(d, o);
+    metrics_family(o, "mentiond_rules", "gauge", "Rules loaded");
+    metrics_sample(o, "mentiond_rules", d->rs->n, NULL);
+    metrics_family(o, "mentiond_rule_matches_total", "counter",
+                   "Posts matched, per rule (rules beyond the first 500 aggregated as _other)");
+    for (int i = 0; i < d->rs->n; i++) {
+        if (i < METRICS_MAX_RULES)
+            metrics_sample(o, "mentiond_rule_matches_total", (double)d->pl.rule_matches[i], "rule",
+                           d->rs->rules[i].name, NULL);
+        else
+            other += d->pl.rule_matches[i];
+    }
+    if (d->rs->n > METRICS_MAX_RULES)
+        metrics_sample(o, "mentiond_rule_matches_total", (double)other, "rule", "_other", NULL);
+#define PIPE(mname, help, v)                            \
+    do {                                                \
+        metrics_family(o, mname, "counter", help);      \
+        metrics_sample(o, mname, (double)(v), NULL);    \
+    } while (0)
+    PIPE("mentiond_posts_matched_total", "Posts that matched at least one rule", ps->matched);
+    PIPE("mentiond_posts_duplicate_total", "The same post again within dedup_window: no alert", ps->duplicates);
+    PIPE("mentiond_shares_folded_total", "Retweets of an alerted post, counted as its shares", ps->shares_folded);
+    PIPE("mentiond_own_posts_total", "Posts of own_handles (not mentions)", ps->own_posts);
+    PIPE("mentiond_canned_replies_total", "canned_reply alerts raised", ps->canned_replies);
+    PIPE("mentiond_pii_masked_total", "Alerts whose text had numbers masked", ps->pii_masked);
+    PIPE("mentiond_alerts_deduplicated_total", "Alerts Redis already had (seen key): not pushed", rs->duplicates);
+    PIPE("mentiond_redis_requeued_total", "Alerts sent again after a lost or refused command", rs->requeued);
+    PIPE("mentiond_redis_errors_total", "Error replies from Redis", rs->errors);
+    PIPE("mentiond_redis_timeouts_total", "Connect or command deadlines hit", rs->timeouts);
+    PIPE("mentiond_redis_connects_total", "Connections to Redis", rs->connects);
+#undef PIPE
+    metrics_family(o, "mentiond_alerts_dropped_total", "counter", "Alerts dropped, by reason and level");
+    metrics_sample(o, "mentiond_alerts_dropped_total", (double)(ps->encode_failed + ps->bad_text), "reason",
+                   "unencodable", "level", "any", NULL);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        metrics_sample(o, "mentiond_alerts_dropped_total", (double)rs->dropped[l], "reason", "buffer_full",
+                       "level", level_names[l], NULL);
+    metrics_family(o, "mentiond_alerts_enqueued_total", "counter", "Alerts acknowledged by Redis, by level");
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        metrics_sample(o, "mentiond_alerts_enqueued_total", (double)rs->enqueued[l], "level", level_names[l], NULL);
+    metrics_family(o, "mentiond_alerts_buffered", "gauge", "Alerts held in memory (buffered or in flight)");
+    metrics_sample(o, "mentiond_alerts_buffered", (double)redis_sink_pending(d->sink), NULL);
+    metrics_family(o, "mentiond_redis_up", "gauge", "1 while connected to Redis");
+    metrics_sample(o, "mentiond_redis_up", redis_sink_state(d->sink) == REDIS_UP, NULL);
+    metrics_family(o, "mentiond_alert_latency_seconds", "histogram",
+                   "From a post's arrival to Redis acknowledging its alert");
+    for (int b = 0; b <= REDIS_LATENCY_BUCKETS; b++) {
+        char le[32];
+        cum += rs->latency_hist[b];
+        if (b < REDIS_LATENCY_BUCKETS)
+            snprintf(le, sizeof le, "%g", redis_latency_bounds[b]);
+        else
+            snprintf(le, sizeof le, "+Inf");
+        metrics_sample(o, "mentiond_alert_latency_seconds_bucket", (double)cum, "le", le, NULL);
+    }
+    metrics_sample(o, "mentiond_alert_latency_seconds_sum", (double)rs->latency_us_sum / 1e6, NULL);
+    metrics_sample(o, "mentiond_alert_latency_seconds_count", (double)rs->latency_count, NULL);
+}
+
 static void daemon_free(struct daemon *d)
 {
+    metrics_server_free(d->metrics);
     builder_free(d->builder);           /* waits for a build still running */
     rule_texts_free(d->extra, d->nextra);
     rule_texts_free(d->next_extra, d->next_nextra);
@@ -556,6 +691,20 @@ int daemon_run(const char *config_path, int foreground)
     }
     log_msg(LOG_NOTICE, "mentiond %s starting: instance %s, %d rules from %d files, %d sources",
             MENTIOND_VERSION, d.cfg->name, d.rs->n, d.rs->nfiles, d.cfg->nsources);
+    d.started_ms = now_real_ms();
+    if (d.cfg->metrics_listen[0]) {
+        char err[256];
+        d.metrics = metrics_server_new(d.base, d.cfg->metrics_listen, render_metrics, ready_check, &d, err,
+                                       sizeof err);
+        if (!d.metrics) {
+            log_msg(LOG_ERR, "%s", err);
+            daemon_free(&d);
+            http_global_cleanup();
+            return 3;
+        }
+        log_msg(LOG_NOTICE, "metrics: listening on %s (port %d): /metrics /healthz /readyz",
+                d.cfg->metrics_listen, metrics_server_port(d.metrics));
+    }
     redis_sink_start(d.sink);
     start_sources(&d, d.cfg, NULL, 0);
     if ((d.watchdog_usec = sdnotify_watchdog_usec()))

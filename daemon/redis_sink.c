@@ -34,6 +34,10 @@ static const char enqueue_lua[] =
 #define ERROR_PAUSE_MS 1000
 #define KEY_MAX 512
 
+const double redis_latency_bounds[REDIS_LATENCY_BUCKETS] = {
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5,
+};
+
 struct aqueue {
     struct alert *head, *tail;
     uint64_t n;
@@ -286,6 +290,13 @@ static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
         r->st.latency_us_sum += lat;
         if (lat > r->st.latency_us_max)
             r->st.latency_us_max = lat;
+        {
+            int b = 0;
+            while (b < REDIS_LATENCY_BUCKETS && (double)lat / 1e6 > redis_latency_bounds[b])
+                b++;
+            r->st.latency_hist[b]++;
+            r->st.latency_count++;
+        }
     }
     alert_free(a);
     sink_flush(r);

@@ -30,7 +30,14 @@ struct redis_sink;
 
 enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
 
+/* End-to-end latency buckets (received -> acknowledged), upper bounds in
+ * seconds; the histogram has one more bucket for +Inf. */
+#define REDIS_LATENCY_BUCKETS 12
+extern const double redis_latency_bounds[REDIS_LATENCY_BUCKETS];
+
 struct redis_stats {
+    uint64_t latency_hist[REDIS_LATENCY_BUCKETS + 1];
+    uint64_t latency_count;
     uint64_t enqueued[LEVEL_COUNT];     /* acknowledged by Redis */
     uint64_t dropped[LEVEL_COUNT];      /* buffer full */
     uint64_t requeued;                  /* sent, connection lost, sent again */

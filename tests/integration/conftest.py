@@ -119,6 +119,10 @@ class Mentiond:
         rx = re.compile(pattern)
         return wait_for(lambda: rx.search(self.text()), timeout, what="log line /%s/" % pattern)
 
+    def metrics_url(self, path="/metrics"):
+        m = self.wait_log(r"metrics: listening on .* \(port (\d+)\)")
+        return "http://127.0.0.1:%s%s" % (m.group(1), path)
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 
@@ -164,6 +168,7 @@ def procs():
 
 def config(redis_sock, sources, rules=RULES, extra_daemon="", extra_redis=""):
     return ("[daemon]\nname = it\nrules = %s\nlexicons = %s\nlog_level = debug\nstatus_interval = 1\n"
+            "metrics_listen = 127.0.0.1:0\n"
             "shutdown_timeout = 10\n%s\n[redis]\nurl = unix://%s\n%s\n%s"
             % (rules, LEXICONS, extra_daemon, redis_sock, extra_redis, sources))
 
