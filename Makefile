@@ -64,9 +64,9 @@ CORPUS_SEEDS_decode_x := $(wildcard ../shared/corpus/twitter-v2-stream/twarc-csv
 CORPUS_SEEDS_ndjson := $(wildcard ../shared/corpus/mastodon/rtoot/stream/*.jsonl)
 
 fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
-	@for t in $(FUZZ_TARGETS); do c=$${t#fuzz_}; \
-	  ./$(B)/$${t}_replay tests/fuzz/corpus/$$c $(CORPUS_SEEDS_decode_x:%=$$([ $$c = decode_x ] && echo %)) \
-	    $(CORPUS_SEEDS_ndjson:%=$$([ $$c = ndjson ] && echo %)) || exit 1; done
+	@for t in $(FUZZ_TARGETS); do ./$(B)/$${t}_replay tests/fuzz/corpus/$${t#fuzz_} || exit 1; done
+	@[ -z "$(CORPUS_SEEDS_decode_x)" ] || ./$(B)/fuzz_decode_x_replay $(CORPUS_SEEDS_decode_x)
+	@[ -z "$(CORPUS_SEEDS_ndjson)" ] || ./$(B)/fuzz_ndjson_replay $(CORPUS_SEEDS_ndjson)
 
 # libFuzzer with ASan/UBSan: make fuzz [FUZZ_TIME=seconds per target].  New
 # coverage goes to $(FB)/corpus-*, crashes to $(FB)/; add what a crash teaches

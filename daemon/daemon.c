@@ -277,11 +277,9 @@ static void start_build(struct daemon *d)
         return;
     j = xcalloc(1, sizeof *j);
     j->d = d;
-    j->origin = xstrdup(d->cfg->rules_key[0] ? d->cfg->rules_key : "redis");
     {
         char origin[600];
-        snprintf(origin, sizeof origin, "redis:%s", j->origin);
-        free(j->origin);
+        snprintf(origin, sizeof origin, "redis:%s", d->cfg->rules_key);
         j->origin = xstrdup(origin);
     }
     if (d->have_next) {                 /* newest Redis rules go into either kind */
@@ -322,11 +320,22 @@ static int cmp_rule_text(const void *a, const void *b)
     return strcmp(((const struct rule_text *)a)->name, ((const struct rule_text *)b)->name);
 }
 
+/* Digest of a rules hash (fields sorted by name), to build only on change. */
+static uint64_t rule_texts_digest(const struct rule_text *t, int n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < n; i++) {
+        h ^= hash_bytes(t[i].name, strlen(t[i].name)) * 31 + hash_bytes(t[i].json, strlen(t[i].json));
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
 static void on_rules_hash(void *ctx, int ok, const char *const *fields, const char *const *vals, int n)
 {
     struct daemon *d = ctx;
     struct rule_text *t;
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h;
 
     d->poll_inflight = 0;
     log_msg(LOG_DEBUG, "rules hash %s: %s, %d fields", d->cfg->rules_key, ok ? "read" : "not read", n);
@@ -338,10 +347,7 @@ static void on_rules_hash(void *ctx, int ok, const char *const *fields, const ch
         t[i].json = xstrdup(vals[i]);
     }
     qsort(t, (size_t)n, sizeof *t, cmp_rule_text);
-    for (int i = 0; i < n; i++) {
-        h ^= hash_bytes(t[i].name, strlen(t[i].name)) * 31 + hash_bytes(t[i].json, strlen(t[i].json));
-        h *= 1099511628211ull;
-    }
+    h = rule_texts_digest(t, n);
     if (h == d->extra_digest || h == d->building_digest || (d->have_next && h == d->next_digest)) {
         rule_texts_free(t, n);
         return;
@@ -684,11 +690,7 @@ int daemon_run(const char *config_path, int foreground)
     d.builder = builder_new(d.base);
     d.rules_poll = evtimer_new(d.base, on_rules_poll, &d);
     arm_rules_poll(&d);
-    {
-        /* The digest of "no rules in Redis", so an empty hash builds nothing. */
-        uint64_t h = 1469598103934665603ull;
-        d.extra_digest = h;
-    }
+    d.extra_digest = rule_texts_digest(NULL, 0);   /* an empty hash builds nothing */
     log_msg(LOG_NOTICE, "mentiond %s starting: instance %s, %d rules from %d files, %d sources",
             MENTIOND_VERSION, d.cfg->name, d.rs->n, d.rs->nfiles, d.cfg->nsources);
     d.started_ms = now_real_ms();

@@ -288,8 +288,6 @@ static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
         r->st.enqueued[a->level]++;
         lat = a->received_us ? now_mono_us() - a->received_us : 0;
         r->st.latency_us_sum += lat;
-        if (lat > r->st.latency_us_max)
-            r->st.latency_us_max = lat;
         {
             int b = 0;
             while (b < REDIS_LATENCY_BUCKETS && (double)lat / 1e6 > redis_latency_bounds[b])

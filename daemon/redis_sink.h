@@ -46,7 +46,6 @@ struct redis_stats {
     uint64_t connects;
     uint64_t timeouts;
     uint64_t latency_us_sum;            /* received -> acknowledged */
-    uint64_t latency_us_max;
 };
 
 struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg);
