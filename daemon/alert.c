@@ -175,6 +175,8 @@ static struct alert *alert_new(struct json_writer *w, const char *id, const char
     return a;
 }
 
+/* The envelope every record starts with; the post follows unless the
+ * record is only about its id (deleted). */
 static void put_head(struct json_writer *w, const char *type, const char *id, const char *instance,
                      const struct post *p)
 {
@@ -190,7 +192,14 @@ static void put_head(struct json_writer *w, const char *type, const char *id, co
     put_str(w, "name", p->source_name);
     put_str(w, "type", p->source_type);
     jw_map_close(w);
-    put_post(w, p);
+    if (!p->deleted) {
+        put_post(w, p);
+        return;
+    }
+    jw_key(w, "post");
+    jw_map_open(w);
+    put_str(w, "id", p->id);
+    jw_map_close(w);
 }
 
 struct alert *alert_build_canned(struct json_writer *w, const char *instance, const char *queue, int level,
@@ -245,6 +254,22 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
     put_times(w, p, now_ms);
     jw_map_close(w);
     return alert_new(w, id, best->queue, sc->level, sc->score, p);
+}
+
+struct alert *alert_build_deleted(struct json_writer *w, const char *instance, const struct post *p,
+                                  uint64_t now_ms)
+{
+    char id[512];
+    struct alert *a;
+
+    snprintf(id, sizeof id, "%s:%s", p->source_name ? p->source_name : "", p->id);
+    put_head(w, "deleted", id, instance, p);
+    put_times(w, p, now_ms);
+    jw_map_close(w);
+    a = alert_new(w, id, "", LEVEL_LOW, 0, p);
+    if (a)
+        a->kind = ALERT_DELETED;
+    return a;
 }
 
 void alert_free(struct alert *a)

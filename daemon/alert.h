@@ -16,7 +16,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+enum alert_kind {
+    ALERT_MENTION,              /* an alert (mention, canned_reply) */
+    ALERT_DELETED,              /* the post of alert id was deleted: withdraw it,
+                                 * or follow it with this record */
+};
+
 struct alert {
+    enum alert_kind kind;
+    int known;                  /* ALERT_DELETED: this process alerted the post */
     char *id;                   /* "<source>:<post id>" */
     char *source;               /* source name, for the author history key */
     char *author_id;            /* NULL if unknown */
@@ -49,6 +57,10 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
 struct alert *alert_build_canned(struct json_writer *w, const char *instance, const char *queue, int level,
                                  const struct post *p, const char *const *recipients, int nrecipients,
                                  uint64_t first_ms, uint64_t now_ms);
+/* The post behind alert "<source>:<post id>" was deleted by its author:
+ * a record of type "deleted" that follows the alert on its queue. */
+struct alert *alert_build_deleted(struct json_writer *w, const char *instance, const struct post *p,
+                                  uint64_t now_ms);
 void alert_free(struct alert *a);
 
 #endif

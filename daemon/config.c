@@ -1,5 +1,6 @@
 /* config: table-driven INI configuration; see config.h. */
 #include "config.h"
+#include "framing.h"
 #include "inifile.h"
 #include "log.h"
 #include "rules.h"
@@ -92,12 +93,15 @@ static const struct ckey keys[] = {
     {"source", "url", CT_STR, S(url), NULL, 0, 0},
     {"source", "path", CT_STR, S(path), NULL, 0, 0},
     {"source", "format", CT_STR, S(format), NULL, 0, 0},
+    {"source", "framing", CT_STR, S(framing_name), NULL, 0, 0},
+    {"source", "events", CT_STR, S(events), "message", 0, 0},
     {"source", "token_file", CT_STR, S(token_file), NULL, 0, 0},
     {"source", "stall_timeout", CT_INT, S(stall_timeout), "30", 1, 3600},
     {"source", "connect_timeout", CT_INT, S(connect_timeout), "10", 1, 600},
     {"source", "max_record", CT_INT, S(max_record), "1048576", 1024, 64 * 1024 * 1024},
     {"source", "max_depth", CT_INT, S(max_depth), "64", 2, 256},
     {"source", "rate", CT_INT, S(rate), "0", 0, 10000000},
+    {"source", "backfill_minutes", CT_INT, S(backfill_minutes), "0", 0, 5},
 };
 #undef C
 #undef S
@@ -166,26 +170,35 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
         return "expected list";
     case CT_SRCTYPE: {
         struct source_conf *s = base;
-        static const char *const later[] = {"x_v1", "mastodon", "jetstream", "sse", "rss"};
-        if (strcmp(v, "x_v2") == 0)
-            s->type = SRC_X_V2;
-        else if (strcmp(v, "ndjson") == 0)
-            s->type = SRC_NDJSON;
-        else if (strcmp(v, "file") == 0)
-            s->type = SRC_FILE;
-        else {
-            for (size_t i = 0; i < ARRAY_LEN(later); i++)
-                if (strcmp(v, later[i]) == 0)
-                    return "this source type is not available in this version "
-                           "(available: x_v2, ndjson, file)";
-            return "expected x_v2, ndjson or file";
-        }
+        int t = source_type_parse(v);
+        if (t < 0)
+            return "expected x_v2, x_v1, mastodon, ndjson, sse or file";
+        s->type = (enum source_type)t;
         free(s->type_name);
         s->type_name = xstrdup(v);
         return NULL;
     }
     }
     return "internal: unknown key type";
+}
+
+static const char *const source_type_names[] = {
+    [SRC_X_V2] = "x_v2", [SRC_X_V1] = "x_v1", [SRC_MASTODON] = "mastodon", [SRC_NDJSON] = "ndjson",
+    [SRC_SSE] = "sse", [SRC_JETSTREAM] = "jetstream", [SRC_RSS] = "rss", [SRC_FILE] = "file",
+};
+
+/* Types this build can run; the others parse, and are refused by name. */
+static int source_type_available(enum source_type t)
+{
+    return t != SRC_JETSTREAM && t != SRC_RSS;
+}
+
+int source_type_parse(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(source_type_names); i++)
+        if (strcmp(name, source_type_names[i]) == 0)
+            return source_type_available((enum source_type)i) ? (int)i : -1;
+    return -1;
 }
 
 static const struct ckey *ckey_find(const char *section, const char *key, size_t *idx)
@@ -231,6 +244,8 @@ void source_conf_free(struct source_conf *s)
     free(s->url);
     free(s->path);
     free(s->format);
+    free(s->framing_name);
+    free(s->events);
     free(s->token_file);
     if (s->token) {
         explicit_bzero(s->token, strlen(s->token));
@@ -482,6 +497,30 @@ static int parse_redis_url(struct config *c, const char *file, struct errlist *e
     return 0;
 }
 
+/* framing: by type unless written.  X v1.1 asks for length prefixes in
+ * its URL (delimited=length), so the URL decides its default. */
+static void validate_framing(struct config *c, struct source_conf *s, struct errlist *errs)
+{
+    enum source_type t = s->type;
+    int m;
+
+    if (t == SRC_FILE && s->format && source_type_parse(s->format) >= 0)
+        t = (enum source_type)source_type_parse(s->format);
+    if (s->framing_name) {
+        if ((m = framing_mode_parse(s->framing_name)) < 0)
+            errlist_add(errs, "%s:%d: [source \"%s\"]: framing = %s: expected lines, length or sse",
+                        c->path, s->line, s->name, s->framing_name);
+        s->framing = m < 0 ? FRAMING_LINES : m;
+        return;
+    }
+    if (t == SRC_SSE || (t == SRC_MASTODON && s->type != SRC_FILE))
+        s->framing = FRAMING_SSE;
+    else if (t == SRC_X_V1 && s->url && strstr(s->url, "delimited=length"))
+        s->framing = FRAMING_LENGTH;
+    else
+        s->framing = FRAMING_LINES;
+}
+
 static void validate_source(struct config *c, struct source_conf *s, struct errlist *errs)
 {
     const char *f = c->path;
@@ -492,14 +531,17 @@ static void validate_source(struct config *c, struct source_conf *s, struct errl
         errlist_add(errs, "%s:%d: [source \"%s\"]: missing 'type'", f, s->line, s->name);
         return;
     }
+    validate_framing(c, s, errs);
     if (s->type == SRC_FILE) {
+        int ft;
         if (!s->path)
             errlist_add(errs, "%s:%d: [source \"%s\"]: type = file needs 'path'", f, s->line, s->name);
         if (!s->format)
             s->format = xstrdup("x_v2");
-        if (strcmp(s->format, "x_v2") && strcmp(s->format, "ndjson"))
-            errlist_add(errs, "%s:%d: [source \"%s\"]: format = %s: expected x_v2 or ndjson",
-                        f, s->line, s->name, s->format);
+        ft = source_type_parse(s->format);
+        if (ft < 0 || ft == SRC_FILE)
+            errlist_add(errs, "%s:%d: [source \"%s\"]: format = %s: expected x_v2, x_v1, mastodon, "
+                        "ndjson or sse", f, s->line, s->name, s->format);
         if (s->url)
             errlist_add(errs, "%s:%d: [source \"%s\"]: a file source takes 'path', not 'url'",
                         f, s->line, s->name);
@@ -513,9 +555,11 @@ static void validate_source(struct config *c, struct source_conf *s, struct errl
         s->token = secret_load(s->token_file, s->name, &missing, err, sizeof err);
         if (!s->token && !missing)
             errlist_add(errs, "%s:%d: [source \"%s\"]: token: %s", f, s->line, s->name, err);
-        else if (!s->token && s->type == SRC_X_V2)
-            errlist_add(errs, "%s:%d: [source \"%s\"]: x_v2 needs a bearer token: set token_file "
-                        "or provide the credential '%s' (LoadCredential=)", f, s->line, s->name, s->name);
+        else if (!s->token && (s->type == SRC_X_V2 || s->type == SRC_MASTODON))
+            errlist_add(errs, "%s:%d: [source \"%s\"]: %s needs a bearer token%s: set token_file "
+                        "or provide the credential '%s' (LoadCredential=)", f, s->line, s->name,
+                        s->type_name, s->type == SRC_MASTODON ? " (Mastodon 4.2+ refuses anonymous streaming)" : "",
+                        s->name);
     }
     for (int i = 0; i < PF_COUNT; i++)
         if (!s->field[i])
@@ -678,10 +722,11 @@ static int str_eq(const char *a, const char *b)
 int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
 {
     if (!str_eq(a->name, b->name) || a->type != b->type || !str_eq(a->url, b->url) ||
-        !str_eq(a->path, b->path) || !str_eq(a->format, b->format) ||
+        !str_eq(a->path, b->path) || !str_eq(a->format, b->format) || a->framing != b->framing ||
+        !str_eq(a->events, b->events) ||
         !str_eq(a->token, b->token) || a->stall_timeout != b->stall_timeout ||
         a->connect_timeout != b->connect_timeout || a->max_record != b->max_record ||
-        a->max_depth != b->max_depth || a->rate != b->rate)
+        a->max_depth != b->max_depth || a->rate != b->rate || a->backfill_minutes != b->backfill_minutes)
         return 0;
     for (int i = 0; i < PF_COUNT; i++)
         if (!str_eq(a->field[i], b->field[i]))
@@ -704,6 +749,8 @@ struct source_conf *source_conf_dup(const struct source_conf *s)
     d->url = dup_or_null(s->url);
     d->path = dup_or_null(s->path);
     d->format = dup_or_null(s->format);
+    d->framing_name = dup_or_null(s->framing_name);
+    d->events = dup_or_null(s->events);
     d->token_file = dup_or_null(s->token_file);
     d->token = dup_or_null(s->token);
     for (int i = 0; i < PF_COUNT; i++)

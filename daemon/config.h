@@ -33,7 +33,8 @@ enum post_field {
 extern const char *const post_field_names[PF_COUNT];
 extern const char *const post_field_defaults[PF_COUNT];
 
-enum source_type { SRC_X_V2, SRC_NDJSON, SRC_FILE };
+enum source_type { SRC_X_V2, SRC_X_V1, SRC_MASTODON, SRC_NDJSON, SRC_SSE, SRC_JETSTREAM, SRC_RSS,
+                   SRC_FILE };
 
 #define CONFIG_MAX_SOURCES 10000        /* streams in one process (target: 1,000+) */
 
@@ -43,7 +44,10 @@ struct source_conf {
     char *type_name;            /* as written */
     char *url;                  /* http(s) sources */
     char *path;                 /* file source */
-    char *format;               /* decoder for file sources (x_v2, ndjson) */
+    char *format;               /* decoder for file sources (x_v2, x_v1, mastodon, ndjson, sse) */
+    char *framing_name;         /* lines | length | sse, as written (NULL: by type) */
+    int framing;                /* enum framing_mode, resolved at validation */
+    char *events;               /* sse: event names whose data is a post */
     char *token_file;
     char *token;                /* secret, loaded at validation; never logged */
     long long stall_timeout;    /* seconds */
@@ -51,6 +55,7 @@ struct source_conf {
     long long max_record;       /* bytes */
     long long max_depth;
     long long rate;             /* file source: records per second, 0 = unpaced */
+    long long backfill_minutes; /* x_v2: asked for on reconnect (1..5), 0 = off */
     char *field[PF_COUNT];      /* JSON pointers for generic decoders */
     int line;                   /* where the section starts, for messages */
     struct source_conf *next;
@@ -126,6 +131,8 @@ struct config *config_load(const char *path, struct errlist *errs);
 void config_free(struct config *c);
 /* Every key at its default, no sources: for --replay without -c, and tests. */
 struct config *config_defaults_new(void);
+/* A source type name -> enum source_type; -1 if unknown or not in this build. */
+int source_type_parse(const char *name);
 const struct source_conf *config_source(const struct config *c, const char *name);
 /* Deep copy, so a running source outlives the config it came from. */
 struct source_conf *source_conf_dup(const struct source_conf *s);

@@ -541,6 +541,7 @@ static void render_sources(struct daemon *d, struct buf *o)
         metrics_sample(o, "mentiond_records_rejected_total", (double)f->fr.stats.oversized, "source", n, "reason", "oversized", NULL);
         metrics_sample(o, "mentiond_records_rejected_total", (double)f->fr.stats.truncated, "source", n, "reason", "truncated", NULL);
         metrics_sample(o, "mentiond_records_rejected_total", (double)f->st.skipped, "source", n, "reason", "not_a_post", NULL);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)f->fr.stats.garbage, "source", n, "reason", "bad_length", NULL);
     }
 }
 
@@ -582,6 +583,10 @@ static void render_metrics(void *ctx, struct buf *o)
     PIPE("mentiond_pii_masked_total", "Alerts whose text had numbers masked", ps->pii_masked);
     PIPE("mentiond_alerts_deduplicated_total", "Alerts Redis already had (seen key): not pushed", rs->duplicates);
     PIPE("mentiond_redis_requeued_total", "Alerts sent again after a lost or refused command", rs->requeued);
+    PIPE("mentiond_post_deletions_total", "Deletion notices from the sources", ps->deletions);
+    PIPE("mentiond_alerts_withdrawn_total", "Alerts not sent because their post was deleted first", rs->withdrawn);
+    PIPE("mentiond_deleted_records_total", "\"deleted\" records pushed after an alert already sent",
+         rs->deletions_pushed);
     PIPE("mentiond_redis_errors_total", "Error replies from Redis", rs->errors);
     PIPE("mentiond_redis_timeouts_total", "Connect or command deadlines hit", rs->timeouts);
     PIPE("mentiond_redis_connects_total", "Connections to Redis", rs->connects);

@@ -33,6 +33,11 @@ struct decoder_ops {
                               decode_post_fn fn, void *ctx, char *err, size_t errlen);
 };
 
+/* A string or number value copied into the arena (NULL for other types).
+ * When the arena is full, *reject says so and NULL is returned. */
+struct json_event;
+const char *decode_str(struct arena *a, const struct json_event *ev, const char **reject);
+
 /* The decoder for a format name ("x_v2", "ndjson"); NULL if unknown. */
 const struct decoder_ops *decoder_find(const char *format);
 
@@ -51,5 +56,8 @@ static inline enum decode_ret decoder_run(struct decoder_inst *di, const char *r
 
 extern const struct decoder_ops decode_x_v2_ops;
 extern const struct decoder_ops decode_ndjson_ops;
+extern const struct decoder_ops decode_x_v1_ops;
+extern const struct decoder_ops decode_mastodon_ops;
+extern const struct decoder_ops decode_sse_ops;
 
 #endif

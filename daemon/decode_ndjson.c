@@ -1,7 +1,13 @@
 /* decode_ndjson: generic feeds, one JSON object per record, whose fields are
  * mapped to the post by JSON pointers in the source section
- * (field.text = /message/body).  Only "id" and "text" are required. */
+ * (field.text = /message/body).  Only "id" and "text" are required.
+ *
+ * decode_sse: the same for server-sent events: the record is
+ * "<event>\n<data>" (framing.h); events named in the source's "events"
+ * list (default "message") carry a JSON object in their data, the others
+ * are skipped and counted. */
 #include "decode.h"
+#include "framing.h"
 #include "json.h"
 #include "util.h"
 
@@ -17,6 +23,7 @@ struct decoder {
     int verified;
     long long followers;
     const char *reject;
+    char *events;                       /* sse: ",name,name," */
 };
 
 static int nd_event(void *ctx, const struct json_event *ev)
@@ -72,6 +79,7 @@ static void nd_destroy(struct decoder *d)
     if (!d)
         return;
     json_reader_free(d->reader);
+    free(d->events);
     arena_free(&d->arena);
     for (int i = 0; i < PF_COUNT; i++)
         free(d->field[i]);
@@ -122,4 +130,55 @@ const struct decoder_ops decode_ndjson_ops = {
     .create = nd_create,
     .destroy = nd_destroy,
     .decode = nd_decode,
+};
+
+static struct decoder *sse_create(const struct source_conf *sc)
+{
+    struct decoder *d = nd_create(sc);
+    const char *ev = sc && sc->events ? sc->events : "message";
+    size_t n = strlen(ev);
+
+    if (!d)
+        return NULL;
+    /* ",a,b," with blanks removed, so a lookup is one strstr. */
+    d->events = xmalloc(n + 3);
+    {
+        char *w = d->events;
+        *w++ = ',';
+        for (const char *r = ev; *r; r++)
+            if (*r != ' ' && *r != '\t')
+                *w++ = *r;
+        *w++ = ',';
+        *w = '\0';
+    }
+    return d;
+}
+
+static enum decode_ret sse_decode(struct decoder *d, const char *rec, size_t len,
+                                  decode_post_fn fn, void *ctx, char *err, size_t errlen)
+{
+    const char *nl = memchr(rec, '\n', len);
+    char name[FRAMING_SSE_MAX_EVENT + 3];
+    size_t elen;
+
+    if (!nl) {
+        snprintf(err, errlen, "not an SSE event record");
+        return DECODE_MALFORMED;
+    }
+    elen = (size_t)(nl - rec);
+    if (elen > FRAMING_SSE_MAX_EVENT)
+        elen = FRAMING_SSE_MAX_EVENT;
+    snprintf(name, sizeof name, ",%.*s,", (int)elen, rec);
+    if (!strstr(d->events, name)) {
+        snprintf(err, errlen, "event \"%.*s\" is not in events", (int)elen, rec);
+        return DECODE_SKIP;
+    }
+    return nd_decode(d, nl + 1, len - (size_t)(nl + 1 - rec), fn, ctx, err, errlen);
+}
+
+const struct decoder_ops decode_sse_ops = {
+    .name = "sse",
+    .create = sse_create,
+    .destroy = nd_destroy,
+    .decode = sse_decode,
 };

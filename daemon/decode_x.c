@@ -73,25 +73,7 @@ static void *vec_last(struct x_vec *v)
 
 static const char *x_str(struct decoder *x, const struct json_event *ev)
 {
-    const char *s;
-
-    if (ev->type != JSON_STRING && ev->type != JSON_NUMBER)
-        return NULL;
-    s = arena_strndup(&x->arena, ev->val, ev->val_len);
-    if (!s)
-        x->reject = "record strings exceed the arena cap";
-    return s;
-}
-
-/* Skip "/<digits>" at p; returns the rest, or NULL. */
-static const char *skip_index(const char *p)
-{
-    if (*p != '/' || p[1] < '0' || p[1] > '9')
-        return NULL;
-    p++;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    return p;
+    return decode_str(&x->arena, ev, &x->reject);
 }
 
 /* entities.{urls,mentions,hashtags}: counts, and the expanded URLs that
@@ -101,13 +83,13 @@ static void x_entity_field(struct decoder *x, struct x_tweet *t, const char *res
 {
     const char *r;
 
-    if (strncmp(rest, "urls", 4) == 0 && (r = skip_index(rest + 4))) {
+    if (strncmp(rest, "urls", 4) == 0 && (r = json_ptr_skip_index(rest + 4))) {
         if (strcmp(r, "/expanded_url") == 0 && t->nurls < X_MAX_URLS)
             t->urls[t->nurls++] = x_str(x, ev);
-    } else if (strncmp(rest, "mentions", 8) == 0 && (r = skip_index(rest + 8))) {
+    } else if (strncmp(rest, "mentions", 8) == 0 && (r = json_ptr_skip_index(rest + 8))) {
         if (*r == '\0' && ev->type == JSON_MAP_START)
             t->nmentions++;
-    } else if (strncmp(rest, "hashtags", 8) == 0 && (r = skip_index(rest + 8))) {
+    } else if (strncmp(rest, "hashtags", 8) == 0 && (r = json_ptr_skip_index(rest + 8))) {
         if (*r == '\0' && ev->type == JSON_MAP_START)
             t->nhashtags++;
     }
@@ -138,7 +120,7 @@ static int x_tweet_field(struct decoder *x, struct x_tweet *t, const char *rest,
         x_entity_field(x, t, rest + 10, ev);
     else if (strncmp(rest, "/attachments/media_keys/", 24) == 0 && ev->type == JSON_STRING)
         t->nmedia++;
-    else if (strncmp(rest, "/referenced_tweets", 18) == 0 && (r = skip_index(rest + 18))) {
+    else if (strncmp(rest, "/referenced_tweets", 18) == 0 && (r = json_ptr_skip_index(rest + 18))) {
         if (strcmp(r, "/type") == 0)
             t->ref_type = x_str(x, ev);
         else if (strcmp(r, "/id") == 0)
@@ -180,7 +162,7 @@ static int x_user_field(struct decoder *x, struct x_user *u, const char *rest,
 /* Items of an array of objects: a new item starts at its MAP_START. */
 static void *x_item(struct x_vec *v, const char *p, const char **rest, const struct json_event *ev)
 {
-    const char *r = skip_index(p);
+    const char *r = json_ptr_skip_index(p);
 
     if (!r) {
         *rest = NULL;
@@ -234,14 +216,14 @@ static int x_event_fields(void *ctx, const struct json_event *ev)
         return rest ? x_tweet_field(x, item, rest, ev) : 0;
     }
     if (strncmp(p, "/matching_rules/", 16) == 0) {
-        rest = skip_index(p + 15);
+        rest = json_ptr_skip_index(p + 15);
         if (rest && *rest == '\0' && ev->type == JSON_MAP_START)
             x->rules_seen++;
         /* ids: strings in the docs, numbers in real captures; tags may be null. */
         return 0;
     }
     if (strncmp(p, "/errors/", 8) == 0) {
-        rest = skip_index(p + 7);
+        rest = json_ptr_skip_index(p + 7);
         if (!rest)
             return 0;
         if (*rest == '\0' && ev->type == JSON_MAP_START)

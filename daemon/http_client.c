@@ -33,6 +33,8 @@ struct http_stream {
     struct buf errbody;
     char rl_limit[32], rl_remaining[32], rl_reset[32];
     char rate_limit[128];
+    char etag[256], last_modified[64], content_type[128];
+    struct curl_slist *headers;
     char errbuf[CURL_ERROR_SIZE];
     struct http_stream *prev, *next;
 };
@@ -68,6 +70,7 @@ static void stream_destroy(struct http_stream *s)
 {
     curl_multi_remove_handle(s->c->multi, s->easy);
     curl_easy_cleanup(s->easy);
+    curl_slist_free_all(s->headers);
     stream_unlink(s);
     buf_free(&s->errbody);
     free(s);
@@ -96,6 +99,9 @@ static void check_multi_info(struct http_client *c)
         r.error = res == CURLE_OK ? NULL : (s->errbuf[0] ? s->errbuf : curl_easy_strerror(res));
         r.body = s->errbody.data ? s->errbody.data : "";
         r.rate_limit = s->rate_limit[0] ? s->rate_limit : NULL;
+        r.etag = s->etag[0] ? s->etag : NULL;
+        r.last_modified = s->last_modified[0] ? s->last_modified : NULL;
+        r.content_type = s->content_type[0] ? s->content_type : NULL;
         /* An HTTP error status ends the transfer normally; report it as such
          * even when curl saw the body end early. */
         if (s->status >= 300)
@@ -247,17 +253,25 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb, vl;
     char line[HTTP_HEADER_CAP];
     char *v, *dst = NULL;
+    size_t dstlen = 0;
+    int rl = 0;
 
     if (n >= sizeof line)
         return n;
     memcpy(line, p, n);
     line[n] = '\0';
-    if (strncasecmp(line, "x-rate-limit-limit:", 19) == 0)
-        dst = s->rl_limit;
-    else if (strncasecmp(line, "x-rate-limit-remaining:", 23) == 0)
-        dst = s->rl_remaining;
-    else if (strncasecmp(line, "x-rate-limit-reset:", 19) == 0)
-        dst = s->rl_reset;
+#define HDR(name_, field_, is_rl_)                                                   \
+    else if (strncasecmp(line, name_ ":", sizeof name_) == 0)                        \
+        dst = s->field_, dstlen = sizeof s->field_, rl = is_rl_;
+    if (0)
+        ;
+    HDR("x-rate-limit-limit", rl_limit, 1)
+    HDR("x-rate-limit-remaining", rl_remaining, 1)
+    HDR("x-rate-limit-reset", rl_reset, 1)
+    HDR("etag", etag, 0)
+    HDR("last-modified", last_modified, 0)
+    HDR("content-type", content_type, 0)
+#undef HDR
     if (!dst)
         return n;
     v = strchr(line, ':') + 1;
@@ -265,8 +279,9 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *arg)
         v++;
     vl = strcspn(v, "\r\n");
     v[vl] = '\0';
-    str_copy(dst, v, sizeof s->rl_limit);
-    snprintf(s->rate_limit, sizeof s->rate_limit, "remaining %s of %s, reset %s",
+    str_copy(dst, v, dstlen);
+    if (rl)
+        snprintf(s->rate_limit, sizeof s->rate_limit, "remaining %s of %s, reset %s",
              s->rl_remaining[0] ? s->rl_remaining : "?", s->rl_limit[0] ? s->rl_limit : "?",
              s->rl_reset[0] ? s->rl_reset : "?");
     return n;
@@ -316,6 +331,15 @@ struct http_stream *http_stream_start(struct http_client *c, const struct http_s
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
+    for (const char *const *h = o->headers; h && *h; h++) {
+        struct curl_slist *l = curl_slist_append(s->headers, *h);
+        if (l)
+            s->headers = l;
+    }
+    if (s->headers)
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
+    if (o->max_body)
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
     if (o->bearer) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
         curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, o->bearer);
@@ -327,6 +351,7 @@ struct http_stream *http_stream_start(struct http_client *c, const struct http_s
     if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
         stream_unlink(s);
         curl_easy_cleanup(e);
+        curl_slist_free_all(s->headers);
         buf_free(&s->errbody);
         free(s);
         return NULL;

@@ -27,6 +27,9 @@ struct http_result {
     const char *error;          /* curl's message when !transport_ok */
     const char *body;           /* non-2xx body (capped), NUL-terminated */
     const char *rate_limit;     /* "remaining/limit reset=..." or NULL */
+    const char *etag;           /* response validators and type, or NULL */
+    const char *last_modified;
+    const char *content_type;
 };
 
 struct http_stream_opts {
@@ -34,6 +37,8 @@ struct http_stream_opts {
     const char *bearer;         /* token or NULL; never logged */
     long connect_timeout_s;
     const char *user_agent;
+    const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
+    long long max_body;         /* polled documents: refuse a larger body (0: no cap) */
 };
 
 struct http_stream_cbs {

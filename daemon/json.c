@@ -347,3 +347,13 @@ int jw_finish(struct json_writer *w, const char **out, size_t *len)
     *out = (const char *)b;
     return 0;
 }
+
+const char *json_ptr_skip_index(const char *p)
+{
+    if (*p != '/' || p[1] < '0' || p[1] > '9')
+        return NULL;
+    p++;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p;
+}

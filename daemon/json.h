@@ -47,6 +47,9 @@ void json_reader_free(struct json_reader *r);
  * byte offset and the reason. */
 int json_reader_parse(struct json_reader *r, const char *p, size_t n, char *err, size_t errlen);
 
+/* After "/<digits>" at p (an array index): the rest, or NULL. */
+const char *json_ptr_skip_index(const char *p);
+
 /* Compare a pointer with a pattern in which "*" matches one segment. */
 int json_ptr_match(const char *ptr, const char *pattern);
 

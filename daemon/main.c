@@ -16,14 +16,16 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: mentiond [-c FILE] [-f] [-t] [--replay FILE --format FORMAT [--rules GLOB]]\n"
+            "usage: mentiond [-c FILE] [-f] [-t] [--replay FILE --format FORMAT [--framing F] [--rules GLOB]]\n"
             "                [--version] [--help]\n"
             "  -c, --config FILE    configuration (default " DEFAULT_CONFIG ")\n"
             "  -f, --foreground     stay in the foreground and also log to stderr\n"
             "  -t, --check          validate configuration and rules, print a summary, exit 0 or 1\n"
             "      --replay FILE    offline: match posts from FILE ('-' = stdin) and print one\n"
             "                       alert JSON object per line on stdout; no Redis\n"
-            "      --format FORMAT  decoder for --replay: x_v2, ndjson\n"
+            "      --format FORMAT  decoder for --replay: x_v2, x_v1, mastodon, ndjson, sse\n"
+            "      --framing F      lines (default), length (X v1.1 delimited=length) or\n"
+            "                       sse (an event-stream capture; the default for sse)\n"
             "      --rules GLOB     rule files for --replay (default: the configuration's)\n"
             "      --version        print the version\n"
             "      --help           this text\n"
@@ -59,19 +61,20 @@ static int check(const char *path)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_REPLAY = 256, OPT_FORMAT, OPT_RULES, OPT_VERSION, OPT_HELP };
+    enum { OPT_REPLAY = 256, OPT_FORMAT, OPT_FRAMING, OPT_RULES, OPT_VERSION, OPT_HELP };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"foreground", no_argument, NULL, 'f'},
         {"check", no_argument, NULL, 't'},
         {"replay", required_argument, NULL, OPT_REPLAY},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"framing", required_argument, NULL, OPT_FRAMING},
         {"rules", required_argument, NULL, OPT_RULES},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *config = NULL, *replay = NULL, *format = NULL, *rules = NULL;
+    const char *config = NULL, *replay = NULL, *format = NULL, *framing = NULL, *rules = NULL;
     int foreground = 0, do_check = 0, c;
 
     while ((c = getopt_long(argc, argv, "c:ft", opts, NULL)) != -1) {
@@ -81,6 +84,7 @@ int main(int argc, char **argv)
         case 't': do_check = 1; break;
         case OPT_REPLAY: replay = optarg; break;
         case OPT_FORMAT: format = optarg; break;
+        case OPT_FRAMING: framing = optarg; break;
         case OPT_RULES: rules = optarg; break;
         case OPT_VERSION:
             printf("mentiond %s\n", MENTIOND_VERSION);
@@ -98,12 +102,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if ((format || rules) && !replay) {
-        fprintf(stderr, "mentiond: --format and --rules go with --replay\n");
+    if ((format || framing || rules) && !replay) {
+        fprintf(stderr, "mentiond: --format, --framing and --rules go with --replay\n");
         return 2;
     }
     if (replay && !format) {
-        fprintf(stderr, "mentiond: --replay needs --format (x_v2, ndjson)\n");
+        fprintf(stderr, "mentiond: --replay needs --format (x_v2, x_v1, mastodon, ndjson, sse)\n");
         return 2;
     }
     if (replay && do_check) {
@@ -111,7 +115,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (replay)
-        return replay_run(replay, format, rules, config ? config : rules ? NULL : DEFAULT_CONFIG);
+        return replay_run(replay, format, framing, rules, config ? config : rules ? NULL : DEFAULT_CONFIG);
     if (!config)
         config = DEFAULT_CONFIG;
     if (do_check)

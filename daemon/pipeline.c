@@ -17,6 +17,7 @@
 #define SHARE_SLOTS 32768
 #define CANNED_SLOTS 4096
 #define SEEN_ALERTED 1u
+#define SEEN_DELETED 2u
 #define CANNED_RAISED 1u
 
 void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct ruleset *rs,
@@ -158,6 +159,41 @@ static int mask_post(struct pipeline *pl, struct post *p)
     return found | (f2 > 0 ? f2 : 0);
 }
 
+/* A deletion notice.  Posts this process saw and did not alert need
+ * nothing; for the rest a "deleted" record goes to the sink, which withdraws
+ * the alert if it has not left yet, or follows it on its queue (the enqueue
+ * script finds the queue from the seen key, so this also works for alerts
+ * sent before a restart).  The post is remembered as deleted so a late or
+ * redelivered copy is not alerted. */
+static void pipeline_deleted(struct pipeline *pl, struct post *p, uint64_t now)
+{
+    char key[WINDOW_KEY_MAX];
+    struct window_entry *seen;
+    struct alert *a;
+    int known;
+
+    pl->st.deletions++;
+    key_of(key, sizeof key, p->source_type, p->id);
+    seen = window_find(&pl->seen, key, now);
+    known = seen && (seen->flags & SEEN_ALERTED);
+    if (seen && seen->count && !known) {
+        seen->flags |= SEEN_DELETED;
+        return;
+    }
+    seen = window_get(&pl->seen, key, now);
+    if (!seen->count)
+        window_add(seen, NULL, now);
+    seen->flags |= SEEN_DELETED;
+    a = alert_build_deleted(pl->jw, pl->cfg->name, p, now_real_ms());
+    if (!a) {
+        pl->st.encode_failed++;
+        return;
+    }
+    a->known = known;
+    pl->st.deletions_forwarded++;
+    pl->sink(pl->sink_ctx, a);
+}
+
 void pipeline_post(struct pipeline *pl, struct post *p)
 {
     const struct config *cfg = pl->cfg;
@@ -171,6 +207,10 @@ void pipeline_post(struct pipeline *pl, struct post *p)
     struct alert *a;
     int n;
 
+    if (p->deleted) {
+        pipeline_deleted(pl, p, now);
+        return;
+    }
     pl->st.posts++;
     /* Shares of a post are counted whether or not they match anything. */
     if ((p->is_retweet || p->is_quote) && p->referenced_id) {
@@ -183,7 +223,9 @@ void pipeline_post(struct pipeline *pl, struct post *p)
     }
     /* One alert per post, whichever source or connection brought it. */
     key_of(key, sizeof key, p->source_type, p->id);
-    if ((seen = window_find(&pl->seen, key, now)) && seen->count) {
+    /* An edit is looked at again unless its post was alerted or deleted. */
+    if ((seen = window_find(&pl->seen, key, now)) && seen->count &&
+        (!p->is_edit || (seen->flags & (SEEN_ALERTED | SEEN_DELETED)))) {
         pl->st.duplicates++;
         return;
     }
@@ -255,6 +297,8 @@ int feed_init(struct feed *f, const char *name, const char *type, const char *fo
     f->type = type;
     f->pl = pl;
     framer_init(&f->fr, sc ? (size_t)sc->max_record : FRAMING_DEFAULT_MAX_RECORD);
+    if (sc)
+        framer_set_mode(&f->fr, (enum framing_mode)sc->framing);
     if (decoder_open(&f->dec, format, sc) != 0) {
         framer_free(&f->fr);
         return -1;
@@ -335,5 +379,5 @@ void feed_finish(struct feed *f, int deliver_partial)
 
 uint64_t feed_rejected(const struct feed *f)
 {
-    return f->st.malformed + f->fr.stats.oversized + f->fr.stats.truncated;
+    return f->st.malformed + f->fr.stats.oversized + f->fr.stats.truncated + f->fr.stats.garbage;
 }

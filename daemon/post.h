@@ -44,6 +44,8 @@ struct post {
     int is_retweet;
     int is_quote;
     int is_reply;
+    int is_edit;                /* a new version of a post (Mastodon status.update) */
+    int deleted;                /* a deletion notice: only id (and author) are set */
     uint64_t received_ms;       /* wall clock when its record arrived */
     uint64_t received_us_mono;  /* monotonic, for latency */
 };

@@ -12,13 +12,28 @@
 
 /* Idempotent enqueue, one step on the server: the alert is pushed only if
  * its seen key was not already set, so a resend after a lost reply, a
- * reconnect or a restart never doubles it.
+ * reconnect or a restart never doubles it.  The seen key holds the queue
+ * the alert went to, so a deletion can follow it there.
  *   KEYS: seen key, queue list, author history list ("" for none)
  *   ARGV: alert JSON, alert id, dedup TTL, max queue length, history
- *         length, history TTL
- * Returns 1 if pushed, 0 if it was a duplicate. */
+ *         length, history TTL, "deleted" for a deletion record, "1" if
+ *         this process alerted the deleted post
+ * Returns 1 if pushed, 0 if it was a duplicate (or, for a deletion, if
+ * the post was never alerted: then nothing is written unless the alert
+ * may still be on its way, whose push the "!" mark then stops). */
 static const char enqueue_lua[] =
-    "if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then return 0 end\n"
+    "if ARGV[7] == 'deleted' then\n"
+    "  local q = redis.call('GET', KEYS[1])\n"
+    "  if not q then\n"
+    "    if ARGV[8] == '1' then redis.call('SET', KEYS[1], '!', 'EX', ARGV[3]) end\n"
+    "    return 0\n"
+    "  end\n"
+    "  if q == '1' or string.sub(q, 1, 1) == '!' then return 0 end\n"
+    "  redis.call('RPUSH', q, ARGV[1])\n"
+    "  redis.call('SET', KEYS[1], '!' .. q, 'KEEPTTL')\n"
+    "  return 1\n"
+    "end\n"
+    "if not redis.call('SET', KEYS[1], KEYS[2], 'NX', 'EX', ARGV[3]) then return 0 end\n"
     "local n = redis.call('RPUSH', KEYS[2], ARGV[1])\n"
     "local cap = tonumber(ARGV[4])\n"
     "if n > cap then redis.call('LTRIM', KEYS[2], -cap, -1) end\n"
@@ -282,7 +297,12 @@ static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
         }
         return;
     }
-    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+    if (a->kind == ALERT_DELETED) {
+        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+            r->st.deletions_pushed++;
+        else
+            r->st.deletions_unknown++;
+    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
         r->st.duplicates++;     /* already in Redis: a resend, or another instance */
     } else {
         r->st.enqueued[a->level]++;
@@ -311,13 +331,16 @@ static void sink_flush(struct redis_sink *r)
     for (int l = 0; l < LEVEL_COUNT; l++) {
         while (r->inflight.n < r->inflight_max && (a = q_pop(&r->pending[l]))) {
             char seen[KEY_MAX], author[KEY_MAX], ttl[24], cap[24], hist[24], hist_ttl[24];
-            const char *argv[12];
-            size_t lens[12];
-            int n = 0;
+            const char *argv[14];
+            size_t lens[14];
+            int n = 0, del = a->kind == ALERT_DELETED;
 
-            snprintf(key, sizeof key, "%s:q:%s:%s", r->prefix, a->queue, level_names[a->level]);
+            if (del)
+                key[0] = '\0';
+            else
+                snprintf(key, sizeof key, "%s:q:%s:%s", r->prefix, a->queue, level_names[a->level]);
             snprintf(seen, sizeof seen, "%s:seen:%s", r->prefix, a->id);
-            if (a->author_id)
+            if (a->author_id && !del)
                 snprintf(author, sizeof author, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
             else
                 author[0] = '\0';
@@ -338,6 +361,8 @@ static void sink_flush(struct redis_sink *r)
             ARG(cap, strlen(cap));
             ARG(hist, strlen(hist));
             ARG(hist_ttl, strlen(hist_ttl));
+            ARG(del ? "deleted" : "alert", del ? 7 : 5);
+            ARG(a->known ? "1" : "0", 1);
 #undef ARG
             if (redisAsyncCommandArgv(r->ac, on_pushed, a, n, argv, lens) != REDIS_OK) {
                 /* The callback will never run: the alert is still ours. */
@@ -477,8 +502,39 @@ void redis_sink_start(struct redis_sink *r)
     sink_connect(r);
 }
 
+/* Remove the unsent alert with id from q; 1 if found. */
+static int q_withdraw(struct aqueue *q, const char *id)
+{
+    struct alert **pp = &q->head, *prev = NULL;
+
+    for (; *pp; prev = *pp, pp = &(*pp)->next) {
+        struct alert *a = *pp;
+        if (a->kind != ALERT_MENTION || strcmp(a->id, id) != 0)
+            continue;
+        *pp = a->next;
+        if (q->tail == a)
+            q->tail = prev;
+        q->n--;
+        alert_free(a);
+        return 1;
+    }
+    return 0;
+}
+
 void redis_sink_push(struct redis_sink *r, struct alert *a)
 {
+    if (a->kind == ALERT_DELETED) {
+        int found = q_withdraw(&r->retry, a->id);
+        for (int l = 0; l < LEVEL_COUNT && !found; l++)
+            found = q_withdraw(&r->pending[l], a->id);
+        if (found) {
+            r->st.withdrawn++;
+            log_msg(LOG_INFO, "redis: alert %s withdrawn: its post was deleted before it was sent", a->id);
+            alert_free(a);
+            return;
+        }
+        a->level = LEVEL_LOW;
+    }
     if (redis_sink_pending(r) >= r->buffer_max) {
         /* Full: drop the oldest of the least urgent level below a's, or a. */
         struct alert *victim = NULL;

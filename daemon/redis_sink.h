@@ -41,6 +41,9 @@ struct redis_stats {
     uint64_t enqueued[LEVEL_COUNT];     /* acknowledged by Redis */
     uint64_t dropped[LEVEL_COUNT];      /* buffer full */
     uint64_t requeued;                  /* sent, connection lost, sent again */
+    uint64_t withdrawn;                 /* alerts deleted before they left: never sent */
+    uint64_t deletions_pushed;          /* "deleted" records after a sent alert */
+    uint64_t deletions_unknown;         /* deletions of posts never alerted */
     uint64_t duplicates;                /* already in Redis (seen key set): not pushed */
     uint64_t errors;                    /* error replies */
     uint64_t connects;
@@ -51,7 +54,10 @@ struct redis_stats {
 struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg);
 void redis_sink_free(struct redis_sink *r);
 void redis_sink_start(struct redis_sink *r);
-/* Take ownership of a; never fails (a full buffer drops the least urgent). */
+/* Take ownership of a; never fails (a full buffer drops the least urgent).
+ * A deletion record withdraws its alert if that has not been sent yet;
+ * otherwise it is sent after every alert already here (it waits at the
+ * lowest level, which is flushed last). */
 void redis_sink_push(struct redis_sink *r, struct alert *a);
 /* Alerts buffered or in flight. */
 uint64_t redis_sink_pending(const struct redis_sink *r);

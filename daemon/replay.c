@@ -23,6 +23,15 @@ static void print_alert(void *ctx, struct alert *a)
 {
     struct replay_out *o = ctx;
 
+    /* A deletion is printed only when it follows an alert printed here. */
+    if (a->kind == ALERT_DELETED) {
+        if (a->known) {
+            fwrite(a->json, 1, a->len, o->out);
+            fputc('\n', o->out);
+        }
+        alert_free(a);
+        return;
+    }
     fwrite(a->json, 1, a->len, o->out);
     fputc('\n', o->out);
     o->alerts++;
@@ -37,7 +46,8 @@ static void print_errors(struct errlist *e)
     errlist_free(e);
 }
 
-int replay_run(const char *input, const char *format, const char *rules_glob, const char *config_path)
+int replay_run(const char *input, const char *format, const char *framing, const char *rules_glob,
+               const char *config_path)
 {
     struct errlist errs = {0};
     struct config *cfg = NULL;
@@ -50,8 +60,14 @@ int replay_run(const char *input, const char *format, const char *rules_glob, co
     size_t n;
     int rc = 0;
 
+    int mode = framing ? framing_mode_parse(framing) : strcmp(format, "sse") == 0 ? FRAMING_SSE : FRAMING_LINES;
+
     if (!decoder_find(format)) {
-        fprintf(stderr, "mentiond: --format %s: unknown (x_v2, ndjson)\n", format);
+        fprintf(stderr, "mentiond: --format %s: unknown (x_v2, x_v1, mastodon, ndjson, sse)\n", format);
+        return 2;
+    }
+    if (mode < 0) {
+        fprintf(stderr, "mentiond: --framing %s: unknown (lines, length, sse)\n", framing);
         return 2;
     }
     if (config_path && !(cfg = config_load(config_path, &errs))) {
@@ -80,6 +96,7 @@ int replay_run(const char *input, const char *format, const char *rules_glob, co
     }
     pipeline_init(&pl, cfg, rs, print_alert, &out);
     feed_init(&feed, "replay", format, format, NULL, &pl);
+    framer_set_mode(&feed.fr, (enum framing_mode)mode);
     chunk = xmalloc(REPLAY_CHUNK);
     while ((n = fread(chunk, 1, REPLAY_CHUNK, in)) > 0)
         feed_bytes(&feed, chunk, n);

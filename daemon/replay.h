@@ -6,6 +6,8 @@
 
 /* config_path may be NULL when rules_glob is given; rules_glob NULL means
  * the configuration's rules.  Returns an exit code. */
-int replay_run(const char *input, const char *format, const char *rules_glob, const char *config_path);
+/* framing NULL: sse for the sse format, else lines. */
+int replay_run(const char *input, const char *format, const char *framing, const char *rules_glob,
+               const char *config_path);
 
 #endif

@@ -236,13 +236,46 @@ static void file_tick(struct source *s)
     timer_in(s, budget >= 0 ? FILE_TICK_MS : 0);
 }
 
+/* The request URL: X v2 with backfill_minutes asks, on a reconnect, for
+ * what it missed while away (duplicates are dropped downstream). */
+static void source_url(const struct source *s, char *url, size_t len)
+{
+    const struct source_conf *c = s->conf;
+
+    if (c->type == SRC_X_V2 && c->backfill_minutes > 0 && s->st.connects > 0)
+        snprintf(url, len, "%s%cbackfill_minutes=%lld", c->url, strchr(c->url, '?') ? '&' : '?',
+                 c->backfill_minutes);
+    else
+        snprintf(url, len, "%s", c->url);
+}
+
+/* Event streams ask for text/event-stream and resume from the last id the
+ * server gave (Mastodon gives none; generic SSE servers may). */
+static void source_headers(struct source *s, const char **h, char *last_id, size_t len)
+{
+    int n = 0;
+
+    if (s->feed.fr.mode == FRAMING_SSE) {
+        h[n++] = "Accept: text/event-stream";
+        h[n++] = "Cache-Control: no-cache";
+        if (s->feed.fr.sse_last_id[0]) {
+            snprintf(last_id, len, "Last-Event-ID: %s", s->feed.fr.sse_last_id);
+            h[n++] = last_id;
+        }
+    }
+    h[n] = NULL;
+}
+
 static void source_connect(struct source *s)
 {
+    char url[4096], last_id[FRAMING_SSE_MAX_ID + 32];
+    const char *headers[4];
     struct http_stream_opts o = {
-        .url = s->conf->url,
+        .url = url,
         .bearer = s->conf->token,
         .connect_timeout_s = (long)s->conf->connect_timeout,
         .user_agent = "mentiond/" MENTIOND_VERSION,
+        .headers = headers,
     };
 
     if (s->conf->type == SRC_FILE) {
@@ -257,6 +290,8 @@ static void source_connect(struct source *s)
         timer_in(s, 0);
         return;
     }
+    source_url(s, url, sizeof url);
+    source_headers(s, headers, last_id, sizeof last_id);
     s->state = SOURCE_CONNECTING;
     s->last_byte_ms = now_mono_ms();
     s->stream = http_stream_start(s->http, &o, &source_http_cbs, s);
@@ -264,7 +299,7 @@ static void source_connect(struct source *s)
         source_schedule(s, BACKOFF_NETWORK, "could not start the HTTP transfer", 0);
         return;
     }
-    log_msg(LOG_INFO, "source %s: connecting to %s", s->conf->name, s->conf->url);
+    log_msg(LOG_INFO, "source %s: connecting to %s", s->conf->name, url);
     /* Also covers a server that accepts and then sends nothing. */
     timer_in(s, (uint64_t)s->conf->stall_timeout * 1000);
 }

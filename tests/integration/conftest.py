@@ -123,6 +123,11 @@ class Mentiond:
         m = self.wait_log(r"metrics: listening on .* \(port (\d+)\)")
         return "http://127.0.0.1:%s%s" % (m.group(1), path)
 
+    def metrics(self):
+        """The /metrics text."""
+        with urllib.request.urlopen(self.metrics_url(), timeout=5) as r:
+            return r.read().decode()
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 

@@ -1,6 +1,7 @@
 /* config: defaults, every error with file:line, secrets, redis URLs. */
 #include "testutil.h"
 #include "config.h"
+#include "framing.h"
 
 static void minimal_and_defaults(void **state)
 {
@@ -62,7 +63,7 @@ static void errors_name_file_and_line(void **state)
     EXPECT("%s:6: dedup_ttl = -5: expected an integer in range");
     EXPECT("%s:7: mode = stream: mode = stream is not available");
     EXPECT("%s:9: unknown section [metrics]");
-    EXPECT("%s:11: type = mastodon: this source type is not available");
+    EXPECT("%s:10: [source \"a\"]: mastodon needs a bearer token (Mastodon 4.2+");
     EXPECT("%s:12: [source \"b\"]: needs 'url'");
     EXPECT("%s:12: [source \"b\"]: x_v2 needs a bearer token");
     EXPECT("%s:15: unknown field 'bogus'");
@@ -143,6 +144,55 @@ static void source_count_is_capped(void **state)
     free(text);
 }
 
+/* Framing follows the type (and X v1.1's delimited=length URL) unless
+ * written; a bad framing or backfill is an error at its line. */
+static void framing_by_type(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    const struct source_conf *s;
+    char want[1024];
+    const char *tok = write_temp("tok", "t0k\n");
+    char text[4096];
+    const char *path;
+    (void)state;
+
+    snprintf(text, sizeof text,
+             "[source \"v1\"]\ntype = x_v1\nurl = https://stream.example/1.1/statuses/filter.json?delimited=length\n"
+             "[source \"v1lines\"]\ntype = x_v1\nurl = https://stream.example/1.1/statuses/filter.json\n"
+             "[source \"m\"]\ntype = mastodon\nurl = https://m.example/api/v1/streaming/public\ntoken_file = %s\n"
+             "[source \"s\"]\ntype = sse\nurl = http://127.0.0.1:1/events\nevents = put, patch\n"
+             "[source \"f\"]\ntype = file\npath = /dev/null\nformat = mastodon\n"
+             "[source \"x\"]\ntype = x_v2\nurl = https://api.example/2/tweets/search/stream\ntoken_file = %s\n"
+             "backfill_minutes = 2\n", tok, tok);
+    path = write_temp("framing.conf", text);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    c = config_load(path, &errs);
+    assert_non_null(c);
+    assert_int_equal(config_source(c, "v1")->framing, FRAMING_LENGTH);
+    assert_int_equal(config_source(c, "v1lines")->framing, FRAMING_LINES);
+    assert_int_equal(config_source(c, "m")->framing, FRAMING_SSE);
+    s = config_source(c, "s");
+    assert_int_equal(s->framing, FRAMING_SSE);
+    assert_string_equal(s->events, "put, patch");
+    assert_int_equal(config_source(c, "f")->framing, FRAMING_LINES);
+    assert_int_equal(config_source(c, "x")->backfill_minutes, 2);
+    config_free(c);
+
+    path = write_temp("framing-bad.conf",
+                      "[source \"a\"]\ntype = ndjson\nurl = http://127.0.0.1:1/\nframing = xml\n"
+                      "[source \"b\"]\ntype = x_v2\nurl = http://127.0.0.1:1/\nbackfill_minutes = 6\n"
+                      "[source \"c\"]\ntype = file\npath = /dev/null\nformat = file\n");
+    assert_null(config_load(path, &errs));
+    snprintf(want, sizeof want, "%s:1: [source \"a\"]: framing = xml: expected lines, length or sse", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:8: backfill_minutes = 6", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:9: [source \"c\"]: format = file", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    errlist_free(&errs);
+}
+
 static void reload_equality(void **state)
 {
     struct errlist errs = {0};
@@ -173,6 +223,7 @@ int main(void)
         cmocka_unit_test(minimal_and_defaults),
         cmocka_unit_test(errors_name_file_and_line),
         cmocka_unit_test(redis_urls_and_secrets),
+        cmocka_unit_test(framing_by_type),
         cmocka_unit_test(reload_equality),
         cmocka_unit_test(source_count_is_capped),
     };

@@ -2,6 +2,7 @@
 #include "testutil.h"
 #include "decode.h"
 #include "framing.h"
+#include "html.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -12,8 +13,9 @@ struct got {
     int n;
     struct {
         char id[64], text[256], handle[64], ref_text[256], in_reply_to[64], lang[8];
+        char ref_id[64], ref_author[64], to[64], url[256], bio[128];
         long long followers;
-        int verified, rt, quote, reply;
+        int verified, rt, quote, reply, deleted, edit, nurls, media;
     } p[MAX_POSTS];
 };
 
@@ -23,7 +25,16 @@ static void on_post(void *ctx, struct post *p)
     if (g->n >= MAX_POSTS)
         return;
     str_copy(g->p[g->n].id, p->id, sizeof g->p[0].id);
-    str_copy(g->p[g->n].text, p->text, sizeof g->p[0].text);
+    str_copy(g->p[g->n].text, p->text ? p->text : "", sizeof g->p[0].text);
+    str_copy(g->p[g->n].ref_id, p->referenced_id ? p->referenced_id : "", sizeof g->p[0].ref_id);
+    str_copy(g->p[g->n].ref_author, p->referenced_author ? p->referenced_author : "", sizeof g->p[0].ref_author);
+    str_copy(g->p[g->n].to, p->to_handle ? p->to_handle : "", sizeof g->p[0].to);
+    str_copy(g->p[g->n].url, p->nurls > 0 && p->urls[0] ? p->urls[0] : "", sizeof g->p[0].url);
+    str_copy(g->p[g->n].bio, p->author.bio ? p->author.bio : "", sizeof g->p[0].bio);
+    g->p[g->n].deleted = p->deleted;
+    g->p[g->n].edit = p->is_edit;
+    g->p[g->n].nurls = p->nurls;
+    g->p[g->n].media = p->has_media;
     str_copy(g->p[g->n].handle, p->author.handle ? p->author.handle : "", sizeof g->p[0].handle);
     str_copy(g->p[g->n].ref_text, p->referenced_text ? p->referenced_text : "", sizeof g->p[0].ref_text);
     str_copy(g->p[g->n].in_reply_to, p->in_reply_to ? p->in_reply_to : "", sizeof g->p[0].in_reply_to);
@@ -207,15 +218,23 @@ static void ndjson_mapping(void **state)
 
 struct tally {
     struct decoder_inst *d;
-    int ok, control, skip, malformed, posts, no_author;
+    int ok, control, skip, malformed, posts, no_author, deleted, rt, quote, edit, longer;
 };
 
 static void tally_post(void *ctx, struct post *p)
 {
     struct tally *t = ctx;
     assert_non_null(p->id);
+    if (p->deleted) {
+        t->deleted++;
+        return;
+    }
     assert_non_null(p->text);
     t->posts++;
+    t->rt += p->is_retweet;
+    t->quote += p->is_quote;
+    t->edit += p->is_edit;
+    t->longer += strlen(p->text) > 140 && !p->is_retweet;
     if (p->author.id && !p->author.handle)
         t->no_author++;
 }
@@ -234,7 +253,16 @@ static int tally_rec(void *ctx, const char *rec, size_t len, uint64_t off)
     return 0;
 }
 
+static struct tally decode_file_framed(const char *format, const struct source_conf *sc, const char *path,
+                                       enum framing_mode mode);
+
 static struct tally decode_file(const char *format, const struct source_conf *sc, const char *path)
+{
+    return decode_file_framed(format, sc, path, FRAMING_LINES);
+}
+
+static struct tally decode_file_framed(const char *format, const struct source_conf *sc, const char *path,
+                                       enum framing_mode mode)
 {
     struct decoder_inst d;
     struct framer f;
@@ -246,6 +274,7 @@ static struct tally decode_file(const char *format, const struct source_conf *sc
     assert_non_null(data);
     assert_int_equal(decoder_open(&d, format, sc), 0);
     framer_init(&f, 4 << 20);
+    framer_set_mode(&f, mode);
     framer_feed(&f, data, len, tally_rec, &t);
     framer_finish(&f, 1, tally_rec, &t);
     framer_free(&f);
@@ -323,10 +352,227 @@ static void corpus_ndjson_mastodon(void **state)
     assert_true(t.malformed >= 1);
 }
 
+
+#define X1F "tests/fixtures/x_v1/cases.jsonl"
+
+/* X v1.1: full_text over text, retweets matched on the inner status,
+ * quotes, replies, and the control messages of the stream. */
+static void x_v1_fixtures(void **state)
+{
+    struct decoder_inst d;
+    struct got g;
+    char err[256];
+    (void)state;
+
+    assert_int_equal(decoder_open(&d, "x_v1", NULL), 0);
+    assert_int_equal(decode_line(&d, X1F, 1, &g, err, sizeof err), DECODE_OK);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.p[0].id, "1994000000000000101");
+    assert_non_null(strstr(g.p[0].text, "what is going on with Nordvik Bank?"));
+    assert_string_equal(g.p[0].handle, "karin_m");
+    assert_int_equal(g.p[0].followers, 5120);
+    assert_string_equal(g.p[0].to, "NordvikHelp");
+    assert_int_equal(g.p[0].nurls, 0);          /* extended entities replace the truncated ones */
+    assert_int_equal(decode_line(&d, X1F, 2, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].rt);
+    assert_string_equal(g.p[0].ref_id, "1994000000000000101");
+    assert_string_equal(g.p[0].ref_author, "karin_m");
+    assert_non_null(strstr(g.p[0].ref_text, "what is going on with Nordvik Bank?"));
+    assert_int_equal(decode_line(&d, X1F, 3, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].quote);
+    assert_false(g.p[0].rt);
+    assert_true(g.p[0].verified);
+    assert_string_equal(g.p[0].url, "https://twitter.com/karin_m/status/1994000000000000101");
+    assert_int_equal(decode_line(&d, X1F, 4, &g, err, sizeof err), DECODE_CONTROL);
+    assert_non_null(strstr(err, "limit notice: 13"));
+    assert_int_equal(decode_line(&d, X1F, 5, &g, err, sizeof err), DECODE_CONTROL);
+    assert_non_null(strstr(err, "code 7 (admin logout)"));
+    assert_int_equal(decode_line(&d, X1F, 6, &g, err, sizeof err), DECODE_OK);
+    assert_int_equal(g.n, 1);
+    assert_true(g.p[0].deleted);
+    assert_string_equal(g.p[0].id, "1994000000000000101");
+    assert_int_equal(decode_line(&d, X1F, 7, &g, err, sizeof err), DECODE_CONTROL);
+    assert_non_null(strstr(err, "FALLING_BEHIND"));
+    assert_int_equal(decode_line(&d, X1F, 8, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].reply);
+    assert_string_equal(g.p[0].in_reply_to, "1994000000000000101");
+    assert_string_equal(g.p[0].to, "karin_m");
+    decoder_close(&d);
+}
+
+struct sse_got {
+    struct decoder_inst *d;
+    struct got g;
+    int skipped;
+};
+
+static int sse_rec(void *ctx, const char *rec, size_t len, uint64_t off)
+{
+    struct sse_got *s = ctx;
+    char err[256];
+    (void)off;
+    if (decoder_run(s->d, rec, len, on_post, &s->g, err, sizeof err) == DECODE_SKIP)
+        s->skipped++;
+    return 0;
+}
+
+/* Mastodon over SSE: HTML to text, links kept as URLs, boosts, edits,
+ * deletes, other events skipped. */
+static void mastodon_fixtures(void **state)
+{
+    struct decoder_inst d;
+    struct sse_got s = {.d = &d};
+    struct framer f;
+    char path[1024], err[256];
+    size_t len;
+    char *data = file_read_all(SRC_PATH(path, "tests/fixtures/mastodon/stream.sse"), 1 << 20, &len, err, sizeof err);
+    (void)state;
+
+    assert_non_null(data);
+    assert_int_equal(decoder_open(&d, "mastodon", NULL), 0);
+    framer_init(&f, 1 << 20);
+    framer_set_mode(&f, FRAMING_SSE);
+    for (size_t i = 0; i < len; i += 7)     /* in small pieces, like a slow stream */
+        framer_feed(&f, data + i, len - i < 7 ? len - i : 7, sse_rec, &s);
+    framer_finish(&f, 0, sse_rec, &s);
+    assert_int_equal(s.g.n, 5);
+    assert_int_equal(s.skipped, 2);
+    assert_string_equal(s.g.p[0].text, "Kortet sp\xc3\xa4rrat igen & ingen svarar hos @NordvikHelp\n\n"
+                                       "Se https://status.nordvik.example/incident/42\n#nordvik");
+    assert_string_equal(s.g.p[0].handle, "karin@mastodon.example");
+    assert_string_equal(s.g.p[0].lang, "sv");
+    assert_int_equal(s.g.p[0].followers, 312);
+    assert_string_equal(s.g.p[0].url, "https://status.nordvik.example/incident/42");
+    assert_string_equal(s.g.p[0].bio, "Commuter & coffee");
+    /* a boost: matched on the boosted status */
+    assert_true(s.g.p[1].rt);
+    assert_string_equal(s.g.p[1].ref_id, "113500000000000001");
+    assert_string_equal(s.g.p[1].ref_author, "karin@mastodon.example");
+    assert_non_null(strstr(s.g.p[1].ref_text, "ingen svarar"));
+    /* an edit */
+    assert_true(s.g.p[2].edit);
+    assert_string_equal(s.g.p[2].id, "113500000000000001");
+    /* content warning in front; a reply names the account replied to */
+    assert_string_equal(s.g.p[3].text, "bank rant\n\ncard blocked <again>");
+    assert_true(s.g.p[3].reply);
+    assert_string_equal(s.g.p[3].to, "NordvikHelp@social.example");
+    /* delete: a bare id */
+    assert_true(s.g.p[4].deleted);
+    assert_string_equal(s.g.p[4].id, "113500000000000001");
+    framer_free(&f);
+    decoder_close(&d);
+    free(data);
+}
+
+static void html_text(void **state)
+{
+    struct buf out, links;
+    static const struct { const char *in, *want; } cases[] = {
+        {"<p>a</p><p>b</p>", "a\n\nb"},
+        {"x<br>y<br/>z", "x\ny\nz"},
+        {"&amp;&lt;&gt;&quot;&#39;&#x263A;&nbsp;&unknown; & x", "&<>\"'\xe2\x98\xba &unknown; & x"},
+        {"&#0;&#xD800;&#1114112;", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        {"<script>evil()</script>ok<style>p{}</style>", "ok"},
+        {"see <a href=\"https://e.example/a?b=1&amp;c=2\">e.example/a\xe2\x80\xa6</a> now",
+         "see https://e.example/a?b=1&c=2 now"},
+        {"<a href=\"https://m.example/@u\" class=\"u-url mention\">@<span>u</span></a>", "@u"},
+        {"<ul><li>one</li><li>two</li></ul>", "one\ntwo"},
+        {"cut <a href=\"x", "cut"},
+        {"<!-- hidden -->shown", "shown"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf_init(&out, 1024);
+        buf_init(&links, 1024);
+        assert_int_equal(html_to_text(cases[i].in, strlen(cases[i].in), &out, &links), 0);
+        assert_string_equal(out.data ? out.data : "", cases[i].want);
+        buf_free(&out);
+        buf_free(&links);
+    }
+    /* the cap holds */
+    buf_init(&out, 4);
+    assert_int_equal(html_to_text("<p>abcdef</p>", 13, &out, NULL), -1);
+    assert_true(out.len <= 4);
+    buf_free(&out);
+}
+
+/* Real v1.1 payloads: the tweet_parser examples (25 statuses: 3 retweets,
+ * 8 quotes, extended tweets longer than 140), its activity-streams twins
+ * (skipped, not misread), and a 100-status search page. */
+static void corpus_x_v1(void **state)
+{
+    char path[8192];
+    struct tally t;
+    (void)state;
+
+    SKIP_WITHOUT_CORPUS();
+    snprintf(path, sizeof path, "%s/twitter-v1.1-tweets/tweet_parser/original_format_examples.json", corpus_dir());
+    t = decode_file("x_v1", NULL, path);
+    print_message("corpus x_v1 original: %d posts, %d retweets, %d quotes, %d longer than 140\n",
+                  t.posts, t.rt, t.quote, t.longer);
+    assert_int_equal(t.posts, 25);
+    assert_int_equal(t.malformed, 0);
+    assert_int_equal(t.rt, 3);
+    assert_true(t.quote >= 8);
+    assert_true(t.longer >= 3);
+    snprintf(path, sizeof path, "%s/twitter-v1.1-tweets/tweet_parser/activity_streams_examples.json", corpus_dir());
+    t = decode_file("x_v1", NULL, path);
+    assert_int_equal(t.posts, 0);
+    assert_int_equal(t.skip, 25);
+    snprintf(path, sizeof path, "%s/twitter-v1.1-tweets/nativejson-benchmark-twitter.json", corpus_dir());
+    {
+        /* pretty-printed: one document, so framed as a single record */
+        struct decoder_inst d;
+        struct tally one = {.d = &d};
+        char err[256];
+        size_t len;
+        char *data = file_read_all(path, 4 << 20, &len, err, sizeof err);
+        assert_non_null(data);
+        assert_int_equal(decoder_open(&d, "x_v1", NULL), 0);
+        tally_rec(&one, data, len, 0);
+        assert_int_equal(one.posts, 100);
+        decoder_close(&d);
+        free(data);
+    }
+}
+
+/* Real Mastodon: 48 streamed statuses, the real fragment line rejected,
+ * and the docs' SSE examples (7 updates, 6 edits, 6 deletes, 7 others). */
+static void corpus_mastodon(void **state)
+{
+    char path[8192];
+    struct tally t;
+    (void)state;
+
+    SKIP_WITHOUT_CORPUS();
+    snprintf(path, sizeof path, "%s/mastodon/rtoot/stream/mastodonsocial.jsonl", corpus_dir());
+    t = decode_file("mastodon", NULL, path);
+    assert_int_equal(t.posts, 48);
+    assert_int_equal(t.malformed, 0);
+    snprintf(path, sizeof path, "%s/mastodon/rtoot/stream/malformed.jsonl", corpus_dir());
+    t = decode_file("mastodon", NULL, path);
+    assert_int_equal(t.posts, 49);
+    assert_int_equal(t.malformed, 1);
+    snprintf(path, sizeof path, "%s/mastodon/docs/streaming-examples.sse", corpus_dir());
+    t = decode_file_framed("mastodon", NULL, path, FRAMING_SSE);
+    print_message("corpus mastodon SSE: %d posts (%d edits), %d deletes, %d other events\n", t.posts, t.edit,
+                  t.deleted, t.skip);
+    assert_int_equal(t.posts, 13);
+    assert_int_equal(t.edit, 6);
+    assert_int_equal(t.deleted, 6);
+    assert_int_equal(t.skip, 7);
+    assert_int_equal(t.malformed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(x_fixtures),
+        cmocka_unit_test(x_v1_fixtures),
+        cmocka_unit_test(mastodon_fixtures),
+        cmocka_unit_test(html_text),
+        cmocka_unit_test(corpus_x_v1),
+        cmocka_unit_test(corpus_mastodon),
         cmocka_unit_test(nesting_limit),
         cmocka_unit_test(ndjson_mapping),
         cmocka_unit_test(corpus_x_v2),

@@ -130,6 +130,120 @@ static void partial_delivered_for_files(void **state)
     framer_free(&f);
 }
 
+
+/* delimited=length: keep-alives before the count, the count includes the
+ * CRLF, bodies may hold newlines; every cut gives the same records. */
+static const char lstream[] = "\r\n\r\n9\r\n{\"a\":1}\r\n\r\n13\r\n{\"b\":\"x\ny\"}\r\n4\r\n{}\r\n\r\n";
+
+static void length_split_everywhere(void **state)
+{
+    size_t n = strlen(lstream);
+    (void)state;
+    for (size_t cut = 0; cut <= n; cut++) {
+        for (size_t cut2 = cut; cut2 <= n; cut2 += 3) {
+            struct framer f;
+            struct collect c = {0};
+            framer_init(&f, 1024);
+            framer_set_mode(&f, FRAMING_LENGTH);
+            framer_feed(&f, lstream, cut, collect_rec, &c);
+            framer_feed(&f, lstream + cut, cut2 - cut, collect_rec, &c);
+            framer_feed(&f, lstream + cut2, n - cut2, collect_rec, &c);
+            framer_finish(&f, 0, collect_rec, &c);
+            assert_string_equal(c.out, "{\"a\":1}|{\"b\":\"x\ny\"}|{}|");
+            assert_int_equal(f.stats.records, 3);
+            assert_int_equal(f.stats.keepalives, 4);
+            assert_int_equal(f.stats.garbage, 0);
+            assert_int_equal(f.stats.truncated, 0);
+            assert_int_equal(c.offsets[0], 7);
+            assert_int_equal(c.offsets[1], 22);
+            framer_free(&f);
+        }
+    }
+}
+
+/* An oversized count skips exactly its body; garbage lines are counted and
+ * framing resumes; a cut body is truncated. */
+static void length_oversized_garbage_truncated(void **state)
+{
+    static const char s[] = "70\r\n" "0123456789012345678901234567890123456789012345678901234567890123456789"
+                            "not a count\r\n4\r\nok\r\n12345678901\r\n9\r\n{\"a\":";
+    struct framer f;
+    struct collect c = {0};
+    (void)state;
+    framer_init(&f, 32);
+    framer_set_mode(&f, FRAMING_LENGTH);
+    for (size_t i = 0; s[i]; i++)
+        framer_feed(&f, s + i, 1, collect_rec, &c);
+    framer_finish(&f, 1, collect_rec, &c);
+    assert_string_equal(c.out, "ok|");
+    assert_int_equal(f.stats.oversized, 1);
+    assert_int_equal(f.stats.garbage, 2);
+    assert_int_equal(f.stats.truncated, 1);
+    assert_true(f.pending.alloc <= 32 + 3);
+    framer_free(&f);
+}
+
+/* Mastodon's SSE: ":)" preamble, ":thump" heartbeats, event/data pairs, a
+ * multi-line data field, an event without a name, ids and retry kept. */
+static const char sstream[] =
+    ":)\n"
+    "event: update\ndata: {\"id\":\"1\"}\n\n"
+    ":thump\n"
+    "event: delete\r\ndata: 107214471804101576\r\n\r\n"
+    "data: line one\ndata:line two\nid: 42\nretry: 3000\n\n"
+    "event: filters_changed\ndata: undefined\n\n"
+    "event: empty\n\n";
+
+static void sse_split_everywhere(void **state)
+{
+    size_t n = strlen(sstream);
+    (void)state;
+    for (size_t cut = 0; cut <= n; cut++) {
+        struct framer f;
+        struct collect c = {0};
+        framer_init(&f, 1024);
+        framer_set_mode(&f, FRAMING_SSE);
+        framer_feed(&f, sstream, cut, collect_rec, &c);
+        framer_feed(&f, sstream + cut, n - cut, collect_rec, &c);
+        framer_finish(&f, 0, collect_rec, &c);
+        assert_string_equal(c.out, "update\n{\"id\":\"1\"}|delete\n107214471804101576|"
+                                   "message\nline one\nline two|filters_changed\nundefined|");
+        assert_int_equal(f.stats.records, 4);
+        assert_int_equal(f.stats.keepalives, 2);
+        assert_int_equal(f.stats.truncated, 0);
+        assert_string_equal(f.sse_last_id, "42");
+        assert_int_equal(f.sse_retry_ms, 3000);
+        assert_int_equal(c.offsets[0], 3);
+        framer_free(&f);
+    }
+}
+
+/* An event whose data passes the cap is dropped whole (one oversized), the
+ * next event is intact, and a connection cut mid-event is truncated. */
+static void sse_oversized_and_cut(void **state)
+{
+    char big[300];
+    struct framer f;
+    struct collect c = {0};
+    (void)state;
+    memset(big, 'x', sizeof big);
+    framer_init(&f, 64);
+    framer_set_mode(&f, FRAMING_SSE);
+    framer_feed(&f, "event: update\ndata: ", 20, collect_rec, &c);
+    framer_feed(&f, big, sizeof big, collect_rec, &c);
+    framer_feed(&f, "\ndata: more\n\nevent: update\ndata: ", 34, collect_rec, &c);
+    framer_feed(&f, big, 40, collect_rec, &c);
+    framer_feed(&f, "\ndata: ", 7, collect_rec, &c);
+    framer_feed(&f, big, 40, collect_rec, &c);
+    framer_feed(&f, "\n\nevent: update\ndata: {}\n\nevent: update\ndata: {\"cut", 51, collect_rec, &c);
+    framer_finish(&f, 0, collect_rec, &c);
+    assert_string_equal(c.out, "update\n{}|");
+    assert_int_equal(f.stats.oversized, 2);
+    assert_int_equal(f.stats.truncated, 1);
+    assert_true(f.sse.alloc <= 64 + FRAMING_SSE_MAX_EVENT + 2);
+    framer_free(&f);
+}
+
 static void buf_caps(void **state)
 {
     struct buf b;
@@ -156,6 +270,10 @@ int main(void)
         cmocka_unit_test(cap_boundary),
         cmocka_unit_test(truncated_at_end),
         cmocka_unit_test(partial_delivered_for_files),
+        cmocka_unit_test(length_split_everywhere),
+        cmocka_unit_test(length_oversized_garbage_truncated),
+        cmocka_unit_test(sse_split_everywhere),
+        cmocka_unit_test(sse_oversized_and_cut),
         cmocka_unit_test(buf_caps),
     };
     return cmocka_run_group_tests_name("framing", tests, NULL, NULL);
