@@ -1,6 +1,6 @@
 # mentiond: build, test, run, install.  See README.md.
 CC      ?= cc
-PKGS    := libevent libcurl yajl hiredis libutf8proc libsystemd inih libhs
+PKGS    := libevent libcurl yajl hiredis libutf8proc libsystemd inih libhs expat
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
@@ -14,7 +14,7 @@ B := build
 # Pure modules: no libevent/libcurl/hiredis/libsystemd; unit-tested directly.
 CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifile.c \
             daemon/framing.c daemon/json.c daemon/post.c daemon/decode.c \
-            daemon/decode_x.c daemon/decode_x1.c daemon/decode_ndjson.c daemon/decode_mastodon.c daemon/html.c daemon/text.c daemon/query.c \
+            daemon/decode_x.c daemon/decode_x1.c daemon/decode_ndjson.c daemon/decode_mastodon.c daemon/decode_rss.c daemon/html.c daemon/text.c daemon/query.c \
             daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/pii.c daemon/window.c daemon/rules.c daemon/scorer.c daemon/alert.c \
             daemon/pipeline.c daemon/backoff.c
 # Modules that own the event loop and network libraries.
@@ -31,7 +31,7 @@ UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
 PYTHON  := /usr/bin/python3
 PREFIX  ?= /usr/local
 
-FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_config fuzz_pii
+FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_config fuzz_pii
 FB := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -65,6 +65,7 @@ CORPUS_SEEDS_ndjson := $(wildcard ../shared/corpus/mastodon/rtoot/stream/*.jsonl
 CORPUS_SEEDS_decode_x1 := $(wildcard ../shared/corpus/twitter-v1.1-tweets/tweet_parser/*.json \
                             ../shared/corpus/twitter-v1.1-tweets/tweet_parser/broken_and_unsupported_payloads/*.json)
 CORPUS_SEEDS_mastodon := $(wildcard ../shared/corpus/mastodon/docs/*.sse ../shared/corpus/mastodon/rtoot/stream/*.jsonl)
+CORPUS_SEEDS_rss := $(wildcard ../shared/corpus/rss-atom/rss-parser/*)
 
 fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
 	@for t in $(FUZZ_TARGETS); do ./$(B)/$${t}_replay tests/fuzz/corpus/$${t#fuzz_} || exit 1; done
@@ -72,6 +73,7 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
 	@[ -z "$(CORPUS_SEEDS_ndjson)" ] || ./$(B)/fuzz_ndjson_replay $(CORPUS_SEEDS_ndjson)
 	@[ -z "$(CORPUS_SEEDS_decode_x1)" ] || ./$(B)/fuzz_decode_x1_replay $(CORPUS_SEEDS_decode_x1)
 	@[ -z "$(CORPUS_SEEDS_mastodon)" ] || ./$(B)/fuzz_mastodon_replay $(CORPUS_SEEDS_mastodon)
+	@[ -z "$(CORPUS_SEEDS_rss)" ] || ./$(B)/fuzz_rss_replay $(CORPUS_SEEDS_rss)
 
 # libFuzzer with ASan/UBSan: make fuzz [FUZZ_TIME=seconds per target].  New
 # coverage goes to $(FB)/corpus-*, crashes to $(FB)/; add what a crash teaches

@@ -102,6 +102,7 @@ static const struct ckey keys[] = {
     {"source", "max_depth", CT_INT, S(max_depth), "64", 2, 256},
     {"source", "rate", CT_INT, S(rate), "0", 0, 10000000},
     {"source", "backfill_minutes", CT_INT, S(backfill_minutes), "0", 0, 5},
+    {"source", "interval", CT_INT, S(interval), "300", 1, 86400},
 };
 #undef C
 #undef S
@@ -172,7 +173,8 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
         struct source_conf *s = base;
         int t = source_type_parse(v);
         if (t < 0)
-            return "expected x_v2, x_v1, mastodon, ndjson, sse or file";
+            return strcmp(v, "jetstream") == 0 ? "jetstream is not available in this version"
+                                               : "expected x_v2, x_v1, mastodon, ndjson, sse, rss or file";
         s->type = (enum source_type)t;
         free(s->type_name);
         s->type_name = xstrdup(v);
@@ -190,7 +192,7 @@ static const char *const source_type_names[] = {
 /* Types this build can run; the others parse, and are refused by name. */
 static int source_type_available(enum source_type t)
 {
-    return t != SRC_JETSTREAM && t != SRC_RSS;
+    return t != SRC_JETSTREAM;
 }
 
 int source_type_parse(const char *name)
@@ -508,12 +510,14 @@ static void validate_framing(struct config *c, struct source_conf *s, struct err
         t = (enum source_type)source_type_parse(s->format);
     if (s->framing_name) {
         if ((m = framing_mode_parse(s->framing_name)) < 0)
-            errlist_add(errs, "%s:%d: [source \"%s\"]: framing = %s: expected lines, length or sse",
+            errlist_add(errs, "%s:%d: [source \"%s\"]: framing = %s: expected lines, length, sse or document",
                         c->path, s->line, s->name, s->framing_name);
         s->framing = m < 0 ? FRAMING_LINES : m;
         return;
     }
-    if (t == SRC_SSE || (t == SRC_MASTODON && s->type != SRC_FILE))
+    if (t == SRC_RSS)
+        s->framing = FRAMING_DOCUMENT;
+    else if (t == SRC_SSE || (t == SRC_MASTODON && s->type != SRC_FILE))
         s->framing = FRAMING_SSE;
     else if (t == SRC_X_V1 && s->url && strstr(s->url, "delimited=length"))
         s->framing = FRAMING_LENGTH;
@@ -726,7 +730,8 @@ int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
         !str_eq(a->events, b->events) ||
         !str_eq(a->token, b->token) || a->stall_timeout != b->stall_timeout ||
         a->connect_timeout != b->connect_timeout || a->max_record != b->max_record ||
-        a->max_depth != b->max_depth || a->rate != b->rate || a->backfill_minutes != b->backfill_minutes)
+        a->max_depth != b->max_depth || a->rate != b->rate || a->backfill_minutes != b->backfill_minutes ||
+        a->interval != b->interval)
         return 0;
     for (int i = 0; i < PF_COUNT; i++)
         if (!str_eq(a->field[i], b->field[i]))

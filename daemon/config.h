@@ -56,6 +56,7 @@ struct source_conf {
     long long max_depth;
     long long rate;             /* file source: records per second, 0 = unpaced */
     long long backfill_minutes; /* x_v2: asked for on reconnect (1..5), 0 = off */
+    long long interval;         /* rss: seconds between polls */
     char *field[PF_COUNT];      /* JSON pointers for generic decoders */
     int line;                   /* where the section starts, for messages */
     struct source_conf *next;

@@ -10,6 +10,7 @@ static const struct decoder_ops *const decoders[] = {
     &decode_x_v1_ops,
     &decode_mastodon_ops,
     &decode_sse_ops,
+    &decode_rss_ops,
 };
 
 const struct decoder_ops *decoder_find(const char *format)

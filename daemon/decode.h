@@ -31,6 +31,8 @@ struct decoder_ops {
     void (*destroy)(struct decoder *d);
     enum decode_ret (*decode)(struct decoder *d, const char *rec, size_t len,
                               decode_post_fn fn, void *ctx, char *err, size_t errlen);
+    /* Optional: transport facts the format needs ("content_type"). */
+    void (*hint)(struct decoder *d, const char *key, const char *val);
 };
 
 /* A string or number value copied into the arena (NULL for other types).
@@ -48,6 +50,11 @@ struct decoder_inst {
 };
 int decoder_open(struct decoder_inst *di, const char *format, const struct source_conf *sc);
 void decoder_close(struct decoder_inst *di);
+static inline void decoder_hint(struct decoder_inst *di, const char *key, const char *val)
+{
+    if (di->ops->hint)
+        di->ops->hint(di->d, key, val);
+}
 static inline enum decode_ret decoder_run(struct decoder_inst *di, const char *rec, size_t len,
                                           decode_post_fn fn, void *ctx, char *err, size_t errlen)
 {
@@ -59,5 +66,6 @@ extern const struct decoder_ops decode_ndjson_ops;
 extern const struct decoder_ops decode_x_v1_ops;
 extern const struct decoder_ops decode_mastodon_ops;
 extern const struct decoder_ops decode_sse_ops;
+extern const struct decoder_ops decode_rss_ops;
 
 #endif

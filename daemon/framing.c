@@ -65,12 +65,15 @@ int framing_mode_parse(const char *name)
         return FRAMING_LENGTH;
     if (strcmp(name, "sse") == 0)
         return FRAMING_SSE;
+    if (strcmp(name, "document") == 0)
+        return FRAMING_DOCUMENT;
     return -1;
 }
 
 const char *framing_mode_name(enum framing_mode m)
 {
-    return m == FRAMING_LENGTH ? "length" : m == FRAMING_SSE ? "sse" : "lines";
+    static const char *const names[] = {"lines", "length", "sse", "document"};
+    return m <= FRAMING_DOCUMENT ? names[m] : "?";
 }
 
 /* Deliver one complete record, or count a keep-alive. */
@@ -249,6 +252,7 @@ static int framer_line(struct framer *f, const char *line, size_t len, uint64_t 
     case FRAMING_SSE:
         return sse_line(f, line, len, off, fn, ctx);
     case FRAMING_LINES:
+    case FRAMING_DOCUMENT:
         break;
     }
     return framer_emit(f, line, len, off, fn, ctx);
@@ -315,6 +319,17 @@ int framer_feed(struct framer *f, const char *p, size_t n, framer_record_fn fn, 
     const char *end = p + n;
     int rc = 0;
 
+    if (f->mode == FRAMING_DOCUMENT) {
+        if (f->pending.len == 0 && !f->skipping)
+            f->record_start = f->offset;
+        f->offset += n;
+        if (!f->skipping && buf_append(&f->pending, p, n) != BUF_OK) {
+            f->stats.oversized++;
+            f->skipping = 1;
+            buf_reset(&f->pending);
+        }
+        return 0;
+    }
     while (p < end && rc == 0) {
         if (f->in_body)
             rc = take_body(f, &p, end, fn, ctx);
@@ -329,6 +344,12 @@ int framer_finish(struct framer *f, int deliver_partial, framer_record_fn fn, vo
     int rc = 0;
 
     switch (f->mode) {
+    case FRAMING_DOCUMENT:
+        if (f->pending.len && deliver_partial)
+            rc = framer_emit(f, f->pending.data, f->pending.len, f->record_start, fn, ctx);
+        else if (f->pending.len)
+            f->stats.truncated++;
+        break;
     case FRAMING_LINES:
         if (f->pending.len) {
             if (deliver_partial)

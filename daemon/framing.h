@@ -17,6 +17,9 @@
  *    given), so decoders see the event type without a second channel.  The
  *    last "id:" is kept for Last-Event-ID on reconnect; a line ended by a
  *    bare '\r' is not recognised (no server we speak sends one).
+ *  - FRAMING_DOCUMENT (polled feeds: RSS/Atom): the whole input is one
+ *    record, delivered by framer_finish(); past max_record it is counted as
+ *    oversized and dropped.
  *
  * A record longer than max_record is skipped (up to the next newline, the
  * end of its counted body, or the end of its event) and counted as
@@ -37,7 +40,7 @@
 #define FRAMING_SSE_MAX_EVENT 64        /* event name bytes kept */
 #define FRAMING_SSE_MAX_ID 256          /* last event id bytes kept */
 
-enum framing_mode { FRAMING_LINES, FRAMING_LENGTH, FRAMING_SSE };
+enum framing_mode { FRAMING_LINES, FRAMING_LENGTH, FRAMING_SSE, FRAMING_DOCUMENT };
 
 /* Called for each complete record; offset is the stream offset of its first
  * byte.  Return 0 to continue, non-zero to stop feeding (returned by feed). */
@@ -83,7 +86,7 @@ int framer_feed(struct framer *f, const char *p, size_t n, framer_record_fn fn, 
 /* End of input.  A final record without its terminator is delivered if
  * deliver_partial (files), else counted as truncated (a cut connection). */
 int framer_finish(struct framer *f, int deliver_partial, framer_record_fn fn, void *ctx);
-/* "lines", "length", "sse" -> mode; -1 if unknown. */
+/* "lines", "length", "sse", "document" -> mode; -1 if unknown. */
 int framing_mode_parse(const char *name);
 const char *framing_mode_name(enum framing_mode m);
 

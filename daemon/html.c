@@ -125,6 +125,8 @@ static int newline(struct buf *out, int n)
     /* Never start with, or stack more than n, line breaks. */
     size_t have = 0;
 
+    while (out->len && out->data[out->len - 1] == ' ')
+        out->data[--out->len] = '\0';
     if (out->len == 0)
         return 0;
     while (have < out->len && out->data[out->len - 1 - have] == '\n')
@@ -215,6 +217,13 @@ int html_to_text(const char *html, size_t n, struct buf *out, struct buf *links)
                 p += used;
                 continue;
             }
+        }
+        if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+            /* HTML collapses white space; line breaks come from tags. */
+            p++;
+            if (out->len && out->data[out->len - 1] != ' ' && out->data[out->len - 1] != '\n')
+                err = buf_appendc(out, ' ') != BUF_OK;
+            continue;
         }
         err = buf_appendc(out, *p++) != BUF_OK;
     }

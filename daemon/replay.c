@@ -60,14 +60,15 @@ int replay_run(const char *input, const char *format, const char *framing, const
     size_t n;
     int rc = 0;
 
-    int mode = framing ? framing_mode_parse(framing) : strcmp(format, "sse") == 0 ? FRAMING_SSE : FRAMING_LINES;
+    int mode = framing ? framing_mode_parse(framing) : strcmp(format, "sse") == 0 ? FRAMING_SSE
+                                                    : strcmp(format, "rss") == 0 ? FRAMING_DOCUMENT : FRAMING_LINES;
 
     if (!decoder_find(format)) {
-        fprintf(stderr, "mentiond: --format %s: unknown (x_v2, x_v1, mastodon, ndjson, sse)\n", format);
+        fprintf(stderr, "mentiond: --format %s: unknown (x_v2, x_v1, mastodon, ndjson, sse, rss)\n", format);
         return 2;
     }
     if (mode < 0) {
-        fprintf(stderr, "mentiond: --framing %s: unknown (lines, length, sse)\n", framing);
+        fprintf(stderr, "mentiond: --framing %s: unknown (lines, length, sse, document)\n", framing);
         return 2;
     }
     if (config_path && !(cfg = config_load(config_path, &errs))) {

@@ -31,6 +31,9 @@ struct source {
     uint64_t last_byte_ms;
     uint64_t backoff_since_ms;
     struct source_stats st;
+    /* rss: validators of the last document, for conditional GET */
+    char etag[256], last_modified[64];
+    int polls_ok;
     /* file source */
     int fd;
     char *fbuf;
@@ -69,12 +72,13 @@ static void source_schedule(struct source *s, enum backoff_kind kind, const char
 static void on_open(void *ctx, long status, const char *rate_limit)
 {
     struct source *s = ctx;
+    int quiet = s->conf->type == SRC_RSS && s->polls_ok;
 
     s->state = SOURCE_UP;
     s->up_since_ms = now_mono_ms();
     s->st.connects++;
     framer_reset(&s->feed.fr);
-    log_msg(LOG_NOTICE, "source %s: connected (HTTP %ld%s%s)", s->conf->name, status,
+    log_msg(quiet ? LOG_DEBUG : LOG_NOTICE, "source %s: connected (HTTP %ld%s%s)", s->conf->name, status,
             rate_limit ? "; connection rate limit " : "", rate_limit ? rate_limit : "");
 }
 
@@ -99,6 +103,29 @@ static void source_dropped(struct source *s, const char *why, int was_up)
     source_schedule(s, BACKOFF_NETWORK, why, healthy);
 }
 
+/* A feed document arrived whole (or was not modified): hand it on, keep
+ * its validators, and poll again after the interval (with up to 10% jitter,
+ * so many feeds do not poll in step). */
+static void rss_done(struct source *s, const struct http_result *r)
+{
+    uint64_t ms = (uint64_t)s->conf->interval * 1000;
+
+    if (r->status == 304) {
+        log_msg(LOG_DEBUG, "source %s: not modified", s->conf->name);
+    } else {
+        decoder_hint(&s->feed.dec, "content_type", r->content_type);
+        feed_finish(&s->feed, 1);
+        str_copy(s->etag, r->etag ? r->etag : "", sizeof s->etag);
+        str_copy(s->last_modified, r->last_modified ? r->last_modified : "", sizeof s->last_modified);
+    }
+    if (!s->polls_ok++)
+        log_msg(LOG_NOTICE, "source %s: polled (HTTP %ld); polling every %llds", s->conf->name, r->status,
+                s->conf->interval);
+    backoff_reset(&s->bo);
+    s->state = SOURCE_UP;
+    timer_in(s, ms + (uint64_t)random() % (ms / 10 + 1));
+}
+
 static void on_done(void *ctx, const struct http_result *r)
 {
     struct source *s = ctx;
@@ -106,9 +133,16 @@ static void on_done(void *ctx, const struct http_result *r)
     int was_up = s->state == SOURCE_UP;
 
     s->stream = NULL;
+    if (s->conf->type == SRC_RSS && s->state != SOURCE_STOPPED && r->transport_ok &&
+        ((r->status >= 200 && r->status < 300) || r->status == 304)) {
+        rss_done(s, r);
+        return;
+    }
     feed_finish(&s->feed, 0);
     if (s->state == SOURCE_STOPPED)
         return;
+    if (s->conf->type == SRC_RSS)
+        s->polls_ok = 0;                /* say so when it works again */
     if (!r->transport_ok) {
         s->st.network_errors++;
         snprintf(why, sizeof why, "%s", r->error ? r->error : "network error");
@@ -116,10 +150,18 @@ static void on_done(void *ctx, const struct http_result *r)
         return;
     }
     if (r->status >= 200 && r->status < 300) {
+        /* X closes a connection that another one replaced ("too many
+         * connections"); reconnecting at once would close that one in turn,
+         * so this backs off like an HTTP error. */
+        int replaced = s->feed.control_seen && (strstr(s->feed.last_control, "TooManyConnections") ||
+                                                strstr(s->feed.last_control, "code 2 "));
         snprintf(why, sizeof why, "stream ended by the server%s%s",
                  s->feed.control_seen ? " after: " : "", s->feed.control_seen ? s->feed.last_control : "");
         s->feed.control_seen = 0;
-        source_dropped(s, why, was_up);
+        if (replaced)
+            source_schedule(s, BACKOFF_HTTP, why, 0);
+        else
+            source_dropped(s, why, was_up);
         return;
     }
     s->st.http_errors++;
@@ -181,6 +223,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case SOURCE_UP:
         if (s->conf->type == SRC_FILE)
             file_tick(s);
+        else if (s->conf->type == SRC_RSS && !s->stream)
+            source_connect(s);          /* the next poll */
         else
             stall_check(s);
         break;
@@ -251,16 +295,37 @@ static void source_url(const struct source *s, char *url, size_t len)
 
 /* Event streams ask for text/event-stream and resume from the last id the
  * server gave (Mastodon gives none; generic SSE servers may). */
-static void source_headers(struct source *s, const char **h, char *last_id, size_t len)
+/* Request header lines built for one connection attempt. */
+struct req_headers {
+    const char *h[8];
+    char last_id[FRAMING_SSE_MAX_ID + 32];
+    char inm[300], ims[100];
+};
+
+static void source_headers(struct source *s, struct req_headers *rh)
 {
+    const char **h = rh->h;
     int n = 0;
+
+    if (s->conf->type == SRC_RSS) {
+        /* Conditional GET: only a changed feed is sent again. */
+        if (s->etag[0]) {
+            snprintf(rh->inm, sizeof rh->inm, "If-None-Match: %s", s->etag);
+            h[n++] = rh->inm;
+        }
+        if (s->last_modified[0]) {
+            snprintf(rh->ims, sizeof rh->ims, "If-Modified-Since: %s", s->last_modified);
+            h[n++] = rh->ims;
+        }
+        h[n++] = "Accept: application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5";
+    }
 
     if (s->feed.fr.mode == FRAMING_SSE) {
         h[n++] = "Accept: text/event-stream";
         h[n++] = "Cache-Control: no-cache";
         if (s->feed.fr.sse_last_id[0]) {
-            snprintf(last_id, len, "Last-Event-ID: %s", s->feed.fr.sse_last_id);
-            h[n++] = last_id;
+            snprintf(rh->last_id, sizeof rh->last_id, "Last-Event-ID: %s", s->feed.fr.sse_last_id);
+            h[n++] = rh->last_id;
         }
     }
     h[n] = NULL;
@@ -268,14 +333,14 @@ static void source_headers(struct source *s, const char **h, char *last_id, size
 
 static void source_connect(struct source *s)
 {
-    char url[4096], last_id[FRAMING_SSE_MAX_ID + 32];
-    const char *headers[4];
+    char url[4096];
+    struct req_headers rh;
     struct http_stream_opts o = {
         .url = url,
         .bearer = s->conf->token,
         .connect_timeout_s = (long)s->conf->connect_timeout,
         .user_agent = "mentiond/" MENTIOND_VERSION,
-        .headers = headers,
+        .headers = rh.h,
     };
 
     if (s->conf->type == SRC_FILE) {
@@ -291,7 +356,7 @@ static void source_connect(struct source *s)
         return;
     }
     source_url(s, url, sizeof url);
-    source_headers(s, headers, last_id, sizeof last_id);
+    source_headers(s, &rh);
     s->state = SOURCE_CONNECTING;
     s->last_byte_ms = now_mono_ms();
     s->stream = http_stream_start(s->http, &o, &source_http_cbs, s);
@@ -299,7 +364,8 @@ static void source_connect(struct source *s)
         source_schedule(s, BACKOFF_NETWORK, "could not start the HTTP transfer", 0);
         return;
     }
-    log_msg(LOG_INFO, "source %s: connecting to %s", s->conf->name, url);
+    log_msg(s->polls_ok ? LOG_DEBUG : LOG_INFO, "source %s: %s %s", s->conf->name,
+            s->conf->type == SRC_RSS ? "polling" : "connecting to", url);
     /* Also covers a server that accepts and then sends nothing. */
     timer_in(s, (uint64_t)s->conf->stall_timeout * 1000);
 }

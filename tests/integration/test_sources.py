@@ -190,3 +190,47 @@ def test_mastodon_heartbeats_keep_the_stream_up_and_silence_is_a_stall(workdir, 
     wait_for(lambda: emu.stats()["keepalives_sent"] >= 8, 10, what="heartbeats")
     assert m.text().count("stalled:") == 1
     assert m.stop() == 0
+
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "rss")
+
+
+def test_rss_polls_conditionally_and_survives_a_charset_change(workdir, redis_server, procs):
+    rules = os.path.join(workdir, "nordvik.rules")
+    with open(rules, "w") as f:
+        f.write('[rule "nordvik"]\nquery = nordvik\nqueue = web\n')
+    feed = os.path.join(FIXTURES, "forum.rss")
+    # What the feed holds, read from the UTF-8 file offline.
+    want = {a["post"]["id"]: a["post"]["text"] for a in replay(feed, rules=rules, fmt="rss")}
+    assert list(want) == ["forum-1001"]
+    emu = Emulator(["--protocol", "rss", "--feed", feed, "--encoding", "ISO-8859-2",
+                    '--fault={"status": 503}'])
+    procs.append(emu)
+    m = Mentiond(workdir, config(redis_server.sock,
+                                 source("forum", "rss", emu.url + "/banki.rss", None, extra="interval = 1\n"),
+                                 rules=rules))
+    procs.append(m)
+    m.wait_log(r"HTTP 503.*http backoff")
+    wait_for(lambda: landed_ids(redis_server) == ["forum-1001"], 20, what="the Latin-2 item")
+    (key, alerts), = redis_server.alerts().items()
+    assert key.startswith("mentiond:q:web:")
+    got = alerts[0]["post"]
+    assert got["text"] == want["forum-1001"]           # the Latin-2 bytes decoded to the same text
+    assert got["url"] == "https://forum.example/banki/t/1001"
+    assert got["author"]["handle"] == "\u0141ukasz"
+    # Later polls send the ETag and get 304.
+    wait_for(lambda: emu.stats()["status_sent"].get("304", 0) >= 2, 10, what="304 answers")
+    assert any(h and h.startswith('"') for h in emu.stats()["if_none_match"])
+    # The site switches to UTF-8 and adds an item: only the new one alerts.
+    emu.control(feed=os.path.join(FIXTURES, "forum-updated.rss"), encoding="UTF-8")
+    wait_for(lambda: landed_ids(redis_server) == ["forum-1001", "forum-1003"], 10, what="the new item")
+    # A GB2312 Atom feed (a charset expat does not know) decodes too.
+    emu.control(feed=os.path.join(FIXTURES, "blog-zh.atom"), encoding="GB2312")
+    wait_for(lambda: "tag:blog.example,2026:post-7" in landed_ids(redis_server), 10, what="the GB2312 entry")
+    zh = [a for al in redis_server.alerts().values() for a in al if a["post"]["id"].startswith("tag:")][0]["post"]
+    assert zh["text"] == "Nordvik \u94f6\u884c\u5361\u88ab\u51bb\u7ed3\n\n" \
+        "\u6211\u7684 Nordvik \u94f6\u884c\u5361\u5728\u56fd\u5916\u88ab\u51bb\u7ed3\u4e86\uff0c" \
+        "\u5ba2\u670d\u6ca1\u6709\u56de\u590d\u3002"
+    assert zh["author"]["handle"] == "\u5c0f\u738b"
+    assert zh["lang"] == "zh"
+    assert m.stop() == 0

@@ -184,7 +184,7 @@ static void framing_by_type(void **state)
                       "[source \"b\"]\ntype = x_v2\nurl = http://127.0.0.1:1/\nbackfill_minutes = 6\n"
                       "[source \"c\"]\ntype = file\npath = /dev/null\nformat = file\n");
     assert_null(config_load(path, &errs));
-    snprintf(want, sizeof want, "%s:1: [source \"a\"]: framing = xml: expected lines, length or sse", path);
+    snprintf(want, sizeof want, "%s:1: [source \"a\"]: framing = xml: expected lines, length, sse or document", path);
     assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:8: backfill_minutes = 6", path);
     assert_true(ERRLIST_HAS(&errs, want));

@@ -479,6 +479,7 @@ static void html_text(void **state)
         {"<ul><li>one</li><li>two</li></ul>", "one\ntwo"},
         {"cut <a href=\"x", "cut"},
         {"<!-- hidden -->shown", "shown"},
+        {"\n   two\n\t words  <br>  next", "two words\nnext"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -564,6 +565,44 @@ static void corpus_mastodon(void **state)
     assert_int_equal(t.malformed, 0);
 }
 
+/* Real RSS 0.91/1.0/2.0 and Atom feeds: every item of every feed, the
+ * ISO-8859-1 ones (declared, and one undeclared) included; the HTML page
+ * among them is rejected, not misread. */
+static void corpus_rss(void **state)
+{
+    char dir[8192], path[16384];
+    struct source_conf sc = {.max_record = 8 << 20, .max_depth = 64};
+    struct tally all = {0}, t;
+    DIR *dp;
+    struct dirent *de;
+    (void)state;
+
+    SKIP_WITHOUT_CORPUS();
+    snprintf(dir, sizeof dir, "%s/rss-atom/rss-parser", corpus_dir());
+    dp = opendir(dir);
+    assert_non_null(dp);
+    while ((de = readdir(dp))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        t = decode_file_framed("rss", &sc, path, FRAMING_DOCUMENT);
+        if (strcmp(de->d_name, "uolNoticias.rss") == 0)
+            assert_int_equal(t.posts, 15);      /* no declaration, Latin-1 bytes */
+        else if (strcmp(de->d_name, "encoding.rss") == 0)
+            assert_int_equal(t.posts, 40);
+        else if (strcmp(de->d_name, "unrecognized.rss") == 0)
+            assert_int_equal(t.malformed, 1);
+        else
+            assert_int_equal(t.malformed, 0);
+        all.posts += t.posts;
+        all.malformed += t.malformed;
+    }
+    closedir(dp);
+    print_message("corpus rss/atom: %d items, %d documents rejected\n", all.posts, all.malformed);
+    assert_int_equal(all.malformed, 1);
+    assert_true(all.posts >= 1360);            /* the corpus counts 1,371 items and entries */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +612,7 @@ int main(void)
         cmocka_unit_test(html_text),
         cmocka_unit_test(corpus_x_v1),
         cmocka_unit_test(corpus_mastodon),
+        cmocka_unit_test(corpus_rss),
         cmocka_unit_test(nesting_limit),
         cmocka_unit_test(ndjson_mapping),
         cmocka_unit_test(corpus_x_v2),
