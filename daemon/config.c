@@ -499,30 +499,32 @@ static int parse_redis_url(struct config *c, const char *file, struct errlist *e
     return 0;
 }
 
-/* framing: by type unless written.  X v1.1 asks for length prefixes in
- * its URL (delimited=length), so the URL decides its default. */
+int source_framing_default(enum source_type t, int from_file, const char *url)
+{
+    if (t == SRC_RSS)
+        return FRAMING_DOCUMENT;
+    if (t == SRC_SSE || (t == SRC_MASTODON && !from_file))
+        return FRAMING_SSE;
+    if (t == SRC_X_V1 && url && strstr(url, "delimited=length"))
+        return FRAMING_LENGTH;
+    return FRAMING_LINES;
+}
+
 static void validate_framing(struct config *c, struct source_conf *s, struct errlist *errs)
 {
-    enum source_type t = s->type;
     int m;
 
-    if (t == SRC_FILE && s->format && source_type_parse(s->format) >= 0)
-        t = (enum source_type)source_type_parse(s->format);
     if (s->framing_name) {
         if ((m = framing_mode_parse(s->framing_name)) < 0)
             errlist_add(errs, "%s:%d: [source \"%s\"]: framing = %s: expected lines, length, sse or document",
                         c->path, s->line, s->name, s->framing_name);
         s->framing = m < 0 ? FRAMING_LINES : m;
-        return;
+    } else if (s->type == SRC_FILE) {
+        m = s->format ? source_type_parse(s->format) : SRC_X_V2;
+        s->framing = source_framing_default(m < 0 ? SRC_X_V2 : (enum source_type)m, 1, NULL);
+    } else {
+        s->framing = source_framing_default(s->type, 0, s->url);
     }
-    if (t == SRC_RSS)
-        s->framing = FRAMING_DOCUMENT;
-    else if (t == SRC_SSE || (t == SRC_MASTODON && s->type != SRC_FILE))
-        s->framing = FRAMING_SSE;
-    else if (t == SRC_X_V1 && s->url && strstr(s->url, "delimited=length"))
-        s->framing = FRAMING_LENGTH;
-    else
-        s->framing = FRAMING_LINES;
 }
 
 static void validate_source(struct config *c, struct source_conf *s, struct errlist *errs)

@@ -134,6 +134,10 @@ void config_free(struct config *c);
 struct config *config_defaults_new(void);
 /* A source type name -> enum source_type; -1 if unknown or not in this build. */
 int source_type_parse(const char *name);
+/* The framing (enum framing_mode) a source of type t uses unless it sets
+ * one: by type, and for X v1.1 by its URL (delimited=length).  A file of
+ * Mastodon statuses is one per line, not an event stream. */
+int source_framing_default(enum source_type t, int from_file, const char *url);
 const struct source_conf *config_source(const struct config *c, const char *name);
 /* Deep copy, so a running source outlives the config it came from. */
 struct source_conf *source_conf_dup(const struct source_conf *s);

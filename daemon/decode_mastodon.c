@@ -24,6 +24,7 @@
 #include <string.h>
 
 #define M_MAX_URLS 16
+#define M_MAX_MENTIONS 8
 
 struct m_status {
     const char *id, *content, *spoiler, *lang, *created_at, *url, *uri;
@@ -31,8 +32,7 @@ struct m_status {
     const char *acct_id, *acct, *display_name, *note;
     long long followers;
     int bot, nmentions, ntags, nmedia;
-    const char *mention_ids[8], *mention_accts[8];
-    int nmention_pairs;
+    const char *mention_ids[M_MAX_MENTIONS], *mention_accts[M_MAX_MENTIONS];
     const char *card_url;
     int seen;
 };
@@ -51,19 +51,22 @@ static const char *m_str(struct decoder *m, const struct json_event *ev)
     return decode_str(&m->arena, ev, &m->reject);
 }
 
+/* mentions[]: counted, and the first M_MAX_MENTIONS kept (id, acct) so a
+ * reply can name the account it answers. */
 static void m_mention(struct decoder *m, struct m_status *s, const char *r, const struct json_event *ev)
 {
+    int i = s->nmentions - 1;
+
     if (*r == '\0' && ev->type == JSON_MAP_START) {
         s->nmentions++;
-        if (s->nmention_pairs < 8)
-            s->mention_ids[s->nmention_pairs] = s->mention_accts[s->nmention_pairs] = NULL,
-            s->nmention_pairs++;
-    } else if (s->nmention_pairs && s->nmention_pairs <= 8 && s->nmentions == s->nmention_pairs) {
-        if (strcmp(r, "/id") == 0)
-            s->mention_ids[s->nmention_pairs - 1] = m_str(m, ev);
-        else if (strcmp(r, "/acct") == 0)
-            s->mention_accts[s->nmention_pairs - 1] = m_str(m, ev);
+        return;
     }
+    if (i < 0 || i >= M_MAX_MENTIONS)
+        return;
+    if (strcmp(r, "/id") == 0)
+        s->mention_ids[i] = m_str(m, ev);
+    else if (strcmp(r, "/acct") == 0)
+        s->mention_accts[i] = m_str(m, ev);
 }
 
 static void m_field(struct decoder *m, struct m_status *s, const char *p, const struct json_event *ev)
@@ -212,7 +215,7 @@ static int m_build(struct decoder *m, struct post *p, int edit, char *err, size_
     p->author.followers = s->acct ? s->followers : -1;
     p->in_reply_to = s->reply_id;
     p->is_reply = s->reply_id != NULL;
-    for (int i = 0; i < s->nmention_pairs && i < 8 && s->reply_account; i++)
+    for (int i = 0; i < s->nmentions && i < M_MAX_MENTIONS && s->reply_account; i++)
         if (s->mention_ids[i] && strcmp(s->mention_ids[i], s->reply_account) == 0)
             p->to_handle = s->mention_accts[i];
     p->nmentions = s->nmentions;

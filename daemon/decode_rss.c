@@ -39,12 +39,12 @@ enum rss_field { F_TITLE, F_LINK, F_ID, F_BODY, F_CONTENT, F_DATE, F_AUTHOR, F_N
 
 struct decoder {
     XML_Parser xp;
-    int max_depth, depth, item_depth, in_author, author_named, field, overflow;
+    int max_depth, depth, item_depth, in_author, author_named, field;
     const char *reject;
     struct buf f[F_N];                  /* fields of the current item */
-    struct buf chan_lang, text, links;
+    struct buf chan_lang, text;
     char *conv;                         /* the document converted to UTF-8 */
-    size_t conv_len, max_record;
+    size_t conv_len;
     char lang_attr[16];
     char charset_hint[40];
     int atom_link_set;
@@ -54,7 +54,7 @@ struct decoder {
     const char *urls[1];                /* the post's link, for url:/has:links */
     decode_post_fn fn;
     void *ctx;
-    int posts, items, repeats;
+    int posts, items;
 };
 
 static const char *local_name(const char *name)
@@ -180,8 +180,8 @@ static void XMLCALL on_text(void *ud, const char *s, int len)
     struct decoder *d = ud;
     struct buf *b = d->field == -2 ? &d->chan_lang : d->field >= 0 && d->item_depth ? &d->f[d->field] : NULL;
 
-    if (b && buf_append(b, s, (size_t)len) != BUF_OK)
-        d->overflow = 1;                            /* the field is cut at its cap */
+    if (b)
+        buf_append(b, s, (size_t)len);              /* past its cap a field stays cut */
 }
 
 static const char *trimmed(struct arena *a, const struct buf *b)
@@ -223,17 +223,14 @@ static void rss_emit(struct decoder *d)
         snprintf(hid, sizeof hid, "h%016llx", (unsigned long long)h);
         id = arena_strndup(&d->arena, hid, strlen(hid));
     }
-    if (!id || seen_before(d, hash_bytes(id, strlen(id)))) {
-        d->repeats++;
+    if (!id || seen_before(d, hash_bytes(id, strlen(id))))
         return;
-    }
     buf_reset(&d->text);
-    buf_reset(&d->links);
-    if (title && (html_to_text(title, strlen(title), &d->text, NULL) != 0 ||
-                  (body->len && buf_append(&d->text, "\n\n", 2) != BUF_OK)))
-        d->overflow = 1;
-    if (body->len && html_to_text(body->data, body->len, &d->text, &d->links) != 0)
-        d->overflow = 1;
+    /* Past the text cap the text is cut; the item is still handed on. */
+    if (title && html_to_text(title, strlen(title), &d->text, NULL) == 0 && body->len)
+        buf_append(&d->text, "\n\n", 2);
+    if (body->len)
+        html_to_text(body->data, body->len, &d->text, NULL);
     post_clear(&p);
     p.id = id;
     p.text = arena_strndup(&d->arena, d->text.data ? d->text.data : "", d->text.len);
@@ -279,8 +276,6 @@ static struct decoder *rss_create(const struct source_conf *sc)
         buf_init(&d->f[i], RSS_FIELD_CAP);
     buf_init(&d->chan_lang, 64);
     buf_init(&d->text, RSS_FIELD_CAP * 2 + 16);
-    buf_init(&d->links, RSS_FIELD_CAP);
-    d->max_record = max_record;
     arena_init(&d->arena, max_record * 2 + 4096);
     return d;
 }
@@ -295,7 +290,6 @@ static void rss_destroy(struct decoder *d)
         buf_free(&d->f[i]);
     buf_free(&d->chan_lang);
     buf_free(&d->text);
-    buf_free(&d->links);
     free(d->conv);
     arena_free(&d->arena);
     free(d);
@@ -405,12 +399,12 @@ static enum decode_ret rss_decode(struct decoder *d, const char *rec, size_t len
     XML_SetUserData(d->xp, d);
     XML_SetElementHandler(d->xp, on_start, on_end);
     XML_SetCharacterDataHandler(d->xp, on_text);
-    d->depth = d->item_depth = d->in_author = d->overflow = 0;
+    d->depth = d->item_depth = d->in_author = 0;
     d->field = -1;
     d->reject = NULL;
     d->fn = fn;
     d->ctx = ctx;
-    d->posts = d->items = d->repeats = 0;
+    d->posts = d->items = 0;
     buf_reset(&d->chan_lang);
     if (XML_Parse(d->xp, rec, (int)len, XML_TRUE) != XML_STATUS_OK) {
         snprintf(err, errlen, "%s at line %lu, column %lu (byte %ld)%s",

@@ -314,7 +314,7 @@ static void x1_build(struct decoder *x, const struct x1_status *s, struct post *
     p->author.followers = t->followers;
     p->author.verified = t->verified;
     p->is_retweet = rt->seen && tid(rt) != NULL;
-    p->is_quote = (q->seen && tid(q) != NULL && !p->is_retweet) || (t->quoted_id && !p->is_retweet);
+    p->is_quote = !p->is_retweet && ((q->seen && tid(q)) || t->quoted_id);
     p->in_reply_to = t->reply_id;
     p->is_reply = t->reply_id != NULL;
     p->to_handle = t->reply_screen_name;
@@ -367,9 +367,9 @@ static enum decode_ret x1_control_ret(struct decoder *x, decode_post_fn fn, void
         snprintf(err, errlen, "limit notice: %s posts withheld since connecting (rate cap)",
                  x->ctl_a ? x->ctl_a : "?");
     else if (strcmp(x->ctl, "disconnect") == 0)
-        snprintf(err, errlen, "disconnect notice: code %s%s%s%s%s", x->ctl_a ? x->ctl_a : "?",
+        snprintf(err, errlen, "disconnect notice: code %s%s%s%s%s%s", x->ctl_a ? x->ctl_a : "?",
                  x->ctl_b ? " (" : "", x->ctl_b ? x->ctl_b : "", x->ctl_b ? ")" : "",
-                 x->ctl_c && *x->ctl_c ? " " : "");
+                 x->ctl_c && *x->ctl_c ? " on stream " : "", x->ctl_c && *x->ctl_c ? x->ctl_c : "");
     else if (strcmp(x->ctl, "warning") == 0)
         snprintf(err, errlen, "stall warning %s: %s (%s%% full)", x->ctl_a ? x->ctl_a : "?",
                  x->ctl_b ? x->ctl_b : "", x->ctl_c ? x->ctl_c : "?");

@@ -23,9 +23,10 @@ static void usage(FILE *f)
             "  -t, --check          validate configuration and rules, print a summary, exit 0 or 1\n"
             "      --replay FILE    offline: match posts from FILE ('-' = stdin) and print one\n"
             "                       alert JSON object per line on stdout; no Redis\n"
-            "      --format FORMAT  decoder for --replay: x_v2, x_v1, mastodon, ndjson, sse\n"
-            "      --framing F      lines (default), length (X v1.1 delimited=length) or\n"
-            "                       sse (an event-stream capture; the default for sse)\n"
+            "      --format FORMAT  decoder for --replay: x_v2, x_v1, mastodon, ndjson, sse, rss\n"
+            "      --framing F      lines (default), length (X v1.1 delimited=length),\n"
+            "                       sse (an event-stream capture; the default for sse) or\n"
+            "                       document (the whole file; the default for rss)\n"
             "      --rules GLOB     rule files for --replay (default: the configuration's)\n"
             "      --version        print the version\n"
             "      --help           this text\n"
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (replay && !format) {
-        fprintf(stderr, "mentiond: --replay needs --format (x_v2, x_v1, mastodon, ndjson, sse)\n");
+        fprintf(stderr, "mentiond: --replay needs --format (x_v2, x_v1, mastodon, ndjson, sse, rss)\n");
         return 2;
     }
     if (replay && do_check) {

@@ -299,9 +299,7 @@ static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
     }
     if (a->kind == ALERT_DELETED) {
         if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-            r->st.deletions_pushed++;
-        else
-            r->st.deletions_unknown++;
+            r->st.deletions_pushed++;       /* 0: the post was never alerted */
     } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
         r->st.duplicates++;     /* already in Redis: a resend, or another instance */
     } else {

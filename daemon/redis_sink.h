@@ -43,7 +43,6 @@ struct redis_stats {
     uint64_t requeued;                  /* sent, connection lost, sent again */
     uint64_t withdrawn;                 /* alerts deleted before they left: never sent */
     uint64_t deletions_pushed;          /* "deleted" records after a sent alert */
-    uint64_t deletions_unknown;         /* deletions of posts never alerted */
     uint64_t duplicates;                /* already in Redis (seen key set): not pushed */
     uint64_t errors;                    /* error replies */
     uint64_t connects;

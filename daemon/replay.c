@@ -60,8 +60,9 @@ int replay_run(const char *input, const char *format, const char *framing, const
     size_t n;
     int rc = 0;
 
-    int mode = framing ? framing_mode_parse(framing) : strcmp(format, "sse") == 0 ? FRAMING_SSE
-                                                    : strcmp(format, "rss") == 0 ? FRAMING_DOCUMENT : FRAMING_LINES;
+    int type = source_type_parse(format);
+    int mode = framing ? framing_mode_parse(framing)
+                       : source_framing_default(type < 0 ? SRC_X_V2 : (enum source_type)type, 1, NULL);
 
     if (!decoder_find(format)) {
         fprintf(stderr, "mentiond: --format %s: unknown (x_v2, x_v1, mastodon, ndjson, sse, rss)\n", format);
