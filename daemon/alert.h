@@ -34,6 +34,7 @@ struct alert {
     char *json;
     size_t len;
     uint64_t received_us;       /* monotonic, for end-to-end latency */
+    uint64_t seq;               /* order of arrival at the sink */
     struct alert *next;         /* for the sink's queues */
 };
 

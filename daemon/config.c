@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@ const char *const post_field_defaults[PF_COUNT] = {
 #undef X
 };
 
-enum ctype { CT_STR, CT_INT, CT_LOGLEVEL, CT_FACILITY, CT_ACCENTS, CT_MODE, CT_SRCTYPE, CT_LEVEL };
+enum ctype { CT_STR, CT_INT, CT_BOOL, CT_LOGLEVEL, CT_FACILITY, CT_ACCENTS, CT_MODE, CT_SRCTYPE, CT_LEVEL };
 
 struct ckey {
     const char *section;        /* "daemon", "redis", "alerting", "source" */
@@ -103,6 +104,11 @@ static const struct ckey keys[] = {
     {"source", "rate", CT_INT, S(rate), "0", 0, 10000000},
     {"source", "backfill_minutes", CT_INT, S(backfill_minutes), "0", 0, 5},
     {"source", "interval", CT_INT, S(interval), "300", 1, 86400},
+    {"source", "collections", CT_STR, S(collections), "app.bsky.feed.post", 0, 0},
+    {"source", "dids", CT_STR, S(dids), "", 0, 0},
+    {"source", "compress", CT_BOOL, S(compress), "off", 0, 0},
+    {"source", "dictionary", CT_STR, S(dictionary), NULL, 0, 0},
+    {"source", "ca_file", CT_STR, S(ca_file), NULL, 0, 0},
 };
 #undef C
 #undef S
@@ -141,6 +147,15 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
             return "expected an integer in range";
         *(long long *)field_ptr(base, k->off) = n;
         return NULL;
+    case CT_BOOL:
+        if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "1"))
+            n = 1;
+        else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "0"))
+            n = 0;
+        else
+            return "expected on or off";
+        *(long long *)field_ptr(base, k->off) = n;
+        return NULL;
     case CT_LOGLEVEL:
         if ((r = log_level_parse(v)) < 0)
             return "expected debug, info, notice, warning or err";
@@ -173,8 +188,7 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
         struct source_conf *s = base;
         int t = source_type_parse(v);
         if (t < 0)
-            return strcmp(v, "jetstream") == 0 ? "jetstream is not available in this version"
-                                               : "expected x_v2, x_v1, mastodon, ndjson, sse, rss or file";
+            return "expected x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss or file";
         s->type = (enum source_type)t;
         free(s->type_name);
         s->type_name = xstrdup(v);
@@ -189,17 +203,11 @@ static const char *const source_type_names[] = {
     [SRC_SSE] = "sse", [SRC_JETSTREAM] = "jetstream", [SRC_RSS] = "rss", [SRC_FILE] = "file",
 };
 
-/* Types this build can run; the others parse, and are refused by name. */
-static int source_type_available(enum source_type t)
-{
-    return t != SRC_JETSTREAM;
-}
-
 int source_type_parse(const char *name)
 {
     for (size_t i = 0; i < ARRAY_LEN(source_type_names); i++)
         if (strcmp(name, source_type_names[i]) == 0)
-            return source_type_available((enum source_type)i) ? (int)i : -1;
+            return (int)i;
     return -1;
 }
 
@@ -248,6 +256,10 @@ void source_conf_free(struct source_conf *s)
     free(s->format);
     free(s->framing_name);
     free(s->events);
+    free(s->collections);
+    free(s->dids);
+    free(s->dictionary);
+    free(s->ca_file);
     free(s->token_file);
     if (s->token) {
         explicit_bzero(s->token, strlen(s->token));
@@ -527,6 +539,44 @@ static void validate_framing(struct config *c, struct source_conf *s, struct err
     }
 }
 
+static void count_item(void *ctx, const char *item)
+{
+    (void)item;
+    (*(int *)ctx)++;
+}
+
+/* Jetstream: a ws:// or wss:// URL, filters within the server's limits
+ * (100 collections, 10,000 DIDs), a dictionary for compress = on. */
+static void validate_jetstream(struct config *c, struct source_conf *s, struct errlist *errs)
+{
+    const char *f = c->path;
+    int ncoll = 0, ndids = 0;
+
+    if (!s->url || (strncmp(s->url, "ws://", 5) && strncmp(s->url, "wss://", 6)))
+        errlist_add(errs, "%s:%d: [source \"%s\"]: jetstream needs 'url' (ws:// or wss://, e.g. "
+                    "wss://jetstream2.us-east.bsky.network/subscribe)", f, s->line, s->name);
+    else if (strchr(s->url, '?'))
+        errlist_add(errs, "%s:%d: [source \"%s\"]: give the filters as 'collections' and 'dids', "
+                    "not in the url", f, s->line, s->name);
+    if (s->path || s->format)
+        errlist_add(errs, "%s:%d: [source \"%s\"]: 'path' and 'format' belong to file sources",
+                    f, s->line, s->name);
+    config_split_list(s->collections, count_item, &ncoll);
+    config_split_list(s->dids, count_item, &ndids);
+    if (ncoll > 100)
+        errlist_add(errs, "%s:%d: [source \"%s\"]: collections: %d given, Jetstream takes at most 100",
+                    f, s->line, s->name, ncoll);
+    if (ndids > 10000)
+        errlist_add(errs, "%s:%d: [source \"%s\"]: dids: %d given, Jetstream takes at most 10000",
+                    f, s->line, s->name, ndids);
+    if (s->compress && (!s->dictionary || !*s->dictionary))
+        errlist_add(errs, "%s:%d: [source \"%s\"]: compress = on needs 'dictionary' (Jetstream's zstd "
+                    "dictionary file, see README)", f, s->line, s->name);
+    else if (s->compress && access(s->dictionary, R_OK) != 0)
+        errlist_add(errs, "%s:%d: [source \"%s\"]: dictionary = %s: %s", f, s->line, s->name,
+                    s->dictionary, strerror(errno));
+}
+
 static void validate_source(struct config *c, struct source_conf *s, struct errlist *errs)
 {
     const char *f = c->path;
@@ -551,6 +601,8 @@ static void validate_source(struct config *c, struct source_conf *s, struct errl
         if (s->url)
             errlist_add(errs, "%s:%d: [source \"%s\"]: a file source takes 'path', not 'url'",
                         f, s->line, s->name);
+    } else if (s->type == SRC_JETSTREAM) {
+        validate_jetstream(c, s, errs);
     } else {
         if (!s->url || (strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8)))
             errlist_add(errs, "%s:%d: [source \"%s\"]: needs 'url' (http:// or https://)",
@@ -573,7 +625,7 @@ static void validate_source(struct config *c, struct source_conf *s, struct errl
 }
 
 /* Split "a, b c" on commas and blanks; calls fn for each item. */
-static void split_list(const char *s, void (*fn)(void *, const char *), void *ctx)
+void config_split_list(const char *s, void (*fn)(void *, const char *), void *ctx)
 {
     char item[256];
 
@@ -633,9 +685,9 @@ static void add_own(void *p, const char *item)
 static void parse_priority(struct config *c, struct errlist *errs)
 {
     struct list_ctx lc = {c, errs};
-    split_list(c->reach_followers, add_reach, &lc);
-    split_list(c->account_pattern, add_account, &lc);
-    split_list(c->own_handles, add_own, &lc);
+    config_split_list(c->reach_followers, add_reach, &lc);
+    config_split_list(c->account_pattern, add_account, &lc);
+    config_split_list(c->own_handles, add_own, &lc);
 }
 
 struct config *config_load(const char *path, struct errlist *errs)
@@ -729,7 +781,9 @@ int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
 {
     if (!str_eq(a->name, b->name) || a->type != b->type || !str_eq(a->url, b->url) ||
         !str_eq(a->path, b->path) || !str_eq(a->format, b->format) || a->framing != b->framing ||
-        !str_eq(a->events, b->events) ||
+        !str_eq(a->events, b->events) || !str_eq(a->collections, b->collections) ||
+        !str_eq(a->dids, b->dids) || a->compress != b->compress || !str_eq(a->dictionary, b->dictionary) ||
+        !str_eq(a->ca_file, b->ca_file) ||
         !str_eq(a->token, b->token) || a->stall_timeout != b->stall_timeout ||
         a->connect_timeout != b->connect_timeout || a->max_record != b->max_record ||
         a->max_depth != b->max_depth || a->rate != b->rate || a->backfill_minutes != b->backfill_minutes ||
@@ -758,6 +812,10 @@ struct source_conf *source_conf_dup(const struct source_conf *s)
     d->format = dup_or_null(s->format);
     d->framing_name = dup_or_null(s->framing_name);
     d->events = dup_or_null(s->events);
+    d->collections = dup_or_null(s->collections);
+    d->dids = dup_or_null(s->dids);
+    d->dictionary = dup_or_null(s->dictionary);
+    d->ca_file = dup_or_null(s->ca_file);
     d->token_file = dup_or_null(s->token_file);
     d->token = dup_or_null(s->token);
     for (int i = 0; i < PF_COUNT; i++)

@@ -57,6 +57,11 @@ struct source_conf {
     long long rate;             /* file source: records per second, 0 = unpaced */
     long long backfill_minutes; /* x_v2: asked for on reconnect (1..5), 0 = off */
     long long interval;         /* rss: seconds between polls */
+    char *collections;          /* jetstream: wantedCollections (list) */
+    char *dids;                 /* jetstream: wantedDids (list) */
+    long long compress;         /* jetstream: zstd with the dictionary */
+    char *dictionary;           /* jetstream: the zstd dictionary file */
+    char *ca_file;              /* wss: CA bundle instead of the system's */
     char *field[PF_COUNT];      /* JSON pointers for generic decoders */
     int line;                   /* where the section starts, for messages */
     struct source_conf *next;
@@ -143,6 +148,9 @@ const struct source_conf *config_source(const struct config *c, const char *name
 struct source_conf *source_conf_dup(const struct source_conf *s);
 void source_conf_free(struct source_conf *s);
 /* 1 if two source sections would open the same connection. */
+/* Split "a, b c" on commas and blanks (items up to 255 bytes); fn gets
+ * each item. */
+void config_split_list(const char *s, void (*fn)(void *, const char *), void *ctx);
 int source_conf_equal(const struct source_conf *a, const struct source_conf *b);
 
 #endif

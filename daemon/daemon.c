@@ -11,6 +11,7 @@
 #include "sdnotify.h"
 #include "source.h"
 #include "util.h"
+#include "ws_client.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -46,11 +47,12 @@ struct daemon {
     struct ruleset *rs;
     struct pipeline pl;
     struct http_client *http;
+    struct ws_client *ws;
     struct redis_sink *sink;
     struct source **src;
     int nsrc;
     struct event *ev_term, *ev_int, *ev_hup;
-    struct event *watchdog, *status, *shutdown;
+    struct event *watchdog, *status, *shutdown, *cursors;
     uint64_t watchdog_usec;
     uint64_t last_tick_ms;
     uint64_t shutdown_deadline_ms;
@@ -106,7 +108,7 @@ static void start_sources(struct daemon *d, const struct config *cfg, struct sou
                 break;
             }
         if (!s) {
-            s = source_new(d->base, d->http, sc, &d->pl);
+            s = source_new(d->base, d->http, d->ws, sc, &d->pl);
             if (!s)
                 continue;
             source_start(s);
@@ -202,7 +204,7 @@ static void publish_status(struct daemon *d, const struct build_job *j, int appl
     jw_map_close(w);
     if (jw_finish(w, &out, &len) == 0) {
         snprintf(key, sizeof key, "%s:rules:status", d->cfg->key_prefix);
-        redis_sink_set(d->sink, key, out, len);
+        redis_sink_set(d->sink, key, out, len, 0);
     }
     jw_free(w);
 }
@@ -379,15 +381,127 @@ static void on_rules_poll(evutil_socket_t fd, short what, void *arg)
     arm_rules_poll(d);
 }
 
+/* ---- stream positions (Jetstream cursors) kept in Redis --------------- */
+
+#define CURSOR_TICK_MS 250
+#define CURSOR_TTL_S (7 * 86400)        /* longer than Jetstream's 36 h window */
+
+struct cursor_req {
+    struct daemon *d;
+    char name[];
+};
+
+static void cursor_key(const struct daemon *d, const char *source, char *key, size_t len)
+{
+    snprintf(key, len, "%s:cursor:%s", d->cfg->key_prefix, source);
+}
+
+static struct source *source_by_name(struct daemon *d, const char *name)
+{
+    for (int i = 0; i < d->nsrc; i++)
+        if (strcmp(source_conf_of(d->src[i])->name, name) == 0)
+            return d->src[i];
+    return NULL;
+}
+
+/* The saved position arrived (or the GET failed: asked again next tick).
+ * The source is looked up by name: a reload may have replaced it. */
+static void on_cursor(void *ctx, int ok, const char *val, size_t len)
+{
+    struct cursor_req *req = ctx;
+    struct source *s = source_by_name(req->d, req->name);
+    struct source_cursor *c = s ? source_cursor(s) : NULL;
+    char num[32];
+    unsigned long long us = 0;
+
+    if (c) {
+        c->requested = 0;
+        if (ok && val && len < sizeof num) {
+            memcpy(num, val, len);
+            num[len] = '\0';
+            us = strtoull(num, NULL, 10);
+        }
+        if (ok && val && !us)
+            log_msg(LOG_WARNING, "source %s: saved position in Redis is not a number; starting live", req->name);
+        if (ok)
+            source_resume_from(s, us);
+    }
+    free(req);
+}
+
+static void cursor_save(struct daemon *d, struct source *s, uint64_t us)
+{
+    struct source_cursor *c = source_cursor(s);
+    char key[512], val[32];
+    int n;
+
+    if (us <= c->saved_us)
+        return;
+    cursor_key(d, source_conf_of(s)->name, key, sizeof key);
+    n = snprintf(val, sizeof val, "%llu", (unsigned long long)us);
+    if (redis_sink_set(d->sink, key, val, (size_t)n, CURSOR_TTL_S) == 0)
+        c->saved_us = us;
+}
+
+/* Fetch positions for sources waiting on them; save each source's position
+ * once every alert from the records before it is settled in Redis. */
+static void on_cursor_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    int up = redis_sink_state(d->sink) == REDIS_UP;
+
+    (void)fd;
+    (void)what;
+    for (int i = 0; up && i < d->nsrc; i++) {
+        struct source *s = d->src[i];
+        struct source_cursor *c = source_cursor(s);
+        const char *name = source_conf_of(s)->name;
+
+        if (!c)
+            continue;
+        if (c->waiting && !c->requested) {
+            struct cursor_req *req = xmalloc(sizeof *req + strlen(name) + 1);
+            char key[512];
+            req->d = d;
+            strcpy(req->name, name);
+            cursor_key(d, name, key, sizeof key);
+            if (redis_sink_get(d->sink, key, on_cursor, req) == 0)
+                c->requested = 1;
+            else
+                free(req);
+            continue;
+        }
+        if (c->snap_pending && redis_sink_settled(d->sink, c->snap_seq)) {
+            cursor_save(d, s, c->snap_us);
+            c->snap_pending = 0;
+        }
+        if (!c->snap_pending && source_position(s) > c->saved_us) {
+            c->snap_seq = redis_sink_seq(d->sink);
+            c->snap_us = source_position(s);
+            c->snap_pending = 1;
+        }
+    }
+}
+
+/* Shutdown with everything delivered: every position reached is safe. */
+static void cursors_final(struct daemon *d)
+{
+    for (int i = 0; i < d->nsrc; i++)
+        if (source_cursor(d->src[i]))
+            cursor_save(d, d->src[i], source_position(d->src[i]));
+}
+
 static void finish(struct daemon *d)
 {
     uint64_t left = redis_sink_pending(d->sink);
 
-    if (left)
+    if (left) {
         log_msg(LOG_ERR, "shutdown: %llu alerts could not be delivered to Redis within %llds and are lost",
                 (unsigned long long)left, d->cfg->shutdown_timeout);
-    else
+    } else {
         log_msg(LOG_NOTICE, "shutdown: all alerts delivered");
+        cursors_final(d);
+    }
     redis_sink_close(d->sink);
     event_base_loopexit(d->base, NULL);
 }
@@ -630,8 +744,11 @@ static void daemon_free(struct daemon *d)
     for (int i = 0; i < d->nsrc; i++)
         source_free(d->src[i]);
     free(d->src);
+    d->src = NULL;                      /* the sink's last callbacks look sources up */
+    d->nsrc = 0;
     redis_sink_free(d->sink);
     http_client_free(d->http);
+    ws_client_free(d->ws);
     pipeline_free(&d->pl);
     rules_free(d->rs);
     config_free(d->cfg);
@@ -647,6 +764,8 @@ static void daemon_free(struct daemon *d)
         event_free(d->status);
     if (d->shutdown)
         event_free(d->shutdown);
+    if (d->cursors)
+        event_free(d->cursors);
     if (d->base)
         event_base_free(d->base);
 }
@@ -677,6 +796,7 @@ int daemon_run(const char *config_path, int foreground)
     }
     d.base = event_base_new();
     d.http = d.base ? http_client_new(d.base) : NULL;
+    d.ws = d.base ? ws_client_new(d.base) : NULL;
     if (!d.base || !d.http) {
         log_msg(LOG_ERR, "cannot create the event loop");
         daemon_free(&d);
@@ -714,6 +834,7 @@ int daemon_run(const char *config_path, int foreground)
     }
     redis_sink_start(d.sink);
     start_sources(&d, d.cfg, NULL, 0);
+    d.cursors = persist_timer(&d, CURSOR_TICK_MS, on_cursor_tick);
     if ((d.watchdog_usec = sdnotify_watchdog_usec()))
         d.watchdog = persist_timer(&d, d.watchdog_usec / 2000, on_watchdog);
     if (d.cfg->status_interval > 0)

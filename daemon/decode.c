@@ -11,6 +11,7 @@ static const struct decoder_ops *const decoders[] = {
     &decode_mastodon_ops,
     &decode_sse_ops,
     &decode_rss_ops,
+    &decode_jetstream_ops,
 };
 
 const struct decoder_ops *decoder_find(const char *format)

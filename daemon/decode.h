@@ -18,6 +18,7 @@
 #include "post.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum decode_ret { DECODE_OK = 0, DECODE_CONTROL = 1, DECODE_SKIP = 2, DECODE_MALFORMED = -1 };
 
@@ -33,6 +34,9 @@ struct decoder_ops {
                               decode_post_fn fn, void *ctx, char *err, size_t errlen);
     /* Optional: transport facts the format needs ("content_type"). */
     void (*hint)(struct decoder *d, const char *key, const char *val);
+    /* Optional: the stream position reached (Jetstream: the highest
+     * time_us seen), 0 if none; a source resumes from it. */
+    uint64_t (*position)(struct decoder *d);
 };
 
 /* A string or number value copied into the arena (NULL for other types).
@@ -55,6 +59,10 @@ static inline void decoder_hint(struct decoder_inst *di, const char *key, const 
     if (di->ops->hint)
         di->ops->hint(di->d, key, val);
 }
+static inline uint64_t decoder_position(const struct decoder_inst *di)
+{
+    return di->ops->position ? di->ops->position(di->d) : 0;
+}
 static inline enum decode_ret decoder_run(struct decoder_inst *di, const char *rec, size_t len,
                                           decode_post_fn fn, void *ctx, char *err, size_t errlen)
 {
@@ -67,5 +75,6 @@ extern const struct decoder_ops decode_x_v1_ops;
 extern const struct decoder_ops decode_mastodon_ops;
 extern const struct decoder_ops decode_sse_ops;
 extern const struct decoder_ops decode_rss_ops;
+extern const struct decoder_ops decode_jetstream_ops;
 
 #endif

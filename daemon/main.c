@@ -23,7 +23,8 @@ static void usage(FILE *f)
             "  -t, --check          validate configuration and rules, print a summary, exit 0 or 1\n"
             "      --replay FILE    offline: match posts from FILE ('-' = stdin) and print one\n"
             "                       alert JSON object per line on stdout; no Redis\n"
-            "      --format FORMAT  decoder for --replay: x_v2, x_v1, mastodon, ndjson, sse, rss\n"
+            "      --format FORMAT  decoder for --replay: x_v2, x_v1, mastodon, jetstream,\n"
+            "                       ndjson, sse, rss\n"
             "      --framing F      lines (default), length (X v1.1 delimited=length),\n"
             "                       sse (an event-stream capture; the default for sse) or\n"
             "                       document (the whole file; the default for rss)\n"
@@ -108,7 +109,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (replay && !format) {
-        fprintf(stderr, "mentiond: --replay needs --format (x_v2, x_v1, mastodon, ndjson, sse, rss)\n");
+        fprintf(stderr, "mentiond: --replay needs --format (x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss)\n");
         return 2;
     }
     if (replay && do_check) {

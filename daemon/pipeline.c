@@ -367,6 +367,25 @@ void feed_bytes(struct feed *f, const char *p, size_t n)
                     f->name, f->fr.max_record, (unsigned long long)f->fr.stats.oversized);
 }
 
+void feed_record(struct feed *f, const char *p, size_t n)
+{
+    uint64_t offset = f->st.bytes;
+
+    f->chunk_ms = now_real_ms();
+    f->chunk_us = now_mono_us();
+    f->st.bytes += n;
+    f->fr.stats.records++;
+    feed_on_record(f, p, n, offset);
+}
+
+void feed_oversized(struct feed *f, uint64_t n)
+{
+    f->st.bytes += n;
+    f->fr.stats.oversized++;
+    log_limited(LOG_WARNING, "source %s: message of %llu bytes over %zu skipped (%llu so far)", f->name,
+                (unsigned long long)n, f->fr.max_record, (unsigned long long)f->fr.stats.oversized);
+}
+
 void feed_finish(struct feed *f, int deliver_partial)
 {
     uint64_t trunc = f->fr.stats.truncated;

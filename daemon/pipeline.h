@@ -88,6 +88,10 @@ int feed_init(struct feed *f, const char *name, const char *type, const char *fo
               const struct source_conf *sc, struct pipeline *pl);
 void feed_free(struct feed *f);
 void feed_bytes(struct feed *f, const char *p, size_t n);
+/* A record framed by its transport (a WebSocket message), and one that
+ * was over max_record and skipped by it (counted as oversized). */
+void feed_record(struct feed *f, const char *p, size_t n);
+void feed_oversized(struct feed *f, uint64_t n);
 /* End of input: partial records are delivered (files) or counted (streams). */
 void feed_finish(struct feed *f, int deliver_partial);
 /* Records rejected by the framer (oversized, truncated) plus malformed. */

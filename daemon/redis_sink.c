@@ -79,6 +79,7 @@ struct redis_sink {
     uint64_t inflight_since_us;         /* send time of the oldest in flight */
     struct event *connect_timer, *reconnect_timer, *deadline_timer, *pause_timer;
     uint64_t reconnect_delay_ms;
+    uint64_t seq;                       /* of the last alert pushed */
     struct redis_stats st;
 };
 
@@ -521,6 +522,7 @@ static int q_withdraw(struct aqueue *q, const char *id)
 
 void redis_sink_push(struct redis_sink *r, struct alert *a)
 {
+    a->seq = ++r->seq;
     if (a->kind == ALERT_DELETED) {
         int found = q_withdraw(&r->retry, a->id);
         for (int l = 0; l < LEVEL_COUNT && !found; l++)
@@ -601,14 +603,79 @@ int redis_sink_hgetall(struct redis_sink *r, const char *key, redis_hash_fn fn, 
     return 0;
 }
 
-int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len)
+int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len, long long ttl_s)
 {
-    const char *argv[] = {"SET", key, val};
-    size_t lens[] = {3, strlen(key), len};
+    char ttl[24];
+    const char *argv[] = {"SET", key, val, "EX", ttl};
+    size_t lens[] = {3, strlen(key), len, 2, 0};
 
     if (r->state != REDIS_UP || !r->ac)
         return -1;
-    return redisAsyncCommandArgv(r->ac, NULL, NULL, 3, argv, lens) == REDIS_OK ? 0 : -1;
+    lens[4] = (size_t)snprintf(ttl, sizeof ttl, "%lld", ttl_s);
+    return redisAsyncCommandArgv(r->ac, NULL, NULL, ttl_s > 0 ? 5 : 3, argv, lens) == REDIS_OK ? 0 : -1;
+}
+
+struct get_req {
+    redis_get_fn fn;
+    void *ctx;
+};
+
+static void on_get(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    struct get_req *req = privdata;
+    redisReply *reply = reply_;
+
+    (void)ac;
+    if (reply && reply->type == REDIS_REPLY_STRING)
+        req->fn(req->ctx, 1, reply->str, reply->len);
+    else if (reply && reply->type == REDIS_REPLY_NIL)
+        req->fn(req->ctx, 1, NULL, 0);
+    else {
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_limited(LOG_WARNING, "redis: GET refused: %s", reply->str);
+        req->fn(req->ctx, 0, NULL, 0);
+    }
+    free(req);
+}
+
+int redis_sink_get(struct redis_sink *r, const char *key, redis_get_fn fn, void *ctx)
+{
+    struct get_req *req;
+    const char *argv[] = {"GET", key};
+
+    if (r->state != REDIS_UP || !r->ac)
+        return -1;
+    req = xcalloc(1, sizeof *req);
+    req->fn = fn;
+    req->ctx = ctx;
+    if (redisAsyncCommandArgv(r->ac, on_get, req, 2, argv, NULL) != REDIS_OK) {
+        free(req);
+        return -1;
+    }
+    return 0;
+}
+
+uint64_t redis_sink_seq(const struct redis_sink *r)
+{
+    return r->seq;
+}
+
+static int q_holds_upto(const struct aqueue *q, uint64_t seq)
+{
+    for (const struct alert *a = q->head; a; a = a->next)
+        if (a->seq <= seq)
+            return 1;
+    return 0;
+}
+
+int redis_sink_settled(const struct redis_sink *r, uint64_t seq)
+{
+    if (q_holds_upto(&r->inflight, seq) || q_holds_upto(&r->retry, seq))
+        return 0;
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        if (q_holds_upto(&r->pending[l], seq))
+            return 0;
+    return 1;
 }
 
 enum redis_state redis_sink_state(const struct redis_sink *r) { return r->state; }

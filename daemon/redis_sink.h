@@ -67,8 +67,21 @@ const struct redis_stats *redis_sink_stats(const struct redis_sink *r);
  * connection was lost.  Returns -1 (fn not called) when Redis is not up. */
 typedef void (*redis_hash_fn)(void *ctx, int ok, const char *const *fields, const char *const *vals, int n);
 int redis_sink_hgetall(struct redis_sink *r, const char *key, redis_hash_fn fn, void *ctx);
-/* SET key value, fire and forget (status records).  -1 when not up. */
-int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len);
+/* SET key value [EX ttl_s], fire and forget (status records, cursors);
+ * ttl_s 0: no expiry.  -1 when not up. */
+int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len, long long ttl_s);
+/* GET key.  fn runs exactly once: ok = 1 with the value (NULL if the key
+ * does not exist), ok = 0 if the command failed or the connection was
+ * lost.  Returns -1 (fn not called) when Redis is not up. */
+typedef void (*redis_get_fn)(void *ctx, int ok, const char *val, size_t len);
+int redis_sink_get(struct redis_sink *r, const char *key, redis_get_fn fn, void *ctx);
+
+/* Every alert pushed gets the next sequence number.  redis_sink_seq() is
+ * the last one given; redis_sink_settled() is 1 once no alert numbered
+ * seq or lower is waiting (each was acknowledged, withdrawn or dropped),
+ * which is when a source may record a stream position as processed. */
+uint64_t redis_sink_seq(const struct redis_sink *r);
+int redis_sink_settled(const struct redis_sink *r, uint64_t seq);
 
 /* Close the connection after in-flight replies; called at shutdown. */
 void redis_sink_close(struct redis_sink *r);

@@ -65,7 +65,7 @@ int replay_run(const char *input, const char *format, const char *framing, const
                        : source_framing_default(type < 0 ? SRC_X_V2 : (enum source_type)type, 1, NULL);
 
     if (!decoder_find(format)) {
-        fprintf(stderr, "mentiond: --format %s: unknown (x_v2, x_v1, mastodon, ndjson, sse, rss)\n", format);
+        fprintf(stderr, "mentiond: --format %s: unknown (x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss)\n", format);
         return 2;
     }
     if (mode < 0) {

@@ -1,8 +1,12 @@
 /* source: connection life cycle, backoff and stall detection; see source.h. */
 #include "source.h"
 #include "http_client.h"
+#include "json.h"
 #include "log.h"
 #include "util.h"
+#include "ws.h"
+#include "ws_client.h"
+#include "zdec.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -15,6 +19,13 @@
 #define FILE_TICK_MS 10
 /* Backing off for longer than this makes the source unhealthy (readyz). */
 #define SOURCE_BACKOFF_BUDGET_MS 60000
+/* Jetstream: time_us is not strictly ordered across repositories, so a
+ * reconnect resumes this far before the highest position seen. */
+#define JETSTREAM_REWIND_US 3000000ULL
+/* Filters that make the URL longer than this go in an options_update
+ * message after connecting (requireHello), as Jetstream documents. */
+#define JETSTREAM_URL_MAX 6000
+#define CURSOR_WAIT_MS 5000
 
 struct source {
     struct source_conf *conf;           /* owned copy */
@@ -25,6 +36,13 @@ struct source {
     int feed_ok;
     enum source_state state;
     struct http_stream *stream;
+    /* jetstream */
+    struct ws_client *wsc;
+    struct ws_conn *ws;
+    struct zdec *zdec;
+    uint64_t resume_us;                 /* position to ask for on the next connect */
+    struct source_cursor cur;
+    char *hello;                        /* options_update to send on open, or NULL */
     struct event *timer;                /* reconnect, stall check, file ticks */
     struct backoff bo;
     uint64_t up_since_ms;
@@ -197,6 +215,8 @@ static void stall_check(struct source *s)
     s->st.stalls++;
     http_stream_cancel(s->stream);
     s->stream = NULL;
+    ws_conn_cancel(s->ws);
+    s->ws = NULL;
     feed_finish(&s->feed, 0);
     {
         char why[96];
@@ -215,6 +235,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     switch (s->state) {
+    case SOURCE_IDLE:
+        if (s->cur.waiting) {
+            s->cur.waiting = 0;
+            log_msg(LOG_WARNING, "source %s: no saved position from Redis within %ds; starting live",
+                    s->conf->name, CURSOR_WAIT_MS / 1000);
+            source_connect(s);
+        }
+        break;
     case SOURCE_BACKOFF:
         s->st.reconnects++;
         source_connect(s);
@@ -331,6 +359,219 @@ static void source_headers(struct source *s, struct req_headers *rh)
     h[n] = NULL;
 }
 
+/* ---- jetstream over WebSocket ---------------------------------------- */
+
+static void ws_on_open(void *ctx)
+{
+    struct source *s = ctx;
+
+    on_open(s, 101, NULL);
+    if (s->hello && ws_conn_send_text(s->ws, s->hello, strlen(s->hello)) != 0)
+        log_msg(LOG_ERR, "source %s: could not send the filter options", s->conf->name);
+}
+
+static void ws_on_bytes(void *ctx, size_t n)
+{
+    struct source *s = ctx;
+
+    (void)n;
+    s->last_byte_ms = now_mono_ms();
+}
+
+static void ws_on_message(void *ctx, int opcode, const char *p, size_t n)
+{
+    struct source *s = ctx;
+    const char *out;
+    size_t outlen;
+    char err[128];
+
+    if (!s->zdec || opcode == WS_TEXT) {
+        feed_record(&s->feed, p, n);
+        return;
+    }
+    switch (zdec_frame(s->zdec, p, n, &out, &outlen, err, sizeof err)) {
+    case ZDEC_OK:
+        feed_record(&s->feed, out, outlen);
+        break;
+    case ZDEC_TOOBIG:
+        feed_oversized(&s->feed, n);
+        break;
+    case ZDEC_CORRUPT:
+        s->feed.st.malformed++;
+        log_limited(LOG_WARNING, "source %s: stream offset %llu: compressed message (%zu bytes) skipped: %s",
+                    s->conf->name, (unsigned long long)s->feed.st.bytes, n, err);
+        s->feed.st.bytes += n;
+        break;
+    }
+}
+
+static void ws_on_oversize(void *ctx, uint64_t size)
+{
+    struct source *s = ctx;
+
+    feed_oversized(&s->feed, size);
+}
+
+static void ws_on_done(void *ctx, const struct ws_result *r)
+{
+    struct source *s = ctx;
+    char why[400];
+    int was_up = s->state == SOURCE_UP;
+
+    s->ws = NULL;
+    if (s->state == SOURCE_STOPPED)
+        return;
+    if (!r->upgraded && r->status) {
+        s->st.http_errors++;
+        snprintf(why, sizeof why, "%s", r->error);
+        if (r->status == 401 || r->status == 403)
+            log_msg(LOG_ERR, "source %s: HTTP %ld: the server refused the upgrade; check the URL and filters",
+                    s->conf->name, r->status);
+        source_schedule(s, r->status == 429 ? BACKOFF_RATE_LIMIT : BACKOFF_HTTP, why, 0);
+        return;
+    }
+    if (!r->upgraded || r->protocol_error) {
+        s->st.network_errors++;
+        source_schedule(s, BACKOFF_NETWORK, r->error, 0);
+        return;
+    }
+    source_dropped(s, r->error, was_up);
+}
+
+static const struct ws_conn_cbs source_ws_cbs = {
+    .on_open = ws_on_open,
+    .on_bytes = ws_on_bytes,
+    .on_message = ws_on_message,
+    .on_oversize = ws_on_oversize,
+    .on_done = ws_on_done,
+};
+
+struct js_params {
+    struct buf *q;
+    struct json_writer *w;              /* options_update instead, when set */
+    const char *name;
+};
+
+/* Query-string value: unreserved characters, ':' and '*' as they are. */
+static void query_add(struct buf *q, const char *name, const char *v)
+{
+    buf_printf(q, "%s%s=", q->len ? "&" : "", name);
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~:*", c))
+            buf_appendc(q, (char)c);
+        else
+            buf_printf(q, "%%%02X", c);
+    }
+}
+
+static void js_param(void *ctx, const char *item)
+{
+    struct js_params *jp = ctx;
+
+    if (jp->w)
+        jw_str(jp->w, item);
+    else
+        query_add(jp->q, jp->name, item);
+}
+
+/* The options_update message that carries long filter lists. */
+static char *jetstream_hello(const struct source_conf *c)
+{
+    struct json_writer *w = jw_new();
+    struct js_params jp = {.w = w};
+    const char *out;
+    size_t len;
+    char *msg = NULL;
+
+    if (!w)
+        return NULL;
+    jw_map_open(w);
+    jw_key(w, "type");
+    jw_str(w, "options_update");
+    jw_key(w, "payload");
+    jw_map_open(w);
+    jw_key(w, "wantedCollections");
+    jw_array_open(w);
+    config_split_list(c->collections, js_param, &jp);
+    jw_array_close(w);
+    jw_key(w, "wantedDids");
+    jw_array_open(w);
+    config_split_list(c->dids, js_param, &jp);
+    jw_array_close(w);
+    jw_key(w, "maxMessageSizeBytes");
+    jw_int(w, c->max_record);
+    jw_map_close(w);
+    jw_map_close(w);
+    if (jw_finish(w, &out, &len) == 0)
+        msg = xstrndup(out, len);
+    jw_free(w);
+    return msg;
+}
+
+/* wantedCollections, wantedDids, maxMessageSizeBytes, compress and the
+ * cursor; filters past JETSTREAM_URL_MAX go in an options_update. */
+static void jetstream_url(struct source *s, struct buf *url)
+{
+    const struct source_conf *c = s->conf;
+    struct buf q;
+    struct js_params jp = {.q = &q};
+
+    buf_init(&q, 1024 * 1024);
+    jp.name = "wantedCollections";
+    config_split_list(c->collections, js_param, &jp);
+    jp.name = "wantedDids";
+    config_split_list(c->dids, js_param, &jp);
+    free(s->hello);
+    s->hello = NULL;
+    if (q.len + strlen(c->url) > JETSTREAM_URL_MAX) {
+        buf_reset(&q);
+        query_add(&q, "requireHello", "true");
+        s->hello = jetstream_hello(c);
+    }
+    buf_printf(&q, "&maxMessageSizeBytes=%lld", c->max_record);
+    if (c->compress)
+        query_add(&q, "compress", "true");
+    if (s->resume_us)
+        buf_printf(&q, "&cursor=%llu", (unsigned long long)s->resume_us);
+    buf_printf(url, "%s?%s", c->url, q.data[0] == '&' ? q.data + 1 : q.data);
+    buf_free(&q);
+}
+
+static void jetstream_connect(struct source *s)
+{
+    struct buf url;
+    char err[256];
+    uint64_t pos = source_position(s);
+    struct ws_conn_opts o = {
+        .connect_timeout_s = (long)s->conf->connect_timeout,
+        .ping_interval_s = s->conf->stall_timeout / 3 > 0 ? (long)(s->conf->stall_timeout / 3) : 1,
+        .max_message = (size_t)s->conf->max_record,
+        .user_agent = "mentiond/" MENTIOND_VERSION,
+        .ca_file = s->conf->ca_file,
+    };
+
+    if (pos)
+        s->resume_us = pos > JETSTREAM_REWIND_US ? pos - JETSTREAM_REWIND_US : 1;
+    buf_init(&url, 16 * 1024);
+    jetstream_url(s, &url);
+    o.url = url.data;
+    s->state = SOURCE_CONNECTING;
+    s->last_byte_ms = now_mono_ms();
+    s->ws = ws_conn_start(s->wsc, &o, &source_ws_cbs, s, err, sizeof err);
+    if (!s->ws) {
+        buf_free(&url);
+        source_schedule(s, BACKOFF_NETWORK, err, 0);
+        return;
+    }
+    log_msg(LOG_INFO, "source %s: connecting to %s%s", s->conf->name, s->conf->url,
+            s->resume_us ? " (resuming from the saved position)" : " (live)");
+    log_msg(LOG_DEBUG, "source %s: request %s", s->conf->name, url.data);
+    buf_free(&url);
+    timer_in(s, (uint64_t)s->conf->stall_timeout * 1000);
+}
+
+
 static void source_connect(struct source *s)
 {
     char url[4096];
@@ -355,6 +596,10 @@ static void source_connect(struct source *s)
         timer_in(s, 0);
         return;
     }
+    if (s->conf->type == SRC_JETSTREAM) {
+        jetstream_connect(s);
+        return;
+    }
     source_url(s, url, sizeof url);
     source_headers(s, &rh);
     s->state = SOURCE_CONNECTING;
@@ -370,7 +615,7 @@ static void source_connect(struct source *s)
     timer_in(s, (uint64_t)s->conf->stall_timeout * 1000);
 }
 
-struct source *source_new(struct event_base *base, struct http_client *http,
+struct source *source_new(struct event_base *base, struct http_client *http, struct ws_client *ws,
                           const struct source_conf *sc, struct pipeline *pl)
 {
     struct source *s = xcalloc(1, sizeof *s);
@@ -379,6 +624,7 @@ struct source *source_new(struct event_base *base, struct http_client *http,
     s->conf = source_conf_dup(sc);
     s->base = base;
     s->http = http;
+    s->wsc = ws;
     s->pl = pl;
     s->fd = -1;
     s->state = SOURCE_IDLE;
@@ -395,13 +641,56 @@ struct source *source_new(struct event_base *base, struct http_client *http,
     s->feed_ok = 1;
     if (sc->type == SRC_FILE)
         s->fbuf = xmalloc(FILE_SLICE);
+    if (sc->type == SRC_JETSTREAM && sc->compress) {
+        char err[512];
+        if (!(s->zdec = zdec_new(sc->dictionary, (size_t)sc->max_record, err, sizeof err))) {
+            log_msg(LOG_ERR, "source %s: %s", sc->name, err);
+            s->state = SOURCE_STOPPED;
+            source_free(s);
+            return NULL;
+        }
+        log_msg(LOG_INFO, "source %s: zstd dictionary %s (id %u)", sc->name, sc->dictionary,
+                zdec_dict_id(s->zdec));
+    }
     return s;
 }
 
 void source_start(struct source *s)
 {
-    if (s->state == SOURCE_IDLE)
-        source_connect(s);
+    if (s->state != SOURCE_IDLE)
+        return;
+    if (s->conf->type == SRC_JETSTREAM && !s->resume_us) {
+        s->cur.waiting = 1;             /* source_resume_from() or the timer */
+        timer_in(s, CURSOR_WAIT_MS);
+        return;
+    }
+    source_connect(s);
+}
+
+void source_resume_from(struct source *s, uint64_t us)
+{
+    if (!s->cur.waiting)
+        return;
+    s->cur.waiting = 0;
+    s->resume_us = us;
+    s->cur.saved_us = us;
+    if (us)
+        log_msg(LOG_NOTICE, "source %s: resuming from the saved position %llu (%llds ago)", s->conf->name,
+                (unsigned long long)us, (long long)((int64_t)now_real_ms() / 1000 - (int64_t)(us / 1000000)));
+    else
+        log_msg(LOG_NOTICE, "source %s: no saved position; starting live", s->conf->name);
+    evtimer_del(s->timer);
+    source_connect(s);
+}
+
+struct source_cursor *source_cursor(struct source *s)
+{
+    return s->conf->type == SRC_JETSTREAM ? &s->cur : NULL;
+}
+
+uint64_t source_position(const struct source *s)
+{
+    return s->feed_ok ? decoder_position(&s->feed.dec) : 0;
 }
 
 void source_stop(struct source *s)
@@ -414,6 +703,9 @@ void source_stop(struct source *s)
         s->stream = NULL;
         feed_finish(&s->feed, 0);
     }
+    ws_conn_cancel(s->ws);
+    s->ws = NULL;
+    s->cur.waiting = 0;
     if (s->fd >= 0) {
         close(s->fd);
         s->fd = -1;
@@ -432,6 +724,8 @@ void source_free(struct source *s)
     if (s->feed_ok)
         feed_free(&s->feed);
     source_conf_free(s->conf);
+    zdec_free(s->zdec);
+    free(s->hello);
     free(s->fbuf);
     free(s);
 }
@@ -448,6 +742,8 @@ int source_healthy(const struct source *s)
     case SOURCE_DONE:
     case SOURCE_CONNECTING:
         return 1;
+    case SOURCE_IDLE:
+        return s->cur.waiting;          /* for its saved position, briefly */
     case SOURCE_BACKOFF:
         return now_mono_ms() - s->backoff_since_ms < SOURCE_BACKOFF_BUDGET_MS;
     default:

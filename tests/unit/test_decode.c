@@ -12,8 +12,8 @@
 struct got {
     int n;
     struct {
-        char id[64], text[256], handle[64], ref_text[256], in_reply_to[64], lang[8];
-        char ref_id[64], ref_author[64], to[64], url[256], bio[128];
+        char id[128], text[256], handle[64], ref_text[256], in_reply_to[128], lang[8];
+        char ref_id[128], ref_author[64], to[64], url[256], bio[128];
         long long followers;
         int verified, rt, quote, reply, deleted, edit, nurls, media;
     } p[MAX_POSTS];
@@ -539,6 +539,87 @@ static void corpus_x_v1(void **state)
 
 /* Real Mastodon: 48 streamed statuses, the real fragment line rejected,
  * and the docs' SSE examples (7 updates, 6 edits, 6 deletes, 7 others). */
+#define JF "tests/fixtures/jetstream/events.jsonl"
+#define JA "at://did:plc:a2c4e6g8i0k2m4o6q8s0u2w4/app.bsky.feed.post/"
+#define JB "at://did:plc:b3d5f7h9j1l3n5p7r9t1v3x5/app.bsky.feed.post/"
+
+/* Jetstream events (our fixtures, in the real shape): posts are
+ * app.bsky.feed.post commits; other collections and kinds are skipped;
+ * replies, quotes with media, facets, edits and deletes map as documented. */
+static void jetstream_fixtures(void **state)
+{
+    struct decoder_inst d;
+    struct got g;
+    char err[256];
+    static const int skipped[] = {2, 4, 7};
+    (void)state;
+
+    assert_int_equal(decoder_open(&d, "jetstream", NULL), 0);
+    assert_int_equal(decoder_position(&d), 0);
+    assert_int_equal(decode_line(&d, JF, 1, &g, err, sizeof err), DECODE_OK);
+    assert_string_equal(g.p[0].id, JA "3mnv0001aaa2a");
+    assert_string_equal(g.p[0].handle, "did:plc:a2c4e6g8i0k2m4o6q8s0u2w4");
+    assert_int_equal(g.p[0].followers, -1);
+    assert_string_equal(g.p[0].lang, "en");
+    assert_false(g.p[0].reply || g.p[0].quote || g.p[0].edit || g.p[0].media);
+    assert_int_equal(decoder_position(&d), 1783175888000001ULL);
+    for (size_t i = 0; i < sizeof skipped / sizeof skipped[0]; i++)
+        assert_int_equal(decode_line(&d, JF, skipped[i], &g, err, sizeof err), DECODE_SKIP);
+    assert_int_equal(decoder_position(&d), 1783175888000007ULL);   /* skipped events move it too */
+    assert_int_equal(decode_line(&d, JF, 3, &g, err, sizeof err), DECODE_OK);
+    assert_int_equal(g.p[0].nurls, 1);
+    assert_string_equal(g.p[0].url, "https://status.example.com");
+    assert_int_equal(decode_line(&d, JF, 5, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].reply);
+    assert_string_equal(g.p[0].in_reply_to, JB "3mnv0003ccc2a");
+    assert_string_equal(g.p[0].to, "did:plc:b3d5f7h9j1l3n5p7r9t1v3x5");
+    assert_int_equal(decode_line(&d, JF, 6, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].quote && g.p[0].media);
+    assert_string_equal(g.p[0].ref_id, JA "3mnv0001aaa2a");
+    assert_string_equal(g.p[0].ref_author, "did:plc:a2c4e6g8i0k2m4o6q8s0u2w4");
+    assert_int_equal(decode_line(&d, JF, 9, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].edit);
+    assert_string_equal(g.p[0].id, JB "3mnv0003ccc2a");
+    assert_int_equal(decode_line(&d, JF, 10, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].deleted);
+    assert_string_equal(g.p[0].id, JA "3mnv0008fff2a");
+    assert_int_equal(decode_line(&d, JF, 11, &g, err, sizeof err), DECODE_OK);
+    assert_string_equal(g.p[0].lang, "en");
+    /* Broken events name what is missing. */
+    assert_int_equal(decoder_run(&d, "{\"kind\":\"commit\"}", 17, on_post, &g, err, sizeof err), DECODE_MALFORMED);
+    assert_non_null(strstr(err, "did"));
+    {
+        const char *nr = "{\"did\":\"did:plc:x\",\"time_us\":1,\"kind\":\"commit\",\"commit\":{\"operation\":"
+                         "\"create\",\"collection\":\"app.bsky.feed.post\",\"rkey\":\"r\"}}";
+        assert_int_equal(decoder_run(&d, nr, strlen(nr), on_post, &g, err, sizeof err), DECODE_MALFORMED);
+        assert_non_null(strstr(err, "record.text"));
+    }
+    assert_int_equal(decoder_run(&d, "[1]", 3, on_post, &g, err, sizeof err), DECODE_MALFORMED);
+    decoder_close(&d);
+}
+
+/* Real Jetstream v1 output: the 152-event capture (18 post creates among
+ * likes, reposts, follows, identity and account events) and the golden set. */
+static void corpus_jetstream(void **state)
+{
+    char path[8192];
+    struct tally t;
+    (void)state;
+
+    SKIP_WITHOUT_CORPUS();
+    snprintf(path, sizeof path, "%s/bluesky-jetstream/corpus-expected_v1.jsonl", corpus_dir());
+    t = decode_file("jetstream", NULL, path);
+    print_message("corpus jetstream: %d posts, %d deletes, %d other events\n", t.posts, t.deleted, t.skip);
+    assert_int_equal(t.posts + t.deleted, 18);
+    assert_int_equal(t.skip, 134);
+    assert_int_equal(t.malformed, 0);
+    snprintf(path, sizeof path, "%s/bluesky-jetstream/subscribe-golden_v1.jsonl", corpus_dir());
+    t = decode_file("jetstream", NULL, path);
+    assert_int_equal(t.posts, 1);
+    assert_int_equal(t.skip, 9);
+    assert_int_equal(t.malformed, 0);
+}
+
 static void corpus_mastodon(void **state)
 {
     char path[8192];
@@ -612,6 +693,8 @@ int main(void)
         cmocka_unit_test(html_text),
         cmocka_unit_test(corpus_x_v1),
         cmocka_unit_test(corpus_mastodon),
+        cmocka_unit_test(jetstream_fixtures),
+        cmocka_unit_test(corpus_jetstream),
         cmocka_unit_test(corpus_rss),
         cmocka_unit_test(nesting_limit),
         cmocka_unit_test(ndjson_mapping),

@@ -1,0 +1,286 @@
+/* decode_jetstream: Bluesky Jetstream v1 events (source-protocols.md §4).
+ *
+ * One JSON event per record:
+ *   {"did","time_us","kind":"commit","commit":{"operation","collection",
+ *    "rkey","record":{"text","createdAt","langs","reply","facets","embed"}}}
+ *
+ * Only app.bsky.feed.post commits are posts: create is a new post, update
+ * an edit (looked at again, like Mastodon's status.update), delete a
+ * deletion (no record; the id is enough).  Other collections (likes,
+ * follows, reposts...) and the identity/account kinds are skipped and
+ * counted; a source normally asks for posts only (wantedCollections).
+ *
+ * The post id is its AT URI (at://<did>/app.bsky.feed.post/<rkey>), the
+ * identifier the Bluesky API takes; the URL is the bsky.app page.  The
+ * stream carries no handle and no follower count: the author's id and
+ * handle are both the DID (so from:/to: rules name DIDs), followers are
+ * unknown.  Facets give the counts and URLs: a #mention feature has "did",
+ * a #link "uri", a #tag "tag" (the lexicon's shapes, read by key so key
+ * order does not matter).  A reply's parent is in_reply_to, its root the
+ * conversation; an embedded record is a quote; images or video are media.
+ *
+ * time_us is the stream position: the highest seen is kept for the cursor
+ * the source resumes from.
+ */
+#include "decode.h"
+#include "json.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define J_MAX_URLS 16
+#define J_POST "app.bsky.feed.post"
+
+struct j_event {
+    const char *did, *kind, *op, *collection, *rkey;
+    const char *text, *created_at, *lang;
+    const char *parent_uri, *root_uri, *quote_uri, *parent_did;
+    int has_record, nmentions, ntags, media;
+    uint64_t time_us;
+};
+
+struct decoder {
+    struct json_reader *reader;
+    struct arena arena;
+    struct j_event e;
+    const char *urls[J_MAX_URLS];
+    int nurls;
+    const char *reject;
+    uint64_t position;                  /* highest time_us seen */
+};
+
+static const char *j_str(struct decoder *j, const struct json_event *ev)
+{
+    return decode_str(&j->arena, ev, &j->reject);
+}
+
+static void j_url(struct decoder *j, const struct json_event *ev)
+{
+    const char *u;
+
+    if (j->nurls < J_MAX_URLS && (u = j_str(j, ev)))
+        j->urls[j->nurls++] = u;
+}
+
+/* One facet feature field: "/<i>/features/<k>/<key>". */
+static void j_facet(struct decoder *j, const char *r, const struct json_event *ev)
+{
+    if (!(r = json_ptr_skip_index(r)) || strncmp(r, "/features", 9) != 0 || !(r = json_ptr_skip_index(r + 9)))
+        return;
+    if (strcmp(r, "/did") == 0 && ev->type == JSON_STRING)
+        j->e.nmentions++;
+    else if (strcmp(r, "/tag") == 0 && ev->type == JSON_STRING)
+        j->e.ntags++;
+    else if (strcmp(r, "/uri") == 0 && ev->type == JSON_STRING)
+        j_url(j, ev);
+}
+
+/* Fields of commit.record (r is the pointer below it). */
+static void j_record(struct decoder *j, const char *r, const struct json_event *ev)
+{
+    struct j_event *e = &j->e;
+
+    if (*r == '\0') {
+        e->has_record = ev->type == JSON_MAP_START ? 1 : e->has_record;
+        return;
+    }
+    if (strcmp(r, "/text") == 0)
+        e->text = j_str(j, ev);
+    else if (strcmp(r, "/createdAt") == 0)
+        e->created_at = j_str(j, ev);
+    else if (strcmp(r, "/langs/0") == 0)
+        e->lang = j_str(j, ev);
+    else if (strcmp(r, "/reply/parent/uri") == 0)
+        e->parent_uri = j_str(j, ev);
+    else if (strcmp(r, "/reply/root/uri") == 0)
+        e->root_uri = j_str(j, ev);
+    else if (strncmp(r, "/facets", 7) == 0)
+        j_facet(j, r + 7, ev);
+    else if (strcmp(r, "/embed/record/uri") == 0 || strcmp(r, "/embed/record/record/uri") == 0)
+        e->quote_uri = j_str(j, ev);    /* app.bsky.embed.record / recordWithMedia */
+    else if (strcmp(r, "/embed/external/uri") == 0)
+        j_url(j, ev);
+    else if ((strcmp(r, "/embed/images") == 0 || strcmp(r, "/embed/video") == 0 ||
+              strcmp(r, "/embed/media/images") == 0 || strcmp(r, "/embed/media/video") == 0) &&
+             (ev->type == JSON_ARRAY_START || ev->type == JSON_MAP_START))
+        e->media = 1;
+}
+
+static int j_event_cb(void *ctx, const struct json_event *ev)
+{
+    struct decoder *j = ctx;
+    struct j_event *e = &j->e;
+    const char *p = ev->ptr;
+
+    if (ev->depth == 0) {
+        if (ev->type != JSON_MAP_START && ev->type != JSON_MAP_END) {
+            *ev->reject = "event is not a JSON object";
+            return 1;
+        }
+        return 0;
+    }
+    if (strcmp(p, "/did") == 0)
+        e->did = j_str(j, ev);
+    else if (strcmp(p, "/kind") == 0)
+        e->kind = j_str(j, ev);
+    else if (strcmp(p, "/time_us") == 0 && ev->type == JSON_NUMBER && ev->val_len < 24) {
+        char num[24];
+        memcpy(num, ev->val, ev->val_len);
+        num[ev->val_len] = '\0';
+        e->time_us = num[0] == '-' ? 0 : strtoull(num, NULL, 10);
+    }
+    else if (strcmp(p, "/commit/operation") == 0)
+        e->op = j_str(j, ev);
+    else if (strcmp(p, "/commit/collection") == 0)
+        e->collection = j_str(j, ev);
+    else if (strcmp(p, "/commit/rkey") == 0)
+        e->rkey = j_str(j, ev);
+    else if (strncmp(p, "/commit/record", 14) == 0 && (p[14] == '\0' || p[14] == '/'))
+        j_record(j, p + 14, ev);
+    if (j->reject) {
+        *ev->reject = j->reject;
+        return 1;
+    }
+    return 0;
+}
+
+static struct decoder *j_create(const struct source_conf *sc)
+{
+    struct decoder *j = xcalloc(1, sizeof *j);
+    size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
+
+    j->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, j_event_cb, j);
+    if (!j->reader) {
+        free(j);
+        return NULL;
+    }
+    arena_init(&j->arena, max_record * 2 + 4096);
+    return j;
+}
+
+static void j_destroy(struct decoder *j)
+{
+    if (!j)
+        return;
+    json_reader_free(j->reader);
+    arena_free(&j->arena);
+    free(j);
+}
+
+/* "at://<did>/..." -> "<did>", in the arena. */
+static const char *uri_did(struct decoder *j, const char *uri)
+{
+    const char *s, *e;
+
+    if (!uri || strncmp(uri, "at://", 5) != 0)
+        return NULL;
+    s = uri + 5;
+    e = strchr(s, '/');
+    return arena_strndup(&j->arena, s, e ? (size_t)(e - s) : strlen(s));
+}
+
+/* a + b + c + d, in the arena (NULL past 1 KiB or the arena cap). */
+static const char *j_cat(struct decoder *j, const char *a, const char *b, const char *c, const char *d)
+{
+    char tmp[1024];
+    int n = snprintf(tmp, sizeof tmp, "%s%s%s%s", a, b, c, d);
+
+    return n < 0 || n >= (int)sizeof tmp ? NULL : arena_strndup(&j->arena, tmp, (size_t)n);
+}
+
+static int j_build(struct decoder *j, struct post *p, char *err, size_t errlen)
+{
+    struct j_event *e = &j->e;
+    const char *uri;
+
+    post_clear(p);
+    if (!e->rkey || !*e->rkey || !(uri = j_cat(j, "at://", e->did, "/" J_POST "/", e->rkey))) {
+        snprintf(err, errlen, "post commit without a usable \"rkey\"");
+        return -1;
+    }
+    p->id = uri;
+    p->author.id = e->did;
+    p->author.handle = e->did;
+    p->author.followers = -1;
+    if (strcmp(e->op, "delete") == 0) {
+        p->deleted = 1;
+        return 0;
+    }
+    if (!e->has_record || !e->text) {
+        snprintf(err, errlen, "post %s without \"record.text\"", e->op);
+        return -1;
+    }
+    p->text = e->text;
+    p->created_at = e->created_at;
+    p->lang = e->lang;
+    p->url = j_cat(j, "https://bsky.app/profile/", e->did, "/post/", e->rkey);
+    p->in_reply_to = e->parent_uri;
+    p->is_reply = e->parent_uri != NULL;
+    p->to_handle = uri_did(j, e->parent_uri);
+    p->conversation_id = e->root_uri ? e->root_uri : uri;
+    p->is_quote = e->quote_uri != NULL;
+    p->referenced_id = e->quote_uri;
+    p->referenced_author = uri_did(j, e->quote_uri);
+    p->nmentions = e->nmentions;
+    p->nhashtags = e->ntags;
+    p->has_media = e->media;
+    p->urls = j->urls;
+    p->nurls = j->nurls;
+    p->is_edit = strcmp(e->op, "update") == 0;
+    return 0;
+}
+
+static enum decode_ret j_decode(struct decoder *j, const char *rec, size_t len, decode_post_fn fn, void *ctx,
+                                char *err, size_t errlen)
+{
+    struct j_event *e = &j->e;
+    struct post post;
+
+    arena_reset(&j->arena);
+    memset(e, 0, sizeof *e);
+    j->nurls = 0;
+    j->reject = NULL;
+    if (json_reader_parse(j->reader, rec, len, err, errlen) != 0)
+        return DECODE_MALFORMED;
+    if (!e->did || !e->kind) {
+        snprintf(err, errlen, "event without \"%s\"", e->did ? "kind" : "did");
+        return DECODE_MALFORMED;
+    }
+    if (e->time_us > j->position)
+        j->position = e->time_us;
+    if (strcmp(e->kind, "commit") != 0) {
+        snprintf(err, errlen, "%.40s event", e->kind);
+        return DECODE_SKIP;
+    }
+    if (!e->collection || !e->op) {
+        snprintf(err, errlen, "commit without \"%s\"", e->collection ? "operation" : "collection");
+        return DECODE_MALFORMED;
+    }
+    if (strcmp(e->collection, J_POST) != 0) {
+        snprintf(err, errlen, "%.80s commit is not a post", e->collection);
+        return DECODE_SKIP;
+    }
+    if (strcmp(e->op, "create") != 0 && strcmp(e->op, "update") != 0 && strcmp(e->op, "delete") != 0) {
+        snprintf(err, errlen, "unknown commit operation \"%.40s\"", e->op);
+        return DECODE_SKIP;
+    }
+    if (j_build(j, &post, err, errlen) != 0)
+        return DECODE_MALFORMED;
+    fn(ctx, &post);
+    return DECODE_OK;
+}
+
+static uint64_t j_position(struct decoder *j)
+{
+    return j->position;
+}
+
+const struct decoder_ops decode_jetstream_ops = {
+    .name = "jetstream",
+    .create = j_create,
+    .destroy = j_destroy,
+    .decode = j_decode,
+    .position = j_position,
+};
