@@ -31,7 +31,7 @@ UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
 PYTHON  := /usr/bin/python3
 PREFIX  ?= /usr/local
 
-FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_config fuzz_pii
+FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_jetstream fuzz_ws fuzz_config fuzz_pii
 FB := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -66,6 +66,7 @@ CORPUS_SEEDS_decode_x1 := $(wildcard ../shared/corpus/twitter-v1.1-tweets/tweet_
                             ../shared/corpus/twitter-v1.1-tweets/tweet_parser/broken_and_unsupported_payloads/*.json)
 CORPUS_SEEDS_mastodon := $(wildcard ../shared/corpus/mastodon/docs/*.sse ../shared/corpus/mastodon/rtoot/stream/*.jsonl)
 CORPUS_SEEDS_rss := $(wildcard ../shared/corpus/rss-atom/rss-parser/*)
+CORPUS_SEEDS_jetstream := $(wildcard ../shared/corpus/bluesky-jetstream/*.jsonl)
 
 fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
 	@for t in $(FUZZ_TARGETS); do ./$(B)/$${t}_replay tests/fuzz/corpus/$${t#fuzz_} || exit 1; done
@@ -74,6 +75,7 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
 	@[ -z "$(CORPUS_SEEDS_decode_x1)" ] || ./$(B)/fuzz_decode_x1_replay $(CORPUS_SEEDS_decode_x1)
 	@[ -z "$(CORPUS_SEEDS_mastodon)" ] || ./$(B)/fuzz_mastodon_replay $(CORPUS_SEEDS_mastodon)
 	@[ -z "$(CORPUS_SEEDS_rss)" ] || ./$(B)/fuzz_rss_replay $(CORPUS_SEEDS_rss)
+	@[ -z "$(CORPUS_SEEDS_jetstream)" ] || ./$(B)/fuzz_jetstream_replay $(CORPUS_SEEDS_jetstream)
 
 # libFuzzer with ASan/UBSan: make fuzz [FUZZ_TIME=seconds per target].  New
 # coverage goes to $(FB)/corpus-*, crashes to $(FB)/; add what a crash teaches

@@ -106,6 +106,7 @@ static const struct ckey keys[] = {
     {"source", "interval", CT_INT, S(interval), "300", 1, 86400},
     {"source", "collections", CT_STR, S(collections), "app.bsky.feed.post", 0, 0},
     {"source", "dids", CT_STR, S(dids), "", 0, 0},
+    {"source", "dids_file", CT_STR, S(dids_file), NULL, 0, 0},
     {"source", "compress", CT_BOOL, S(compress), "off", 0, 0},
     {"source", "dictionary", CT_STR, S(dictionary), NULL, 0, 0},
     {"source", "ca_file", CT_STR, S(ca_file), NULL, 0, 0},
@@ -258,6 +259,7 @@ void source_conf_free(struct source_conf *s)
     free(s->events);
     free(s->collections);
     free(s->dids);
+    free(s->dids_file);
     free(s->dictionary);
     free(s->ca_file);
     free(s->token_file);
@@ -561,6 +563,28 @@ static void validate_jetstream(struct config *c, struct source_conf *s, struct e
     if (s->path || s->format)
         errlist_add(errs, "%s:%d: [source \"%s\"]: 'path' and 'format' belong to file sources",
                     f, s->line, s->name);
+    if (s->dids_file) {
+        /* A long list lives in a file (one DID per line, or separated by
+         * commas or blanks); it is read now, so a reload re-reads it. */
+        char err[512];
+        char *list = file_read_all(s->dids_file, 1024 * 1024, NULL, err, sizeof err);
+        if (!list) {
+            errlist_add(errs, "%s:%d: [source \"%s\"]: dids_file = %s: %s", f, s->line, s->name,
+                        s->dids_file, err);
+        } else {
+            for (char *p = list; *p; p++)
+                if (*p == '\n' || *p == '\r')
+                    *p = ' ';
+            if (*s->dids) {
+                char *both = xmalloc(strlen(s->dids) + strlen(list) + 2);
+                sprintf(both, "%s %s", s->dids, list);
+                free(list);
+                list = both;
+            }
+            free(s->dids);
+            s->dids = list;
+        }
+    }
     config_split_list(s->collections, count_item, &ncoll);
     config_split_list(s->dids, count_item, &ndids);
     if (ncoll > 100)
@@ -782,7 +806,7 @@ int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
     if (!str_eq(a->name, b->name) || a->type != b->type || !str_eq(a->url, b->url) ||
         !str_eq(a->path, b->path) || !str_eq(a->format, b->format) || a->framing != b->framing ||
         !str_eq(a->events, b->events) || !str_eq(a->collections, b->collections) ||
-        !str_eq(a->dids, b->dids) || a->compress != b->compress || !str_eq(a->dictionary, b->dictionary) ||
+        !str_eq(a->dids, b->dids) || !str_eq(a->dids_file, b->dids_file) || a->compress != b->compress || !str_eq(a->dictionary, b->dictionary) ||
         !str_eq(a->ca_file, b->ca_file) ||
         !str_eq(a->token, b->token) || a->stall_timeout != b->stall_timeout ||
         a->connect_timeout != b->connect_timeout || a->max_record != b->max_record ||
@@ -814,6 +838,7 @@ struct source_conf *source_conf_dup(const struct source_conf *s)
     d->events = dup_or_null(s->events);
     d->collections = dup_or_null(s->collections);
     d->dids = dup_or_null(s->dids);
+    d->dids_file = dup_or_null(s->dids_file);
     d->dictionary = dup_or_null(s->dictionary);
     d->ca_file = dup_or_null(s->ca_file);
     d->token_file = dup_or_null(s->token_file);

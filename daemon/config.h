@@ -58,7 +58,8 @@ struct source_conf {
     long long backfill_minutes; /* x_v2: asked for on reconnect (1..5), 0 = off */
     long long interval;         /* rss: seconds between polls */
     char *collections;          /* jetstream: wantedCollections (list) */
-    char *dids;                 /* jetstream: wantedDids (list) */
+    char *dids;                 /* jetstream: wantedDids (list; dids_file's added at load) */
+    char *dids_file;            /* jetstream: more DIDs, from a file */
     long long compress;         /* jetstream: zstd with the dictionary */
     char *dictionary;           /* jetstream: the zstd dictionary file */
     char *ca_file;              /* wss: CA bundle instead of the system's */

@@ -513,7 +513,7 @@ static void on_shutdown_poll(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (redis_sink_pending(d->sink) == 0 || now_mono_ms() >= d->shutdown_deadline_ms) {
+    if ((redis_sink_pending(d->sink) == 0 && !ws_client_busy(d->ws)) || now_mono_ms() >= d->shutdown_deadline_ms) {
         finish(d);
         return;
     }

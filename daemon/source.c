@@ -672,7 +672,7 @@ void source_resume_from(struct source *s, uint64_t us)
     if (!s->cur.waiting)
         return;
     s->cur.waiting = 0;
-    s->resume_us = us;
+    s->resume_us = us > JETSTREAM_REWIND_US ? us - JETSTREAM_REWIND_US : us;
     s->cur.saved_us = us;
     if (us)
         log_msg(LOG_NOTICE, "source %s: resuming from the saved position %llu (%llds ago)", s->conf->name,

@@ -24,6 +24,7 @@ struct ws_client {
     struct event_base *base;
     struct evdns_base *dns;
     SSL_CTX *tls;                       /* system CA store; made on first wss */
+    struct ws_conn *lingering;          /* cancelled, flushing their close */
 };
 
 enum ws_state { WSC_CONNECTING, WSC_HANDSHAKE, WSC_OPEN, WSC_CLOSING, WSC_LINGER };
@@ -44,6 +45,7 @@ struct ws_conn {
     int in_feed;                        /* inside ws_parser_feed: defer frees */
     int cancelled;
     int done;
+    struct ws_conn *lnext, **lprev;     /* on client->lingering */
     struct ws_result res;
     char err[256];
 };
@@ -59,10 +61,14 @@ struct ws_client *ws_client_new(struct event_base *base)
     return c;
 }
 
+static void conn_free(struct ws_conn *w);
+
 void ws_client_free(struct ws_client *c)
 {
     if (!c)
         return;
+    while (c->lingering)
+        conn_free(c->lingering);
     if (c->dns)
         evdns_base_free(c->dns, 0);
     SSL_CTX_free(c->tls);
@@ -95,6 +101,11 @@ static void timer_in(struct event *ev, uint64_t ms)
 
 static void conn_free(struct ws_conn *w)
 {
+    if (w->lprev) {
+        *w->lprev = w->lnext;
+        if (w->lnext)
+            w->lnext->lprev = w->lprev;
+    }
     if (w->bev)
         bufferevent_free(w->bev);       /* closes the socket and frees the SSL */
     event_free(w->timer);
@@ -148,9 +159,25 @@ static void on_linger_write(struct bufferevent *bev, void *arg)
         conn_finish(w, w->err);
 }
 
+/* A cancelled connection belongs to the client from now on. */
+static void adopt(struct ws_conn *w)
+{
+    struct ws_client *c = w->client;
+
+    if (w->lprev)
+        return;
+    w->lnext = c->lingering;
+    if (c->lingering)
+        c->lingering->lprev = &w->lnext;
+    c->lingering = w;
+    w->lprev = &c->lingering;
+}
+
 static void linger(struct ws_conn *w)
 {
     w->state = w->cancelled ? WSC_LINGER : WSC_CLOSING;
+    if (w->cancelled)
+        adopt(w);
     bufferevent_disable(w->bev, EV_READ);
     bufferevent_setcb(w->bev, NULL, on_linger_write, NULL, w);
     bufferevent_setwatermark(w->bev, EV_WRITE, 0, 0);
@@ -458,9 +485,15 @@ void ws_conn_cancel(struct ws_conn *w)
         linger(w);
     } else if (w->state == WSC_CLOSING) {
         w->state = WSC_LINGER;          /* already closing: just stop reporting */
+        adopt(w);
     } else {
         conn_free(w);
     }
+}
+
+int ws_client_busy(const struct ws_client *c)
+{
+    return c && c->lingering != NULL;
 }
 
 int ws_conn_send_text(struct ws_conn *w, const char *p, size_t n)

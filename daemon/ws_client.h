@@ -56,7 +56,10 @@ struct ws_conn_cbs {
 };
 
 struct ws_client *ws_client_new(struct event_base *base);
-void ws_client_free(struct ws_client *c);
+void ws_client_free(struct ws_client *c);        /* frees lingering connections */
+/* 1 while cancelled connections are still flushing their close frame;
+ * shutdown waits for this (each lingers at most a second). */
+int ws_client_busy(const struct ws_client *c);
 
 /* NULL with err set if the connection could not even be started. */
 struct ws_conn *ws_conn_start(struct ws_client *c, const struct ws_conn_opts *o, const struct ws_conn_cbs *cb,

@@ -200,3 +200,39 @@ def replay(path, rules=RULES, fmt="x_v2"):
     out = subprocess.run([BIN, "--replay", path, "--format", fmt, "--rules", rules],
                          capture_output=True, text=True, check=True)
     return [json.loads(l) for l in out.stdout.splitlines()]
+
+
+JETSTREAM_EMULATOR = os.path.join(TOP, "scripts", "jetstream-emulator")
+JETSTREAM_EVENTS = os.path.join(TOP, "tests", "fixtures", "jetstream", "events.jsonl")
+
+
+class JetstreamEmulator:
+    """scripts/jetstream-emulator: python3-websockets serving /subscribe."""
+
+    def __init__(self, args):
+        self.proc = subprocess.Popen([JETSTREAM_EMULATOR] + args, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.match(r"listening on ([\d.]+):(\d+)", line)
+        assert m, "jetstream emulator did not start: %r" % line
+        self.addr = "%s:%s" % (m.group(1), m.group(2))
+        self.url = "ws://%s/subscribe" % self.addr
+
+    def _get(self, path):
+        with urllib.request.urlopen("http://%s%s" % (self.addr, path), timeout=5) as r:
+            return json.loads(r.read())
+
+    def stats(self):
+        return self._get("/stats")
+
+    def control(self, **kw):
+        return self._get("/control?" + "&".join("%s=%s" % kv for kv in kw.items()))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def jetstream_source(url, name="bsky", extra="", stall=10):
+    return ("[source \"%s\"]\ntype = jetstream\nurl = %s\nstall_timeout = %d\n%s\n"
+            % (name, url, stall, extra))

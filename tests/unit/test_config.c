@@ -193,6 +193,63 @@ static void framing_by_type(void **state)
     errlist_free(&errs);
 }
 
+/* Jetstream: ws/wss URL, filters as keys (a long DID list from a file),
+ * compress needs a readable dictionary, the server's limits checked. */
+static void jetstream_sources(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    const struct source_conf *s;
+    char text[8192], want[1024], colls[4096] = "";
+    const char *dict = write_temp("j.zdict", "not really a dictionary");
+    const char *dids = write_temp("dids.txt", "did:plc:bbb\ndid:plc:ccc\r\n");
+    const char *path;
+    (void)state;
+
+    snprintf(text, sizeof text,
+             "[source \"j\"]\ntype = jetstream\nurl = wss://jetstream2.us-east.bsky.network/subscribe\n"
+             "collections = app.bsky.feed.post, app.bsky.graph.*\ndids = did:plc:aaa\ndids_file = %s\n"
+             "compress = on\ndictionary = %s\n", dids, dict);
+    path = write_temp("j.conf", text);
+    c = config_load(path, &errs);
+    assert_non_null(c);
+    s = config_source(c, "j");
+    assert_int_equal(s->type, SRC_JETSTREAM);
+    assert_int_equal(s->compress, 1);
+    assert_string_equal(s->collections, "app.bsky.feed.post, app.bsky.graph.*");
+    assert_string_equal(s->dids, "did:plc:aaa did:plc:bbb did:plc:ccc  ");
+    assert_int_equal(s->framing, FRAMING_LINES);       /* recordings; live messages need none */
+    config_free(c);
+
+    for (int i = 0; i < 101; i++)
+        snprintf(colls + strlen(colls), sizeof colls - strlen(colls), "%sapp.x.c%d", i ? "," : "", i);
+    snprintf(text, sizeof text,
+             "[source \"a\"]\ntype = jetstream\nurl = https://jetstream.example/subscribe\n"
+             "[source \"b\"]\ntype = jetstream\nurl = ws://127.0.0.1:1/subscribe?wantedDids=x\n"
+             "[source \"c\"]\ntype = jetstream\nurl = ws://127.0.0.1:1/subscribe\ncompress = yes\n"
+             "[source \"d\"]\ntype = jetstream\nurl = ws://127.0.0.1:1/subscribe\ncompress = on\n"
+             "dictionary = /nonexistent.zdict\ncollections = %s\n"
+             "[source \"e\"]\ntype = jetstream\nurl = ws://127.0.0.1:1/subscribe\ncompress = maybe\n"
+             "dids_file = /nonexistent-dids\n", colls);
+    path = write_temp("j-bad.conf", text);
+    assert_null(config_load(path, &errs));
+    snprintf(want, sizeof want, "%s:1: [source \"a\"]: jetstream needs 'url' (ws:// or wss://", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:4: [source \"b\"]: give the filters as 'collections' and 'dids'", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:7: [source \"c\"]: compress = on needs 'dictionary'", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:11: [source \"d\"]: dictionary = /nonexistent.zdict: No such file", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:11: [source \"d\"]: collections: 101 given, Jetstream takes at most 100", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:20: compress = maybe: expected on or off", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:17: [source \"e\"]: dids_file = /nonexistent-dids", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    errlist_free(&errs);
+}
+
 static void reload_equality(void **state)
 {
     struct errlist errs = {0};
@@ -225,6 +282,7 @@ int main(void)
         cmocka_unit_test(redis_urls_and_secrets),
         cmocka_unit_test(framing_by_type),
         cmocka_unit_test(reload_equality),
+        cmocka_unit_test(jetstream_sources),
         cmocka_unit_test(source_count_is_capped),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
