@@ -294,6 +294,28 @@ def test_restart_replaying_the_same_posts_adds_nothing(workdir, redis_server, pr
     assert m2.stop() == 0
 
 
+def test_backfill_on_reconnect_gives_each_alert_once(workdir, redis_server, procs):
+    """backfill_minutes: asked for on reconnects only; the posts the server
+    sends again (X re-delivers the last minutes) give no second alert."""
+    want = expected()
+    emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token", "--rate", "40",
+                    "--fault", json.dumps({"disconnect_after": 12})])
+    procs.append(emu)
+    m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir), stall=5,
+                                                             extra="backfill_minutes = 2")))
+    procs.append(m)
+    wait_for(lambda: emu.stats()["connections"] >= 2, 15, what="a reconnect")
+    wait_for(lambda: emu.stats()["position"] == emu.stats()["total"], 20, what="every post sent")
+    wait_for(lambda: landed(redis_server) == want, 15, what="every alert, once")
+    st = emu.stats()
+    assert "backfill_minutes" not in st["request_paths"][0]
+    assert st["request_paths"][1].endswith("?backfill_minutes=2")
+    assert st["backfilled"] == 12                # sent twice...
+    time.sleep(0.5)
+    assert landed(redis_server) == want          # ...alerted once
+    assert m.stop() == 0
+
+
 def test_script_flush_reloads_the_enqueue_script(workdir, redis_server, procs):
     """The script cache empties on a Redis restart or failover: NOSCRIPT
     must reload it and lose nothing."""
