@@ -449,6 +449,8 @@ static void on_cursor_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
     int up = redis_sink_state(d->sink) == REDIS_UP;
+    uint64_t oldest = 0;
+    int have_oldest = 0;
 
     (void)fd;
     (void)what;
@@ -471,7 +473,11 @@ static void on_cursor_tick(evutil_socket_t fd, short what, void *arg)
                 free(req);
             continue;
         }
-        if (c->snap_pending && redis_sink_settled(d->sink, c->snap_seq)) {
+        if (c->snap_pending && !have_oldest) {
+            oldest = redis_sink_oldest(d->sink);
+            have_oldest = 1;
+        }
+        if (c->snap_pending && c->snap_seq < oldest) {
             cursor_save(d, s, c->snap_us);
             c->snap_pending = 0;
         }

@@ -660,22 +660,21 @@ uint64_t redis_sink_seq(const struct redis_sink *r)
     return r->seq;
 }
 
-static int q_holds_upto(const struct aqueue *q, uint64_t seq)
+static uint64_t q_oldest(const struct aqueue *q, uint64_t min)
 {
     for (const struct alert *a = q->head; a; a = a->next)
-        if (a->seq <= seq)
-            return 1;
-    return 0;
+        if (a->seq < min)
+            min = a->seq;
+    return min;
 }
 
-int redis_sink_settled(const struct redis_sink *r, uint64_t seq)
+uint64_t redis_sink_oldest(const struct redis_sink *r)
 {
-    if (q_holds_upto(&r->inflight, seq) || q_holds_upto(&r->retry, seq))
-        return 0;
+    uint64_t min = q_oldest(&r->retry, q_oldest(&r->inflight, UINT64_MAX));
+
     for (int l = 0; l < LEVEL_COUNT; l++)
-        if (q_holds_upto(&r->pending[l], seq))
-            return 0;
-    return 1;
+        min = q_oldest(&r->pending[l], min);
+    return min;
 }
 
 enum redis_state redis_sink_state(const struct redis_sink *r) { return r->state; }

@@ -77,11 +77,12 @@ typedef void (*redis_get_fn)(void *ctx, int ok, const char *val, size_t len);
 int redis_sink_get(struct redis_sink *r, const char *key, redis_get_fn fn, void *ctx);
 
 /* Every alert pushed gets the next sequence number.  redis_sink_seq() is
- * the last one given; redis_sink_settled() is 1 once no alert numbered
- * seq or lower is waiting (each was acknowledged, withdrawn or dropped),
- * which is when a source may record a stream position as processed. */
+ * the last one given; redis_sink_oldest() the lowest one still waiting
+ * (UINT64_MAX when none).  Every alert numbered below it was acknowledged,
+ * withdrawn or dropped, which is when a source may record a stream
+ * position as processed.  One pass over the buffer: call it once per tick. */
 uint64_t redis_sink_seq(const struct redis_sink *r);
-int redis_sink_settled(const struct redis_sink *r, uint64_t seq);
+uint64_t redis_sink_oldest(const struct redis_sink *r);
 
 /* Close the connection after in-flight replies; called at shutdown. */
 void redis_sink_close(struct redis_sink *r);

@@ -50,7 +50,7 @@ struct ws_url {
     int tls;                            /* wss */
     char host[256];
     int port;
-    char target[4096];                  /* path and query, at least "/" */
+    char target[8192];                  /* path and query, at least "/" */
 };
 
 /* Parse url into u.  Returns 0, or -1 with err saying why. */

@@ -93,6 +93,13 @@ static SSL_CTX *tls_ctx_new(const char *ca_file, char *err, size_t errlen)
     return ctx;
 }
 
+static int is_ip_literal(const char *host)
+{
+    unsigned char a[16];
+
+    return evutil_inet_pton(AF_INET, host, a) == 1 || evutil_inet_pton(AF_INET6, host, a) == 1;
+}
+
 static void timer_in(struct event *ev, uint64_t ms)
 {
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
@@ -436,12 +443,21 @@ struct ws_conn *ws_conn_start(struct ws_client *c, const struct ws_conn_opts *o,
             tls = c->tls = tls_ctx_new(NULL, err, errlen);
         else
             tls = c->tls;
-        if (!tls || !(ssl = SSL_new(tls)))
+        if (!tls)
             goto fail;
+        ssl = SSL_new(tls);
         if (o->ca_file)
             SSL_CTX_free(tls);          /* the SSL holds its own reference */
-        SSL_set_tlsext_host_name(ssl, w->url.host);
-        SSL_set1_host(ssl, w->url.host);
+        if (!ssl) {
+            snprintf(err, errlen, "TLS: cannot create a session");
+            goto fail;
+        }
+        if (is_ip_literal(w->url.host)) {   /* no SNI; the certificate must name the IP */
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), w->url.host);
+        } else {
+            SSL_set_tlsext_host_name(ssl, w->url.host);
+            SSL_set1_host(ssl, w->url.host);
+        }
         w->bev = bufferevent_openssl_socket_new(c->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                                 BEV_OPT_CLOSE_ON_FREE);
         if (w->bev)

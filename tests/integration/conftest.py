@@ -215,10 +215,14 @@ class JetstreamEmulator:
         m = re.match(r"listening on ([\d.]+):(\d+)", line)
         assert m, "jetstream emulator did not start: %r" % line
         self.addr = "%s:%s" % (m.group(1), m.group(2))
-        self.url = "ws://%s/subscribe" % self.addr
+        self.tls = "--tls-cert" in args
+        self.url = "%s://%s/subscribe" % ("wss" if self.tls else "ws", self.addr)
 
     def _get(self, path):
-        with urllib.request.urlopen("http://%s%s" % (self.addr, path), timeout=5) as r:
+        import ssl
+        ctx = ssl._create_unverified_context() if self.tls else None
+        with urllib.request.urlopen("%s://%s%s" % ("https" if self.tls else "http", self.addr, path),
+                                    timeout=5, context=ctx) as r:
             return json.loads(r.read())
 
     def stats(self):

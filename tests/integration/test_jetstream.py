@@ -201,3 +201,27 @@ def test_compressed_real_events_with_dictionary(workdir, redis_server, procs):
     assert "wantedCollections=app.bsky.feed.*" in emu.stats()["requests"][0]
     assert rejected(m, "malformed") == 0
     assert m.stop() == 0
+
+
+def test_wss_verifies_the_server_certificate(workdir, redis_server, procs):
+    """wss://: TLS through our bufferevent transport.  A certificate the
+    system store does not trust is refused (and says why); with ca_file
+    naming it, the stream works."""
+    import subprocess
+    cert, key = os.path.join(workdir, "cert.pem"), os.path.join(workdir, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    emu = JetstreamEmulator(["--events", JETSTREAM_EVENTS, "--tls-cert", cert, "--tls-key", key])
+    procs.append(emu)
+    assert emu.url.startswith("wss://")
+    m = start(workdir, redis_server, procs, emu)
+    m.wait_log(r"source bsky: disconnected: TLS: certificate of 127.0.0.1 not accepted: self.signed certificate")
+    assert m.stop() == 0
+    os.unlink(os.path.join(workdir, "mentiond.conf"))
+    m2 = start(workdir, redis_server, procs, emu, extra="ca_file = %s" % cert)
+    m2.wait_log(r"source bsky: connected \(HTTP 101\)")
+    emu.control(release="all")
+    want = expected_ids()
+    wait_for(lambda: sorted(alert_ids(redis_server)) == sorted(want), what="the replay's alerts over wss")
+    assert m2.stop() == 0
