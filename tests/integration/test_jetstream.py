@@ -179,7 +179,8 @@ CORPUS_JS = os.path.join(CORPUS, "bluesky-jetstream")
 
 def test_compressed_real_events_with_dictionary(workdir, redis_server, procs):
     """compress=true with the official dictionary: the 152 real events, one
-    zstd frame each, give exactly the replay's alerts."""
+    zstd frame each, give exactly the replay's alerts; a corrupt frame is
+    counted and skipped without dropping the stream."""
     events = os.path.join(CORPUS_JS, "corpus-expected_v1.jsonl")
     zdict = os.path.join(CORPUS_JS, "legacy_subscribe.zdict")
     if not os.path.exists(events):
@@ -193,13 +194,16 @@ def test_compressed_real_events_with_dictionary(workdir, redis_server, procs):
               extra="compress = on\ndictionary = %s\ncollections = app.bsky.feed.*" % zdict)
     m.wait_log(r"zstd dictionary .* \(id 1612007021\)")
     m.wait_log(r"source bsky: connected")
+    emu.control(badzstd=1)                 # a cut frame: counted, skipped, stream kept
+    wait_for(lambda: rejected(m, "malformed") == 1, what="the corrupt frame counted")
+    m.wait_log(r"compressed message \(\d+ bytes\) skipped: zstd: ")
     emu.control(release="all")
     want = expected_ids(events, rules=rules)
     assert len(want) >= 5
     wait_for(lambda: sorted(alert_ids(redis_server)) == sorted(want), what="the replay's alerts")
     assert "compress=true" in emu.stats()["requests"][0]
     assert "wantedCollections=app.bsky.feed.*" in emu.stats()["requests"][0]
-    assert rejected(m, "malformed") == 0
+    assert rejected(m, "malformed") == 1 and emu.stats()["connects"] == 1
     assert m.stop() == 0
 
 
