@@ -365,7 +365,7 @@ static void on_rules_hash(void *ctx, int ok, const char *const *fields, const ch
 static void arm_rules_poll(struct daemon *d)
 {
     uint64_t ms = (uint64_t)d->cfg->rules_poll_interval;
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = ms_to_timeval(ms);
     evtimer_add(d->rules_poll, &tv);
 }
 
@@ -601,7 +601,7 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
 
 static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback_fn fn)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = ms_to_timeval(ms);
     struct event *ev = event_new(d->base, -1, EV_PERSIST, fn, d);
     event_add(ev, &tv);
     return ev;

@@ -121,7 +121,7 @@ static struct alert *q_pop(struct aqueue *q)
 
 static void timer_in(struct event *ev, uint64_t ms)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = ms_to_timeval(ms);
     evtimer_add(ev, &tv);
 }
 

@@ -70,7 +70,7 @@ const char *source_state_name(enum source_state st)
 
 static void timer_in(struct source *s, uint64_t ms)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = ms_to_timeval(ms);
     evtimer_add(s->timer, &tv);
 }
 

@@ -69,6 +69,12 @@ uint64_t now_mono_ms(void)
     return now_mono_us() / 1000u;
 }
 
+struct timeval ms_to_timeval(uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
 uint64_t now_real_ms(void)
 {
     struct timespec ts;

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -20,6 +21,8 @@ char *xstrndup(const char *s, size_t n);
 void *xrealloc_try(void *p, size_t n);
 
 uint64_t now_mono_ms(void);                 /* CLOCK_MONOTONIC, ms */
+/* ms as a struct timeval, for libevent timers. */
+struct timeval ms_to_timeval(uint64_t ms);
 uint64_t now_mono_us(void);
 uint64_t now_real_ms(void);                 /* wall clock, ms since epoch */
 /* "2026-11-22T10:00:00.012Z" into out (>= 25 bytes). */

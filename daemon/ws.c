@@ -211,20 +211,6 @@ void ws_parser_init(struct ws_parser *p, size_t max_message)
     p->hneed = 2;
 }
 
-void ws_parser_reset(struct ws_parser *p)
-{
-    struct ws_stats st = p->st;
-    struct buf msg = p->msg;
-    size_t max = p->max_message;
-
-    memset(p, 0, sizeof *p);
-    p->st = st;
-    p->msg = msg;
-    buf_reset(&p->msg);
-    p->max_message = max;
-    p->hneed = 2;
-}
-
 void ws_parser_free(struct ws_parser *p)
 {
     buf_free(&p->msg);

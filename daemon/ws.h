@@ -115,7 +115,6 @@ struct ws_parser_cbs {
 };
 
 void ws_parser_init(struct ws_parser *p, size_t max_message);
-void ws_parser_reset(struct ws_parser *p);      /* new connection; keeps stats */
 void ws_parser_free(struct ws_parser *p);
 /* Feed bytes received from the server.  Returns 0 when all were consumed,
  * 1 if a callback stopped it, -1 on a protocol error (p->err, p->close_code;

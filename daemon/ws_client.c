@@ -102,7 +102,7 @@ static int is_ip_literal(const char *host)
 
 static void timer_in(struct event *ev, uint64_t ms)
 {
-    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    struct timeval tv = ms_to_timeval(ms);
     evtimer_add(ev, &tv);
 }
 
@@ -524,9 +524,4 @@ int ws_conn_send_text(struct ws_conn *w, const char *p, size_t n)
         r = bufferevent_write(w->bev, f.data, f.len);
     buf_free(&f);
     return r;
-}
-
-const struct ws_stats *ws_conn_stats(const struct ws_conn *w)
-{
-    return &w->parser.st;
 }

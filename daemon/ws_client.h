@@ -67,8 +67,5 @@ struct ws_conn *ws_conn_start(struct ws_client *c, const struct ws_conn_opts *o,
 void ws_conn_cancel(struct ws_conn *w);
 /* Send one text message (after on_open).  Returns 0 or -1. */
 int ws_conn_send_text(struct ws_conn *w, const char *p, size_t n);
-/* Frames received and sent, for tests and metrics. */
-struct ws_stats;
-const struct ws_stats *ws_conn_stats(const struct ws_conn *w);
 
 #endif
