@@ -35,6 +35,7 @@ struct alert {
     size_t len;
     uint64_t received_us;       /* monotonic, for end-to-end latency */
     uint64_t seq;               /* order of arrival at the sink */
+    uint64_t spool_seg;         /* spool segment holding it; 0: not on disk */
     struct alert *next;         /* for the sink's queues */
 };
 

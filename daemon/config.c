@@ -29,7 +29,23 @@ const char *const post_field_defaults[PF_COUNT] = {
 #undef X
 };
 
-enum ctype { CT_STR, CT_INT, CT_BOOL, CT_LOGLEVEL, CT_FACILITY, CT_ACCENTS, CT_MODE, CT_SRCTYPE, CT_LEVEL };
+enum ctype { CT_STR, CT_INT, CT_BOOL, CT_LOGLEVEL, CT_FACILITY, CT_ACCENTS, CT_MODE, CT_DURABILITY, CT_FSYNC,
+             CT_SRCTYPE, CT_LEVEL };
+
+/* Keys with a fixed set of words: the value stored is the word's index,
+ * in the order of the matching enum. */
+static const char *const choices[][4] = {
+    [CT_ACCENTS] = {"keep", "fold"},
+    [CT_MODE] = {"list", "stream"},                     /* enum redis_mode */
+    [CT_DURABILITY] = {"memory", "spool"},              /* enum durability */
+    [CT_FSYNC] = {"never", "second", "always"},         /* enum spool_fsync */
+};
+static const char *const choice_errors[] = {
+    [CT_ACCENTS] = "expected keep or fold",
+    [CT_MODE] = "expected list or stream",
+    [CT_DURABILITY] = "expected memory or spool",
+    [CT_FSYNC] = "expected never, second or always",
+};
 
 struct ckey {
     const char *section;        /* "daemon", "redis", "alerting", "source" */
@@ -49,6 +65,9 @@ static const struct ckey keys[] = {
     {"daemon", "log_level", CT_LOGLEVEL, C(log_level), "info", 0, 0},
     {"daemon", "syslog_facility", CT_FACILITY, C(syslog_facility), "daemon", 0, 0},
     {"daemon", "spool_dir", CT_STR, C(spool_dir), "/var/lib/mentiond/spool", 0, 0},
+    {"daemon", "durability", CT_DURABILITY, C(durability), "memory", 0, 0},
+    {"daemon", "spool_max_bytes", CT_INT, C(spool_max_bytes), "1073741824", 1048576, 1LL << 40},
+    {"daemon", "spool_fsync", CT_FSYNC, C(spool_fsync), "second", 0, 0},
     {"daemon", "metrics_listen", CT_STR, C(metrics_listen), "127.0.0.1:9187", 0, 0},
     {"daemon", "accents", CT_ACCENTS, C(accents_fold), "keep", 0, 0},
     {"daemon", "shutdown_timeout", CT_INT, C(shutdown_timeout), "5", 0, 300},
@@ -76,9 +95,11 @@ static const struct ckey keys[] = {
     {"priority", "canned_reply_window", CT_INT, C(canned_window), "3600", 60, 604800},
     {"priority", "canned_reply_queue", CT_STR, C(canned_queue), "default", 0, 0},
     {"redis", "url", CT_STR, C(redis_url), "redis://127.0.0.1:6379/0", 0, 0},
+    {"redis", "username", CT_STR, C(redis_username), "", 0, 0},
     {"redis", "password_file", CT_STR, C(redis_password_file), "", 0, 0},
     {"redis", "key_prefix", CT_STR, C(key_prefix), "mentiond", 0, 0},
     {"redis", "mode", CT_MODE, C(redis_mode), "list", 0, 0},
+    {"redis", "stream_groups", CT_STR, C(stream_groups), "", 0, 0},
     {"redis", "dedup_ttl", CT_INT, C(dedup_ttl), "86400", 1, 31536000},
     {"redis", "max_queue_length", CT_INT, C(max_queue_length), "1000000", 1, 1000000000},
     {"redis", "buffer_alerts", CT_INT, C(buffer_alerts), "100000", 1, 100000000},
@@ -168,23 +189,20 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
         *(long long *)field_ptr(base, k->off) = r;
         return NULL;
     case CT_ACCENTS:
-        if (strcmp(v, "keep") && strcmp(v, "fold"))
-            return "expected keep or fold";
-        *(long long *)field_ptr(base, k->off) = strcmp(v, "fold") == 0;
-        return NULL;
+    case CT_MODE:
+    case CT_DURABILITY:
+    case CT_FSYNC:
+        for (r = 0; r < (int)ARRAY_LEN(choices[0]) && choices[k->type][r]; r++)
+            if (strcmp(v, choices[k->type][r]) == 0) {
+                *(long long *)field_ptr(base, k->off) = r;
+                return NULL;
+            }
+        return choice_errors[k->type];
     case CT_LEVEL:
         if ((r = level_parse(v)) < 0)
             return "expected critical, high, normal or low";
         *(long long *)field_ptr(base, k->off) = r;
         return NULL;
-    case CT_MODE:
-        if (strcmp(v, "list") == 0) {
-            *(long long *)field_ptr(base, k->off) = REDIS_MODE_LIST;
-            return NULL;
-        }
-        if (strcmp(v, "stream") == 0)
-            return "mode = stream is not available in this version (use list)";
-        return "expected list";
     case CT_SRCTYPE: {
         struct source_conf *s = base;
         int t = source_type_parse(v);
@@ -706,6 +724,32 @@ static void add_own(void *p, const char *item)
     lc->c->own[lc->c->nown++] = h;
 }
 
+static void check_group(void *p, const char *item)
+{
+    struct list_ctx *lc = p;
+    if (!valid_name(item))
+        errlist_add(lc->errs, "%s: [redis] stream_groups: '%s': use 1-64 letters, digits, '-', '_' or '.'",
+                    lc->c->path, item);
+    lc->c->ngroups++;
+}
+
+/* [daemon] durability and the spool, [redis] mode and stream_groups. */
+static void validate_delivery(struct config *c, struct errlist *errs)
+{
+    struct list_ctx lc = {c, errs};
+
+    if (c->durability == DURABILITY_SPOOL && !c->spool_dir[0])
+        errlist_add(errs, "%s: [daemon] durability = spool needs a spool_dir", c->path);
+    if (c->spool_dir[0] && c->spool_dir[0] != '/')
+        errlist_add(errs, "%s: [daemon] spool_dir = %s: use an absolute path", c->path, c->spool_dir);
+    config_split_list(c->stream_groups, check_group, &lc);
+    if (c->ngroups && c->redis_mode != REDIS_MODE_STREAM)
+        errlist_add(errs, "%s: [redis] stream_groups is for mode = stream", c->path);
+    if (c->ngroups > CONFIG_MAX_GROUPS)
+        errlist_add(errs, "%s: [redis] stream_groups: %d groups, at most %d", c->path, c->ngroups,
+                    CONFIG_MAX_GROUPS);
+}
+
 static void parse_priority(struct config *c, struct errlist *errs)
 {
     struct list_ctx lc = {c, errs};
@@ -734,10 +778,14 @@ struct config *config_load(const char *path, struct errlist *errs)
     for (struct source_conf *s = c->sources; s; s = s->next)
         validate_source(c, s, errs);
     parse_redis_url(c, path, errs);
+    validate_delivery(c, errs);
     parse_priority(c, errs);
     c->redis_password = secret_load(c->redis_password_file, "redis-password", &missing, err, sizeof err);
     if (!c->redis_password && !missing)
         errlist_add(errs, "%s: [redis] password_file: %s", path, err);
+    if (c->redis_username[0] && !c->redis_password)
+        errlist_add(errs, "%s: [redis] username = %s needs a password (password_file or the redis-password "
+                    "credential)", path, c->redis_username);
     if (errs->n > before)
         goto fail;
     return c;

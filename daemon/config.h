@@ -37,6 +37,7 @@ enum source_type { SRC_X_V2, SRC_X_V1, SRC_MASTODON, SRC_NDJSON, SRC_SSE, SRC_JE
                    SRC_FILE };
 
 #define CONFIG_MAX_SOURCES 10000        /* streams in one process (target: 1,000+) */
+#define CONFIG_MAX_GROUPS 16            /* [redis] stream_groups */
 
 struct source_conf {
     char *name;
@@ -68,7 +69,8 @@ struct source_conf {
     struct source_conf *next;
 };
 
-enum redis_mode { REDIS_MODE_LIST };
+enum redis_mode { REDIS_MODE_LIST, REDIS_MODE_STREAM };
+enum durability { DURABILITY_MEMORY, DURABILITY_SPOOL };
 
 struct config {
     char *path;
@@ -78,16 +80,22 @@ struct config {
     char *lexicons;
     long long log_level;
     long long syslog_facility;
-    char *spool_dir;
+    char *spool_dir;                    /* "" = no spool */
+    long long durability;               /* enum durability */
+    long long spool_max_bytes;
+    long long spool_fsync;              /* enum spool_fsync (spool.h) */
     char *metrics_listen;
     long long accents_fold;
     long long shutdown_timeout;         /* seconds */
     long long status_interval;          /* seconds between summary log lines */
     /* [redis] */
     char *redis_url;
+    char *redis_username;               /* ACL user, "" = default */
     char *redis_password_file;
     char *key_prefix;
-    long long redis_mode;
+    long long redis_mode;               /* enum redis_mode */
+    char *stream_groups;                /* consumer groups created on each stream key (list) */
+    int ngroups;
     long long dedup_ttl;
     long long max_queue_length;
     long long buffer_alerts;            /* memory buffer while Redis is away */

@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "redis_sink.h"
+#include "spool.h"
 #include "rules.h"
 #include "sdnotify.h"
 #include "source.h"
@@ -213,15 +214,43 @@ static void apply_reload(struct daemon *d, struct build_job *j)
 {
     struct config *cfg = j->cfg;
 
-    if (strcmp(cfg->redis_url, d->cfg->redis_url) || cfg->redis_db != d->cfg->redis_db ||
-        strcmp(cfg->key_prefix, d->cfg->key_prefix))
+    const struct config *o = d->cfg;
+
+    if (strcmp(cfg->redis_url, o->redis_url) || strcmp(cfg->key_prefix, o->key_prefix) ||
+        strcmp(cfg->redis_username, o->redis_username) || cfg->redis_mode != o->redis_mode ||
+        strcmp(cfg->stream_groups, o->stream_groups) || cfg->buffer_alerts != o->buffer_alerts ||
+        cfg->max_queue_length != o->max_queue_length || cfg->dedup_ttl != o->dedup_ttl)
         log_msg(LOG_WARNING, "reload: [redis] settings changed; they apply at the next restart");
+    if (strcmp(cfg->spool_dir, o->spool_dir) || cfg->durability != o->durability ||
+        cfg->spool_max_bytes != o->spool_max_bytes || cfg->spool_fsync != o->spool_fsync)
+        log_msg(LOG_WARNING, "reload: the spool or durability settings changed; they apply at the next restart");
     log_set_level((int)cfg->log_level);
     pipeline_set_config(&d->pl, cfg);
     start_sources(d, cfg, d->src, d->nsrc);
     config_free(d->cfg);
     d->cfg = cfg;
     j->cfg = NULL;
+}
+
+/* The queues the rules (and canned replies) write to, for stream mode's
+ * consumer groups. */
+static void sink_queues(struct daemon *d)
+{
+    const char **q = xcalloc((size_t)d->rs->n + 1, sizeof *q);
+    int n = 0;
+
+    q[n++] = d->cfg->canned_queue;
+    for (int i = 0; i < d->rs->n; i++) {
+        int dup = 0;
+        for (int k = 0; k < n && !dup; k++)
+            dup = strcmp(q[k], d->rs->rules[i].queue) == 0;
+        if (!dup)
+            q[n++] = d->rs->rules[i].queue;
+        if (n > 1000)
+            break;                      /* groups for the rest are made with their streams */
+    }
+    redis_sink_set_queues(d->sink, q, n);
+    free(q);
 }
 
 /* Loop thread: swap in what the worker built, or keep what runs. */
@@ -252,6 +281,7 @@ static void job_done(void *arg)
         rules_free(d->rs);
         d->rs = j->rs;
         j->rs = NULL;
+        sink_queues(d);
         rule_texts_free(d->extra, d->nextra);
         d->extra = j->extra;
         d->nextra = j->nextra;
@@ -499,14 +529,24 @@ static void cursors_final(struct daemon *d)
 
 static void finish(struct daemon *d)
 {
-    uint64_t left = redis_sink_pending(d->sink);
+    uint64_t left = redis_sink_pending(d->sink), written = 0, lost;
 
-    if (left) {
-        log_msg(LOG_ERR, "shutdown: %llu alerts could not be delivered to Redis within %llds and are lost",
-                (unsigned long long)left, d->cfg->shutdown_timeout);
-    } else {
+    if (!left) {
         log_msg(LOG_NOTICE, "shutdown: all alerts delivered");
         cursors_final(d);
+    } else if (!(lost = redis_sink_spill(d->sink, &written))) {
+        /* On disk, replayed first at the next start: positions are safe. */
+        log_msg(LOG_NOTICE, "shutdown: %llu alerts not delivered to Redis within %llds are in the spool %s "
+                "(%llu written now); the next start sends them first", (unsigned long long)left,
+                d->cfg->shutdown_timeout, d->cfg->spool_dir, (unsigned long long)written);
+        cursors_final(d);
+    } else {
+        log_msg(LOG_ERR, "shutdown: %llu alerts could not be delivered to Redis within %llds and are lost%s",
+                (unsigned long long)lost, d->cfg->shutdown_timeout,
+                d->cfg->spool_dir[0] ? " (the spool refused them)" : " (no spool_dir)");
+        if (written)
+            log_msg(LOG_NOTICE, "shutdown: %llu more written to the spool %s", (unsigned long long)written,
+                    d->cfg->spool_dir);
     }
     redis_sink_close(d->sink);
     event_base_loopexit(d->base, NULL);
@@ -585,7 +625,9 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (int l = 0; l < LEVEL_COUNT; l++) {
         enq += rst->enqueued[l];
-        drop += rst->dropped[l];
+        drop += rst->dropped[l] + rst->dropped_spool[l];
+        if (redis_sink_spool(d->sink))
+            drop += spool_stats(redis_sink_spool(d->sink))->dropped[l];
     }
     for (int i = 0; i < d->nsrc; i++) {
         posts += source_feed(d->src[i])->st.posts;
@@ -593,9 +635,11 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
     }
     status_text(d, status, sizeof status);
     log_msg(LOG_INFO, "status: %s; posts %llu, rejected records %llu, matched %llu, alerts enqueued %llu, "
-            "buffered %llu, dropped %llu", status, (unsigned long long)posts, (unsigned long long)rej,
-            (unsigned long long)d->pl.st.matched, (unsigned long long)enq,
-            (unsigned long long)redis_sink_pending(d->sink), (unsigned long long)drop);
+            "buffered %llu, spooled %llu, dropped %llu", status, (unsigned long long)posts,
+            (unsigned long long)rej, (unsigned long long)d->pl.st.matched, (unsigned long long)enq,
+            (unsigned long long)redis_sink_buffered(d->sink),
+            (unsigned long long)(redis_sink_pending(d->sink) - redis_sink_buffered(d->sink)),
+            (unsigned long long)drop);
     sdnotify_status(status);
 }
 
@@ -665,10 +709,37 @@ static void render_sources(struct daemon *d, struct buf *o)
     }
 }
 
+static void render_spool(struct buf *o, const struct spool *sp)
+{
+    const struct spool_stats *st;
+
+    if (!sp)
+        return;
+    st = spool_stats(sp);
+    metrics_family(o, "mentiond_spool_bytes", "gauge", "Bytes in the spool directory's segments");
+    metrics_sample(o, "mentiond_spool_bytes", (double)spool_bytes(sp), NULL);
+    metrics_family(o, "mentiond_spool_alerts", "gauge", "Alerts waiting on disk to be sent, by level");
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        metrics_sample(o, "mentiond_spool_alerts", (double)spool_unread(sp, l), "level", level_names[l], NULL);
+    metrics_family(o, "mentiond_alerts_spooled_total", "counter", "Alerts written to the spool, by level");
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        metrics_sample(o, "mentiond_alerts_spooled_total", (double)st->written[l], "level", level_names[l], NULL);
+    metrics_family(o, "mentiond_spool_replayed_total", "counter", "Alerts read back from the spool, by level");
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        metrics_sample(o, "mentiond_spool_replayed_total", (double)st->read[l], "level", level_names[l], NULL);
+    metrics_family(o, "mentiond_spool_recovered", "gauge", "Alerts found in the spool at start (an earlier run's)");
+    metrics_sample(o, "mentiond_spool_recovered", (double)st->recovered, NULL);
+    metrics_family(o, "mentiond_spool_corrupt_records_total", "counter", "Spool records skipped: bad checksum or torn");
+    metrics_sample(o, "mentiond_spool_corrupt_records_total", (double)st->corrupt, NULL);
+    metrics_family(o, "mentiond_spool_write_errors_total", "counter", "Spool writes that failed");
+    metrics_sample(o, "mentiond_spool_write_errors_total", (double)st->write_errors, NULL);
+}
+
 static void render_metrics(void *ctx, struct buf *o)
 {
     struct daemon *d = ctx;
     const struct redis_stats *rs = redis_sink_stats(d->sink);
+    const struct spool *sp = redis_sink_spool(d->sink);
     const struct pipeline_stats *ps = &d->pl.st;
     uint64_t other = 0, cum = 0;
 
@@ -714,14 +785,26 @@ static void render_metrics(void *ctx, struct buf *o)
     metrics_family(o, "mentiond_alerts_dropped_total", "counter", "Alerts dropped, by reason and level");
     metrics_sample(o, "mentiond_alerts_dropped_total", (double)(ps->encode_failed + ps->bad_text), "reason",
                    "unencodable", "level", "any", NULL);
-    for (int l = 0; l < LEVEL_COUNT; l++)
+    for (int l = 0; l < LEVEL_COUNT; l++) {
         metrics_sample(o, "mentiond_alerts_dropped_total", (double)rs->dropped[l], "reason", "buffer_full",
                        "level", level_names[l], NULL);
+        metrics_sample(o, "mentiond_alerts_dropped_total",
+                       (double)(rs->dropped_spool[l] + (sp ? spool_stats(sp)->dropped[l] : 0)), "reason",
+                       "spool_full", "level", level_names[l], NULL);
+    }
+    metrics_family(o, "mentiond_alerts_trimmed_total", "counter",
+                   "Alerts removed from a Redis queue by max_queue_length (least urgent first), by level");
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        metrics_sample(o, "mentiond_alerts_trimmed_total", (double)rs->trimmed[l], "level", level_names[l], NULL);
+    render_spool(o, sp);
+    metrics_family(o, "mentiond_redis_state_changes_total", "counter", "Redis connection state changes");
+    metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_up, "to", "up", NULL);
+    metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_down, "to", "down", NULL);
     metrics_family(o, "mentiond_alerts_enqueued_total", "counter", "Alerts acknowledged by Redis, by level");
     for (int l = 0; l < LEVEL_COUNT; l++)
         metrics_sample(o, "mentiond_alerts_enqueued_total", (double)rs->enqueued[l], "level", level_names[l], NULL);
     metrics_family(o, "mentiond_alerts_buffered", "gauge", "Alerts held in memory (buffered or in flight)");
-    metrics_sample(o, "mentiond_alerts_buffered", (double)redis_sink_pending(d->sink), NULL);
+    metrics_sample(o, "mentiond_alerts_buffered", (double)redis_sink_buffered(d->sink), NULL);
     metrics_family(o, "mentiond_redis_up", "gauge", "1 while connected to Redis");
     metrics_sample(o, "mentiond_redis_up", redis_sink_state(d->sink) == REDIS_UP, NULL);
     metrics_family(o, "mentiond_alert_latency_seconds", "histogram",
@@ -809,7 +892,22 @@ int daemon_run(const char *config_path, int foreground)
         http_global_cleanup();
         return 3;
     }
-    d.sink = redis_sink_new(d.base, d.cfg);
+    if (d.cfg->spool_dir[0]) {
+        char err[512];
+        struct spool *sp = spool_open(d.cfg->spool_dir, (uint64_t)d.cfg->spool_max_bytes,
+                                      spool_segment_bytes((uint64_t)d.cfg->spool_max_bytes),
+                                      (enum spool_fsync)d.cfg->spool_fsync, err, sizeof err);
+        if (!sp) {
+            log_msg(LOG_ERR, "%s", err);
+            daemon_free(&d);
+            http_global_cleanup();
+            return 3;
+        }
+        d.sink = redis_sink_new(d.base, d.cfg, sp);
+    } else {
+        d.sink = redis_sink_new(d.base, d.cfg, NULL);
+    }
+    sink_queues(&d);
     pipeline_init(&d.pl, d.cfg, d.rs, sink_push, d.sink);
     d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
     d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);

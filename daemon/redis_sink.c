@@ -1,6 +1,7 @@
 /* redis_sink: hiredis async on libevent; see redis_sink.h. */
 #include "redis_sink.h"
 #include "log.h"
+#include "spool.h"
 #include "util.h"
 
 #include <event2/event.h>
@@ -12,37 +13,70 @@
 
 /* Idempotent enqueue, one step on the server: the alert is pushed only if
  * its seen key was not already set, so a resend after a lost reply, a
- * reconnect or a restart never doubles it.  The seen key holds the queue
- * the alert went to, so a deletion can follow it there.
- *   KEYS: seen key, queue list, author history list ("" for none)
- *   ARGV: alert JSON, alert id, dedup TTL, max queue length, history
- *         length, history TTL, "deleted" for a deletion record, "1" if
- *         this process alerted the deleted post
- * Returns 1 if pushed, 0 if it was a duplicate (or, for a deletion, if
- * the post was never alerted: then nothing is written unless the alert
- * may still be on its way, whose push the "!" mark then stops). */
+ * reconnect, a restart or a spool replay never doubles it.  The seen key
+ * holds the key the alert went to, so a deletion can follow it there.
+ *   KEYS: 1 seen key, 2 destination (this level's list or stream; "" for a
+ *         deletion), 3 author history ("" for none), 4-7 the queue's keys
+ *         from critical to low (for the cap)
+ *   ARGV: 1 alert JSON, 2 alert id, 3 dedup TTL, 4 max queue length,
+ *         5 history length, 6 history TTL, 7 "deleted" for a deletion
+ *         record, 8 "1" if this process alerted the deleted post,
+ *         9 "list" or "stream", 10... consumer groups to create with a
+ *         new stream (from 0, so they see its first entry)
+ * max_queue_length caps the queue's four keys together: past it the oldest
+ * entries of the least urgent non-empty level go first, so a critical alert
+ * is trimmed only when nothing less urgent is left.
+ * Returns {pushed (1/0), trimmed critical, high, normal, low}.  pushed is 0
+ * for a duplicate or, for a deletion, if the post was never alerted: then
+ * nothing is written unless the alert may still be on its way, whose push
+ * the "!" mark then stops. */
 static const char enqueue_lua[] =
+    "local stream = ARGV[9] == 'stream'\n"
+    "local function add(key, as_stream)\n"
+    "  if as_stream then\n"
+    "    if redis.call('EXISTS', key) == 0 then\n"
+    "      for i = 10, #ARGV do redis.pcall('XGROUP', 'CREATE', key, ARGV[i], '0', 'MKSTREAM') end\n"
+    "    end\n"
+    "    redis.call('XADD', key, 'MAXLEN', '~', ARGV[4], '*', 'alert', ARGV[1])\n"
+    "  else\n"
+    "    redis.call('RPUSH', key, ARGV[1])\n"
+    "  end\n"
+    "end\n"
     "if ARGV[7] == 'deleted' then\n"
     "  local q = redis.call('GET', KEYS[1])\n"
     "  if not q then\n"
     "    if ARGV[8] == '1' then redis.call('SET', KEYS[1], '!', 'EX', ARGV[3]) end\n"
-    "    return 0\n"
+    "    return {0}\n"
     "  end\n"
-    "  if q == '1' or string.sub(q, 1, 1) == '!' then return 0 end\n"
-    "  redis.call('RPUSH', q, ARGV[1])\n"
+    "  if q == '1' or string.sub(q, 1, 1) == '!' then return {0} end\n"
+    "  local t = redis.call('TYPE', q)['ok']\n"
+    "  if t == 'none' then add(q, stream) else add(q, t == 'stream') end\n"
     "  redis.call('SET', KEYS[1], '!' .. q, 'KEEPTTL')\n"
-    "  return 1\n"
+    "  return {1}\n"
     "end\n"
-    "if not redis.call('SET', KEYS[1], KEYS[2], 'NX', 'EX', ARGV[3]) then return 0 end\n"
-    "local n = redis.call('RPUSH', KEYS[2], ARGV[1])\n"
-    "local cap = tonumber(ARGV[4])\n"
-    "if n > cap then redis.call('LTRIM', KEYS[2], -cap, -1) end\n"
+    "if not redis.call('SET', KEYS[1], KEYS[2], 'NX', 'EX', ARGV[3]) then return {0} end\n"
+    "add(KEYS[2], stream)\n"
+    "local out, lens, total = {1, 0, 0, 0, 0}, {}, 0\n"
+    "for i = 4, 7 do\n"
+    "  lens[i] = redis.call(stream and 'XLEN' or 'LLEN', KEYS[i])\n"
+    "  total = total + lens[i]\n"
+    "end\n"
+    "local excess = total - tonumber(ARGV[4])\n"
+    "for i = 7, 4, -1 do\n"
+    "  local k = math.min(excess, lens[i])\n"
+    "  if k > 0 then\n"
+    "    if stream then redis.call('XTRIM', KEYS[i], 'MAXLEN', lens[i] - k)\n"
+    "    else redis.call('LTRIM', KEYS[i], k, -1) end\n"
+    "    out[i - 2] = k\n"
+    "    excess = excess - k\n"
+    "  end\n"
+    "end\n"
     "if KEYS[3] ~= '' then\n"
     "  redis.call('LPUSH', KEYS[3], ARGV[2])\n"
     "  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)\n"
     "  redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
     "end\n"
-    "return 1\n";
+    "return out\n";
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 30000
@@ -61,8 +95,15 @@ struct aqueue {
 struct redis_sink {
     struct event_base *base;
     /* settings copied from the config: the sink outlives reloads */
-    char *unix_path, *host, *password, *prefix;
+    char *unix_path, *host, *username, *password, *prefix;
     int port, db;
+    int stream;                         /* mode = stream */
+    char **groups;                      /* consumer groups of each stream */
+    int ngroups;
+    char **queues;                      /* queue names of the rules, for the groups */
+    int nqueues;
+    int durability;                     /* enum durability */
+    struct spool *spool;                /* NULL: no disk tier */
     uint64_t buffer_max, inflight_max, connect_timeout_ms, command_timeout_ms;
     long long max_queue_length;
     long long author_history, author_ttl, dedup_ttl;
@@ -77,14 +118,17 @@ struct redis_sink {
     struct aqueue inflight;             /* sent, awaiting reply, in order */
     struct aqueue retry;                /* refused (error reply), sent again after a pause */
     uint64_t inflight_since_us;         /* send time of the oldest in flight */
-    struct event *connect_timer, *reconnect_timer, *deadline_timer, *pause_timer;
+    struct event *connect_timer, *reconnect_timer, *deadline_timer, *pause_timer, *sync_timer;
     uint64_t reconnect_delay_ms;
     uint64_t seq;                       /* of the last alert pushed */
     struct redis_stats st;
 };
 
+
 static void sink_flush(struct redis_sink *r);
 static void sink_connect(struct redis_sink *r);
+static void create_groups(struct redis_sink *r);
+static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata);
 
 static void q_push_tail(struct aqueue *q, struct alert *a)
 {
@@ -119,17 +163,38 @@ static struct alert *q_pop(struct aqueue *q)
     return a;
 }
 
+/* a leaves our custody without (more) delivery: acknowledged, a
+ * duplicate, withdrawn or dropped.  Its spool record is done with too. */
+static void sink_release(struct redis_sink *r, struct alert *a)
+{
+    spool_settle(r->spool, a);
+    alert_free(a);
+}
+
+static void key_for(const struct redis_sink *r, const char *queue, int level, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s:%s:%s:%s", r->prefix, r->stream ? "s" : "q", queue, level_names[level]);
+}
+
 static void timer_in(struct event *ev, uint64_t ms)
 {
     struct timeval tv = ms_to_timeval(ms);
     evtimer_add(ev, &tv);
 }
 
-uint64_t redis_sink_pending(const struct redis_sink *r)
+uint64_t redis_sink_buffered(const struct redis_sink *r)
 {
     uint64_t n = r->inflight.n + r->retry.n;
     for (int l = 0; l < LEVEL_COUNT; l++)
         n += r->pending[l].n;
+    return n;
+}
+
+uint64_t redis_sink_pending(const struct redis_sink *r)
+{
+    uint64_t n = redis_sink_buffered(r);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        n += spool_unread(r->spool, l);
     return n;
 }
 
@@ -156,11 +221,14 @@ static void set_state(struct redis_sink *r, enum redis_state st, const char *why
 
     if (r->state == st)
         return;
-    if (st == REDIS_UP)
+    if (st == REDIS_UP) {
+        r->st.went_up++;
         log_msg(LOG_NOTICE, "redis: up (%s)", why);
-    else if (st == REDIS_DOWN)
-        log_msg(LOG_WARNING, "redis: down: %s; %llu alerts buffered", why,
-                (unsigned long long)redis_sink_pending(r));
+    } else if (st == REDIS_DOWN) {
+        r->st.went_down++;
+        log_msg(LOG_WARNING, "redis: down: %s; %llu alerts waiting (%llu in memory)", why,
+                (unsigned long long)redis_sink_pending(r), (unsigned long long)redis_sink_buffered(r));
+    }
     else
         log_msg(LOG_DEBUG, "redis: %s -> %s", names[r->state], names[st]);
     r->state = st;
@@ -256,8 +324,49 @@ static void on_handshake(redisAsyncContext *ac, void *reply_, void *privdata)
         r->reconnect_delay_ms = 0;
         r->failure_logged = 0;
         set_state(r, REDIS_UP, r->unix_path ? r->unix_path : r->host);
+        create_groups(r);
         sink_flush(r);
     }
+}
+
+static void on_group(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    redisReply *reply = reply_;
+
+    (void)ac;
+    (void)privdata;
+    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)
+        log_limited(LOG_WARNING, "redis: cannot create a consumer group: %s", reply->str);
+}
+
+/* mode = stream: every configured group on every level of every queue the
+ * rules name, from 0, so workers can start before the first alert. */
+static void create_groups(struct redis_sink *r)
+{
+    char key[KEY_MAX];
+
+    if (!r->stream || !r->ngroups || r->state != REDIS_UP || !r->ac)
+        return;
+    for (int q = 0; q < r->nqueues; q++)
+        for (int l = 0; l < LEVEL_COUNT; l++) {
+            key_for(r, r->queues[q], l, key, sizeof key);
+            for (int g = 0; g < r->ngroups; g++) {
+                const char *argv[] = {"XGROUP", "CREATE", key, r->groups[g], "0", "MKSTREAM"};
+                redisAsyncCommandArgv(r->ac, on_group, NULL, 6, argv, NULL);
+            }
+        }
+}
+
+void redis_sink_set_queues(struct redis_sink *r, const char *const *queues, int n)
+{
+    for (int i = 0; i < r->nqueues; i++)
+        free(r->queues[i]);
+    free(r->queues);
+    r->queues = xcalloc((size_t)n + 1, sizeof *r->queues);
+    for (int i = 0; i < n; i++)
+        r->queues[i] = xstrdup(queues[i]);
+    r->nqueues = n;
+    create_groups(r);
 }
 
 static void load_script(struct redis_sink *r)
@@ -266,12 +375,52 @@ static void load_script(struct redis_sink *r)
     redisAsyncCommandArgv(r->ac, on_handshake, r, 3, argv, NULL);
 }
 
+static void count_latency(struct redis_sink *r, const struct alert *a)
+{
+    uint64_t lat = a->received_us ? now_mono_us() - a->received_us : 0;
+    int b = 0;
+
+    if (!a->received_us)
+        return;                 /* read back from an earlier run's spool */
+    r->st.latency_us_sum += lat;
+    while (b < REDIS_LATENCY_BUCKETS && (double)lat / 1e6 > redis_latency_bounds[b])
+        b++;
+    r->st.latency_hist[b]++;
+    r->st.latency_count++;
+}
+
+/* The script's {pushed, trimmed critical..low}. */
+static void count_pushed(struct redis_sink *r, const struct alert *a, const redisReply *reply)
+{
+    long long pushed = reply->element[0]->integer;
+
+    if (a->kind == ALERT_DELETED) {
+        if (pushed == 1)
+            r->st.deletions_pushed++;       /* 0: the post was never alerted */
+        return;
+    }
+    if (pushed == 0) {
+        r->st.duplicates++;     /* already in Redis: a resend, or another instance */
+        return;
+    }
+    r->st.enqueued[a->level]++;
+    count_latency(r, a);
+    for (size_t i = 1; i < reply->elements && i <= LEVEL_COUNT; i++) {
+        long long k = reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : 0;
+        if (k <= 0)
+            continue;
+        r->st.trimmed[i - 1] += (uint64_t)k;
+        log_limited(LOG_WARNING, "redis: queue %s over max_queue_length (%lld): trimmed the %lld oldest %s "
+                    "alerts (%llu %s trimmed so far)", a->queue, r->max_queue_length, k, level_names[i - 1],
+                    (unsigned long long)r->st.trimmed[i - 1], level_names[i - 1]);
+    }
+}
+
 static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
 {
     struct redis_sink *r = ac->data;
     redisReply *reply = reply_;
     struct alert *a = privdata, *head;
-    uint64_t lat;
 
     if (!reply)
         return;                 /* stays in inflight; requeued on disconnect */
@@ -298,72 +447,79 @@ static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
         }
         return;
     }
-    if (a->kind == ALERT_DELETED) {
-        if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-            r->st.deletions_pushed++;       /* 0: the post was never alerted */
-    } else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-        r->st.duplicates++;     /* already in Redis: a resend, or another instance */
-    } else {
-        r->st.enqueued[a->level]++;
-        lat = a->received_us ? now_mono_us() - a->received_us : 0;
-        r->st.latency_us_sum += lat;
-        {
-            int b = 0;
-            while (b < REDIS_LATENCY_BUCKETS && (double)lat / 1e6 > redis_latency_bounds[b])
-                b++;
-            r->st.latency_hist[b]++;
-            r->st.latency_count++;
-        }
-    }
-    alert_free(a);
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
+        reply->element[0]->type == REDIS_REPLY_INTEGER)
+        count_pushed(r, a, reply);
+    else
+        log_limited(LOG_ERR, "redis: unexpected reply type %d to the enqueue script for %s", reply->type, a->id);
+    sink_release(r, a);
     sink_flush(r);
 }
 
-/* Send buffered alerts, most urgent level first, up to the in-flight cap. */
+/* EVALSHA of the enqueue script for a.  Returns redisAsyncCommandArgv's. */
+static int send_alert(struct redis_sink *r, struct alert *a)
+{
+    char keys[LEVEL_COUNT][KEY_MAX], key[KEY_MAX], seen[KEY_MAX], author[KEY_MAX];
+    char ttl[24], cap[24], hist[24], hist_ttl[24];
+    const char *argv[20 + CONFIG_MAX_GROUPS];
+    size_t lens[20 + CONFIG_MAX_GROUPS];
+    int n = 0, del = a->kind == ALERT_DELETED;
+
+    for (int l = 0; l < LEVEL_COUNT; l++) {
+        if (del)
+            keys[l][0] = '\0';
+        else
+            key_for(r, a->queue, l, keys[l], sizeof keys[l]);
+    }
+    snprintf(key, sizeof key, "%s", keys[a->level]);
+    snprintf(seen, sizeof seen, "%s:seen:%s", r->prefix, a->id);
+    if (a->author_id && !del)
+        snprintf(author, sizeof author, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
+    else
+        author[0] = '\0';
+    snprintf(ttl, sizeof ttl, "%lld", r->dedup_ttl);
+    snprintf(cap, sizeof cap, "%lld", r->max_queue_length);
+    snprintf(hist, sizeof hist, "%lld", r->author_history);
+    snprintf(hist_ttl, sizeof hist_ttl, "%lld", r->author_ttl);
+#define ARG(s_, l_) (argv[n] = (s_), lens[n++] = (l_))
+#define ARGS(s_) ARG((s_), strlen(s_))
+    ARGS("EVALSHA");
+    ARGS(r->sha);
+    ARGS("7");
+    ARGS(seen);
+    ARGS(key);
+    ARGS(author);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        ARGS(keys[l]);
+    ARG(a->json, a->len);
+    ARGS(a->id);
+    ARGS(ttl);
+    ARGS(cap);
+    ARGS(hist);
+    ARGS(hist_ttl);
+    ARGS(del ? "deleted" : "alert");
+    ARGS(a->known ? "1" : "0");
+    ARGS(r->stream ? "stream" : "list");
+    for (int g = 0; g < r->ngroups; g++)
+        ARGS(r->groups[g]);
+#undef ARGS
+#undef ARG
+    return redisAsyncCommandArgv(r->ac, on_pushed, a, n, argv, lens);
+}
+
+/* Send waiting alerts, most urgent level first, up to the in-flight cap.
+ * Within a level, memory holds the older ones (an alert goes to disk only
+ * behind others of its level), so memory is sent before the spool. */
 static void sink_flush(struct redis_sink *r)
 {
-    char key[KEY_MAX];
     struct alert *a;
 
     if (r->state != REDIS_UP || r->paused || !r->ac)
         return;
     for (int l = 0; l < LEVEL_COUNT; l++) {
-        while (r->inflight.n < r->inflight_max && (a = q_pop(&r->pending[l]))) {
-            char seen[KEY_MAX], author[KEY_MAX], ttl[24], cap[24], hist[24], hist_ttl[24];
-            const char *argv[14];
-            size_t lens[14];
-            int n = 0, del = a->kind == ALERT_DELETED;
-
-            if (del)
-                key[0] = '\0';
-            else
-                snprintf(key, sizeof key, "%s:q:%s:%s", r->prefix, a->queue, level_names[a->level]);
-            snprintf(seen, sizeof seen, "%s:seen:%s", r->prefix, a->id);
-            if (a->author_id && !del)
-                snprintf(author, sizeof author, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
-            else
-                author[0] = '\0';
-            snprintf(ttl, sizeof ttl, "%lld", r->dedup_ttl);
-            snprintf(cap, sizeof cap, "%lld", r->max_queue_length);
-            snprintf(hist, sizeof hist, "%lld", r->author_history);
-            snprintf(hist_ttl, sizeof hist_ttl, "%lld", r->author_ttl);
-#define ARG(s_, l_) (argv[n] = (s_), lens[n++] = (l_))
-            ARG("EVALSHA", 7);
-            ARG(r->sha, strlen(r->sha));
-            ARG("3", 1);
-            ARG(seen, strlen(seen));
-            ARG(key, strlen(key));
-            ARG(author, strlen(author));
-            ARG(a->json, a->len);
-            ARG(a->id, strlen(a->id));
-            ARG(ttl, strlen(ttl));
-            ARG(cap, strlen(cap));
-            ARG(hist, strlen(hist));
-            ARG(hist_ttl, strlen(hist_ttl));
-            ARG(del ? "deleted" : "alert", del ? 7 : 5);
-            ARG(a->known ? "1" : "0", 1);
-#undef ARG
-            if (redisAsyncCommandArgv(r->ac, on_pushed, a, n, argv, lens) != REDIS_OK) {
+        while (r->inflight.n < r->inflight_max &&
+               ((a = q_pop(&r->pending[l])) || (a = spool_read(r->spool, l)))) {
+            if (send_alert(r, a) != REDIS_OK) {
                 /* The callback will never run: the alert is still ours. */
                 q_push_head(&r->pending[l], a);
                 return;
@@ -376,6 +532,7 @@ static void sink_flush(struct redis_sink *r)
     if (r->inflight.n)
         timer_in(r->deadline_timer, r->command_timeout_ms);
 }
+
 
 /* Connect deadline and command deadline: free the context from the timer. */
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -458,7 +615,10 @@ static void sink_connect(struct redis_sink *r)
     timer_in(r->connect_timer, r->connect_timeout_ms);
     /* Commands queue until the connection is up; the last one says "ready". */
     snprintf(db, sizeof db, "%d", r->db);
-    if (r->password) {
+    if (r->password && r->username) {
+        const char *argv[] = {"AUTH", r->username, r->password};
+        redisAsyncCommandArgv(ac, on_handshake, NULL, 3, argv, NULL);
+    } else if (r->password) {
         const char *argv[] = {"AUTH", r->password};
         redisAsyncCommandArgv(ac, on_handshake, NULL, 2, argv, NULL);
     }
@@ -469,17 +629,37 @@ static void sink_connect(struct redis_sink *r)
     load_script(r);
 }
 
-struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg)
+static void on_sync(evutil_socket_t fd, short what, void *arg)
+{
+    struct redis_sink *r = arg;
+    (void)fd;
+    (void)what;
+    spool_sync(r->spool);
+}
+
+static void add_group(void *ctx, const char *name)
+{
+    struct redis_sink *r = ctx;
+    r->groups = xrealloc(r->groups, sizeof *r->groups * (size_t)(r->ngroups + 1));
+    r->groups[r->ngroups++] = xstrdup(name);
+}
+
+struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg, struct spool *spool)
 {
     struct redis_sink *r = xcalloc(1, sizeof *r);
 
     r->base = base;
     r->unix_path = cfg->redis_unix ? xstrdup(cfg->redis_unix) : NULL;
     r->host = cfg->redis_host ? xstrdup(cfg->redis_host) : NULL;
+    r->username = cfg->redis_username[0] ? xstrdup(cfg->redis_username) : NULL;
     r->password = cfg->redis_password ? xstrdup(cfg->redis_password) : NULL;
     r->prefix = xstrdup(cfg->key_prefix);
     r->port = cfg->redis_port;
     r->db = cfg->redis_db;
+    r->stream = cfg->redis_mode == REDIS_MODE_STREAM;
+    config_split_list(cfg->stream_groups, add_group, r);
+    r->durability = (int)cfg->durability;
+    r->spool = spool;
     r->buffer_max = (uint64_t)cfg->buffer_alerts;
     r->inflight_max = (uint64_t)cfg->max_inflight;
     r->connect_timeout_ms = (uint64_t)cfg->redis_connect_timeout;
@@ -492,6 +672,11 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
     r->deadline_timer = evtimer_new(base, on_deadline, r);
     r->reconnect_timer = evtimer_new(base, on_reconnect, r);
     r->pause_timer = evtimer_new(base, on_unpause, r);
+    if (spool && cfg->spool_fsync == SPOOL_FSYNC_SECOND) {
+        struct timeval sec = {1, 0};
+        r->sync_timer = event_new(base, -1, EV_PERSIST, on_sync, r);
+        event_add(r->sync_timer, &sec);
+    }
     r->state = REDIS_DOWN;
     return r;
 }
@@ -502,7 +687,7 @@ void redis_sink_start(struct redis_sink *r)
 }
 
 /* Remove the unsent alert with id from q; 1 if found. */
-static int q_withdraw(struct aqueue *q, const char *id)
+static int q_withdraw(struct redis_sink *r, struct aqueue *q, const char *id)
 {
     struct alert **pp = &q->head, *prev = NULL;
 
@@ -514,19 +699,52 @@ static int q_withdraw(struct aqueue *q, const char *id)
         if (q->tail == a)
             q->tail = prev;
         q->n--;
-        alert_free(a);
+        sink_release(r, a);
         return 1;
     }
     return 0;
 }
 
+/* Memory has room for one more of level, and none of that level waits on
+ * disk (which would have to go first). */
+static int fits_memory(const struct redis_sink *r, int level)
+{
+    return redis_sink_buffered(r) < r->buffer_max && spool_unread(r->spool, level) == 0;
+}
+
+/* Into memory; when it is full, the oldest of the least urgent level below
+ * a's is dropped, or a itself. */
+static void push_memory(struct redis_sink *r, struct alert *a, int spool_refused)
+{
+    if (redis_sink_buffered(r) >= r->buffer_max) {
+        struct alert *victim = NULL;
+        uint64_t *dropped = spool_refused ? r->st.dropped_spool : r->st.dropped;
+
+        for (int l = LEVEL_COUNT - 1; l > a->level && !victim; l--)
+            victim = q_pop(&r->pending[l]);
+        if (!victim)
+            victim = a;
+        dropped[victim->level]++;
+        log_limited(LOG_WARNING, "redis: buffer full (%llu alerts%s); dropped a %s alert (%llu %s dropped so far)",
+                    (unsigned long long)r->buffer_max, spool_refused ? ", spool full" : "",
+                    level_names[victim->level], (unsigned long long)dropped[victim->level],
+                    level_names[victim->level]);
+        sink_release(r, victim);
+        if (victim == a)
+            return;
+    }
+    q_push_tail(&r->pending[a->level], a);
+}
+
 void redis_sink_push(struct redis_sink *r, struct alert *a)
 {
+    enum spool_rc rc = SPOOL_OK;
+
     a->seq = ++r->seq;
     if (a->kind == ALERT_DELETED) {
-        int found = q_withdraw(&r->retry, a->id);
+        int found = q_withdraw(r, &r->retry, a->id);
         for (int l = 0; l < LEVEL_COUNT && !found; l++)
-            found = q_withdraw(&r->pending[l], a->id);
+            found = q_withdraw(r, &r->pending[l], a->id);
         if (found) {
             r->st.withdrawn++;
             log_msg(LOG_INFO, "redis: alert %s withdrawn: its post was deleted before it was sent", a->id);
@@ -535,22 +753,26 @@ void redis_sink_push(struct redis_sink *r, struct alert *a)
         }
         a->level = LEVEL_LOW;
     }
-    if (redis_sink_pending(r) >= r->buffer_max) {
-        /* Full: drop the oldest of the least urgent level below a's, or a. */
-        struct alert *victim = NULL;
-        for (int l = LEVEL_COUNT - 1; l > a->level && !victim; l--)
-            victim = q_pop(&r->pending[l]);
-        if (!victim)
-            victim = a;
-        r->st.dropped[victim->level]++;
-        log_limited(LOG_WARNING, "redis: buffer full (%llu alerts); dropped a %s alert (%llu %s dropped so far)",
-                    (unsigned long long)r->buffer_max, level_names[victim->level],
-                    (unsigned long long)r->st.dropped[victim->level], level_names[victim->level]);
-        alert_free(victim);
-        if (victim == a)
-            return;
+    if (r->spool && (r->durability == DURABILITY_SPOOL || !fits_memory(r, a->level))) {
+        /* durability = spool: on disk before anything else; memory: only
+         * what does not fit. */
+        int keep = fits_memory(r, a->level);
+        if ((rc = spool_append(r->spool, a, keep)) == SPOOL_OK) {
+            if (!keep) {
+                alert_free(a);          /* disk only until read back */
+                a = NULL;
+            }
+        } else if (r->durability == DURABILITY_SPOOL) {
+            log_limited(LOG_WARNING, "redis: alert %s could not be spooled (%s); held in memory only", a->id,
+                        rc == SPOOL_FULL ? "spool full" : "write error");
+        }
     }
-    q_push_tail(&r->pending[a->level], a);
+    if (a) {
+        if (a->spool_seg)
+            q_push_tail(&r->pending[a->level], a);      /* kept: fits_memory said so */
+        else
+            push_memory(r, a, rc == SPOOL_FULL);
+    }
     sink_flush(r);
 }
 
@@ -688,6 +910,34 @@ void redis_sink_close(struct redis_sink *r)
         redisAsyncDisconnect(r->ac);    /* after the pending replies */
 }
 
+/* Shutdown: whatever is still in memory and not on disk goes to the spool,
+ * to be sent by the next start.  Returns how many could not be written. */
+uint64_t redis_sink_spill(struct redis_sink *r, uint64_t *written)
+{
+    struct aqueue *qs[LEVEL_COUNT + 2];
+    uint64_t failed = 0;
+
+    *written = 0;
+    qs[0] = &r->inflight;
+    qs[1] = &r->retry;
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        qs[2 + l] = &r->pending[l];
+    for (size_t i = 0; i < ARRAY_LEN(qs); i++)
+        for (struct alert *a = qs[i]->head; a; a = a->next) {
+            if (spool_holds(r->spool, a))
+                continue;
+            if (r->spool && spool_append(r->spool, a, 0) == SPOOL_OK)
+                (*written)++;
+            else
+                failed++;
+        }
+    if (r->spool)
+        spool_sync(r->spool);
+    return failed;
+}
+
+const struct spool *redis_sink_spool(const struct redis_sink *r) { return r->spool; }
+
 void redis_sink_free(struct redis_sink *r)
 {
     struct alert *a;
@@ -702,15 +952,26 @@ void redis_sink_free(struct redis_sink *r)
     }
     requeue(r, &r->inflight);
     requeue(r, &r->retry);
+    /* Freed, not settled: what was not delivered stays in the spool. */
     for (int l = 0; l < LEVEL_COUNT; l++)
         while ((a = q_pop(&r->pending[l])))
             alert_free(a);
+    spool_close(r->spool);
     event_free(r->connect_timer);
     event_free(r->deadline_timer);
     event_free(r->reconnect_timer);
     event_free(r->pause_timer);
+    if (r->sync_timer)
+        event_free(r->sync_timer);
+    for (int i = 0; i < r->ngroups; i++)
+        free(r->groups[i]);
+    free(r->groups);
+    for (int i = 0; i < r->nqueues; i++)
+        free(r->queues[i]);
+    free(r->queues);
     free(r->unix_path);
     free(r->host);
+    free(r->username);
     if (r->password) {
         explicit_bzero(r->password, strlen(r->password));
         free(r->password);

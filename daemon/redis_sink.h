@@ -4,12 +4,19 @@
  * acknowledged them.  Each is enqueued by one server-side script (EVALSHA,
  * loaded again after NOSCRIPT) that sets mentiond:seen:<alert id> with NX
  * and the dedup TTL and only then pushes onto mentiond:q:<queue>:<level>
- * and the author's history, so a resend never doubles an alert.  While Redis is
- * away they wait in a bounded memory buffer, per level; when the buffer is
- * full the least urgent alert is dropped first, and every drop is counted
- * and logged (rate-limited).  A command whose connection dies before its
- * reply is put back at the front of its level, so a Redis restart loses
- * nothing the buffer holds, and the seen key makes the resend harmless.
+ * (RPUSH, mode = list) or mentiond:s:<queue>:<level> (XADD MAXLEN ~, mode =
+ * stream) and the author's history, so a resend never doubles an alert.
+ * Up to max_inflight commands are pipelined; an alert leaves only when its
+ * reply arrives.  A command whose connection dies before its reply is put
+ * back at the front of its level, so a Redis restart loses nothing, and
+ * the seen key makes the resend harmless.
+ *
+ * While Redis is away (or slow) alerts wait in a bounded memory buffer, per
+ * level, and past it in the disk spool (spool.h), which owns the files;
+ * with durability = spool every alert is written there first.  They are
+ * sent most urgent level first, memory before disk within a level.  Past
+ * both limits the least urgent are dropped first, each drop counted and
+ * logged (rate-limited).
  *
  * hiredis 0.14 has no timeouts: connect and command deadlines are libevent
  * timers, and on expiry the context is freed from the timer (never from a
@@ -39,18 +46,23 @@ struct redis_stats {
     uint64_t latency_hist[REDIS_LATENCY_BUCKETS + 1];
     uint64_t latency_count;
     uint64_t enqueued[LEVEL_COUNT];     /* acknowledged by Redis */
-    uint64_t dropped[LEVEL_COUNT];      /* buffer full */
+    uint64_t dropped[LEVEL_COUNT];      /* memory full, no spool (or it failed) */
+    uint64_t dropped_spool[LEVEL_COUNT];/* memory full and the spool refused */
+    uint64_t trimmed[LEVEL_COUNT];      /* removed from Redis by max_queue_length */
     uint64_t requeued;                  /* sent, connection lost, sent again */
     uint64_t withdrawn;                 /* alerts deleted before they left: never sent */
     uint64_t deletions_pushed;          /* "deleted" records after a sent alert */
     uint64_t duplicates;                /* already in Redis (seen key set): not pushed */
     uint64_t errors;                    /* error replies */
     uint64_t connects;
+    uint64_t went_up, went_down;        /* state changes */
     uint64_t timeouts;
     uint64_t latency_us_sum;            /* received -> acknowledged */
 };
 
-struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg);
+struct spool;
+/* spool (may be NULL) is owned by the sink from here on. */
+struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg, struct spool *spool);
 void redis_sink_free(struct redis_sink *r);
 void redis_sink_start(struct redis_sink *r);
 /* Take ownership of a; never fails (a full buffer drops the least urgent).
@@ -58,8 +70,19 @@ void redis_sink_start(struct redis_sink *r);
  * otherwise it is sent after every alert already here (it waits at the
  * lowest level, which is flushed last). */
 void redis_sink_push(struct redis_sink *r, struct alert *a);
-/* Alerts buffered or in flight. */
+/* Alerts not yet acknowledged: in memory (buffered or in flight) or
+ * waiting on disk; and those in memory only. */
 uint64_t redis_sink_pending(const struct redis_sink *r);
+uint64_t redis_sink_buffered(const struct redis_sink *r);
+/* mode = stream: the queue names whose streams get the consumer groups
+ * (the rules' queues; again after a reload).  Copied. */
+void redis_sink_set_queues(struct redis_sink *r, const char *const *queues, int n);
+/* Shutdown: write what is in memory and not yet on disk to the spool.
+ * Returns how many could not be written (no spool, or it refused);
+ * *written says how many were. */
+uint64_t redis_sink_spill(struct redis_sink *r, uint64_t *written);
+/* The spool, for metrics (NULL if none). */
+const struct spool *redis_sink_spool(const struct redis_sink *r);
 enum redis_state redis_sink_state(const struct redis_sink *r);
 const struct redis_stats *redis_sink_stats(const struct redis_sink *r);
 /* HGETALL key.  fn runs exactly once: ok = 1 with the fields and values

@@ -38,6 +38,8 @@ class RedisServer:
         self.dir = workdir
         self.sock = os.path.join(workdir, "redis.sock")
         self.proc = None
+        self.args = []                  # extra redis-server arguments
+        self.password = None            # for the test's own client
 
     def start(self):
         # appendfsync always: what Redis acknowledged survives a restart,
@@ -45,12 +47,12 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", self.dir,
-             "--logfile", os.path.join(self.dir, "redis.log")])
+             "--logfile", os.path.join(self.dir, "redis.log")] + self.args)
         wait_for(lambda: os.path.exists(self.sock) and self._ping(), what="redis-server")
 
     def _ping(self):
         try:
-            return redis.Redis(unix_socket_path=self.sock).ping()
+            return self.client().ping()
         except redis.exceptions.ConnectionError:
             return False
 
@@ -61,7 +63,7 @@ class RedisServer:
         self.proc = None
 
     def client(self):
-        return redis.Redis(unix_socket_path=self.sock)
+        return redis.Redis(unix_socket_path=self.sock, password=self.password)
 
     def alerts(self, prefix="mentiond"):
         """{key: [alert dicts]} of every queue list, without consuming."""
@@ -171,11 +173,14 @@ def procs():
             pass
 
 
-def config(redis_sock, sources, rules=RULES, extra_daemon="", extra_redis=""):
+def config(redis_sock, sources, rules=RULES, extra_daemon="", extra_redis="", spool=True, shutdown_timeout=10):
+    """A configuration for the test's Redis; the spool (when on) is in the
+    test's directory, beside the Redis socket."""
+    spool_dir = os.path.join(os.path.dirname(redis_sock), "spool") if spool else ""
     return ("[daemon]\nname = it\nrules = %s\nlexicons = %s\nlog_level = debug\nstatus_interval = 1\n"
-            "metrics_listen = 127.0.0.1:0\n"
-            "shutdown_timeout = 10\n%s\n[redis]\nurl = unix://%s\n%s\n%s"
-            % (rules, LEXICONS, extra_daemon, redis_sock, extra_redis, sources))
+            "metrics_listen = 127.0.0.1:0\nspool_dir = %s\n"
+            "shutdown_timeout = %d\n%s\n[redis]\nurl = unix://%s\n%s\n%s"
+            % (rules, LEXICONS, spool_dir, shutdown_timeout, extra_daemon, redis_sock, extra_redis, sources))
 
 
 def x_source(url, token_file, name="x-it", extra="", stall=5):

@@ -37,8 +37,8 @@ def test_sigterm_flushes_buffer_when_redis_returns(workdir, redis_server, procs)
 def test_sigterm_reports_what_it_could_not_deliver(workdir, redis_server, procs):
     redis_server.stop()
     src = '[source "f"]\ntype = file\npath = %s\n' % DEMO_POSTS
-    m = Mentiond(workdir, config(redis_server.sock, src).replace("shutdown_timeout = 10",
-                                                                  "shutdown_timeout = 1"))
+    m = Mentiond(workdir, config(redis_server.sock, src, spool=False).replace("shutdown_timeout = 10",
+                                                                               "shutdown_timeout = 1"))
     procs.append(m)
     m.wait_log(r"redis: cannot connect to .*redis.sock: .*retrying")
     m.wait_log(r"buffered %d," % demo_alert_count())

@@ -150,11 +150,13 @@ def test_buffer_overflow_drops_least_urgent_and_counts(workdir, redis_server, pr
     emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token"])
     procs.append(emu)
     tok = token_file(workdir)
+    # no spool_dir: memory only, so the overflow is dropped (with a spool it
+    # goes to disk: test_delivery.py)
     m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, tok),
-                                 extra_redis="buffer_alerts = 5"))
+                                 extra_redis="buffer_alerts = 5", spool=False))
     procs.append(m)
     wait_for(lambda: emu.stats()["records_sent"] >= 28, 10, what="all posts sent")
-    m.wait_log(r"buffered 5, dropped %d" % (demo_alert_count() - 5))
+    m.wait_log(r"buffered 5, spooled 0, dropped %d" % (demo_alert_count() - 5))
     drops = [l for l in m.text().splitlines() if "buffer full (5 alerts); dropped a" in l]
     assert 1 <= len(drops) <= 5                               # logged, with a rate limit
     redis_server.start()
@@ -221,22 +223,34 @@ def test_corpus_over_http_matches_replay(workdir, redis_server, procs):
     assert m.stop() == 0
 
 
-def test_max_queue_length_trims_oldest(workdir, redis_server, procs):
+def test_max_queue_length_trims_least_urgent_first(workdir, redis_server, procs):
+    """max_queue_length caps a queue's four levels together; past it the
+    oldest of the least urgent level goes, so criticals are the last kept."""
     emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token"])
     procs.append(emu)
     m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir)),
                                  extra_redis="max_queue_length = 3"))
     procs.append(m)
-    want = {}
+    # the same policy, applied in arrival order to the offline replay
+    queues, trimmed = {}, {l: 0 for l in LEVELS}
     for a in replay(DEMO_POSTS):
-        want.setdefault("mentiond:q:%s:%s" % (a["queue"], a["priority"]["level"]), []).append(a["post"]["id"])
+        q = queues.setdefault(a["queue"], {l: [] for l in LEVELS})
+        q[a["priority"]["level"]].append(a["post"]["id"])
+        while sum(len(v) for v in q.values()) > 3:
+            victim = next(l for l in reversed(LEVELS) if q[l])
+            q[victim].pop(0)
+            trimmed[victim] += 1
+    want = {"mentiond:q:%s:%s" % (name, l): ids for name, q in queues.items() for l, ids in q.items() if ids}
     m.wait_log(r"alerts enqueued %d" % demo_alert_count())
     time.sleep(0.3)
     got = {k: [a["post"]["id"] for a in v] for k, v in redis_server.alerts().items()}
-    assert {k: v[-3:] for k, v in want.items()} == got      # the newest three of every list
-    assert any(len(v) > 3 for v in want.values())
+    assert got == want
+    assert sum(trimmed.values()) > 0 and trimmed["low"] + trimmed["normal"] > trimmed["critical"]
+    text = m.metrics()
+    for l in LEVELS:
+        assert 'mentiond_alerts_trimmed_total{level="%s"} %d' % (l, trimmed[l]) in text
+    assert "over max_queue_length (3): trimmed" in m.text()
     assert m.stop() == 0
-
 
 def test_hung_redis_hits_the_deadlines_and_recovers(workdir, redis_server, procs):
     """hiredis 0.14 has no timeouts: a frozen Redis must trip mentiond's own
