@@ -31,12 +31,12 @@ UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
 PYTHON  := /usr/bin/python3
 PREFIX  ?= /usr/local
 
-FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_jetstream fuzz_ws fuzz_config fuzz_pii
+FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_jetstream fuzz_ws fuzz_config fuzz_pii fuzz_spool
 FB := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit integration run clean clean-objs check-clang fuzz fuzz-replay bench sanitize integration-san
+.PHONY: all deps test unit integration run clean clean-objs check-clang fuzz fuzz-replay bench soak sanitize integration-san
 all: $(B)/mentiond
 
 deps:
@@ -107,6 +107,13 @@ bench: deps
 	$(MAKE) clean-objs
 	$(MAKE) CFLAGS="-O3 -g" all $(B)/bench_rules
 	$(PYTHON) scripts/bench/run
+
+# Minutes of steady stream through Redis and mentiond faults, then a gap
+# check and the RSS samples (scripts/soak).  Not part of make test.
+SOAK_SECONDS ?= 300
+SOAK_RATE ?= 200
+soak: $(B)/mentiond
+	$(PYTHON) scripts/soak --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
 
 clean-objs:
 	rm -f $(B)/*.o

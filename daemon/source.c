@@ -308,13 +308,14 @@ static void file_tick(struct source *s)
     timer_in(s, budget >= 0 ? FILE_TICK_MS : 0);
 }
 
-/* The request URL: X v2 with backfill_minutes asks, on a reconnect, for
- * what it missed while away (duplicates are dropped downstream). */
+/* The request URL: X v2 with backfill_minutes asks for what it missed
+ * while away, on every connect: a reconnect's gap, and on the first one a
+ * restart's (what was alerted before is dropped by the seen keys). */
 static void source_url(const struct source *s, char *url, size_t len)
 {
     const struct source_conf *c = s->conf;
 
-    if (c->type == SRC_X_V2 && c->backfill_minutes > 0 && s->st.connects > 0)
+    if (c->type == SRC_X_V2 && c->backfill_minutes > 0)
         snprintf(url, len, "%s%cbackfill_minutes=%lld", c->url, strchr(c->url, '?') ? '&' : '?',
                  c->backfill_minutes);
     else

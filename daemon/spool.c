@@ -468,7 +468,8 @@ static int spool_load_dir(struct spool *s, char *err, size_t errlen)
     }
     closedir(d);
     for (int l = 0; l < LEVEL_COUNT; l++) {
-        qsort(s->lv[l].v, (size_t)s->lv[l].n, sizeof *s->lv[l].v, seg_cmp);
+        if (s->lv[l].n > 1)             /* qsort(NULL, 0) is undefined */
+            qsort(s->lv[l].v, (size_t)s->lv[l].n, sizeof *s->lv[l].v, seg_cmp);
         s->lv[l].roff = FILE_HDR;
     }
     s->next_id = max_id + 1;

@@ -300,3 +300,39 @@ def test_redis_acl_user_and_password_file(workdir, redis_server, procs):
     assert metric(m2.metrics(), "mentiond_redis_up") == 0
     assert m2.stop() == 0
     assert secret not in m2.text()
+
+
+def test_tcp_and_database_number(workdir, procs):
+    """redis://127.0.0.1:PORT/3: TCP on loopback and SELECT 3 (the other
+    tests use the unix socket and database 0)."""
+    import socket
+    import redis as redis_py
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", workdir, "--logfile", os.path.join(workdir, "redis-tcp.log")])
+    try:
+        r = redis_py.Redis(host="127.0.0.1", port=port, db=3)
+        wait_for(lambda: _ping(r), 10, what="redis on TCP")
+        n = 20
+        emu = Emulator(["--posts", gen(workdir, n), "--token", "it-token"])
+        procs.append(emu)
+        conf = config("/unused", x_source(emu.url, token_file(workdir))).replace(
+            "url = unix:///unused", "url = redis://127.0.0.1:%d/3" % port).replace(
+            "spool_dir = /spool", "spool_dir = %s/spool" % workdir)
+        m = Mentiond(workdir, conf)
+        procs.append(m)
+        wait_for(lambda: sum(r.llen(k) for k in r.scan_iter(match="mentiond:q:*")) >= n, 20, what="alerts in db 3")
+        assert not list(redis_py.Redis(host="127.0.0.1", port=port, db=0).scan_iter(match="mentiond:*"))
+        assert m.stop() == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _ping(r):
+    try:
+        return r.ping()
+    except Exception:
+        return False

@@ -40,7 +40,7 @@ static void errors_name_file_and_line(void **state)
                                   "log_level = chatty\n"                         /* 4 */
                                   "[redis]\n"                                    /* 5 */
                                   "dedup_ttl = -5\n"                             /* 6 */
-                                  "mode = stream\n"                              /* 7 */
+                                  "mode = queue\n"                               /* 7 */
                                   "[metrics]\n"                                  /* 8 */
                                   "port = 1\n"                                   /* 9 */
                                   "[source \"a\"]\n"                             /* 10 */
@@ -61,7 +61,7 @@ static void errors_name_file_and_line(void **state)
     EXPECT("%s:3: unknown key 'colour' in [daemon]");
     EXPECT("%s:4: log_level = chatty: expected debug");
     EXPECT("%s:6: dedup_ttl = -5: expected an integer in range");
-    EXPECT("%s:7: mode = stream: mode = stream is not available");
+    EXPECT("%s:7: mode = queue: expected list or stream");
     EXPECT("%s:9: unknown section [metrics]");
     EXPECT("%s:10: [source \"a\"]: mastodon needs a bearer token (Mastodon 4.2+");
     EXPECT("%s:12: [source \"b\"]: needs 'url'");
@@ -127,6 +127,57 @@ static void redis_urls_and_secrets(void **state)
     assert_string_equal(c->redis_password, "pw-from-credential");
     config_free(c);
     unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void delivery_settings(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    const char *src = "[source \"f\"]\ntype = file\npath = /dev/null\n";
+    char text[1024];
+    (void)state;
+
+    unsetenv("CREDENTIALS_DIRECTORY");
+    snprintf(text, sizeof text, "%s", src);
+    c = config_load(write_temp("d0.conf", text), &errs);
+    assert_non_null(c);
+    assert_int_equal(c->durability, DURABILITY_MEMORY);
+    assert_int_equal(c->spool_fsync, 1);                /* second */
+    assert_int_equal(c->spool_max_bytes, 1073741824);
+    assert_int_equal(c->redis_mode, REDIS_MODE_LIST);
+    assert_string_equal(c->spool_dir, "/var/lib/mentiond/spool");
+    config_free(c);
+
+    snprintf(text, sizeof text, "[daemon]\ndurability = spool\nspool_fsync = always\n"
+             "[redis]\nmode = stream\nstream_groups = workers, audit\n%s", src);
+    c = config_load(write_temp("d1.conf", text), &errs);
+    assert_non_null(c);
+    assert_int_equal(c->durability, DURABILITY_SPOOL);
+    assert_int_equal(c->spool_fsync, 2);
+    assert_int_equal(c->redis_mode, REDIS_MODE_STREAM);
+    assert_int_equal(c->ngroups, 2);
+    config_free(c);
+
+    snprintf(text, sizeof text, "[daemon]\nspool_dir =\ndurability = spool\nspool_fsync = sometimes\n"
+             "spool_max_bytes = 1000\n[redis]\nstream_groups = bad/name\nusername = app\n%s", src);
+    assert_null(config_load(write_temp("d2.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, ":4: spool_fsync = sometimes: expected never, second or always"));
+    assert_true(ERRLIST_HAS(&errs, ":5: spool_max_bytes = 1000: expected an integer in range"));
+    errlist_free(&errs);
+
+    snprintf(text, sizeof text, "[daemon]\nspool_dir =\ndurability = spool\n"
+             "[redis]\nstream_groups = bad/name\nusername = app\n%s", src);
+    assert_null(config_load(write_temp("d3.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, "durability = spool needs a spool_dir"));
+    assert_true(ERRLIST_HAS(&errs, "stream_groups: 'bad/name': use 1-64 letters"));
+    assert_true(ERRLIST_HAS(&errs, "stream_groups is for mode = stream"));
+    assert_true(ERRLIST_HAS(&errs, "username = app needs a password"));
+    errlist_free(&errs);
+
+    snprintf(text, sizeof text, "[daemon]\nspool_dir = var/spool\n%s", src);
+    assert_null(config_load(write_temp("d4.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, "spool_dir = var/spool: use an absolute path"));
+    errlist_free(&errs);
 }
 
 static void source_count_is_capped(void **state)
@@ -283,6 +334,7 @@ int main(void)
         cmocka_unit_test(framing_by_type),
         cmocka_unit_test(reload_equality),
         cmocka_unit_test(jetstream_sources),
+        cmocka_unit_test(delivery_settings),
         cmocka_unit_test(source_count_is_capped),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

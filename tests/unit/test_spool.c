@@ -255,7 +255,7 @@ static void full_spool_drops_the_least_urgent_first(void **state)
 static void corrupt_and_torn_records_are_skipped(void **state)
 {
     struct spool *s = open_ok(1 << 20, 1 << 20);
-    char path[512], name[300] = "";
+    char path[600], name[300] = "";
     struct stat st;
     DIR *d;
     struct dirent *e;
