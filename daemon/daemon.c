@@ -709,24 +709,32 @@ static void render_sources(struct daemon *d, struct buf *o)
     }
 }
 
+/* One family with a sample per priority level. */
+static void render_levels(struct buf *o, const char *name, const char *type, const char *help,
+                          const uint64_t v[LEVEL_COUNT])
+{
+    metrics_family(o, name, type, help);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        metrics_sample(o, name, (double)v[l], "level", level_names[l], NULL);
+}
+
 static void render_spool(struct buf *o, const struct spool *sp)
 {
     const struct spool_stats *st;
+    uint64_t unread[LEVEL_COUNT];
 
     if (!sp)
         return;
     st = spool_stats(sp);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        unread[l] = spool_unread(sp, l);
     metrics_family(o, "mentiond_spool_bytes", "gauge", "Bytes in the spool directory's segments");
     metrics_sample(o, "mentiond_spool_bytes", (double)spool_bytes(sp), NULL);
-    metrics_family(o, "mentiond_spool_alerts", "gauge", "Alerts waiting on disk to be sent, by level");
-    for (int l = 0; l < LEVEL_COUNT; l++)
-        metrics_sample(o, "mentiond_spool_alerts", (double)spool_unread(sp, l), "level", level_names[l], NULL);
-    metrics_family(o, "mentiond_alerts_spooled_total", "counter", "Alerts written to the spool, by level");
-    for (int l = 0; l < LEVEL_COUNT; l++)
-        metrics_sample(o, "mentiond_alerts_spooled_total", (double)st->written[l], "level", level_names[l], NULL);
-    metrics_family(o, "mentiond_spool_replayed_total", "counter", "Alerts read back from the spool, by level");
-    for (int l = 0; l < LEVEL_COUNT; l++)
-        metrics_sample(o, "mentiond_spool_replayed_total", (double)st->read[l], "level", level_names[l], NULL);
+    render_levels(o, "mentiond_spool_alerts", "gauge", "Alerts waiting on disk to be sent, by level", unread);
+    render_levels(o, "mentiond_alerts_spooled_total", "counter", "Alerts written to the spool, by level",
+                  st->written);
+    render_levels(o, "mentiond_spool_replayed_total", "counter", "Alerts read back from the spool, by level",
+                  st->read);
     metrics_family(o, "mentiond_spool_recovered", "gauge", "Alerts found in the spool at start (an earlier run's)");
     metrics_sample(o, "mentiond_spool_recovered", (double)st->recovered, NULL);
     metrics_family(o, "mentiond_spool_corrupt_records_total", "counter", "Spool records skipped: bad checksum or torn");
@@ -792,17 +800,14 @@ static void render_metrics(void *ctx, struct buf *o)
                        (double)(rs->dropped_spool[l] + (sp ? spool_stats(sp)->dropped[l] : 0)), "reason",
                        "spool_full", "level", level_names[l], NULL);
     }
-    metrics_family(o, "mentiond_alerts_trimmed_total", "counter",
-                   "Alerts removed from a Redis queue by max_queue_length (least urgent first), by level");
-    for (int l = 0; l < LEVEL_COUNT; l++)
-        metrics_sample(o, "mentiond_alerts_trimmed_total", (double)rs->trimmed[l], "level", level_names[l], NULL);
+    render_levels(o, "mentiond_alerts_trimmed_total", "counter",
+                  "Alerts removed from a Redis queue by max_queue_length (least urgent first), by level", rs->trimmed);
     render_spool(o, sp);
     metrics_family(o, "mentiond_redis_state_changes_total", "counter", "Redis connection state changes");
     metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_up, "to", "up", NULL);
     metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_down, "to", "down", NULL);
-    metrics_family(o, "mentiond_alerts_enqueued_total", "counter", "Alerts acknowledged by Redis, by level");
-    for (int l = 0; l < LEVEL_COUNT; l++)
-        metrics_sample(o, "mentiond_alerts_enqueued_total", (double)rs->enqueued[l], "level", level_names[l], NULL);
+    render_levels(o, "mentiond_alerts_enqueued_total", "counter", "Alerts acknowledged by Redis, by level",
+                  rs->enqueued);
     metrics_family(o, "mentiond_alerts_buffered", "gauge", "Alerts held in memory (buffered or in flight)");
     metrics_sample(o, "mentiond_alerts_buffered", (double)redis_sink_buffered(d->sink), NULL);
     metrics_family(o, "mentiond_redis_up", "gauge", "1 while connected to Redis");

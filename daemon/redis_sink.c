@@ -124,7 +124,6 @@ struct redis_sink {
     struct redis_stats st;
 };
 
-
 static void sink_flush(struct redis_sink *r);
 static void sink_connect(struct redis_sink *r);
 static void create_groups(struct redis_sink *r);
@@ -228,9 +227,9 @@ static void set_state(struct redis_sink *r, enum redis_state st, const char *why
         r->st.went_down++;
         log_msg(LOG_WARNING, "redis: down: %s; %llu alerts waiting (%llu in memory)", why,
                 (unsigned long long)redis_sink_pending(r), (unsigned long long)redis_sink_buffered(r));
-    }
-    else
+    } else {
         log_msg(LOG_DEBUG, "redis: %s -> %s", names[r->state], names[st]);
+    }
     r->state = st;
 }
 
@@ -377,11 +376,12 @@ static void load_script(struct redis_sink *r)
 
 static void count_latency(struct redis_sink *r, const struct alert *a)
 {
-    uint64_t lat = a->received_us ? now_mono_us() - a->received_us : 0;
+    uint64_t lat;
     int b = 0;
 
     if (!a->received_us)
         return;                 /* read back from an earlier run's spool */
+    lat = now_mono_us() - a->received_us;
     r->st.latency_us_sum += lat;
     while (b < REDIS_LATENCY_BUCKETS && (double)lat / 1e6 > redis_latency_bounds[b])
         b++;
@@ -459,7 +459,7 @@ static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
 /* EVALSHA of the enqueue script for a.  Returns redisAsyncCommandArgv's. */
 static int send_alert(struct redis_sink *r, struct alert *a)
 {
-    char keys[LEVEL_COUNT][KEY_MAX], key[KEY_MAX], seen[KEY_MAX], author[KEY_MAX];
+    char keys[LEVEL_COUNT][KEY_MAX], seen[KEY_MAX], author[KEY_MAX];
     char ttl[24], cap[24], hist[24], hist_ttl[24];
     const char *argv[20 + CONFIG_MAX_GROUPS];
     size_t lens[20 + CONFIG_MAX_GROUPS];
@@ -471,7 +471,6 @@ static int send_alert(struct redis_sink *r, struct alert *a)
         else
             key_for(r, a->queue, l, keys[l], sizeof keys[l]);
     }
-    snprintf(key, sizeof key, "%s", keys[a->level]);
     snprintf(seen, sizeof seen, "%s:seen:%s", r->prefix, a->id);
     if (a->author_id && !del)
         snprintf(author, sizeof author, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
@@ -487,7 +486,7 @@ static int send_alert(struct redis_sink *r, struct alert *a)
     ARGS(r->sha);
     ARGS("7");
     ARGS(seen);
-    ARGS(key);
+    ARGS(keys[a->level]);               /* "" for a deletion: it follows its alert */
     ARGS(author);
     for (int l = 0; l < LEVEL_COUNT; l++)
         ARGS(keys[l]);
@@ -532,7 +531,6 @@ static void sink_flush(struct redis_sink *r)
     if (r->inflight.n)
         timer_in(r->deadline_timer, r->command_timeout_ms);
 }
-
 
 /* Connect deadline and command deadline: free the context from the timer. */
 static void on_deadline(evutil_socket_t fd, short what, void *arg)

@@ -742,5 +742,3 @@ void spool_close(struct spool *s)
     free(s->dir);
     free(s);
 }
-
-const char *spool_dir(const struct spool *s) { return s->dir; }

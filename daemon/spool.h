@@ -83,6 +83,5 @@ const struct spool_stats *spool_stats(const struct spool *s);
 /* fdatasync the segments written since the last call (the per-second
  * policy's timer, and shutdown). */
 void spool_sync(struct spool *s);
-const char *spool_dir(const struct spool *s);
 
 #endif
