@@ -1,5 +1,6 @@
 /* alert: alert JSON encoding; see alert.h. */
 #include "alert.h"
+#include "oncall.h"
 #include "pii.h"
 #include "util.h"
 
@@ -282,4 +283,45 @@ void alert_free(struct alert *a)
     free(a->queue);
     free(a->json);
     free(a);
+}
+
+struct alert *alert_build_incident(struct json_writer *w, const char *instance, const char *queue,
+                                   const struct incident *inc, enum incident_action act, uint64_t now_ms)
+{
+    char id[448], reason[256];
+    const char *out;
+    size_t len;
+    struct alert *a;
+
+    /* One record per report: the incident key plus its report number. */
+    snprintf(id, sizeof id, "%s:%u", inc->key, inc->seq);
+    jw_reset(w);
+    jw_map_open(w);
+    jw_key(w, "v");
+    jw_int(w, 1);
+    put_str(w, "type", inc->kind == INCIDENT_VIRAL ? "viral" : "spike");
+    put_str(w, "id", id);
+    put_str(w, "instance", instance);
+    put_str(w, "action", incident_action_names[act]);
+    jw_key(w, "incident");
+    oncall_put_incident(w, inc, act);
+    put_str(w, "queue", queue);
+    snprintf(reason, sizeof reason, "%s:%s", incident_kind_names[inc->kind], inc->name);
+    put_priority(w, LEVEL_CRITICAL, 100, (const char *const[]){reason}, 1);
+    jw_key(w, "times");
+    jw_map_open(w);
+    put_time(w, "enqueued", now_ms);
+    jw_map_close(w);
+    jw_map_close(w);
+    if (jw_finish(w, &out, &len) != 0)
+        return NULL;
+    a = xcalloc(1, sizeof *a);
+    a->id = xstrdup(id);
+    a->source = xstrdup("");
+    a->queue = xstrdup(queue);
+    a->level = LEVEL_CRITICAL;
+    a->score = 100;
+    a->json = xstrndup(out, len);
+    a->len = len;
+    return a;
 }

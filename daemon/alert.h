@@ -7,6 +7,7 @@
 #ifndef MENTIOND_ALERT_H
 #define MENTIOND_ALERT_H
 
+#include "incident.h"
 #include "json.h"
 #include "matcher.h"
 #include "post.h"
@@ -63,6 +64,10 @@ struct alert *alert_build_canned(struct json_writer *w, const char *instance, co
  * a record of type "deleted" that follows the alert on its queue. */
 struct alert *alert_build_deleted(struct json_writer *w, const char *instance, const struct post *p,
                                   uint64_t now_ms);
+/* A surge or viral incident's report (type "spike" or "viral", action
+ * open | escalate | reopen | resolve) for the incident queue, at critical. */
+struct alert *alert_build_incident(struct json_writer *w, const char *instance, const char *queue,
+                                   const struct incident *inc, enum incident_action act, uint64_t now_ms);
 void alert_free(struct alert *a);
 
 #endif

@@ -109,8 +109,28 @@ static const struct ckey keys[] = {
     {"redis", "rules_key", CT_STR, C(rules_key), "", 0, 0},
     {"redis", "rules_poll_ms", CT_INT, C(rules_poll_interval), "1000", 100, 60000},
     {"alerting", "alertmanager_url", CT_STR, C(alertmanager_url), "", 0, 0},
+    {"alerting", "pagerduty_url", CT_STR, C(pagerduty_url), "https://events.pagerduty.com/v2/enqueue", 0, 0},
     {"alerting", "pagerduty_routing_key_file", CT_STR, C(pagerduty_routing_key_file), "", 0, 0},
     {"alerting", "webhook_url", CT_STR, C(webhook_url), "", 0, 0},
+    {"alerting", "webhook_url_file", CT_STR, C(webhook_url_file), "", 0, 0},
+    {"alerting", "queue", CT_STR, C(incident_queue), "incidents", 0, 0},
+    {"alerting", "spike_queues", CT_BOOL, C(spike_queues), "off", 0, 0},
+    {"alerting", "spike_window", CT_INT, C(spike_window), "60", 10, 3600},
+    {"alerting", "spike_sensitivity", CT_INT, C(spike_sensitivity), "5", 1, 100},
+    {"alerting", "spike_min_count", CT_INT, C(spike_min_count), "20", 1, 1000000000},
+    {"alerting", "spike_min_ratio", CT_INT, C(spike_min_ratio), "2", 1, 1000},
+    {"alerting", "spike_baseline", CT_INT, C(spike_baseline), "3600", 60, 604800},
+    {"alerting", "spike_warmup", CT_INT, C(spike_warmup), "900", 0, 86400},
+    {"alerting", "spike_resolve", CT_INT, C(spike_resolve), "120", 1, 86400},
+    {"alerting", "escalate_ratio", CT_INT, C(escalate_ratio), "2", 2, 1000},
+    {"alerting", "cooldown", CT_INT, C(incident_cooldown), "1800", 0, 86400},
+    {"alerting", "max_pages_per_hour", CT_INT, C(max_pages_per_hour), "20", 0, 100000},
+    {"alerting", "viral_shares", CT_INT, C(viral_shares), "500", 0, 1000000000},
+    {"alerting", "viral_window", CT_INT, C(viral_window), "900", 60, 86400},
+    {"alerting", "notify_timeout", CT_INT, C(notify_timeout), "10", 1, 300},
+    {"alerting", "notify_retries", CT_INT, C(notify_retries), "6", 0, 100},
+    {"alerting", "notify_queue", CT_INT, C(notify_queue), "256", 1, 100000},
+    {"alerting", "resend_interval", CT_INT, C(resend_interval), "60", 5, 3600},
     {"source", "type", CT_SRCTYPE, S(type), NULL, 0, 0},
     {"source", "url", CT_STR, S(url), NULL, 0, 0},
     {"source", "path", CT_STR, S(path), NULL, 0, 0},
@@ -750,6 +770,46 @@ static void validate_delivery(struct config *c, struct errlist *errs)
                     CONFIG_MAX_GROUPS);
 }
 
+static int http_url(const char *u)
+{
+    return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+/* [alerting]: receivers' URLs and secrets. */
+static void validate_alerting(struct config *c, struct errlist *errs)
+{
+    int missing;
+    char err[512];
+
+    if (c->alertmanager_url[0] && !http_url(c->alertmanager_url))
+        errlist_add(errs, "%s: [alerting] alertmanager_url = %s: expected http:// or https://", c->path,
+                    c->alertmanager_url);
+    if (!http_url(c->pagerduty_url))
+        errlist_add(errs, "%s: [alerting] pagerduty_url = %s: expected http:// or https://", c->path,
+                    c->pagerduty_url);
+    if (!valid_name(c->incident_queue))
+        errlist_add(errs, "%s: [alerting] queue = %s: use 1-64 letters, digits, '-', '_' or '.'", c->path,
+                    c->incident_queue);
+    if (c->viral_shares == 1)
+        errlist_add(errs, "%s: [alerting] viral_shares = 1: use 0 (off) or at least 2", c->path);
+    c->pagerduty_key = secret_load(c->pagerduty_routing_key_file, "pagerduty-routing-key", &missing, err,
+                                   sizeof err);
+    if (!c->pagerduty_key && !missing)
+        errlist_add(errs, "%s: [alerting] pagerduty_routing_key_file: %s", c->path, err);
+    /* A chat webhook's URL is its secret: from a file, never logged. */
+    if (c->webhook_url[0] && c->webhook_url_file[0])
+        errlist_add(errs, "%s: [alerting] webhook_url and webhook_url_file: set one", c->path);
+    if (c->webhook_url[0]) {
+        c->webhook = xstrdup(c->webhook_url);
+    } else {
+        c->webhook = secret_load(c->webhook_url_file, "webhook-url", &missing, err, sizeof err);
+        if (!c->webhook && !missing)
+            errlist_add(errs, "%s: [alerting] webhook_url_file: %s", c->path, err);
+    }
+    if (c->webhook && !http_url(c->webhook))
+        errlist_add(errs, "%s: [alerting] webhook URL: expected http:// or https://", c->path);
+}
+
 static void parse_priority(struct config *c, struct errlist *errs)
 {
     struct list_ctx lc = {c, errs};
@@ -779,6 +839,7 @@ struct config *config_load(const char *path, struct errlist *errs)
         validate_source(c, s, errs);
     parse_redis_url(c, path, errs);
     validate_delivery(c, errs);
+    validate_alerting(c, errs);
     parse_priority(c, errs);
     c->redis_password = secret_load(c->redis_password_file, "redis-password", &missing, err, sizeof err);
     if (!c->redis_password && !missing)
@@ -830,6 +891,14 @@ void config_free(struct config *c)
     if (c->redis_password) {
         explicit_bzero(c->redis_password, strlen(c->redis_password));
         free(c->redis_password);
+    }
+    if (c->pagerduty_key) {
+        explicit_bzero(c->pagerduty_key, strlen(c->pagerduty_key));
+        free(c->pagerduty_key);
+    }
+    if (c->webhook) {
+        explicit_bzero(c->webhook, strlen(c->webhook));
+        free(c->webhook);
     }
     free(c);
 }

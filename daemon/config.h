@@ -132,10 +132,22 @@ struct config {
     char *own_handles;                  /* [daemon], as written */
     char **own;                         /* parsed, lower case */
     int nown;
-    /* [alerting] (accepted and validated; used by the paging issue) */
-    char *alertmanager_url;
+    /* [alerting]: surges, viral posts and on-call (README "Spikes and paging") */
+    char *alertmanager_url;             /* "" = off */
+    char *pagerduty_url;
     char *pagerduty_routing_key_file;
-    char *webhook_url;
+    char *webhook_url;                  /* "" = off; or webhook_url_file */
+    char *webhook_url_file;
+    char *incident_queue;
+    long long spike_queues;
+    long long spike_window, spike_sensitivity, spike_min_count, spike_min_ratio;
+    long long spike_baseline, spike_warmup, spike_resolve, escalate_ratio;
+    long long incident_cooldown, max_pages_per_hour;
+    long long viral_shares, viral_window;
+    long long notify_timeout, notify_retries, notify_queue, resend_interval;
+    /* derived: secrets, loaded at validation, never logged */
+    char *pagerduty_key;                /* NULL = PagerDuty off */
+    char *webhook;                      /* NULL = webhook off */
 
     struct source_conf *sources;
     int nsources;

@@ -5,6 +5,7 @@
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
+#include "paging.h"
 #include "pipeline.h"
 #include "redis_sink.h"
 #include "spool.h"
@@ -72,6 +73,7 @@ struct daemon {
     struct event *rules_poll;
     int poll_inflight;
     struct metrics_server *metrics;
+    struct paging *paging;
     uint64_t started_ms;
 };
 
@@ -236,10 +238,12 @@ static void apply_reload(struct daemon *d, struct build_job *j)
  * consumer groups. */
 static void sink_queues(struct daemon *d)
 {
-    const char **q = xcalloc((size_t)d->rs->n + 1, sizeof *q);
+    const char **q = xcalloc((size_t)d->rs->n + 2, sizeof *q);
     int n = 0;
 
     q[n++] = d->cfg->canned_queue;
+    if (strcmp(d->cfg->incident_queue, d->cfg->canned_queue))
+        q[n++] = d->cfg->incident_queue;
     for (int i = 0; i < d->rs->n; i++) {
         int dup = 0;
         for (int k = 0; k < n && !dup; k++)
@@ -275,6 +279,8 @@ static void job_done(void *arg)
             d->extra_digest = j->digest;   /* do not rebuild the same bad hash every poll */
         publish_status(d, j, 0);
     } else {
+        /* before the swap: paging compares the old configuration */
+        paging_set(d->paging, j->kind == JOB_RELOAD ? j->cfg : d->cfg, j->rs);
         if (j->kind == JOB_RELOAD)
             apply_reload(d, j);
         pipeline_set_rules(&d->pl, j->rs);
@@ -559,7 +565,11 @@ static void on_shutdown_poll(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if ((redis_sink_pending(d->sink) == 0 && !ws_client_busy(d->ws)) || now_mono_ms() >= d->shutdown_deadline_ms) {
+    /* pages still going out get the same grace as alerts */
+    if ((redis_sink_pending(d->sink) == 0 && !ws_client_busy(d->ws) && paging_pending(d->paging) == 0) ||
+        now_mono_ms() >= d->shutdown_deadline_ms) {
+        if (paging_pending(d->paging))
+            log_msg(LOG_WARNING, "shutdown: %zu on-call notifications not delivered", paging_pending(d->paging));
         finish(d);
         return;
     }
@@ -803,6 +813,9 @@ static void render_metrics(void *ctx, struct buf *o)
     render_levels(o, "mentiond_alerts_trimmed_total", "counter",
                   "Alerts removed from a Redis queue by max_queue_length (least urgent first), by level", rs->trimmed);
     render_spool(o, sp);
+    paging_metrics(d->paging, o);
+    metrics_family(o, "mentiond_viral_posts_total", "counter", "Alerted posts whose shares reached viral_shares");
+    metrics_sample(o, "mentiond_viral_posts_total", (double)ps->viral, NULL);
     metrics_family(o, "mentiond_redis_state_changes_total", "counter", "Redis connection state changes");
     metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_up, "to", "up", NULL);
     metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_down, "to", "down", NULL);
@@ -830,7 +843,8 @@ static void render_metrics(void *ctx, struct buf *o)
 static void daemon_free(struct daemon *d)
 {
     metrics_server_free(d->metrics);
-    builder_free(d->builder);           /* waits for a build still running */
+    builder_free(d->builder);
+    paging_free(d->paging);           /* waits for a build still running */
     rule_texts_free(d->extra, d->nextra);
     rule_texts_free(d->next_extra, d->next_nextra);
     if (d->rules_poll)
@@ -914,6 +928,8 @@ int daemon_run(const char *config_path, int foreground)
     }
     sink_queues(&d);
     pipeline_init(&d.pl, d.cfg, d.rs, sink_push, d.sink);
+    d.paging = paging_new(d.base, d.http, d.cfg, d.rs, sink_push, d.sink);
+    pipeline_set_observer(&d.pl, paging_observer(d.paging));
     d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
     d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
     d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);

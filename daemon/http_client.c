@@ -323,7 +323,7 @@ struct http_stream *http_stream_start(struct http_client *c, const struct http_s
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, o->connect_timeout_s);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, 0L);           /* endless stream */
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, o->timeout_s);  /* 0: endless stream */
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, 10L);
@@ -340,6 +340,11 @@ struct http_stream *http_stream_start(struct http_client *c, const struct http_s
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->headers);
     if (o->max_body)
         curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)o->max_body);
+    if (o->post_body) {
+        /* size first: COPYPOSTFIELDS copies exactly that many bytes */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->post_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->post_body);
+    }
     if (o->bearer) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
         curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, o->bearer);

@@ -39,6 +39,9 @@ struct http_stream_opts {
     const char *user_agent;
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
     long long max_body;         /* polled documents: refuse a larger body (0: no cap) */
+    const char *post_body;      /* POST this (copied) instead of GET; NULL: GET */
+    size_t post_len;
+    long timeout_s;             /* whole request (0: none, for endless streams) */
 };
 
 struct http_stream_cbs {

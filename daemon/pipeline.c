@@ -19,6 +19,7 @@
 #define SEEN_ALERTED 1u
 #define SEEN_DELETED 2u
 #define CANNED_RAISED 1u
+#define SHARES_VIRAL 1u
 
 void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct ruleset *rs,
                    alert_sink_fn sink, void *sink_ctx)
@@ -74,6 +75,14 @@ void pipeline_set_config(struct pipeline *pl, const struct config *cfg)
     pl->shares.span_ms = (uint64_t)cfg->spread_window * 1000;
     pl->seen.span_ms = (uint64_t)cfg->dedup_window * 1000;
     pl->canned.span_ms = (uint64_t)cfg->canned_window * 1000;
+}
+
+void pipeline_set_observer(struct pipeline *pl, const struct pipeline_observer *o)
+{
+    if (o)
+        pl->obs = *o;
+    else
+        memset(&pl->obs, 0, sizeof pl->obs);
 }
 
 static void key_of(char *out, size_t len, const char *a, const char *b)
@@ -159,6 +168,31 @@ static int mask_post(struct pipeline *pl, struct post *p)
     return found | (f2 > 0 ? f2 : 0);
 }
 
+/* One more share of the post `key`.  Past viral_shares, an alerted post is
+ * reported once to the observer (the window's flag), with its text: a
+ * retweet carries the original's, a quote or reply only its own. */
+static void count_share(struct pipeline *pl, struct post *p, const char *key, uint64_t now)
+{
+    struct window_entry *sh = window_get(&pl->shares, key, now), *seen;
+    uint32_t n = window_add(sh, NULL, now);
+    const char *text;
+    int f;
+
+    if (!pl->obs.viral || !pl->cfg->viral_shares || n < (uint64_t)pl->cfg->viral_shares ||
+        (sh->flags & SHARES_VIRAL))
+        return;
+    seen = window_find(&pl->seen, key, now);
+    if (!seen || !(seen->flags & SEEN_ALERTED))
+        return;                 /* only what matched a rule is ours to page on */
+    sh->flags |= SHARES_VIRAL;
+    pl->st.viral++;
+    text = p->is_retweet && p->referenced_text ? p->referenced_text : p->text;
+    f = text ? pii_mask(text, strlen(text), &pl->cfg->accounts, &pl->masked) : 0;
+    if (f < 0)
+        return;
+    pl->obs.viral(pl->obs.ctx, key, p, f ? pl->masked.data : text, n);
+}
+
 /* A deletion notice.  Posts this process saw and did not alert need
  * nothing; for the rest a "deleted" record goes to the sink, which withdraws
  * the alert if it has not left yet, or follows it on its queue (the enqueue
@@ -215,7 +249,11 @@ void pipeline_post(struct pipeline *pl, struct post *p)
     /* Shares of a post are counted whether or not they match anything. */
     if ((p->is_retweet || p->is_quote) && p->referenced_id) {
         key_of(orig, sizeof orig, p->source_type, p->referenced_id);
-        window_add(window_get(&pl->shares, orig, now), NULL, now);
+        count_share(pl, p, orig, now);
+    } else if (p->is_reply && p->in_reply_to) {
+        char parent[WINDOW_KEY_MAX];
+        key_of(parent, sizeof parent, p->source_type, p->in_reply_to);
+        count_share(pl, p, parent, now);
     }
     if (cfg->nown && is_own(cfg, p->author.handle)) {
         watch_own_post(pl, p, now);
@@ -286,6 +324,8 @@ void pipeline_post(struct pipeline *pl, struct post *p)
     if (au)
         window_add(au, a->id, now);
     log_msg(LOG_DEBUG, "alert %s -> %s/%s score %d", a->id, a->queue, level_names[a->level], a->score);
+    if (pl->obs.matched)
+        pl->obs.matched(pl->obs.ctx, &pl->mc, p, a->queue);
     pl->sink(pl->sink_ctx, a);
 }
 

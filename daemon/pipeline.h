@@ -22,11 +22,24 @@
 
 typedef void (*alert_sink_fn)(void *ctx, struct alert *a);
 
+/* What the surge detector wants to see (the daemon's incidents); NULL
+ * members are not called.  Both run on the posting thread, in line. */
+struct pipeline_observer {
+    /* A post alerted: its rule hits are in mc, its text is masked. */
+    void (*matched)(void *ctx, const struct match_ctx *mc, const struct post *p, const char *queue);
+    /* Shares (retweets, quotes, replies) of an alerted post reached
+     * [alerting] viral_shares within spread_window: once per post and window.
+     * key is "<source type>:<post id>" of the shared post; text masked. */
+    void (*viral)(void *ctx, const char *key, const struct post *share, const char *text, uint32_t shares);
+    void *ctx;
+};
+
 struct pipeline_stats {
     uint64_t posts;
     uint64_t matched;
     uint64_t duplicates;        /* the same post again (other source, backfill) */
     uint64_t shares_folded;     /* retweets of an alerted post: counted, not alerted */
+    uint64_t viral;             /* posts whose shares reached viral_shares */
     uint64_t own_posts;         /* from [daemon] own_handles: not mentions */
     uint64_t canned_replies;    /* canned_reply alerts raised */
     uint64_t pii_masked;        /* alerts whose text had numbers masked */
@@ -54,6 +67,7 @@ struct pipeline {
     void *sink_ctx;
     struct pipeline_stats st;
     uint64_t *rule_matches;     /* per rule of rs */
+    struct pipeline_observer obs;
 };
 
 void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct ruleset *rs,
@@ -61,6 +75,7 @@ void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct r
 void pipeline_free(struct pipeline *pl);
 void pipeline_set_rules(struct pipeline *pl, const struct ruleset *rs);
 void pipeline_set_config(struct pipeline *pl, const struct config *cfg);
+void pipeline_set_observer(struct pipeline *pl, const struct pipeline_observer *o);
 void pipeline_post(struct pipeline *pl, struct post *p);
 
 struct feed_stats {

@@ -130,7 +130,7 @@ static void rloader_free_lists(struct rloader *ld)
     strmap_free(&ld->lists);
 }
 
-enum { K_QUERY = 1, K_QUEUE = 2, K_PRIORITY = 4, K_TAG = 8, K_ACCENTS = 16 };
+enum { K_QUERY = 1, K_QUEUE = 2, K_PRIORITY = 4, K_TAG = 8, K_ACCENTS = 16, K_SPIKE = 32, K_TOPIC = 64 };
 
 static int valid_ident(const char *n, size_t max)
 {
@@ -148,6 +148,7 @@ static void rule_free_fields(struct rule *r)
     free(r->name);
     free(r->queue);
     free(r->tag);
+    free(r->topic);
     free(r->file);
     free(r->term_ids);
     query_free(r->q);
@@ -256,6 +257,10 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
         bit = K_TAG;
     else if (strcmp(key, "accents") == 0)
         bit = K_ACCENTS;
+    else if (strcmp(key, "spike") == 0)
+        bit = K_SPIKE;
+    else if (strcmp(key, "topic") == 0)
+        bit = K_TOPIC;
     if (bit && (ld->seen & bit)) {
         errlist_add(ld->errs, "%s:%d: duplicate key '%s' in rule \"%s\"", pos->file, pos->line, key, name);
         return -1;
@@ -294,6 +299,22 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
             return -1;
         }
         r->fold = strcmp(value, "fold") == 0;
+        return 0;
+    case K_SPIKE:
+        if (strcmp(value, "on") && strcmp(value, "off")) {
+            errlist_add(ld->errs, "%s:%d: spike = %s: expected on or off", pos->file, pos->line, value);
+            return -1;
+        }
+        r->spike = strcmp(value, "on") == 0;
+        return 0;
+    case K_TOPIC:
+        if (!valid_ident(value, 64)) {
+            errlist_add(ld->errs, "%s:%d: topic '%s': use 1-64 letters, digits, '-', '_' or '.'",
+                        pos->file, pos->line, value);
+            return -1;
+        }
+        free(r->topic);
+        r->topic = xstrdup(value);
         return 0;
     }
     if (strncmp(key, "meta.", 5) == 0 && key[5]) {
@@ -346,7 +367,8 @@ struct json_rule {
 static int json_rule_field(void *ctx, const struct json_event *ev)
 {
     struct json_rule *jr = ctx;
-    static const char *const plain[] = {"/query", "/queue", "/priority", "/tag", "/accents"};
+    static const char *const plain[] = {"/query", "/queue", "/priority", "/tag", "/accents", "/spike",
+                                         "/topic"};
     const char *p = ev->ptr;
 
     if (ev->depth == 0 || (ev->depth == 1 && !strcmp(p, "/meta") &&
@@ -371,7 +393,7 @@ static int json_rule_field(void *ctx, const struct json_event *ev)
     if (!strncmp(p, "/meta/", 6) && ev->depth == 2)
         snprintf(jr->keys[jr->n], sizeof jr->keys[0], "meta.%s", p + 6);
     if (!jr->keys[jr->n][0]) {
-        *ev->reject = "unknown key (query, queue, priority, tag, accents, meta)";
+        *ev->reject = "unknown key (query, queue, priority, tag, accents, spike, topic, meta)";
         return 1;
     }
     jr->vals[jr->n++] = xstrndup(ev->val, ev->val_len);

@@ -6,6 +6,8 @@
  *   priority = high           ; critical | high | normal | low (default normal)
  *   tag      = fraud
  *   accents  = fold           ; keep (default: [daemon] accents) | fold
+ *   spike    = on             ; surges of this rule's matches page on-call
+ *   topic    = outage         ; rules sharing a topic are one surge series
  *   meta.faq = https://...    ; every meta.* key is copied into the alert
  *
  * list:NAME in a query reads LEXICONS/NAME.txt: one term per line (keyword,
@@ -36,6 +38,8 @@ struct rule {
     char *tag;
     int level;
     int fold;
+    int spike;                  /* a surge series of its own */
+    char *topic;                /* NULL, or the topic series it adds to */
     struct query *q;
     int nmeta;
     char *meta_key[RULES_MAX_META];

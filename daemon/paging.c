@@ -1,0 +1,318 @@
+/* paging: incidents to Redis and on-call; see paging.h. */
+#include "paging.h"
+#include "alert.h"
+#include "config.h"
+#include "incident.h"
+#include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "oncall.h"
+#include "rules.h"
+#include "util.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 1000
+#define AM_HORIZON 5            /* a firing alert's endsAt: this many resend intervals ahead */
+
+struct paging {
+    struct event_base *base;
+    const struct config *cfg;
+    struct incidents *inc;
+    struct notifier *nt;
+    struct json_writer *jw;
+    struct event *tick;
+    alert_sink_fn sink;
+    void *sink_ctx;
+    struct pipeline_observer obs;
+    uint64_t last_resend_s;
+    uint64_t records;           /* incident records handed to the sink */
+};
+
+static void params_of(const struct config *c, struct incident_params *p)
+{
+    spike_params_default(&p->spike);
+    p->spike.window_s = (uint32_t)c->spike_window;
+    p->spike.sensitivity = (double)c->spike_sensitivity;
+    p->spike.min_count = (uint32_t)c->spike_min_count;
+    p->spike.min_ratio = (double)c->spike_min_ratio;
+    p->spike.baseline_s = (uint32_t)c->spike_baseline;
+    p->spike.warmup_s = (uint32_t)c->spike_warmup;
+    p->spike.resolve_s = (uint32_t)c->spike_resolve;
+    p->spike.escalate = (double)c->escalate_ratio;
+    p->cooldown_s = (uint32_t)c->incident_cooldown;
+    p->max_pages_per_hour = (uint32_t)c->max_pages_per_hour;
+    p->viral_window_s = (uint32_t)c->viral_window;
+    p->queues = (int)c->spike_queues;
+}
+
+static uint64_t now_s(void)
+{
+    return now_mono_ms() / 1000;
+}
+
+/* A firing alert's endsAt: Alertmanager resolves it by itself there if
+ * mentiond stops refreshing it. */
+static uint64_t am_horizon(const struct paging *pg)
+{
+    return now_real_ms() + (uint64_t)pg->cfg->resend_interval * 1000 * AM_HORIZON;
+}
+
+/* rc, doc, len: a builder's result, called before this (not as an
+ * argument: the order arguments are evaluated in is unspecified). */
+static void send_doc(struct paging *pg, enum receiver r, int rc, const char *doc, size_t len, const char *what)
+{
+    if (rc != 0) {
+        log_limited(LOG_ERR, "notify %s: %s: document could not be built", receiver_names[r], what);
+        return;
+    }
+    notifier_send(pg->nt, r, doc, len, what);
+}
+
+/* The incident to every receiver configured. */
+static void page(struct paging *pg, const struct incident *inc, enum incident_action act)
+{
+    const struct config *c = pg->cfg;
+    const char *doc;
+    size_t len;
+    char what[480];
+    int rc;
+
+    snprintf(what, sizeof what, "%s %s", incident_action_names[act], inc->key);
+    if (notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER)) {
+        uint64_t ends = act == INCIDENT_RESOLVE ? inc->resolved_ms : am_horizon(pg);
+        rc = oncall_alertmanager(pg->jw, c->name, inc, act, ends, &doc, &len);
+        send_doc(pg, RECEIVER_ALERTMANAGER, rc, doc, len, what);
+    }
+    if (notifier_enabled(pg->nt, RECEIVER_PAGERDUTY) && c->pagerduty_key) {
+        rc = oncall_pagerduty(pg->jw, c->pagerduty_key, c->name, inc, act, &doc, &len);
+        send_doc(pg, RECEIVER_PAGERDUTY, rc, doc, len, what);
+    }
+    if (notifier_enabled(pg->nt, RECEIVER_WEBHOOK)) {
+        rc = oncall_webhook(pg->jw, c->name, inc, act, &doc, &len);
+        send_doc(pg, RECEIVER_WEBHOOK, rc, doc, len, what);
+    }
+}
+
+static void on_incident(void *ctx, const struct incident *inc, enum incident_action act, int paged)
+{
+    struct paging *pg = ctx;
+    char text[1024];
+    struct alert *a;
+
+    oncall_text(text, sizeof text, pg->cfg->name, inc, act);
+    log_msg(act == INCIDENT_RESOLVE ? LOG_NOTICE : LOG_WARNING, "incident %s: %s%s", inc->key, text,
+            paged || act == INCIDENT_RESOLVE ? "" : " (not paged: cooldown or page limit)");
+    a = alert_build_incident(pg->jw, pg->cfg->name, pg->cfg->incident_queue, inc, act, now_real_ms());
+    if (a) {
+        pg->records++;
+        pg->sink(pg->sink_ctx, a);
+    } else {
+        log_limited(LOG_ERR, "incident %s: record could not be encoded", inc->key);
+    }
+    if (paged)
+        page(pg, inc, act);
+}
+
+static void on_limit(void *ctx, uint32_t limit, uint64_t suppressed, int hour_over, uint64_t now_ms)
+{
+    struct paging *pg = ctx;
+    const struct config *c = pg->cfg;
+    char text[512];
+    const char *doc;
+    size_t len;
+    int rc;
+
+    oncall_limit_text(text, sizeof text, c->name, limit, suppressed, hour_over);
+    log_msg(LOG_WARNING, "%s", text);
+    if (notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER)) {
+        rc = oncall_limit_alertmanager(pg->jw, c->name, text, now_ms, now_ms + 3600000, &doc, &len);
+        send_doc(pg, RECEIVER_ALERTMANAGER, rc, doc, len, "page limit");
+    }
+    if (notifier_enabled(pg->nt, RECEIVER_PAGERDUTY) && c->pagerduty_key) {
+        rc = oncall_limit_pagerduty(pg->jw, c->pagerduty_key, c->name, text, now_ms, &doc, &len);
+        send_doc(pg, RECEIVER_PAGERDUTY, rc, doc, len, "page limit");
+    }
+    if (notifier_enabled(pg->nt, RECEIVER_WEBHOOK)) {
+        rc = oncall_limit_webhook(pg->jw, c->name, text, suppressed, &doc, &len);
+        send_doc(pg, RECEIVER_WEBHOOK, rc, doc, len, "page limit");
+    }
+}
+
+static const struct incident_cbs incident_cbs = {.on_incident = on_incident, .on_limit = on_limit};
+
+static void resend_one(void *ctx, const struct incident *inc)
+{
+    struct paging *pg = ctx;
+    const char *doc;
+    size_t len;
+    char what[480];
+    int rc;
+
+    snprintf(what, sizeof what, "refresh %s", inc->key);
+    rc = oncall_alertmanager(pg->jw, pg->cfg->name, inc, INCIDENT_OPEN, am_horizon(pg), &doc, &len);
+    send_doc(pg, RECEIVER_ALERTMANAGER, rc, doc, len, what);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct paging *pg = arg;
+    uint64_t s = now_s();
+
+    (void)fd;
+    (void)what;
+    incidents_tick(pg->inc, s, now_real_ms());
+    /* Alertmanager forgets an alert at its endsAt: keep firing ones alive,
+     * as Prometheus re-sends its firing alerts. */
+    if (notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER) && s - pg->last_resend_s >= (uint64_t)pg->cfg->resend_interval) {
+        pg->last_resend_s = s;
+        incidents_each_paged(pg->inc, resend_one, pg);
+    }
+}
+
+static void on_matched(void *ctx, const struct match_ctx *mc, const struct post *p, const char *queue)
+{
+    struct paging *pg = ctx;
+    int rules[64], n = 0;
+
+    for (int i = 0; i < mc->nhits && n < (int)ARRAY_LEN(rules); i++)
+        rules[n++] = mc->hits[i].rule;
+    incidents_match(pg->inc, rules, n, queue, p, now_s());
+}
+
+static void on_viral(void *ctx, const char *key, const struct post *share, const char *text, uint32_t shares)
+{
+    struct paging *pg = ctx;
+
+    incidents_viral(pg->inc, key, share, text, shares, now_s(), now_real_ms());
+}
+
+static void set_rules(struct paging *pg, const struct ruleset *rs)
+{
+    int over = incidents_set_rules(pg->inc, rs, now_s(), now_real_ms());
+
+    if (over)
+        log_msg(LOG_WARNING, "spike detection: %d series over the limit of %d are not tracked", over,
+                INCIDENT_MAX_SERIES);
+}
+
+struct paging *paging_new(struct event_base *base, struct http_client *http, const struct config *cfg,
+                          const struct ruleset *rs, alert_sink_fn sink, void *sink_ctx)
+{
+    struct paging *pg = xcalloc(1, sizeof *pg);
+    struct incident_params p;
+    char am[4096];
+    const char *urls[RECEIVER_COUNT] = {NULL};
+    struct timeval tv = ms_to_timeval(TICK_MS);
+
+    pg->base = base;
+    pg->cfg = cfg;
+    pg->sink = sink;
+    pg->sink_ctx = sink_ctx;
+    pg->jw = jw_new();
+    if (!pg->jw)
+        abort();
+    params_of(cfg, &p);
+    pg->inc = incidents_new(cfg->name, &p, &incident_cbs, pg);
+    if (cfg->alertmanager_url[0]) {
+        size_t n = strlen(cfg->alertmanager_url);
+        while (n && cfg->alertmanager_url[n - 1] == '/')
+            n--;
+        snprintf(am, sizeof am, "%.*s/api/v2/alerts", (int)n, cfg->alertmanager_url);
+        urls[RECEIVER_ALERTMANAGER] = am;
+    }
+    urls[RECEIVER_PAGERDUTY] = cfg->pagerduty_key ? cfg->pagerduty_url : NULL;
+    urls[RECEIVER_WEBHOOK] = cfg->webhook;
+    pg->nt = notifier_new(base, http, urls, (long)cfg->notify_timeout, (int)cfg->notify_retries,
+                          (size_t)cfg->notify_queue);
+    set_rules(pg, rs);
+    pg->obs.matched = on_matched;
+    pg->obs.viral = on_viral;
+    pg->obs.ctx = pg;
+    pg->tick = event_new(base, -1, EV_PERSIST, on_tick, pg);
+    event_add(pg->tick, &tv);
+    pg->last_resend_s = now_s();
+    log_msg(LOG_INFO, "paging: alertmanager %s, pagerduty %s, webhook %s; incidents to queue %s",
+            urls[RECEIVER_ALERTMANAGER] ? "on" : "off", urls[RECEIVER_PAGERDUTY] ? "on" : "off",
+            urls[RECEIVER_WEBHOOK] ? "on" : "off", cfg->incident_queue);
+    return pg;
+}
+
+void paging_free(struct paging *pg)
+{
+    if (!pg)
+        return;
+    if (pg->tick)
+        event_free(pg->tick);
+    notifier_free(pg->nt);
+    incidents_free(pg->inc);
+    jw_free(pg->jw);
+    free(pg);
+}
+
+void paging_set(struct paging *pg, const struct config *cfg, const struct ruleset *rs)
+{
+    struct incident_params p;
+    const struct config *old = pg->cfg;
+
+    if (strcmp(old->alertmanager_url, cfg->alertmanager_url) || strcmp(old->pagerduty_url, cfg->pagerduty_url) ||
+        !old->pagerduty_key != !cfg->pagerduty_key || !old->webhook != !cfg->webhook ||
+        (old->webhook && strcmp(old->webhook, cfg->webhook)) || old->notify_timeout != cfg->notify_timeout ||
+        old->notify_retries != cfg->notify_retries || old->notify_queue != cfg->notify_queue)
+        log_msg(LOG_WARNING, "reload: [alerting] receivers changed; they apply at restart");
+    pg->cfg = cfg;
+    params_of(cfg, &p);
+    incidents_set_params(pg->inc, &p, now_s());
+    set_rules(pg, rs);
+}
+
+const struct pipeline_observer *paging_observer(struct paging *pg)
+{
+    return &pg->obs;
+}
+
+size_t paging_pending(const struct paging *pg)
+{
+    return pg ? notifier_pending(pg->nt) : 0;
+}
+
+void paging_metrics(const struct paging *pg, struct buf *o)
+{
+    const struct incident_stats *st = incidents_stats(pg->inc);
+
+    metrics_family(o, "mentiond_incidents_total", "counter", "Incidents opened, by kind");
+    for (int k = 0; k < INCIDENT_KINDS; k++)
+        metrics_sample(o, "mentiond_incidents_total", (double)st->opened[k], "kind", incident_kind_names[k], NULL);
+    metrics_family(o, "mentiond_incident_updates_total", "counter", "Incident reports after the opening, by action");
+    metrics_sample(o, "mentiond_incident_updates_total", (double)st->escalated, "action", "escalate", NULL);
+    metrics_sample(o, "mentiond_incident_updates_total", (double)st->reopened, "action", "reopen", NULL);
+    metrics_sample(o, "mentiond_incident_updates_total", (double)st->resolved, "action", "resolve", NULL);
+    metrics_family(o, "mentiond_incidents_open", "gauge", "Incidents open now");
+    metrics_sample(o, "mentiond_incidents_open", (double)st->open, NULL);
+    metrics_family(o, "mentiond_spike_series", "gauge", "Rate series watched for surges (rules, topics, queues)");
+    metrics_sample(o, "mentiond_spike_series", (double)st->series, NULL);
+    metrics_family(o, "mentiond_pages_total", "counter", "Pages decided (opening or escalation), by outcome");
+    metrics_sample(o, "mentiond_pages_total", (double)st->pages, "outcome", "paged", NULL);
+    metrics_sample(o, "mentiond_pages_total", (double)st->suppressed, "outcome", "suppressed", NULL);
+    metrics_family(o, "mentiond_viral_refused_total", "counter", "Viral posts not tracked: too many open at once");
+    metrics_sample(o, "mentiond_viral_refused_total", (double)st->viral_refused, NULL);
+#define PER_RECEIVER(mname, type, help, field)                                                         \
+    do {                                                                                               \
+        metrics_family(o, mname, type, help);                                                          \
+        for (int r_ = 0; r_ < RECEIVER_COUNT; r_++)                                                    \
+            if (notifier_enabled(pg->nt, (enum receiver)r_))                                           \
+                metrics_sample(o, mname, (double)notifier_stats(pg->nt, (enum receiver)r_)->field,     \
+                               "receiver", receiver_names[r_], NULL);                                  \
+    } while (0)
+    PER_RECEIVER("mentiond_notifications_sent_total", "counter", "Documents delivered to on-call receivers", sent);
+    PER_RECEIVER("mentiond_notifications_failed_total", "counter", "Documents given up (final error or retries spent)",
+                 failed);
+    PER_RECEIVER("mentiond_notification_retries_total", "counter", "Delivery attempts retried", retries);
+    PER_RECEIVER("mentiond_notifications_dropped_total", "counter", "Documents dropped: receiver queue full",
+                 dropped);
+    PER_RECEIVER("mentiond_notifications_queued", "gauge", "Documents waiting or in flight", queued);
+#undef PER_RECEIVER
+}

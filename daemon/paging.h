@@ -1,0 +1,35 @@
+/* paging: the daemon's surge and viral detection wired to Redis and
+ * on-call.
+ *
+ *   pipeline --observer--> incidents (incident.c, pure)
+ *                            |-- report --> alert (type spike/viral) --> sink (incident queue, critical)
+ *                            '-- page ----> oncall documents --> notifier (Alertmanager, PagerDuty, webhook)
+ *
+ * Ticks once a second on the loop; resends firing incidents to
+ * Alertmanager every resend_interval.  Detection settings and the rules
+ * follow reloads; the receivers' URLs are read at start (a reload that
+ * changes them says it applies at restart).  Owner: the daemon.
+ */
+#ifndef MENTIOND_PAGING_H
+#define MENTIOND_PAGING_H
+
+#include "pipeline.h"
+
+struct event_base;
+struct http_client;
+struct buf;
+struct config;
+struct ruleset;
+struct paging;
+
+struct paging *paging_new(struct event_base *base, struct http_client *http, const struct config *cfg,
+                          const struct ruleset *rs, alert_sink_fn sink, void *sink_ctx);
+void paging_free(struct paging *pg);
+/* After a reload: the new configuration and rules (borrowed). */
+void paging_set(struct paging *pg, const struct config *cfg, const struct ruleset *rs);
+const struct pipeline_observer *paging_observer(struct paging *pg);
+void paging_metrics(const struct paging *pg, struct buf *o);
+/* Pages still waiting to be delivered (shutdown waits for them). */
+size_t paging_pending(const struct paging *pg);
+
+#endif
