@@ -25,7 +25,7 @@ CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)
 MAIN_OBJ := $(MAIN_SRC:daemon/%.c=$(B)/%.o)
 
-UNIT_TESTS := test_framing test_ws test_spool test_spike test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer
+UNIT_TESTS := test_framing test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer
 UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
 
 PYTHON  := /usr/bin/python3
@@ -103,10 +103,15 @@ fuzz: $(FUZZ_TARGETS:%=$(FB)/%)
 $(B)/bench_rules: scripts/bench/bench_rules.c $(CORE_OBJ)
 	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 
+$(B)/bench_spike: scripts/bench/bench_spike.c $(CORE_OBJ)
+	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
+
 bench: deps
 	$(MAKE) clean-objs
-	$(MAKE) CFLAGS="-O3 -g" all $(B)/bench_rules
+	$(MAKE) CFLAGS="-O3 -g" all $(B)/bench_rules $(B)/bench_spike
 	$(PYTHON) scripts/bench/run
+	@echo
+	./$(B)/bench_spike 30
 
 # Minutes of steady stream through Redis and mentiond faults, then a gap
 # check and the RSS samples (scripts/soak).  Not part of make test.

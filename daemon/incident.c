@@ -300,6 +300,13 @@ static void judge(struct incidents *in, struct tracked *t, uint64_t now_s, uint6
         t->inc.count = t->s.last_c;
 }
 
+static void count_series(struct incidents *in)
+{
+    in->st.series = 0;
+    for (int i = 0; i < in->n; i++)
+        in->st.series += in->t[i]->has_series;
+}
+
 /* Slots moved: old slot i is now remap[i] (-1: gone).  Rebuild the name
  * index and move the rule maps (a rule's series is live, never gone). */
 static void reindex(struct incidents *in, const int *remap)
@@ -355,9 +362,7 @@ void incidents_tick(struct incidents *in, uint64_t now_s, uint64_t now_ms)
         reindex(in, remap);
         free(remap);
     }
-    in->st.series = 0;
-    for (int i = 0; i < in->n; i++)
-        in->st.series += in->t[i]->has_series;
+    count_series(in);
 }
 
 void incidents_set_params(struct incidents *in, const struct incident_params *p, uint64_t now_s)
@@ -428,6 +433,7 @@ int incidents_set_rules(struct incidents *in, const struct ruleset *rs, uint64_t
     for (int i = 0; i < in->n; i++)
         if (!in->t[i]->live && in->t[i]->kind != INCIDENT_VIRAL)
             resolve_incident(in, in->t[i], now_s, now_ms);
+    count_series(in);
     return over;
 }
 

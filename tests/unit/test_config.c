@@ -129,6 +129,41 @@ static void redis_urls_and_secrets(void **state)
     unsetenv("CREDENTIALS_DIRECTORY");
 }
 
+static void alerting_settings(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    const char *src = "[source \"f\"]\ntype = file\npath = /dev/null\n";
+    char text[2048], key[512], hook[512];
+    (void)state;
+
+    unsetenv("CREDENTIALS_DIRECTORY");
+    snprintf(key, sizeof key, "%s", write_temp("pd.key", "ROUTINGKEY\n"));
+    snprintf(hook, sizeof hook, "%s", write_temp("hook.url", "https://hooks.example/T/B/secret\n"));
+    snprintf(text, sizeof text, "[alerting]\npagerduty_routing_key_file = %s\nwebhook_url_file = %s\n"
+             "spike_window = 30\nmax_pages_per_hour = 0\n%s", key, hook, src);
+    c = config_load(write_temp("a0.conf", text), &errs);
+    assert_non_null(c);
+    assert_string_equal(c->pagerduty_key, "ROUTINGKEY");
+    assert_string_equal(c->webhook, "https://hooks.example/T/B/secret");
+    assert_string_equal(c->incident_queue, "incidents");
+    assert_int_equal(c->spike_window, 30);
+    assert_int_equal(c->viral_shares, 500);
+    config_free(c);
+
+    snprintf(text, sizeof text, "[alerting]\nalertmanager_url = 127.0.0.1:9093\nwebhook_url = http://x/\n"
+             "webhook_url_file = %s\nspike_window = 5\nqueue = a b\nviral_shares = 1\n"
+             "pagerduty_routing_key_file = /nonexistent/key\n%s", hook, src);
+    assert_null(config_load(write_temp("a1.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, "alertmanager_url = 127.0.0.1:9093: expected http:// or https://"));
+    assert_true(ERRLIST_HAS(&errs, "webhook_url and webhook_url_file: set one"));
+    assert_true(ERRLIST_HAS(&errs, ":5: spike_window = 5: expected an integer in range"));
+    assert_true(ERRLIST_HAS(&errs, "queue = a b: use 1-64 letters"));
+    assert_true(ERRLIST_HAS(&errs, "viral_shares = 1: use 0 (off) or at least 2"));
+    assert_true(ERRLIST_HAS(&errs, "pagerduty_routing_key_file: "));
+    errlist_free(&errs);
+}
+
 static void delivery_settings(void **state)
 {
     struct errlist errs = {0};
@@ -335,6 +370,7 @@ int main(void)
         cmocka_unit_test(reload_equality),
         cmocka_unit_test(jetstream_sources),
         cmocka_unit_test(delivery_settings),
+        cmocka_unit_test(alerting_settings),
         cmocka_unit_test(source_count_is_capped),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

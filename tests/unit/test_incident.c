@@ -1,0 +1,255 @@
+/* incident: grouping, cooldown, the page budget, topics and viral posts,
+ * driven with exact counts on a clock the test owns. */
+#include "testutil.h"
+#include "incident.h"
+#include "oncall.h"
+#include "post.h"
+#include "rules.h"
+
+struct seen {
+    int n;
+    enum incident_action act[64];
+    int page[64];
+    char key[64][400];
+    int limits, limit_over;
+    uint64_t suppressed;
+};
+
+static void on_incident(void *ctx, const struct incident *inc, enum incident_action act, int page)
+{
+    struct seen *s = ctx;
+    if (s->n < 64) {
+        s->act[s->n] = act;
+        s->page[s->n] = page;
+        snprintf(s->key[s->n], sizeof s->key[0], "%s", inc->key);
+    }
+    s->n++;
+}
+
+static void on_limit(void *ctx, uint32_t limit, uint64_t suppressed, int hour_over, uint64_t now_ms)
+{
+    struct seen *s = ctx;
+    (void)limit;
+    (void)now_ms;
+    s->limits++;
+    s->limit_over += hour_over;
+    s->suppressed = suppressed;
+}
+
+static const struct incident_cbs cbs = {on_incident, on_limit};
+
+/* Two rules: "a" (spike on, topic t) and "b" (topic t only). */
+static struct ruleset *two_rules(void)
+{
+    struct ruleset *rs = calloc(1, sizeof *rs);
+    rs->n = 2;
+    rs->rules = calloc(2, sizeof *rs->rules);
+    rs->rules[0].name = "a";
+    rs->rules[0].queue = "qa";
+    rs->rules[0].spike = 1;
+    rs->rules[0].topic = "t";
+    rs->rules[1].name = "b";
+    rs->rules[1].queue = "qb";
+    rs->rules[1].topic = "t";
+    return rs;
+}
+
+static void free_rules(struct ruleset *rs)
+{
+    free(rs->rules);
+    free(rs);
+}
+
+static void params(struct incident_params *p)
+{
+    memset(p, 0, sizeof *p);
+    spike_params_default(&p->spike);
+    p->spike.window_s = 10;
+    p->spike.warmup_s = 0;
+    p->spike.resolve_s = 5;
+    p->cooldown_s = 600;
+    p->max_pages_per_hour = 0;
+    p->viral_window_s = 60;
+}
+
+/* from..to seconds at rate posts a second, each matching rules[0..nr) */
+static void run(struct incidents *in, uint64_t from, uint64_t to, int rate, const int *rules, int nr)
+{
+    struct post p;
+    memset(&p, 0, sizeof p);
+    p.id = "1";
+    p.text = "t";
+    p.author.handle = "h";
+    for (uint64_t t = from; t < to; t++) {
+        for (int k = 0; k < rate; k++)
+            incidents_match(in, rules, nr, "qa", &p, t);
+        incidents_tick(in, t, t * 1000);
+    }
+}
+
+static void surge_opens_resolves_and_topic_counts_once(void **state)
+{
+    struct incident_params p;
+    struct seen s = {0};
+    struct ruleset *rs = two_rules();
+    struct incidents *in;
+    const int both[] = {0, 1};
+    (void)state;
+    params(&p);
+    in = incidents_new("i1", &p, &cbs, &s);
+    assert_int_equal(incidents_set_rules(in, rs, 1000, 1000000), 0);
+    assert_int_equal(incidents_stats(in)->series, 2);     /* rule a, topic t */
+    run(in, 1000, 1300, 1, both, 2);
+    assert_int_equal(s.n, 0);
+    run(in, 1300, 1340, 30, both, 2);
+    /* one incident for the rule and one for the topic (a post matching two
+     * rules of the topic counts once there, or it would read as a surge) */
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.act[0], INCIDENT_OPEN);
+    assert_int_equal(s.act[1], INCIDENT_OPEN);
+    assert_true(s.page[0] && s.page[1]);
+    assert_true(strstr(s.key[0], "i1:rule:a:") == s.key[0] || strstr(s.key[1], "i1:rule:a:") == s.key[1]);
+    assert_true(strstr(s.key[0], "i1:topic:t:") == s.key[0] || strstr(s.key[1], "i1:topic:t:") == s.key[1]);
+    run(in, 1340, 1400, 1, both, 2);
+    assert_int_equal(s.n, 4);
+    assert_int_equal(s.act[2], INCIDENT_RESOLVE);
+    assert_int_equal(s.act[3], INCIDENT_RESOLVE);
+    assert_true(s.page[2] && s.page[3]);       /* on-call heard of it: all-clear */
+    assert_int_equal(incidents_stats(in)->open, 0);
+    incidents_free(in);
+    free_rules(rs);
+}
+
+/* Rule "a" alone (no topics), a quiet 300 s, then a surge of 40 s. */
+static struct incidents *surge_on_a(struct seen *s, struct ruleset **rs)
+{
+    struct incident_params p;
+    struct incidents *in;
+    const int a[] = {0};
+
+    params(&p);
+    *rs = two_rules();
+    (*rs)->rules[0].topic = (*rs)->rules[1].topic = NULL;
+    in = incidents_new("i1", &p, &cbs, s);
+    incidents_set_rules(in, *rs, 1000, 1000000);
+    run(in, 1000, 1300, 1, a, 1);
+    run(in, 1300, 1340, 30, a, 1);
+    return in;
+}
+
+static void cooldown_reopens_without_a_page(void **state)
+{
+    struct seen s = {0};
+    struct ruleset *rs;
+    struct incidents *in = surge_on_a(&s, &rs);
+    const int a[] = {0};
+    (void)state;
+    run(in, 1340, 1400, 1, a, 1);
+    assert_int_equal(s.n, 2);                   /* open, resolve */
+    run(in, 1400, 1440, 30, a, 1);              /* the same again, within cooldown */
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.act[2], INCIDENT_REOPEN);
+    assert_int_equal(s.page[2], 0);
+    assert_string_equal(s.key[2], s.key[0]);    /* the same incident */
+    run(in, 1440, 1500, 1, a, 1);
+    assert_int_equal(s.act[3], INCIDENT_RESOLVE);
+    assert_int_equal(s.page[3], 0);             /* on-call was told it was over already */
+    /* after the cooldown: a new incident, paged */
+    run(in, 1500, 2100, 1, a, 1);
+    run(in, 2100, 2140, 30, a, 1);
+    assert_int_equal(s.act[4], INCIDENT_OPEN);
+    assert_int_equal(s.page[4], 1);
+    assert_string_not_equal(s.key[4], s.key[0]);
+    incidents_free(in);
+    free_rules(rs);
+}
+
+static void page_budget_suppresses_and_summarises(void **state)
+{
+    struct incident_params p;
+    struct seen s = {0};
+    struct incidents *in;
+    struct post post;
+    (void)state;
+    params(&p);
+    p.max_pages_per_hour = 2;
+    memset(&post, 0, sizeof post);
+    post.id = "9";
+    post.author.handle = "x";
+    post.text = "viral";
+    in = incidents_new("i1", &p, &cbs, &s);
+    for (int i = 0; i < 5; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "x:%d", i);
+        incidents_viral(in, key, &post, "viral text", 100, 1000 + (uint64_t)i, (1000 + (uint64_t)i) * 1000);
+    }
+    assert_int_equal(s.n, 5);                   /* every incident recorded */
+    assert_int_equal(s.page[0] + s.page[1] + s.page[2] + s.page[3] + s.page[4], 2);
+    assert_int_equal(s.limits, 1);              /* said once when it was hit */
+    assert_int_equal(incidents_stats(in)->suppressed, 3);
+    /* the same post again while open: nothing new */
+    incidents_viral(in, "x:0", &post, "viral text", 150, 1010, 1010000);
+    assert_int_equal(s.n, 5);
+    /* viral incidents end after their window; the suppressed ones end
+     * without an all-clear (on-call never heard of them) */
+    for (uint64_t t = 1010; t < 1100; t++)
+        incidents_tick(in, t, t * 1000);
+    assert_int_equal(s.n, 10);
+    assert_int_equal(s.page[5] + s.page[6] + s.page[7] + s.page[8] + s.page[9], 2);
+    /* the hour ends: the summary with the count */
+    for (uint64_t t = 1100; t < 1000 + 3601; t += 10)
+        incidents_tick(in, t, t * 1000);
+    assert_int_equal(s.limits, 2);
+    assert_int_equal(s.limit_over, 1);
+    assert_int_equal(s.suppressed, 3);
+    incidents_free(in);
+}
+
+static void rules_gone_resolve_their_incident(void **state)
+{
+    struct seen s = {0};
+    struct ruleset *rs, empty = {0};
+    struct incidents *in = surge_on_a(&s, &rs);
+    (void)state;
+    assert_int_equal(s.n, 1);
+    incidents_set_rules(in, &empty, 1340, 1340000);      /* reload without the rule */
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.act[1], INCIDENT_RESOLVE);
+    incidents_tick(in, 1341, 1341000);
+    assert_int_equal(incidents_stats(in)->series, 0);
+    incidents_free(in);
+    free_rules(rs);
+}
+
+static void pagerduty_document_shape(void **state)
+{
+    struct incident inc;
+    struct json_writer *w = jw_new();
+    const char *out;
+    size_t len;
+    (void)state;
+    memset(&inc, 0, sizeof inc);
+    snprintf(inc.key, sizeof inc.key, "i1:rule:a:1");
+    snprintf(inc.name, sizeof inc.name, "a");
+    inc.started_ms = inc.updated_ms = 1000;
+    assert_int_equal(oncall_pagerduty(w, "KEY", "i1", &inc, INCIDENT_RESOLVE, &out, &len), 0);
+    assert_memory_equal(out, "{\"routing_key\":\"KEY\",\"event_action\":\"resolve\",\"dedup_key\":\"i1:rule:a:1\"}", len);
+    /* a summary over PagerDuty's 1,024 is cut on a character boundary */
+    memset(inc.name, 'x', sizeof inc.name - 1);
+    inc.name[sizeof inc.name - 1] = '\0';
+    assert_int_equal(oncall_pagerduty(w, "KEY", "i1", &inc, INCIDENT_OPEN, &out, &len), 0);
+    assert_non_null(strstr(out, "\"severity\":\"critical\""));
+    jw_free(w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(surge_opens_resolves_and_topic_counts_once),
+        cmocka_unit_test(cooldown_reopens_without_a_page),
+        cmocka_unit_test(page_budget_suppresses_and_summarises),
+        cmocka_unit_test(rules_gone_resolve_their_incident),
+        cmocka_unit_test(pagerduty_document_shape),
+    };
+    return cmocka_run_group_tests_name("incident", tests, NULL, NULL);
+}
