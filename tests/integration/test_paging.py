@@ -348,3 +348,54 @@ def test_receiver_down_is_retried_then_delivered(workdir, redis_server, procs):
         am.terminate()
         am.wait(10)
         rx.stop()
+
+
+def test_viral_post_one_incident(workdir, redis_server, procs):
+    """An alerted complaint retweeted past viral_shares becomes one viral
+    incident on the incident queue and one webhook page; more retweets do
+    not page again."""
+    rx = Receiver()
+    orig = outage_posts(1)[0]
+    oid = orig["data"]["id"]
+    records = [orig]
+    for i in range(8):
+        rid, uid = str(1960000000000000000 + i), str(800000 + i)
+        records.append({"data": {"id": rid, "text": "RT @customer0: " + orig["data"]["text"], "author_id": uid,
+                                 "lang": "en", "created_at": "2026-11-23T08:01:00.000Z", "conversation_id": rid,
+                                 "edit_history_tweet_ids": [rid],
+                                 "referenced_tweets": [{"type": "retweeted", "id": oid}]},
+                        "includes": {"users": [{"id": uid, "username": "fan%d" % i, "name": "Fan",
+                                                "verified": False,
+                                                "public_metrics": {"followers_count": 3, "following_count": 1,
+                                                                   "tweet_count": 1, "listed_count": 0}}],
+                                     "tweets": [dict(orig["data"], author_id=orig["data"]["author_id"])]}})
+    posts = os.path.join(workdir, "viral.jsonl")
+    with open(posts, "w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    rules_dir = os.path.join(workdir, "rules.d")
+    os.makedirs(rules_dir)
+    with open(os.path.join(rules_dir, "outage.rules"), "w") as f:
+        f.write(RULE)
+    emu = Emulator(["--posts", posts, "--rate", "20", "--token", "it-token"])
+    procs.append(emu)
+    conf = config(redis_server.sock, x_source(emu.url, token_file(workdir)) +
+                  "[alerting]\nwebhook_url = http://127.0.0.1:%d/hook\nviral_shares = 5\n" % rx.port,
+                  rules=os.path.join(rules_dir, "*.rules"))
+    md = Mentiond(workdir, conf)
+    procs.append(md)
+    try:
+        wait_for(lambda: rx.bodies("/hook"), timeout=30, what="the viral page")
+        wait_for(lambda: emu.stats()["records_sent"] == len(records), timeout=30, what="all records sent")
+        time.sleep(1.5)
+        pages = [json.loads(b) for b in rx.bodies("/hook")]
+        assert len(pages) == 1
+        inc = pages[0]["incident"]
+        assert inc["kind"] == "viral" and inc["name"] == "x_v2:" + oid and inc["count"] == 5
+        assert inc["samples"][0]["id"] == oid and "can't log in" in inc["samples"][0]["text"]
+        recs = [json.loads(x) for x in redis_server.client().lrange("mentiond:q:incidents:critical", 0, -1)]
+        assert [(r["type"], r["action"]) for r in recs] == [("viral", "open")]
+        assert re.search(r"mentiond_viral_posts_total 1\b", md.metrics())
+        assert md.stop() == 0
+    finally:
+        rx.stop()
