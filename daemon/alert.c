@@ -8,24 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void put_str(struct json_writer *w, const char *k, const char *v)
-{
-    jw_key(w, k);
-    jw_str(w, v);
-}
-
-static void put_time(struct json_writer *w, const char *k, uint64_t ms)
-{
-    char t[40];
-    format_iso8601_ms(ms, t, sizeof t);
-    put_str(w, k, t);
-}
-
 static void put_priority(struct json_writer *w, int level, int score, const char *const *reasons, int n)
 {
     jw_key(w, "priority");
     jw_map_open(w);
-    put_str(w, "level", level_names[level]);
+    jw_put_str(w, "level", level_names[level]);
     jw_key(w, "score");
     jw_int(w, score);
     jw_key(w, "reasons");
@@ -40,8 +27,8 @@ static void put_times(struct json_writer *w, const struct post *p, uint64_t now_
 {
     jw_key(w, "times");
     jw_map_open(w);
-    put_time(w, "received", p->received_ms ? p->received_ms : now_ms);
-    put_time(w, "enqueued", now_ms);
+    jw_put_time(w, "received", p->received_ms ? p->received_ms : now_ms);
+    jw_put_time(w, "enqueued", now_ms);
     jw_map_close(w);
 }
 
@@ -49,16 +36,16 @@ static void put_post(struct json_writer *w, const struct post *p)
 {
     jw_key(w, "post");
     jw_map_open(w);
-    put_str(w, "id", p->id);
-    put_str(w, "url", p->url);
-    put_str(w, "text", p->text);
-    put_str(w, "lang", p->lang);
-    put_str(w, "created_at", p->created_at);
+    jw_put_str(w, "id", p->id);
+    jw_put_str(w, "url", p->url);
+    jw_put_str(w, "text", p->text);
+    jw_put_str(w, "lang", p->lang);
+    jw_put_str(w, "created_at", p->created_at);
     jw_key(w, "author");
     jw_map_open(w);
-    put_str(w, "id", p->author.id);
-    put_str(w, "handle", p->author.handle);
-    put_str(w, "name", p->author.name);
+    jw_put_str(w, "id", p->author.id);
+    jw_put_str(w, "handle", p->author.handle);
+    jw_put_str(w, "name", p->author.name);
     jw_key(w, "followers");
     if (p->author.followers >= 0)
         jw_int(w, p->author.followers);
@@ -67,14 +54,14 @@ static void put_post(struct json_writer *w, const struct post *p)
     jw_key(w, "verified");
     jw_bool(w, p->author.verified);
     jw_map_close(w);
-    put_str(w, "in_reply_to", p->in_reply_to);
-    put_str(w, "conversation_id", p->conversation_id);
+    jw_put_str(w, "in_reply_to", p->in_reply_to);
+    jw_put_str(w, "conversation_id", p->conversation_id);
     jw_key(w, "is_retweet");
     jw_bool(w, p->is_retweet);
     jw_key(w, "is_quote");
     jw_bool(w, p->is_quote);
     if (p->referenced_id)
-        put_str(w, "referenced_id", p->referenced_id);
+        jw_put_str(w, "referenced_id", p->referenced_id);
     jw_map_close(w);
 }
 
@@ -85,9 +72,9 @@ static void put_matches(struct json_writer *w, const struct ruleset *rs, const s
     for (int i = 0; i < mc->nhits; i++) {
         const struct rule *r = &rs->rules[mc->hits[i].rule];
         jw_map_open(w);
-        put_str(w, "rule", r->name);
-        put_str(w, "tag", r->tag);
-        put_str(w, "queue", r->queue);
+        jw_put_str(w, "rule", r->name);
+        jw_put_str(w, "tag", r->tag);
+        jw_put_str(w, "queue", r->queue);
         jw_key(w, "terms");
         jw_array_open(w);
         for (int t = 0; t < r->q->nterms; t++)
@@ -121,7 +108,7 @@ static void put_meta(struct json_writer *w, const struct ruleset *rs, const stru
                 if (dup || nseen >= (int)ARRAY_LEN(seen))
                     continue;
                 seen[nseen++] = r->meta_key[k];
-                put_str(w, r->meta_key[k], r->meta_val[k]);
+                jw_put_str(w, r->meta_key[k], r->meta_val[k]);
             }
         }
     jw_map_close(w);
@@ -147,8 +134,8 @@ static void put_context(struct json_writer *w, const struct post *p, const struc
     for (int i = 0; i < cx->nids; i++)
         jw_str(w, cx->author_ids[i]);
     jw_array_close(w);
-    put_str(w, "conversation_id", p->conversation_id);
-    put_str(w, "in_reply_to", p->in_reply_to);
+    jw_put_str(w, "conversation_id", p->conversation_id);
+    jw_put_str(w, "in_reply_to", p->in_reply_to);
     jw_key(w, "shares");
     jw_int(w, cx->shares);
     jw_map_close(w);
@@ -185,13 +172,13 @@ static void put_head(struct json_writer *w, const char *type, const char *id, co
     jw_map_open(w);
     jw_key(w, "v");
     jw_int(w, 1);
-    put_str(w, "type", type);
-    put_str(w, "id", id);
-    put_str(w, "instance", instance);
+    jw_put_str(w, "type", type);
+    jw_put_str(w, "id", id);
+    jw_put_str(w, "instance", instance);
     jw_key(w, "source");
     jw_map_open(w);
-    put_str(w, "name", p->source_name);
-    put_str(w, "type", p->source_type);
+    jw_put_str(w, "name", p->source_name);
+    jw_put_str(w, "type", p->source_type);
     jw_map_close(w);
     if (!p->deleted) {
         put_post(w, p);
@@ -199,7 +186,7 @@ static void put_head(struct json_writer *w, const char *type, const char *id, co
     }
     jw_key(w, "post");
     jw_map_open(w);
-    put_str(w, "id", p->id);
+    jw_put_str(w, "id", p->id);
     jw_map_close(w);
 }
 
@@ -216,7 +203,7 @@ struct alert *alert_build_canned(struct json_writer *w, const char *instance, co
     jw_key(w, "matches");
     jw_array_open(w);
     jw_array_close(w);
-    put_str(w, "queue", queue);
+    jw_put_str(w, "queue", queue);
     snprintf(reason, sizeof reason, "canned_reply:%d", nrecipients);
     put_priority(w, level, score, (const char *const[]){reason}, 1);
     jw_key(w, "context");
@@ -226,7 +213,7 @@ struct alert *alert_build_canned(struct json_writer *w, const char *instance, co
     for (int i = 0; i < nrecipients; i++)
         jw_str(w, recipients[i]);
     jw_array_close(w);
-    put_time(w, "first_seen", first_ms);
+    jw_put_time(w, "first_seen", first_ms);
     jw_map_close(w);
     put_times(w, p, now_ms);
     jw_map_close(w);
@@ -243,7 +230,7 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
     snprintf(id, sizeof id, "%s:%s", p->source_name ? p->source_name : "", p->id);
     put_head(w, "mention", id, instance, p);
     put_matches(w, rs, mc);
-    put_str(w, "queue", best->queue);
+    jw_put_str(w, "queue", best->queue);
     {
         const char *reasons[SCORER_MAX_REASONS];
         for (int i = 0; i < sc->nreasons; i++)
@@ -299,18 +286,18 @@ struct alert *alert_build_incident(struct json_writer *w, const char *instance, 
     jw_map_open(w);
     jw_key(w, "v");
     jw_int(w, 1);
-    put_str(w, "type", inc->kind == INCIDENT_VIRAL ? "viral" : "spike");
-    put_str(w, "id", id);
-    put_str(w, "instance", instance);
-    put_str(w, "action", incident_action_names[act]);
+    jw_put_str(w, "type", inc->kind == INCIDENT_VIRAL ? "viral" : "spike");
+    jw_put_str(w, "id", id);
+    jw_put_str(w, "instance", instance);
+    jw_put_str(w, "action", incident_action_names[act]);
     jw_key(w, "incident");
     oncall_put_incident(w, inc, act);
-    put_str(w, "queue", queue);
+    jw_put_str(w, "queue", queue);
     snprintf(reason, sizeof reason, "%s:%s", incident_kind_names[inc->kind], inc->name);
     put_priority(w, LEVEL_CRITICAL, 100, (const char *const[]){reason}, 1);
     jw_key(w, "times");
     jw_map_open(w);
-    put_time(w, "enqueued", now_ms);
+    jw_put_time(w, "enqueued", now_ms);
     jw_map_close(w);
     jw_map_close(w);
     if (jw_finish(w, &out, &len) != 0)

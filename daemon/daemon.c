@@ -843,8 +843,8 @@ static void render_metrics(void *ctx, struct buf *o)
 static void daemon_free(struct daemon *d)
 {
     metrics_server_free(d->metrics);
-    builder_free(d->builder);
-    paging_free(d->paging);           /* waits for a build still running */
+    builder_free(d->builder);           /* waits for a build still running */
+    paging_free(d->paging);
     rule_texts_free(d->extra, d->nextra);
     rule_texts_free(d->next_extra, d->next_nextra);
     if (d->rules_poll)

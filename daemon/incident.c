@@ -139,12 +139,7 @@ static void copy_cut(char *dst, size_t max, const char *s)
         dst[0] = '\0';
         return;
     }
-    n = strlen(s);
-    if (n >= max) {
-        n = max - 1;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
+    n = utf8_cut(s, strlen(s), max - 1);
     memcpy(dst, s, n);
     dst[n] = '\0';
 }

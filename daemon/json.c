@@ -318,6 +318,31 @@ void jw_null(struct json_writer *w) { jw_check(w, yajl_gen_null(w->g)); }
 void jw_bool(struct json_writer *w, int v) { jw_check(w, yajl_gen_bool(w->g, v)); }
 void jw_int(struct json_writer *w, long long v) { jw_check(w, yajl_gen_integer(w->g, v)); }
 
+void jw_put_str(struct json_writer *w, const char *key, const char *s)
+{
+    jw_key(w, key);
+    jw_str(w, s);
+}
+
+void jw_put_int(struct json_writer *w, const char *key, long long v)
+{
+    jw_key(w, key);
+    jw_int(w, v);
+}
+
+void jw_put_time(struct json_writer *w, const char *key, uint64_t epoch_ms)
+{
+    char t[40];
+
+    jw_key(w, key);
+    if (!epoch_ms) {
+        jw_null(w);
+        return;
+    }
+    format_iso8601_ms(epoch_ms, t, sizeof t);
+    jw_str(w, t);
+}
+
 void jw_strn(struct json_writer *w, const char *s, size_t n)
 {
     jw_check(w, yajl_gen_string(w->g, (const unsigned char *)s, n));

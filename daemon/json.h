@@ -16,6 +16,7 @@
 #define MENTIOND_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define JSON_DEFAULT_MAX_DEPTH 64
 #define JSON_MAX_POINTER 1024
@@ -68,6 +69,11 @@ void jw_strn(struct json_writer *w, const char *s, size_t n);
 void jw_int(struct json_writer *w, long long v);
 void jw_bool(struct json_writer *w, int v);
 void jw_null(struct json_writer *w);
+/* "key": value pairs inside a map.  jw_put_time writes the wall-clock
+ * milliseconds as "2026-11-22T10:00:00.012Z", or null for 0. */
+void jw_put_str(struct json_writer *w, const char *key, const char *s);
+void jw_put_int(struct json_writer *w, const char *key, long long v);
+void jw_put_time(struct json_writer *w, const char *key, uint64_t epoch_ms);
 /* Returns 0 and the document (valid until the next writer call), or -1. */
 int jw_finish(struct json_writer *w, const char **out, size_t *len);
 

@@ -7,31 +7,6 @@
 
 #define PD_SUMMARY_MAX 1024     /* PagerDuty truncates summary at 1024 chars */
 
-static void put_str(struct json_writer *w, const char *k, const char *v)
-{
-    jw_key(w, k);
-    jw_str(w, v);
-}
-
-static void put_time(struct json_writer *w, const char *k, uint64_t ms)
-{
-    char t[40];
-
-    if (!ms) {
-        jw_key(w, k);
-        jw_null(w);
-        return;
-    }
-    format_iso8601_ms(ms, t, sizeof t);
-    put_str(w, k, t);
-}
-
-static void put_int(struct json_writer *w, const char *k, long long v)
-{
-    jw_key(w, k);
-    jw_int(w, v);
-}
-
 const char *oncall_status(enum incident_action act)
 {
     switch (act) {
@@ -65,26 +40,26 @@ void oncall_text(char *out, size_t len, const char *instance, const struct incid
 void oncall_put_incident(struct json_writer *w, const struct incident *inc, enum incident_action act)
 {
     jw_map_open(w);
-    put_str(w, "key", inc->key);
-    put_str(w, "kind", incident_kind_names[inc->kind]);
-    put_str(w, "name", inc->name);
-    put_str(w, "queue", inc->queue);
-    put_str(w, "status", oncall_status(act));
-    put_time(w, "started", inc->started_ms);
-    put_time(w, "resolved", inc->resolved ? inc->resolved_ms : 0);
-    put_int(w, "window_seconds", inc->window_s);
-    put_int(w, "count", (long long)inc->count);
-    put_int(w, "baseline", (long long)inc->baseline);
-    put_int(w, "peak", (long long)inc->peak);
+    jw_put_str(w, "key", inc->key);
+    jw_put_str(w, "kind", incident_kind_names[inc->kind]);
+    jw_put_str(w, "name", inc->name);
+    jw_put_str(w, "queue", inc->queue);
+    jw_put_str(w, "status", oncall_status(act));
+    jw_put_time(w, "started", inc->started_ms);
+    jw_put_time(w, "resolved", inc->resolved ? inc->resolved_ms : 0);
+    jw_put_int(w, "window_seconds", inc->window_s);
+    jw_put_int(w, "count", (long long)inc->count);
+    jw_put_int(w, "baseline", (long long)inc->baseline);
+    jw_put_int(w, "peak", (long long)inc->peak);
     jw_key(w, "samples");
     jw_array_open(w);
     for (int i = 0; i < inc->nsamples; i++) {
         const struct incident_sample *s = &inc->samples[i];
         jw_map_open(w);
-        put_str(w, "id", s->id);
-        put_str(w, "url", s->url[0] ? s->url : NULL);
-        put_str(w, "author", s->author);
-        put_str(w, "text", s->text);
+        jw_put_str(w, "id", s->id);
+        jw_put_str(w, "url", s->url[0] ? s->url : NULL);
+        jw_put_str(w, "author", s->author);
+        jw_put_str(w, "text", s->text);
         jw_map_close(w);
     }
     jw_array_close(w);
@@ -113,9 +88,9 @@ static void am_open(struct json_writer *w, const char *alertname, const char *in
     jw_map_open(w);
     jw_key(w, "labels");
     jw_map_open(w);
-    put_str(w, "alertname", alertname);
-    put_str(w, "instance", instance);
-    put_str(w, "severity", severity);
+    jw_put_str(w, "alertname", alertname);
+    jw_put_str(w, "instance", instance);
+    jw_put_str(w, "severity", severity);
 }
 
 int oncall_alertmanager(struct json_writer *w, const char *instance, const struct incident *inc,
@@ -124,11 +99,11 @@ int oncall_alertmanager(struct json_writer *w, const char *instance, const struc
     char text[1024], desc[512], samples[INCIDENT_SAMPLES * (INCIDENT_TEXT_MAX + 96)];
 
     am_open(w, inc->kind == INCIDENT_VIRAL ? "MentiondViralPost" : "MentiondSurge", instance, "critical");
-    put_str(w, "kind", incident_kind_names[inc->kind]);
-    put_str(w, "name", inc->name);
+    jw_put_str(w, "kind", incident_kind_names[inc->kind]);
+    jw_put_str(w, "name", inc->name);
     if (inc->queue[0])
-        put_str(w, "queue", inc->queue);
-    put_str(w, "incident", inc->key);
+        jw_put_str(w, "queue", inc->queue);
+    jw_put_str(w, "incident", inc->key);
     jw_map_close(w);
     oncall_text(text, sizeof text, instance, inc, act);
     snprintf(desc, sizeof desc, "%llu posts in the last %us against a baseline of %llu; peak %llu; status %s",
@@ -137,12 +112,12 @@ int oncall_alertmanager(struct json_writer *w, const char *instance, const struc
     samples_text(samples, sizeof samples, inc);
     jw_key(w, "annotations");
     jw_map_open(w);
-    put_str(w, "summary", text);
-    put_str(w, "description", desc);
-    put_str(w, "samples", samples);
+    jw_put_str(w, "summary", text);
+    jw_put_str(w, "description", desc);
+    jw_put_str(w, "samples", samples);
     jw_map_close(w);
-    put_time(w, "startsAt", inc->started_ms);
-    put_time(w, "endsAt", ends_ms);
+    jw_put_time(w, "startsAt", inc->started_ms);
+    jw_put_time(w, "endsAt", ends_ms);
     jw_map_close(w);
     jw_array_close(w);
     return jw_finish(w, out, len);
@@ -151,15 +126,8 @@ int oncall_alertmanager(struct json_writer *w, const char *instance, const struc
 /* PagerDuty's summary: at most 1024 bytes, cut on a character. */
 static void put_summary(struct json_writer *w, const char *text)
 {
-    size_t n = strlen(text);
-
-    if (n > PD_SUMMARY_MAX) {
-        n = PD_SUMMARY_MAX;
-        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
-            n--;
-    }
     jw_key(w, "summary");
-    jw_strn(w, text, n);
+    jw_strn(w, text, utf8_cut(text, strlen(text), PD_SUMMARY_MAX));
 }
 
 int oncall_pagerduty(struct json_writer *w, const char *routing_key, const char *instance,
@@ -169,24 +137,24 @@ int oncall_pagerduty(struct json_writer *w, const char *routing_key, const char 
 
     jw_reset(w);
     jw_map_open(w);
-    put_str(w, "routing_key", routing_key);
-    put_str(w, "event_action", act == INCIDENT_RESOLVE ? "resolve" : "trigger");
-    put_str(w, "dedup_key", inc->key);
+    jw_put_str(w, "routing_key", routing_key);
+    jw_put_str(w, "event_action", act == INCIDENT_RESOLVE ? "resolve" : "trigger");
+    jw_put_str(w, "dedup_key", inc->key);
     if (act != INCIDENT_RESOLVE) {
         oncall_text(text, sizeof text, instance, inc, act);
         jw_key(w, "payload");
         jw_map_open(w);
         put_summary(w, text);
-        put_str(w, "source", instance);
-        put_str(w, "severity", "critical");
-        put_time(w, "timestamp", inc->updated_ms);
-        put_str(w, "component", inc->name);
-        put_str(w, "group", inc->queue[0] ? inc->queue : incident_kind_names[inc->kind]);
-        put_str(w, "class", inc->kind == INCIDENT_VIRAL ? "viral" : "surge");
+        jw_put_str(w, "source", instance);
+        jw_put_str(w, "severity", "critical");
+        jw_put_time(w, "timestamp", inc->updated_ms);
+        jw_put_str(w, "component", inc->name);
+        jw_put_str(w, "group", inc->queue[0] ? inc->queue : incident_kind_names[inc->kind]);
+        jw_put_str(w, "class", inc->kind == INCIDENT_VIRAL ? "viral" : "surge");
         jw_key(w, "custom_details");
         oncall_put_incident(w, inc, act);
         jw_map_close(w);
-        put_str(w, "client", "mentiond");
+        jw_put_str(w, "client", "mentiond");
     }
     jw_map_close(w);
     return jw_finish(w, out, len);
@@ -200,9 +168,9 @@ int oncall_webhook(struct json_writer *w, const char *instance, const struct inc
     oncall_text(text, sizeof text, instance, inc, act);
     jw_reset(w);
     jw_map_open(w);
-    put_str(w, "text", text);
-    put_str(w, "instance", instance);
-    put_str(w, "action", incident_action_names[act]);
+    jw_put_str(w, "text", text);
+    jw_put_str(w, "instance", instance);
+    jw_put_str(w, "action", incident_action_names[act]);
     jw_key(w, "incident");
     oncall_put_incident(w, inc, act);
     jw_map_close(w);
@@ -227,10 +195,10 @@ int oncall_limit_alertmanager(struct json_writer *w, const char *instance, const
     jw_map_close(w);
     jw_key(w, "annotations");
     jw_map_open(w);
-    put_str(w, "summary", text);
+    jw_put_str(w, "summary", text);
     jw_map_close(w);
-    put_time(w, "startsAt", now_ms);
-    put_time(w, "endsAt", ends_ms);
+    jw_put_time(w, "startsAt", now_ms);
+    jw_put_time(w, "endsAt", ends_ms);
     jw_map_close(w);
     jw_array_close(w);
     return jw_finish(w, out, len);
@@ -244,18 +212,18 @@ int oncall_limit_pagerduty(struct json_writer *w, const char *routing_key, const
     snprintf(key, sizeof key, "%s:page-limit:%llu", instance, (unsigned long long)(now_ms / 3600000));
     jw_reset(w);
     jw_map_open(w);
-    put_str(w, "routing_key", routing_key);
-    put_str(w, "event_action", "trigger");
-    put_str(w, "dedup_key", key);
+    jw_put_str(w, "routing_key", routing_key);
+    jw_put_str(w, "event_action", "trigger");
+    jw_put_str(w, "dedup_key", key);
     jw_key(w, "payload");
     jw_map_open(w);
     put_summary(w, text);
-    put_str(w, "source", instance);
-    put_str(w, "severity", "warning");
-    put_time(w, "timestamp", now_ms);
-    put_str(w, "class", "page_limit");
+    jw_put_str(w, "source", instance);
+    jw_put_str(w, "severity", "warning");
+    jw_put_time(w, "timestamp", now_ms);
+    jw_put_str(w, "class", "page_limit");
     jw_map_close(w);
-    put_str(w, "client", "mentiond");
+    jw_put_str(w, "client", "mentiond");
     jw_map_close(w);
     return jw_finish(w, out, len);
 }
@@ -265,10 +233,10 @@ int oncall_limit_webhook(struct json_writer *w, const char *instance, const char
 {
     jw_reset(w);
     jw_map_open(w);
-    put_str(w, "text", text);
-    put_str(w, "instance", instance);
-    put_str(w, "action", "page_limit");
-    put_int(w, "suppressed", (long long)suppressed);
+    jw_put_str(w, "text", text);
+    jw_put_str(w, "instance", instance);
+    jw_put_str(w, "action", "page_limit");
+    jw_put_int(w, "suppressed", (long long)suppressed);
     jw_map_close(w);
     return jw_finish(w, out, len);
 }

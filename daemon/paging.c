@@ -29,7 +29,6 @@ struct paging {
     void *sink_ctx;
     struct pipeline_observer obs;
     uint64_t last_resend_s;
-    uint64_t records;           /* incident records handed to the sink */
 };
 
 static void params_of(const struct config *c, struct incident_params *p)
@@ -107,12 +106,10 @@ static void on_incident(void *ctx, const struct incident *inc, enum incident_act
     log_msg(act == INCIDENT_RESOLVE ? LOG_NOTICE : LOG_WARNING, "incident %s: %s%s", inc->key, text,
             paged || act == INCIDENT_RESOLVE ? "" : " (not paged: cooldown or page limit)");
     a = alert_build_incident(pg->jw, pg->cfg->name, pg->cfg->incident_queue, inc, act, now_real_ms());
-    if (a) {
-        pg->records++;
+    if (a)
         pg->sink(pg->sink_ctx, a);
-    } else {
+    else
         log_limited(LOG_ERR, "incident %s: record could not be encoded", inc->key);
-    }
     if (paged)
         page(pg, inc, act);
 }

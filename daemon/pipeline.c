@@ -139,8 +139,10 @@ static void watch_own_post(struct pipeline *pl, struct post *p, uint64_t now)
         struct alert *a;
         for (uint32_t i = 0; i < e->nids; i++)
             rcpt[i] = e->ids[i];
+        uint64_t real = now_real_ms();
+        /* the window's clock is monotonic; first_seen is wall-clock time */
         a = alert_build_canned(pl->jw, cfg->name, cfg->canned_queue, LEVEL_HIGH, p, rcpt, (int)e->nids,
-                               e->start_ms, now_real_ms());
+                               real - (now - e->start_ms), real);
         if (!a) {
             pl->st.encode_failed++;
             return;

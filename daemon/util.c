@@ -175,6 +175,16 @@ int parse_ll(const char *s, long long min, long long max, long long *out)
     return 0;
 }
 
+size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    n = max;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
 size_t str_copy(char *dst, const char *src, size_t dstlen)
 {
     size_t n = strlen(src);

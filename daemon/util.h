@@ -38,6 +38,9 @@ char *secret_read(const char *path, char *err, size_t errlen);
 /* Parse a decimal integer in [min,max]; 0 ok, -1 bad. */
 int parse_ll(const char *s, long long min, long long max, long long *out);
 
+/* The length of s[0..n) cut to at most max bytes without splitting a
+ * UTF-8 character. */
+size_t utf8_cut(const char *s, size_t n, size_t max);
 /* Copy with truncation, always NUL-terminated; returns strlen(src). */
 size_t str_copy(char *dst, const char *src, size_t dstlen);
 

@@ -57,6 +57,19 @@ def outage_posts(n):
     return out
 
 
+def write_inputs(workdir, records):
+    """The emulator's posts file and a rules glob holding RULE."""
+    posts = os.path.join(workdir, "posts.jsonl")
+    with open(posts, "w") as f:
+        for r in records:
+            f.write(json.dumps(r) + "\n")
+    rules_dir = os.path.join(workdir, "rules.d")
+    os.makedirs(rules_dir)
+    with open(os.path.join(rules_dir, "outage.rules"), "w") as f:
+        f.write(RULE)
+    return posts, os.path.join(rules_dir, "*.rules")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -211,14 +224,7 @@ def check_webhook(bodies):
 def test_surge_pages_once_and_resolves(workdir, redis_server, procs):
     rx = Receiver()
     am = Alertmanager(workdir, "http://127.0.0.1:%d/am-hook" % rx.port)
-    posts = os.path.join(workdir, "outage.jsonl")
-    with open(posts, "w") as f:
-        for p in outage_posts(200):
-            f.write(json.dumps(p) + "\n")
-    rules_dir = os.path.join(workdir, "rules.d")
-    os.makedirs(rules_dir)
-    with open(os.path.join(rules_dir, "outage.rules"), "w") as f:
-        f.write(RULE)
+    posts, rules = write_inputs(workdir, outage_posts(200))
     key_file = os.path.join(workdir, "pd.key")
     with open(key_file, "w") as f:
         f.write("R0UT1NGKEY0123456789abcdef012345\n")
@@ -232,7 +238,7 @@ def test_surge_pages_once_and_resolves(workdir, redis_server, procs):
                 "spike_baseline = 60\nspike_resolve = 5\nspike_min_count = 20\nresend_interval = 5\n"
                 "cooldown = 0\n" % (am.url, rx.port, key_file, hook_file))
     conf = config(redis_server.sock, x_source(emu.url, token_file(workdir)) + alerting,
-                  rules=os.path.join(rules_dir, "*.rules"))
+                  rules=rules)
     md = Mentiond(workdir, conf)
     procs.append(md)
     try:
@@ -297,14 +303,7 @@ def test_receiver_down_is_retried_then_delivered(workdir, redis_server, procs):
     """A receiver that answers 503 then comes back gets the page on a retry;
     one that answers 400 is not retried and is counted as failed."""
     rx = Receiver()
-    posts = os.path.join(workdir, "outage.jsonl")
-    with open(posts, "w") as f:
-        for p in outage_posts(200):
-            f.write(json.dumps(p) + "\n")
-    rules_dir = os.path.join(workdir, "rules.d")
-    os.makedirs(rules_dir)
-    with open(os.path.join(rules_dir, "outage.rules"), "w") as f:
-        f.write(RULE)
+    posts, rules = write_inputs(workdir, outage_posts(200))
     dead = free_port()                  # nothing listens: connection refused, retried
     emu = Emulator(["--posts", posts, "--rate", "40", "--loop", "--fresh-ids", "--token", "it-token"])
     procs.append(emu)
@@ -312,7 +311,7 @@ def test_receiver_down_is_retried_then_delivered(workdir, redis_server, procs):
                 "spike_window = 10\nspike_warmup = 0\nspike_min_count = 20\nnotify_retries = 20\n"
                 "notify_timeout = 2\n" % (dead, rx.port))
     conf = config(redis_server.sock, x_source(emu.url, token_file(workdir)) + alerting,
-                  rules=os.path.join(rules_dir, "*.rules"))
+                  rules=rules)
     # warm-up 0: the first seconds are the baseline; start quiet, then surge
     emu.control(rate=1)
     md = Mentiond(workdir, conf)
@@ -369,19 +368,12 @@ def test_viral_post_one_incident(workdir, redis_server, procs):
                                                 "public_metrics": {"followers_count": 3, "following_count": 1,
                                                                    "tweet_count": 1, "listed_count": 0}}],
                                      "tweets": [dict(orig["data"], author_id=orig["data"]["author_id"])]}})
-    posts = os.path.join(workdir, "viral.jsonl")
-    with open(posts, "w") as f:
-        for r in records:
-            f.write(json.dumps(r) + "\n")
-    rules_dir = os.path.join(workdir, "rules.d")
-    os.makedirs(rules_dir)
-    with open(os.path.join(rules_dir, "outage.rules"), "w") as f:
-        f.write(RULE)
+    posts, rules = write_inputs(workdir, records)
     emu = Emulator(["--posts", posts, "--rate", "20", "--token", "it-token"])
     procs.append(emu)
     conf = config(redis_server.sock, x_source(emu.url, token_file(workdir)) +
                   "[alerting]\nwebhook_url = http://127.0.0.1:%d/hook\nviral_shares = 5\n" % rx.port,
-                  rules=os.path.join(rules_dir, "*.rules"))
+                  rules=rules)
     md = Mentiond(workdir, conf)
     procs.append(md)
     try:

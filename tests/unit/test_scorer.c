@@ -216,6 +216,16 @@ static void pipeline_stages(void **state)
     assert_int_equal(s.n, 3);
     assert_non_null(strstr(s.json[2], "\"type\":\"canned_reply\""));
     assert_non_null(strstr(s.json[2], "\"recipients\":[\"cid\",\"ben\",\"ann\"]"));
+    {
+        /* first_seen is wall-clock time (the window's clock is monotonic) */
+        char want[40], got[5];
+        const char *fs = strstr(s.json[2], "\"first_seen\":\"");
+        format_iso8601_ms(now_real_ms(), want, sizeof want);
+        assert_non_null(fs);
+        memcpy(got, fs + 14, 4);
+        got[4] = '\0';
+        assert_memory_equal(got, want, 4);  /* this year, not 1970 */
+    }
 
     pipeline_free(&pl);
     config_free(cfg);
