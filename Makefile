@@ -29,15 +29,71 @@ UNIT_TESTS := test_framing test_ws test_spool test_spike test_incident test_deco
 UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
 
 PYTHON  := /usr/bin/python3
+# make install: PREFIX for the program, manuals and shared files; SYSCONFDIR
+# for the configuration (always /etc: the unit and the defaults look there);
+# UNITDIR where systemd finds units for that prefix; DESTDIR for packaging.
 PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/mentiond
+DOCDIR  ?= $(PREFIX)/share/doc/mentiond
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_jetstream fuzz_ws fuzz_config fuzz_pii fuzz_spool
 FB := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit integration run clean clean-objs check-clang fuzz fuzz-replay bench soak sanitize integration-san
-all: $(B)/mentiond
+.PHONY: all deps test unit integration run clean clean-objs check-clang fuzz fuzz-replay bench soak sanitize integration-san \
+        man install uninstall check-ops deb package-test
+all: $(B)/mentiond man
+
+# Manuals: mentiond(8) from its template, mentiond.conf(5) from README.md's
+# configuration and rule sections (one text for both).
+man: $(B)/man/mentiond.8 $(B)/man/mentiond.conf.5
+
+$(B)/man/mentiond.8: man/mentiond.8.in VERSION | $(B)
+	@mkdir -p $(B)/man
+	sed 's/@VERSION@/$(VERSION)/' $< > $@
+
+$(B)/man/mentiond.conf.5: README.md scripts/gen-man VERSION | $(B)
+	@mkdir -p $(B)/man
+	$(PYTHON) scripts/gen-man README.md $@ $(VERSION)
+
+# Configuration files are installed only where none exists: an upgrade never
+# overwrites what ops edited (the new examples go to DOCDIR/examples).
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(DATADIR)/prometheus $(DESTDIR)$(DATADIR)/grafana $(DESTDIR)$(DOCDIR)/examples/rules.d \
+	  $(DESTDIR)$(DOCDIR)/examples/lexicons $(DESTDIR)$(SYSCONFDIR)/mentiond/rules.d $(DESTDIR)$(SYSCONFDIR)/mentiond/lexicons
+	install -m 755 $(B)/mentiond $(DESTDIR)$(BINDIR)/mentiond
+	install -m 644 $(B)/man/mentiond.8 $(DESTDIR)$(MANDIR)/man8/mentiond.8
+	install -m 644 $(B)/man/mentiond.conf.5 $(DESTDIR)$(MANDIR)/man5/mentiond.conf.5
+	sed 's|/usr/local/bin/mentiond|$(BINDIR)/mentiond|g; s|file:///usr/local/share/doc/mentiond|file://$(DOCDIR)|' \
+	  systemd/mentiond.service > $(DESTDIR)$(UNITDIR)/mentiond.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/mentiond.service
+	install -m 644 ops/prometheus/mentiond.rules.yml ops/prometheus/mentiond.rules.test.yml $(DESTDIR)$(DATADIR)/prometheus/
+	install -m 644 ops/grafana/mentiond.json $(DESTDIR)$(DATADIR)/grafana/
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 conf/mentiond.conf $(DESTDIR)$(DOCDIR)/examples/
+	install -m 644 conf/rules.d/*.rules $(DESTDIR)$(DOCDIR)/examples/rules.d/
+	install -m 644 conf/lexicons/*.txt $(DESTDIR)$(DOCDIR)/examples/lexicons/
+	install -m 755 scripts/consumer-list scripts/consumer-stream $(DESTDIR)$(DOCDIR)/examples/
+	@[ -e $(DESTDIR)$(SYSCONFDIR)/mentiond/mentiond.conf ] || \
+	  install -m 644 conf/mentiond.conf $(DESTDIR)$(SYSCONFDIR)/mentiond/mentiond.conf
+	@ls $(DESTDIR)$(SYSCONFDIR)/mentiond/rules.d/*.rules >/dev/null 2>&1 || \
+	  install -m 644 conf/rules.d/*.rules $(DESTDIR)$(SYSCONFDIR)/mentiond/rules.d/
+	@for f in conf/lexicons/*.txt; do t=$(DESTDIR)$(SYSCONFDIR)/mentiond/lexicons/$${f##*/}; \
+	  [ -e $$t ] || install -m 644 $$f $$t; done
+
+# Removes what install put outside /etc; the configuration stays (as dpkg's
+# remove does; delete /etc/mentiond by hand to purge).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mentiond $(DESTDIR)$(MANDIR)/man8/mentiond.8 $(DESTDIR)$(MANDIR)/man5/mentiond.conf.5 \
+	  $(DESTDIR)$(UNITDIR)/mentiond.service
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	@echo "uninstall: $(SYSCONFDIR)/mentiond kept (your configuration)"
 
 deps:
 	@scripts/install-deps

@@ -72,6 +72,7 @@ static const struct ckey keys[] = {
     {"daemon", "accents", CT_ACCENTS, C(accents_fold), "keep", 0, 0},
     {"daemon", "shutdown_timeout", CT_INT, C(shutdown_timeout), "5", 0, 300},
     {"daemon", "status_interval", CT_INT, C(status_interval), "60", 0, 86400},
+    {"daemon", "heartbeat_interval", CT_INT, C(heartbeat_interval), "10", 0, 3600},
     {"daemon", "own_handles", CT_STR, C(own_handles), "", 0, 0},
     {"priority", "reach_followers", CT_STR, C(reach_followers), "1000, 10000, 100000, 1000000", 0, 0},
     {"priority", "reach_points", CT_INT, C(reach_points), "4", 0, 100},
@@ -833,8 +834,6 @@ struct config *config_load(const char *path, struct errlist *errs)
         goto fail;
     if (!valid_name(c->name))
         errlist_add(errs, "%s: [daemon] name = %s: use 1-64 letters, digits, '-', '_' or '.'", path, c->name);
-    if (c->nsources == 0)
-        errlist_add(errs, "%s: no [source \"name\"] section: at least one source is required", path);
     for (struct source_conf *s = c->sources; s; s = s->next)
         validate_source(c, s, errs);
     parse_redis_url(c, path, errs);

@@ -88,6 +88,7 @@ struct config {
     long long accents_fold;
     long long shutdown_timeout;         /* seconds */
     long long status_interval;          /* seconds between summary log lines */
+    long long heartbeat_interval;       /* seconds between <prefix>:instance:<name> updates; 0: none */
     /* [redis] */
     char *redis_url;
     char *redis_username;               /* ACL user, "" = default */

@@ -17,12 +17,14 @@
 
 #include <event2/event.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define SHUTDOWN_POLL_MS 20
+#define CLOSE_WAIT_MS 1000              /* for Redis to answer the last writes */
 
 enum job_kind { JOB_RELOAD, JOB_REDIS_RULES };
 
@@ -54,11 +56,12 @@ struct daemon {
     struct source **src;
     int nsrc;
     struct event *ev_term, *ev_int, *ev_hup;
-    struct event *watchdog, *status, *shutdown, *cursors;
+    struct event *watchdog, *status, *shutdown, *closing, *cursors;
     uint64_t watchdog_usec;
     uint64_t last_tick_ms;
     uint64_t shutdown_deadline_ms;
     int stopping;
+    int finishing;                      /* closing Redis, then out of the loop */
     int exit_code;
     struct builder *builder;
     int reload_pending;                 /* SIGHUP while a build ran */
@@ -75,6 +78,11 @@ struct daemon {
     struct metrics_server *metrics;
     struct paging *paging;
     uint64_t started_ms;
+    struct event *heartbeat;
+    uint64_t heartbeat_ms;              /* last sent (monotonic) */
+    uint64_t reloads[2][2];             /* [kind][applied] */
+    int last_build_ok;                  /* of the last reload or Redis rules build */
+    uint64_t last_build_ok_ms;          /* wall clock of the last applied one */
 };
 
 /* Rules beyond this many get one aggregated series, so a 100,000-rule
@@ -82,6 +90,7 @@ struct daemon {
 #define METRICS_MAX_RULES 500
 
 static void start_build(struct daemon *d);
+static void heartbeat_send(struct daemon *d, const char *state);
 
 static void sink_push(void *ctx, struct alert *a)
 {
@@ -270,6 +279,10 @@ static void job_done(void *arg)
         job_free(j);
         return;
     }
+    d->reloads[j->kind][j->rs != NULL]++;
+    d->last_build_ok = j->rs != NULL;
+    if (j->rs)
+        d->last_build_ok_ms = now_real_ms();
     if (!j->rs) {
         for (int i = 0; i < j->errs.n; i++)
             log_msg(LOG_ERR, "%s rejected: %s", what, j->errs.msgs[i]);
@@ -533,6 +546,8 @@ static void cursors_final(struct daemon *d)
             cursor_save(d, d->src[i], source_position(d->src[i]));
 }
 
+static void on_close_poll(evutil_socket_t fd, short what, void *arg);
+
 static void finish(struct daemon *d)
 {
     uint64_t left = redis_sink_pending(d->sink), written = 0, lost;
@@ -554,8 +569,26 @@ static void finish(struct daemon *d)
             log_msg(LOG_NOTICE, "shutdown: %llu more written to the spool %s", (unsigned long long)written,
                     d->cfg->spool_dir);
     }
+    heartbeat_send(d, "stopped");
     redis_sink_close(d->sink);
-    event_base_loopexit(d->base, NULL);
+    /* the last writes (cursors, heartbeat) are on the wire once Redis has
+     * answered them and hiredis closed the connection */
+    d->finishing = 1;
+    d->shutdown_deadline_ms = now_mono_ms() + CLOSE_WAIT_MS;
+    on_close_poll(-1, 0, d);
+}
+
+static void on_close_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct timeval tv = {0, SHUTDOWN_POLL_MS * 1000};
+
+    (void)fd;
+    (void)what;
+    if (redis_sink_closed(d->sink) || now_mono_ms() >= d->shutdown_deadline_ms)
+        event_base_loopexit(d->base, NULL);
+    else
+        evtimer_add(d->closing, &tv);
 }
 
 static void on_shutdown_poll(evutil_socket_t fd, short what, void *arg)
@@ -578,8 +611,13 @@ static void on_shutdown_poll(evutil_socket_t fd, short what, void *arg)
 
 static void begin_shutdown(struct daemon *d, int sig)
 {
+    if (d->finishing) {
+        event_base_loopexit(d->base, NULL);
+        return;
+    }
     if (d->stopping) {
         log_msg(LOG_WARNING, "second signal %d: exiting now", sig);
+        evtimer_del(d->shutdown);
         finish(d);
         return;
     }
@@ -589,8 +627,10 @@ static void begin_shutdown(struct daemon *d, int sig)
             (unsigned long long)redis_sink_pending(d->sink), d->cfg->shutdown_timeout);
     for (int i = 0; i < d->nsrc; i++)
         source_stop(d->src[i]);
-    evtimer_del(d->status);
+    if (d->status)
+        evtimer_del(d->status);
     evtimer_del(d->rules_poll);
+    heartbeat_send(d, "stopping");
     d->shutdown_deadline_ms = now_mono_ms() + (uint64_t)d->cfg->shutdown_timeout * 1000;
     on_shutdown_poll(-1, 0, d);
 }
@@ -623,34 +663,163 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     d->last_tick_ms = now;
 }
 
+/* What the status line and the heartbeat report, summed over levels and
+ * sources. */
+struct totals {
+    uint64_t enqueued, dropped, records, posts, rejected;
+    int sources_up;
+};
+
+static void totals_get(struct daemon *d, struct totals *t)
+{
+    const struct redis_stats *rst = redis_sink_stats(d->sink);
+    const struct spool *sp = redis_sink_spool(d->sink);
+
+    memset(t, 0, sizeof *t);
+    for (int l = 0; l < LEVEL_COUNT; l++) {
+        t->enqueued += rst->enqueued[l];
+        t->dropped += rst->dropped[l] + rst->dropped_spool[l] + (sp ? spool_stats(sp)->dropped[l] : 0);
+    }
+    for (int i = 0; i < d->nsrc; i++) {
+        const struct feed *f = source_feed(d->src[i]);
+        t->records += f->fr.stats.records;
+        t->posts += f->st.posts;
+        t->rejected += feed_rejected(f);
+        t->sources_up += source_state(d->src[i]) == SOURCE_UP;
+    }
+}
+
 /* Periodic summary at info: what an on-call engineer wants from the log. */
 static void on_status(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
-    const struct redis_stats *rst = redis_sink_stats(d->sink);
-    uint64_t enq = 0, drop = 0, posts = 0, rej = 0;
+    struct totals t;
     char status[256];
 
     (void)fd;
     (void)what;
-    for (int l = 0; l < LEVEL_COUNT; l++) {
-        enq += rst->enqueued[l];
-        drop += rst->dropped[l] + rst->dropped_spool[l];
-        if (redis_sink_spool(d->sink))
-            drop += spool_stats(redis_sink_spool(d->sink))->dropped[l];
-    }
-    for (int i = 0; i < d->nsrc; i++) {
-        posts += source_feed(d->src[i])->st.posts;
-        rej += feed_rejected(source_feed(d->src[i]));
-    }
+    totals_get(d, &t);
     status_text(d, status, sizeof status);
     log_msg(LOG_INFO, "status: %s; posts %llu, rejected records %llu, matched %llu, alerts enqueued %llu, "
-            "buffered %llu, spooled %llu, dropped %llu", status, (unsigned long long)posts,
-            (unsigned long long)rej, (unsigned long long)d->pl.st.matched, (unsigned long long)enq,
+            "buffered %llu, spooled %llu, dropped %llu", status, (unsigned long long)t.posts,
+            (unsigned long long)t.rejected, (unsigned long long)d->pl.st.matched, (unsigned long long)t.enqueued,
             (unsigned long long)redis_sink_buffered(d->sink),
             (unsigned long long)(redis_sink_pending(d->sink) - redis_sink_buffered(d->sink)),
-            (unsigned long long)drop);
+            (unsigned long long)t.dropped);
     sdnotify_status(status);
+}
+
+/* The heartbeat hash's fields, built as owned strings. */
+struct kv {
+    char **f, **v;
+    int n, cap;
+};
+
+static void kv_add(struct kv *k, const char *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void kv_add(struct kv *k, const char *f, const char *fmt, ...)
+{
+    va_list ap;
+    char v[512];
+
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 64;
+        k->f = xrealloc(k->f, (size_t)k->cap * sizeof *k->f);
+        k->v = xrealloc(k->v, (size_t)k->cap * sizeof *k->v);
+    }
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    k->f[k->n] = xstrdup(f);
+    k->v[k->n++] = xstrdup(v);
+}
+
+static void kv_free(struct kv *k)
+{
+    for (int i = 0; i < k->n; i++) {
+        free(k->f[i]);
+        free(k->v[i]);
+    }
+    free(k->f);
+    free(k->v);
+}
+
+static void heartbeat_sources(struct daemon *d, struct kv *k)
+{
+    char f[300];
+
+    for (int i = 0; i < d->nsrc; i++) {
+        const char *n = source_conf_of(d->src[i])->name;
+        snprintf(f, sizeof f, "source:%s", n);
+        kv_add(k, f, "%s", source_state_name(source_state(d->src[i])));
+        snprintf(f, sizeof f, "source:%s:posts", n);
+        kv_add(k, f, "%llu", (unsigned long long)source_feed(d->src[i])->st.posts);
+        snprintf(f, sizeof f, "source:%s:reconnects", n);
+        kv_add(k, f, "%llu", (unsigned long long)source_stats(d->src[i])->reconnects);
+    }
+}
+
+/* <prefix>:instance:<name>: who runs, since when, what it did, and the state
+ * of every source; expires after three intervals, so a dead instance's hash
+ * goes away by itself.  state is running, stopping or stopped. */
+static void heartbeat_send(struct daemon *d, const char *state)
+{
+    uint64_t now = now_real_ms();
+    long long ttl = d->cfg->heartbeat_interval * 3;
+    struct kv k = {0};
+    struct totals t;
+    char key[512], host[256] = "", at[40];
+
+    if (d->cfg->heartbeat_interval <= 0 || redis_sink_state(d->sink) != REDIS_UP)
+        return;
+    totals_get(d, &t);
+    gethostname(host, sizeof host - 1);
+    kv_add(&k, "state", "%s", state);
+    kv_add(&k, "version", "%s", MENTIOND_VERSION);
+    kv_add(&k, "host", "%s", host);
+    kv_add(&k, "pid", "%ld", (long)getpid());
+    format_iso8601_ms(d->started_ms, at, sizeof at);
+    kv_add(&k, "started", "%s", at);
+    format_iso8601_ms(now, at, sizeof at);
+    kv_add(&k, "updated", "%s", at);
+    kv_add(&k, "uptime_seconds", "%llu", (unsigned long long)((now - d->started_ms) / 1000));
+    kv_add(&k, "heartbeat_interval", "%lld", d->cfg->heartbeat_interval);
+    kv_add(&k, "rules", "%d", d->rs->n);
+    kv_add(&k, "rules_from_redis", "%d", d->nextra);
+    kv_add(&k, "last_reload", "%s", d->reloads[0][0] + d->reloads[0][1] + d->reloads[1][0] + d->reloads[1][1] == 0
+                                        ? "none" : d->last_build_ok ? "applied" : "rejected");
+    kv_add(&k, "sources", "%d", d->nsrc);
+    kv_add(&k, "sources_up", "%d", t.sources_up);
+    kv_add(&k, "records_received", "%llu", (unsigned long long)t.records);
+    kv_add(&k, "posts_decoded", "%llu", (unsigned long long)t.posts);
+    kv_add(&k, "records_rejected", "%llu", (unsigned long long)t.rejected);
+    kv_add(&k, "posts_matched", "%llu", (unsigned long long)d->pl.st.matched);
+    kv_add(&k, "alerts_enqueued", "%llu", (unsigned long long)t.enqueued);
+    kv_add(&k, "alerts_deduplicated", "%llu", (unsigned long long)redis_sink_stats(d->sink)->duplicates);
+    kv_add(&k, "alerts_buffered", "%llu", (unsigned long long)redis_sink_buffered(d->sink));
+    kv_add(&k, "alerts_spooled", "%llu",
+           (unsigned long long)(redis_sink_pending(d->sink) - redis_sink_buffered(d->sink)));
+    kv_add(&k, "alerts_dropped", "%llu", (unsigned long long)t.dropped);
+    kv_add(&k, "incidents_open", "%llu", (unsigned long long)paging_open(d->paging));
+    heartbeat_sources(d, &k);
+    snprintf(key, sizeof key, "%s:instance:%s", d->cfg->key_prefix, d->cfg->name);
+    if (redis_sink_hash_replace(d->sink, key, (const char *const *)k.f, (const char *const *)k.v, k.n,
+                                ttl < 3 ? 3 : ttl) == 0)
+        d->heartbeat_ms = now_mono_ms();
+    kv_free(&k);
+}
+
+/* Every second: due, or Redis just came back (the hash may have expired). */
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    int up = redis_sink_state(d->sink) == REDIS_UP;
+
+    (void)fd;
+    (void)what;
+    if (!up)
+        d->heartbeat_ms = 0;
+    else if (!d->heartbeat_ms || now_mono_ms() - d->heartbeat_ms >= (uint64_t)d->cfg->heartbeat_interval * 1000)
+        heartbeat_send(d, d->stopping ? "stopping" : "running");
 }
 
 static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback_fn fn)
@@ -667,6 +836,10 @@ static int ready_check(void *ctx, char *why, size_t whylen)
 
     if (redis_sink_state(d->sink) != REDIS_UP) {
         snprintf(why, whylen, "redis is not connected");
+        return 0;
+    }
+    if (!d->nsrc) {
+        snprintf(why, whylen, "no sources configured");
         return 0;
     }
     for (int i = 0; i < d->nsrc; i++)
@@ -694,6 +867,9 @@ static void render_sources(struct daemon *d, struct buf *o)
     } while (0)
     PER_SOURCE("mentiond_source_up", "gauge", "1 while the source is connected (or a file is read)",
                source_state(s_) == SOURCE_UP);
+    PER_SOURCE("mentiond_source_down_seconds", "gauge",
+               "Seconds the source has been trying to (re)connect, across attempts (0 while up or done)",
+               (double)(source_down_ms(s_) / 1000));
     PER_SOURCE("mentiond_source_bytes_total", "counter", "Bytes received", f_->st.bytes);
     PER_SOURCE("mentiond_posts_received_total", "counter", "Records framed", f_->fr.stats.records);
     PER_SOURCE("mentiond_posts_decoded_total", "counter", "Posts decoded", f_->st.posts);
@@ -753,6 +929,21 @@ static void render_spool(struct buf *o, const struct spool *sp)
     metrics_sample(o, "mentiond_spool_write_errors_total", (double)st->write_errors, NULL);
 }
 
+/* Per queue and level; queues with no alert yet show nothing. */
+static void render_enqueued(struct daemon *d, struct buf *o)
+{
+    char *const *names;
+    const uint64_t(*counts)[LEVEL_COUNT];
+    int n = redis_sink_queue_counts(d->sink, &names, &counts);
+
+    metrics_family(o, "mentiond_alerts_enqueued_total", "counter",
+                   "Alerts acknowledged by Redis, by queue (the first 200 by name, then _other) and level");
+    for (int i = 0; i < n; i++)
+        for (int l = 0; l < LEVEL_COUNT; l++)
+            metrics_sample(o, "mentiond_alerts_enqueued_total", (double)counts[i][l], "queue", names[i], "level",
+                           level_names[l], NULL);
+}
+
 static void render_metrics(void *ctx, struct buf *o)
 {
     struct daemon *d = ctx;
@@ -766,6 +957,20 @@ static void render_metrics(void *ctx, struct buf *o)
     metrics_family(o, "mentiond_start_time_seconds", "gauge", "Start time, seconds since the epoch");
     metrics_sample(o, "mentiond_start_time_seconds", (double)(d->started_ms / 1000), NULL);
     render_sources(d, o);
+    metrics_family(o, "mentiond_reloads_total", "counter",
+                   "Configuration and rule builds, by trigger (SIGHUP or the Redis rules hash) and result");
+    for (int k = 0; k < 2; k++)
+        for (int ok = 0; ok < 2; ok++)
+            metrics_sample(o, "mentiond_reloads_total", (double)d->reloads[k][ok], "trigger",
+                           k == JOB_RELOAD ? "sighup" : "redis", "result", ok ? "applied" : "rejected", NULL);
+    metrics_family(o, "mentiond_config_last_reload_successful", "gauge",
+                   "1 unless the last reload or Redis rules build was rejected");
+    metrics_sample(o, "mentiond_config_last_reload_successful",
+                   d->reloads[0][0] + d->reloads[1][0] == 0 || d->last_build_ok, NULL);
+    metrics_family(o, "mentiond_config_last_reload_success_timestamp_seconds", "gauge",
+                   "When the running configuration and rules were applied (the start, or the last reload)");
+    metrics_sample(o, "mentiond_config_last_reload_success_timestamp_seconds",
+                   (double)((d->last_build_ok_ms ? d->last_build_ok_ms : d->started_ms) / 1000), NULL);
     metrics_family(o, "mentiond_rules", "gauge", "Rules loaded");
     metrics_sample(o, "mentiond_rules", d->rs->n, NULL);
     metrics_family(o, "mentiond_rule_matches_total", "counter",
@@ -819,8 +1024,7 @@ static void render_metrics(void *ctx, struct buf *o)
     metrics_family(o, "mentiond_redis_state_changes_total", "counter", "Redis connection state changes");
     metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_up, "to", "up", NULL);
     metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_down, "to", "down", NULL);
-    render_levels(o, "mentiond_alerts_enqueued_total", "counter", "Alerts acknowledged by Redis, by level",
-                  rs->enqueued);
+    render_enqueued(d, o);
     metrics_family(o, "mentiond_alerts_buffered", "gauge", "Alerts held in memory (buffered or in flight)");
     metrics_sample(o, "mentiond_alerts_buffered", (double)redis_sink_buffered(d->sink), NULL);
     metrics_family(o, "mentiond_redis_up", "gauge", "1 while connected to Redis");
@@ -872,8 +1076,12 @@ static void daemon_free(struct daemon *d)
         event_free(d->status);
     if (d->shutdown)
         event_free(d->shutdown);
+    if (d->closing)
+        event_free(d->closing);
     if (d->cursors)
         event_free(d->cursors);
+    if (d->heartbeat)
+        event_free(d->heartbeat);
     if (d->base)
         event_base_free(d->base);
 }
@@ -937,6 +1145,7 @@ int daemon_run(const char *config_path, int foreground)
     event_add(d.ev_int, NULL);
     event_add(d.ev_hup, NULL);
     d.shutdown = evtimer_new(d.base, on_shutdown_poll, &d);
+    d.closing = evtimer_new(d.base, on_close_poll, &d);
     d.builder = builder_new(d.base);
     d.rules_poll = evtimer_new(d.base, on_rules_poll, &d);
     arm_rules_poll(&d);
@@ -958,12 +1167,16 @@ int daemon_run(const char *config_path, int foreground)
                 d.cfg->metrics_listen, metrics_server_port(d.metrics));
     }
     redis_sink_start(d.sink);
+    if (!d.cfg->nsources)
+        log_msg(LOG_WARNING, "no [source \"name\"] section in %s: nothing is watched until one is added "
+                "(then reload); not ready meanwhile", d.cfg->path);
     start_sources(&d, d.cfg, NULL, 0);
     d.cursors = persist_timer(&d, CURSOR_TICK_MS, on_cursor_tick);
     if ((d.watchdog_usec = sdnotify_watchdog_usec()))
         d.watchdog = persist_timer(&d, d.watchdog_usec / 2000, on_watchdog);
     if (d.cfg->status_interval > 0)
         d.status = persist_timer(&d, (uint64_t)d.cfg->status_interval * 1000, on_status);
+    d.heartbeat = persist_timer(&d, 1000, on_heartbeat);
     status_text(&d, status, sizeof status);
     sdnotify_ready(status);
     if (event_base_dispatch(d.base) < 0)

@@ -50,6 +50,9 @@ static int check(const char *path)
         printf("mentiond: %s: ok: instance %s, %d source%s, %d rule%s in %d file%s (%s), redis %s\n", path,
                cfg->name, cfg->nsources, cfg->nsources == 1 ? "" : "s", rs->n, rs->n == 1 ? "" : "s",
                rs->nfiles, rs->nfiles == 1 ? "" : "s", cfg->rules, cfg->redis_url);
+        if (!cfg->nsources)
+            fprintf(stderr, "mentiond: %s: warning: no [source \"name\"] section: nothing is watched until one "
+                    "is added (then reload)\n", path);
         rc = 0;
     } else {
         fprintf(stderr, "mentiond: %s: %d error%s\n", path, errs.n, errs.n == 1 ? "" : "s");

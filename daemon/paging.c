@@ -276,6 +276,11 @@ size_t paging_pending(const struct paging *pg)
     return pg ? notifier_pending(pg->nt) : 0;
 }
 
+uint64_t paging_open(const struct paging *pg)
+{
+    return pg ? (uint64_t)incidents_stats(pg->inc)->open : 0;
+}
+
 void paging_metrics(const struct paging *pg, struct buf *o)
 {
     const struct incident_stats *st = incidents_stats(pg->inc);

@@ -31,5 +31,7 @@ const struct pipeline_observer *paging_observer(struct paging *pg);
 void paging_metrics(const struct paging *pg, struct buf *o);
 /* Pages still waiting to be delivered (shutdown waits for them). */
 size_t paging_pending(const struct paging *pg);
+/* Incidents open now (the heartbeat reports it). */
+uint64_t paging_open(const struct paging *pg);
 
 #endif

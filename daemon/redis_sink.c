@@ -2,6 +2,7 @@
 #include "redis_sink.h"
 #include "log.h"
 #include "spool.h"
+#include "strmap.h"
 #include "util.h"
 
 #include <event2/event.h>
@@ -94,6 +95,10 @@ struct aqueue {
 
 struct redis_sink {
     struct event_base *base;
+    struct strmap qidx;                 /* queue name -> row of qcount */
+    char **qnames;
+    uint64_t (*qcount)[LEVEL_COUNT];
+    int nq;
     /* settings copied from the config: the sink outlives reloads */
     char *unix_path, *host, *username, *password, *prefix;
     int port, db;
@@ -390,6 +395,39 @@ static void count_latency(struct redis_sink *r, const struct alert *a)
 }
 
 /* The script's {pushed, trimmed critical..low}. */
+static void count_queue(struct redis_sink *r, const struct alert *a)
+{
+    const char *q = a->queue ? a->queue : "";
+    int *row = strmap_get(&r->qidx, q, strlen(q)), i;
+
+    if (row) {
+        i = *row;
+    } else {
+        if (r->nq == REDIS_QUEUE_SERIES + 1)
+            i = REDIS_QUEUE_SERIES;     /* the "_other" row */
+        else {
+            if (r->nq == REDIS_QUEUE_SERIES)
+                q = "_other";
+            r->qnames = xrealloc(r->qnames, (size_t)(r->nq + 1) * sizeof *r->qnames);
+            r->qcount = xrealloc(r->qcount, (size_t)(r->nq + 1) * sizeof *r->qcount);
+            memset(r->qcount[r->nq], 0, sizeof r->qcount[r->nq]);
+            r->qnames[r->nq] = xstrdup(q);
+            if (r->nq < REDIS_QUEUE_SERIES)
+                strmap_put(&r->qidx, q, strlen(q), r->nq, NULL);
+            i = r->nq++;
+        }
+    }
+    r->qcount[i][a->level]++;
+}
+
+int redis_sink_queue_counts(const struct redis_sink *r, char *const **names,
+                            const uint64_t (**counts)[LEVEL_COUNT])
+{
+    *names = r->qnames;
+    *counts = (const uint64_t(*)[LEVEL_COUNT])r->qcount;
+    return r->nq;
+}
+
 static void count_pushed(struct redis_sink *r, const struct alert *a, const redisReply *reply)
 {
     long long pushed = reply->element[0]->integer;
@@ -404,6 +442,7 @@ static void count_pushed(struct redis_sink *r, const struct alert *a, const redi
         return;
     }
     r->st.enqueued[a->level]++;
+    count_queue(r, a);
     count_latency(r, a);
     for (size_t i = 1; i < reply->elements && i <= LEVEL_COUNT; i++) {
         long long k = reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : 0;
@@ -647,6 +686,7 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
     struct redis_sink *r = xcalloc(1, sizeof *r);
 
     r->base = base;
+    strmap_init(&r->qidx);
     r->unix_path = cfg->redis_unix ? xstrdup(cfg->redis_unix) : NULL;
     r->host = cfg->redis_host ? xstrdup(cfg->redis_host) : NULL;
     r->username = cfg->redis_username[0] ? xstrdup(cfg->redis_username) : NULL;
@@ -835,6 +875,49 @@ int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_
     return redisAsyncCommandArgv(r->ac, NULL, NULL, ttl_s > 0 ? 5 : 3, argv, lens) == REDIS_OK ? 0 : -1;
 }
 
+static void on_exec(redisAsyncContext *ac, void *reply_, void *privdata)
+{
+    redisReply *reply = reply_;
+
+    (void)ac;
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_limited(LOG_WARNING, "redis: %s refused: %s", (const char *)privdata, reply->str);
+    else if (reply && reply->type == REDIS_REPLY_ARRAY)
+        for (size_t i = 0; i < reply->elements; i++)
+            if (reply->element[i]->type == REDIS_REPLY_ERROR)
+                log_limited(LOG_WARNING, "redis: %s refused: %s", (const char *)privdata,
+                            reply->element[i]->str);
+}
+
+int redis_sink_hash_replace(struct redis_sink *r, const char *key, const char *const *fields,
+                            const char *const *vals, int n, long long ttl_s)
+{
+    const char **argv;
+    char ttl[24];
+    const char *multi[] = {"MULTI"}, *del[] = {"DEL", key}, *expire[] = {"EXPIRE", key, ttl},
+               *exec[] = {"EXEC"};
+    int argc = 2 + 2 * n, rc;
+
+    if (r->state != REDIS_UP || !r->ac || n <= 0)
+        return -1;
+    snprintf(ttl, sizeof ttl, "%lld", ttl_s);
+    argv = xcalloc((size_t)argc, sizeof *argv);
+    argv[0] = "HSET";
+    argv[1] = key;
+    for (int i = 0; i < n; i++) {
+        argv[2 + 2 * i] = fields[i];
+        argv[3 + 2 * i] = vals[i];
+    }
+    /* errors inside the transaction come back in EXEC's reply */
+    rc = redisAsyncCommandArgv(r->ac, on_exec, "MULTI (hash update)", 1, multi, NULL) == REDIS_OK &&
+         redisAsyncCommandArgv(r->ac, NULL, NULL, 2, del, NULL) == REDIS_OK &&
+         redisAsyncCommandArgv(r->ac, NULL, NULL, argc, argv, NULL) == REDIS_OK &&
+         redisAsyncCommandArgv(r->ac, NULL, NULL, 3, expire, NULL) == REDIS_OK &&
+         redisAsyncCommandArgv(r->ac, on_exec, "hash update", 1, exec, NULL) == REDIS_OK ? 0 : -1;
+    free(argv);
+    return rc;
+}
+
 struct get_req {
     redis_get_fn fn;
     void *ctx;
@@ -900,6 +983,11 @@ uint64_t redis_sink_oldest(const struct redis_sink *r)
 enum redis_state redis_sink_state(const struct redis_sink *r) { return r->state; }
 const struct redis_stats *redis_sink_stats(const struct redis_sink *r) { return &r->st; }
 
+int redis_sink_closed(const struct redis_sink *r)
+{
+    return r->closing && !r->ac;
+}
+
 void redis_sink_close(struct redis_sink *r)
 {
     r->closing = 1;
@@ -955,6 +1043,11 @@ void redis_sink_free(struct redis_sink *r)
         while ((a = q_pop(&r->pending[l])))
             alert_free(a);
     spool_close(r->spool);
+    for (int i = 0; i < r->nq; i++)
+        free(r->qnames[i]);
+    free(r->qnames);
+    free(r->qcount);
+    strmap_free(&r->qidx);
     event_free(r->connect_timer);
     event_free(r->deadline_timer);
     event_free(r->reconnect_timer);

@@ -85,6 +85,12 @@ uint64_t redis_sink_spill(struct redis_sink *r, uint64_t *written);
 const struct spool *redis_sink_spool(const struct redis_sink *r);
 enum redis_state redis_sink_state(const struct redis_sink *r);
 const struct redis_stats *redis_sink_stats(const struct redis_sink *r);
+/* Alerts acknowledged by Redis per queue and level, for metrics: the first
+ * REDIS_QUEUE_SERIES queues seen by name, the rest together as "_other".
+ * Returns how many; *names and *counts stay valid until the next push. */
+#define REDIS_QUEUE_SERIES 200
+int redis_sink_queue_counts(const struct redis_sink *r, char *const **names,
+                            const uint64_t (**counts)[LEVEL_COUNT]);
 /* HGETALL key.  fn runs exactly once: ok = 1 with the fields and values
  * (valid during the call), or ok = 0 if the command failed or the
  * connection was lost.  Returns -1 (fn not called) when Redis is not up. */
@@ -93,6 +99,11 @@ int redis_sink_hgetall(struct redis_sink *r, const char *key, redis_hash_fn fn, 
 /* SET key value [EX ttl_s], fire and forget (status records, cursors);
  * ttl_s 0: no expiry.  -1 when not up. */
 int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len, long long ttl_s);
+/* Replace the hash at key with the n field/value pairs and let it expire
+ * after ttl_s (MULTI DEL HSET EXPIRE EXEC: readers never see half of it).
+ * Fire and forget; an error reply is logged (rate-limited).  -1 when not up. */
+int redis_sink_hash_replace(struct redis_sink *r, const char *key, const char *const *fields,
+                            const char *const *vals, int n, long long ttl_s);
 /* GET key.  fn runs exactly once: ok = 1 with the value (NULL if the key
  * does not exist), ok = 0 if the command failed or the connection was
  * lost.  Returns -1 (fn not called) when Redis is not up. */
@@ -107,6 +118,8 @@ int redis_sink_get(struct redis_sink *r, const char *key, redis_get_fn fn, void 
 uint64_t redis_sink_seq(const struct redis_sink *r);
 uint64_t redis_sink_oldest(const struct redis_sink *r);
 
+/* After redis_sink_close(): 1 once the connection is gone (every reply in). */
+int redis_sink_closed(const struct redis_sink *r);
 /* Close the connection after in-flight replies; called at shutdown. */
 void redis_sink_close(struct redis_sink *r);
 

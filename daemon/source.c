@@ -47,7 +47,7 @@ struct source {
     struct backoff bo;
     uint64_t up_since_ms;
     uint64_t last_byte_ms;
-    uint64_t backoff_since_ms;
+    uint64_t down_since_ms;             /* not up since (0: up, or done) */
     struct source_stats st;
     /* rss: validators of the last document, for conditional GET */
     char etag[256], last_modified[64];
@@ -78,8 +78,9 @@ static void source_schedule(struct source *s, enum backoff_kind kind, const char
 {
     uint64_t delay = immediate ? 0 : backoff_next(&s->bo, kind, (uint32_t)random());
 
-    if (s->state != SOURCE_BACKOFF)
-        s->backoff_since_ms = now_mono_ms();
+    /* from the first failure: attempts in between do not reset it */
+    if (!s->down_since_ms)
+        s->down_since_ms = now_mono_ms();
     s->state = SOURCE_BACKOFF;
     log_msg(LOG_WARNING, "source %s: disconnected: %s; reconnecting in %.1fs (%s backoff, attempt %d)",
             s->conf->name, why, (double)delay / 1000.0,
@@ -94,6 +95,7 @@ static void on_open(void *ctx, long status, const char *rate_limit)
 
     s->state = SOURCE_UP;
     s->up_since_ms = now_mono_ms();
+    s->down_since_ms = 0;
     s->st.connects++;
     framer_reset(&s->feed.fr);
     log_msg(quiet ? LOG_DEBUG : LOG_NOTICE, "source %s: connected (HTTP %ld%s%s)", s->conf->name, status,
@@ -141,6 +143,7 @@ static void rss_done(struct source *s, const struct http_result *r)
                 s->conf->interval);
     backoff_reset(&s->bo);
     s->state = SOURCE_UP;
+    s->down_since_ms = 0;
     timer_in(s, ms + (uint64_t)random() % (ms / 10 + 1));
 }
 
@@ -593,6 +596,7 @@ static void source_connect(struct source *s)
             return;
         }
         s->state = SOURCE_UP;
+        s->down_since_ms = 0;
         log_msg(LOG_NOTICE, "source %s: reading %s", s->conf->name, s->conf->path);
         timer_in(s, 0);
         return;
@@ -629,6 +633,7 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
     s->pl = pl;
     s->fd = -1;
     s->state = SOURCE_IDLE;
+    s->down_since_ms = now_mono_ms();   /* until the first connection */
     backoff_reset(&s->bo);
     s->timer = evtimer_new(base, on_timer, s);
     if (!s->timer || feed_init(&s->feed, s->conf->name, s->conf->type_name, format, s->conf, pl) != 0) {
@@ -736,17 +741,24 @@ enum source_state source_state(const struct source *s) { return s->state; }
 const struct feed *source_feed(const struct source *s) { return &s->feed; }
 const struct source_stats *source_stats(const struct source *s) { return &s->st; }
 
+uint64_t source_down_ms(const struct source *s)
+{
+    if (s->state == SOURCE_UP || s->state == SOURCE_DONE || s->state == SOURCE_STOPPED || !s->down_since_ms)
+        return 0;
+    return now_mono_ms() - s->down_since_ms;
+}
+
 int source_healthy(const struct source *s)
 {
     switch (s->state) {
     case SOURCE_UP:
     case SOURCE_DONE:
-    case SOURCE_CONNECTING:
         return 1;
     case SOURCE_IDLE:
         return s->cur.waiting;          /* for its saved position, briefly */
+    case SOURCE_CONNECTING:
     case SOURCE_BACKOFF:
-        return now_mono_ms() - s->backoff_since_ms < SOURCE_BACKOFF_BUDGET_MS;
+        return source_down_ms(s) < SOURCE_BACKOFF_BUDGET_MS;
     default:
         return 0;
     }

@@ -72,7 +72,10 @@ struct source_cursor *source_cursor(struct source *s);
 uint64_t source_position(const struct source *s);
 /* The saved position (0: none, start live); starts a source waiting for it. */
 void source_resume_from(struct source *s, uint64_t us);
-/* 1 when connected, done, or backing off within its budget (readiness). */
+/* How long it has been trying to (re)connect, across attempts: 0 while up,
+ * done or stopped. */
+uint64_t source_down_ms(const struct source *s);
+/* 1 when connected, done, or reconnecting for less than a minute (readiness). */
 int source_healthy(const struct source *s);
 
 #endif

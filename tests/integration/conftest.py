@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -245,3 +246,31 @@ class JetstreamEmulator:
 def jetstream_source(url, name="bsky", extra="", stall=10):
     return ("[source \"%s\"]\ntype = jetstream\nurl = %s\nstall_timeout = %d\n%s\n"
             % (name, url, stall, extra))
+
+
+def value(text, name, **labels):
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"([a-z_]+)(?:\{(.*)\})? (\S+)$", line)
+        if m and m.group(1) == name and ",".join(sorted((m.group(2) or "").split(","))) == want:
+            return float(m.group(3))
+    raise AssertionError("no sample %s{%s}" % (name, want))
+
+
+def total(text, name, **labels):
+    """The sum of name's samples that carry these labels (and maybe others)."""
+    n = 0.0
+    for m in re.finditer(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$", text, re.M):
+        have = dict(re.findall(r'([a-z_]+)="([^"]*)"', m.group(2) or ""))
+        if m.group(1) == name and all(have.get(k) == v for k, v in labels.items()):
+            n += float(m.group(3))
+    return n
+
+
+def free_port():
+    """A loopback port nothing listens on (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

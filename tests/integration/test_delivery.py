@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 
 from conftest import LEVELS, TOP, Emulator, Mentiond, config, token_file, wait_for, x_source

@@ -4,7 +4,6 @@ is not ours) and a real redis-server.  The reference for what should land is
 the offline replay of the same events."""
 import os
 import re
-import signal
 
 import pytest
 

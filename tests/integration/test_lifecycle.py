@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import (demo_alert_count, BIN, DEMO_POSTS, TOP, Emulator, Mentiond, RULES, config, token_file, wait_for,
+from conftest import (demo_alert_count, BIN, DEMO_POSTS, TOP, Emulator, Mentiond, RULES, config, token_file, value, wait_for,
                       x_source)
 
 
@@ -63,6 +63,11 @@ def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs):
     m.signal(signal.SIGHUP)
     m.wait_log(r"reload applied: 6 rules from 5 files and 0 from Redis, 1 sources")
     assert emu.stats()["connections"] == 1
+    text = m.metrics()
+    assert value(text, "mentiond_reloads_total", trigger="sighup", result="applied") == 1
+    assert value(text, "mentiond_reloads_total", trigger="sighup", result="rejected") == 0
+    assert value(text, "mentiond_config_last_reload_successful") == 1
+    assert value(text, "mentiond_rules") == 6
     emu.control(records=['{"data":{"id":"77","text":"nice weather today"}}'])
     wait_for(lambda: "mentiond:q:chatter:normal" in redis_server.alerts(), 10, what="new rule")
 
@@ -73,6 +78,10 @@ def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs):
     m.signal(signal.SIGHUP)
     m.wait_log(r"reload rejected: %s:2:9: rule \"broken\": unbalanced parenthesis" % bad)
     m.wait_log(r"previous configuration and 6 rules keep running")
+    text = m.metrics()
+    assert value(text, "mentiond_reloads_total", trigger="sighup", result="rejected") == 1
+    assert value(text, "mentiond_config_last_reload_successful") == 0
+    assert value(text, "mentiond_rules") == 6
     emu.control(records=['{"data":{"id":"78","text":"cafe au lait"}}'])
     wait_for(lambda: len(redis_server.alerts().get("mentiond:q:chatter:normal", [])) == 2, 10,
              what="old rules still matching")
@@ -149,8 +158,15 @@ def test_systemd_unit_verifies_and_is_hardened(workdir):
         text = f.read().replace("/usr/local/bin/mentiond", BIN)
     with open(unit, "w") as f:
         f.write(text)
-    r = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True)
+    # verify also runs man for every Documentation=man: page: give it ours
+    manpath = os.path.join(workdir, "man")
+    for page, sec in (("mentiond.8", "man8"), ("mentiond.conf.5", "man5")):
+        os.makedirs(os.path.join(manpath, sec), exist_ok=True)
+        shutil.copy(os.path.join(TOP, "build", "man", page), os.path.join(manpath, sec, page))
+    r = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
+                       env=dict(os.environ, MANPATH=manpath))
     assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr
     r = subprocess.run(["systemd-analyze", "security", "--offline=yes", unit],
                        capture_output=True, text=True)
     line = [l for l in r.stdout.splitlines() if "Overall exposure level" in l][0]

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -25,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import (Emulator, Mentiond, config, token_file, wait_for, x_source)
+from conftest import (Emulator, Mentiond, config, free_port, token_file, wait_for, x_source)
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager")
 PD_SEVERITIES = {"critical", "error", "warning", "info"}
@@ -68,12 +67,6 @@ def write_inputs(workdir, records):
     with open(os.path.join(rules_dir, "outage.rules"), "w") as f:
         f.write(RULE)
     return posts, os.path.join(rules_dir, "*.rules")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Receiver:
