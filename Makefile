@@ -87,6 +87,21 @@ install: all
 	@for f in conf/lexicons/*.txt; do t=$(DESTDIR)$(SYSCONFDIR)/mentiond/lexicons/$${f##*/}; \
 	  [ -e $$t ] || install -m 644 $$f $$t; done
 
+# make deb: the Debian package, built from a copy of the tracked files (so
+# dpkg-buildpackage's clean never touches this tree) in build-deb/.
+DEB := build-deb
+deb:
+	rm -rf $(DEB)/src && mkdir -p $(DEB)/src
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -C $(DEB)/src -xf -
+	cd $(DEB)/src && dpkg-buildpackage -us -uc -b
+	@ls -l $(DEB)/*.deb
+
+# The package on a clean Debian 12 booted with systemd (systemd-nspawn):
+# installed with apt, started, fed, reloaded, checked.  Not part of make test
+# (debootstrap downloads a system: minutes); see README "Install".
+package-test: deb
+	scripts/package-test $(DEB)
+
 # Removes what install put outside /etc; the configuration stays (as dpkg's
 # remove does; delete /etc/mentiond by hand to purge).
 uninstall:
@@ -218,4 +233,4 @@ run: deps
 	@scripts/run-demo
 
 clean:
-	rm -rf $(B) build-clang build-san $(FB) run
+	rm -rf $(B) build-clang build-san $(FB) $(DEB) run
