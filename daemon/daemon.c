@@ -816,6 +816,8 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    if (d->finishing)
+        return;                         /* "stopped" was the last word */
     if (!up)
         d->heartbeat_ms = 0;
     else if (!d->heartbeat_ms || now_mono_ms() - d->heartbeat_ms >= (uint64_t)d->cfg->heartbeat_interval * 1000)
