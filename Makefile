@@ -26,7 +26,16 @@ IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)
 MAIN_OBJ := $(MAIN_SRC:daemon/%.c=$(B)/%.o)
 
 UNIT_TESTS := test_framing test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer
-UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%)
+UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%) $(B)/test_alloc
+
+# The allocation-failure build switch: every allocator counts its calls and
+# alloc_fail_at(n) fails the nth (util.h).  test_alloc links the core built
+# with it ($(B)/alloc/); ALLOC_FAIL=1 builds everything that way.
+ALLOC_B   := $(B)/alloc
+ALLOC_OBJ := $(CORE_SRC:daemon/%.c=$(ALLOC_B)/%.o)
+ifeq ($(ALLOC_FAIL),1)
+CPPFLAGS += -DMENTIOND_ALLOC_FAIL
+endif
 
 PYTHON  := /usr/bin/python3
 # make install: PREFIX for the program, manuals and shared files; SYSCONFDIR
@@ -125,6 +134,13 @@ $(B)/mentiond: $(CORE_OBJ) $(IO_OBJ) $(MAIN_OBJ)
 $(B)/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/unit/testutil.h
 	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS) -lcmocka
 
+$(ALLOC_B)/%.o: daemon/%.c $(wildcard daemon/*.h) Makefile
+	@mkdir -p $(ALLOC_B)
+	$(CC) $(CPPFLAGS) -DMENTIOND_ALLOC_FAIL $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(B)/test_alloc: tests/unit/test_alloc.c $(ALLOC_OBJ) tests/unit/testutil.h
+	$(CC) $(CPPFLAGS) -DMENTIOND_ALLOC_FAIL -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(ALLOC_OBJ) $(LDLIBS) -lcmocka
+
 # Fuzz targets' regression corpora, replayed without libFuzzer (part of make test).
 $(B)/%_replay: tests/fuzz/%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_common.h $(CORE_OBJ)
 	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< tests/fuzz/replay_main.c $(CORE_OBJ) $(LDLIBS)
@@ -192,7 +208,7 @@ soak: $(B)/mentiond
 	$(PYTHON) scripts/soak --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
 
 clean-objs:
-	rm -f $(B)/*.o
+	rm -f $(B)/*.o $(ALLOC_B)/*.o
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
@@ -226,7 +242,7 @@ sanitize:
 	$(MAKE) B=build-san CFLAGS="$(SAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" build-san/mentiond unit fuzz-replay
 
 check-clang:
-	$(MAKE) B=build-clang CC=clang build-clang/mentiond $(UNIT_TESTS:%=build-clang/%)
+	$(MAKE) B=build-clang CC=clang build-clang/mentiond $(UNIT_TESTS:%=build-clang/%) build-clang/test_alloc
 
 run: deps
 	$(MAKE) all

@@ -141,25 +141,36 @@ static void put_context(struct json_writer *w, const struct post *p, const struc
     jw_map_close(w);
 }
 
-static struct alert *alert_new(struct json_writer *w, const char *id, const char *queue, int level, int score,
-                               const struct post *p)
+/* The alert of the document in w; NULL if it could not be finished or
+ * without memory (the caller counts it as dropped). */
+static struct alert *alert_make(struct json_writer *w, const char *id, const char *source, const char *author_id,
+                                const char *queue, int level, int score)
 {
     struct alert *a;
     const char *out;
     size_t len;
 
-    if (jw_finish(w, &out, &len) != 0)
+    if (jw_finish(w, &out, &len) != 0 || !(a = xcalloc_try(1, sizeof *a)))
         return NULL;
-    a = xcalloc(1, sizeof *a);
-    a->id = xstrdup(id);
-    a->source = xstrdup(p->source_name ? p->source_name : "");
-    a->author_id = p->author.id ? xstrdup(p->author.id) : NULL;
-    a->queue = xstrdup(queue);
     a->level = level;
     a->score = score;
-    a->json = xstrndup(out, len);
     a->len = len;
-    a->received_us = p->received_us_mono;
+    if (!(a->id = xstrdup_try(id)) || !(a->source = xstrdup_try(source)) ||
+        (author_id && !(a->author_id = xstrdup_try(author_id))) || !(a->queue = xstrdup_try(queue)) ||
+        !(a->json = xstrndup_try(out, len))) {
+        alert_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+static struct alert *alert_new(struct json_writer *w, const char *id, const char *queue, int level, int score,
+                               const struct post *p)
+{
+    struct alert *a = alert_make(w, id, p->source_name ? p->source_name : "", p->author.id, queue, level, score);
+
+    if (a)
+        a->received_us = p->received_us_mono;
     return a;
 }
 
@@ -276,9 +287,6 @@ struct alert *alert_build_incident(struct json_writer *w, const char *instance, 
                                    const struct incident *inc, enum incident_action act, uint64_t now_ms)
 {
     char id[448], reason[256];
-    const char *out;
-    size_t len;
-    struct alert *a;
 
     /* One record per report: the incident key plus its report number. */
     snprintf(id, sizeof id, "%s:%u", inc->key, inc->seq);
@@ -300,15 +308,5 @@ struct alert *alert_build_incident(struct json_writer *w, const char *instance, 
     jw_put_time(w, "enqueued", now_ms);
     jw_map_close(w);
     jw_map_close(w);
-    if (jw_finish(w, &out, &len) != 0)
-        return NULL;
-    a = xcalloc(1, sizeof *a);
-    a->id = xstrdup(id);
-    a->source = xstrdup("");
-    a->queue = xstrdup(queue);
-    a->level = LEVEL_CRITICAL;
-    a->score = 100;
-    a->json = xstrndup(out, len);
-    a->len = len;
-    return a;
+    return alert_make(w, id, "", NULL, queue, LEVEL_CRITICAL, 100);
 }

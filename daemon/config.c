@@ -180,9 +180,11 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
 
     switch (k->type) {
     case CT_STR: {
-        char **p = field_ptr(base, k->off);
+        char **p = field_ptr(base, k->off), *dup = xstrdup_try(v);
+        if (!dup)
+            return "out of memory";
         free(*p);
-        *p = xstrdup(v);
+        *p = dup;
         return NULL;
     }
     case CT_INT:
@@ -229,9 +231,12 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
         int t = source_type_parse(v);
         if (t < 0)
             return "expected x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss or file";
+        char *dup = xstrdup_try(v);
+        if (!dup)
+            return "out of memory";
         s->type = (enum source_type)t;
         free(s->type_name);
-        s->type_name = xstrdup(v);
+        s->type_name = dup;
         return NULL;
     }
     }
@@ -261,23 +266,30 @@ static const struct ckey *ckey_find(const char *section, const char *key, size_t
     return NULL;
 }
 
-static void config_defaults(struct config *c)
+/* The defaults of one section's keys ("source" or every other); -1 if out
+ * of memory (the defaults themselves are valid). */
+static int config_defaults(void *base, int source)
 {
     for (size_t i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].section, "source") != 0)
-            ckey_set(&keys[i], c, keys[i].def);
+        if ((strcmp(keys[i].section, "source") == 0) == source && (!source || keys[i].def) &&
+            ckey_set(&keys[i], base, keys[i].def))
+            return -1;
+    return 0;
 }
 
+/* A new source section, appended; NULL if out of memory. */
 static struct source_conf *source_new(struct loader *ld, const char *name, int line)
 {
-    struct source_conf *s = xcalloc(1, sizeof *s), **tail;
+    struct source_conf *s = xcalloc_try(1, sizeof *s), **tail;
 
-    s->name = xstrdup(name);
+    if (!s)
+        return NULL;
     s->type = (enum source_type)-1;
     s->line = line;
-    for (size_t i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].section, "source") == 0 && keys[i].def)
-            ckey_set(&keys[i], s, keys[i].def);
+    if (!(s->name = xstrdup_try(name)) || config_defaults(s, 1) < 0) {
+        source_conf_free(s);
+        return NULL;
+    }
     for (tail = &ld->c->sources; *tail; tail = &(*tail)->next)
         ;
     *tail = s;
@@ -355,8 +367,13 @@ static int loader_source_key(struct loader *ld, const char *file, int line,
                     errlist_add(ld->errs, "%s:%d: %s: a JSON pointer starts with '/'", file, line, key);
                     return -1;
                 }
+                char *dup = xstrdup_try(value);
+                if (!dup) {
+                    errlist_add(ld->errs, "%s:%d: %s: out of memory", file, line, key);
+                    return -1;
+                }
                 free(ld->cur->field[i]);
-                ld->cur->field[i] = xstrdup(value);
+                ld->cur->field[i] = dup;
                 return 0;
             }
         errlist_add(ld->errs, "%s:%d: unknown field '%s' in [source \"%s\"]", file, line,
@@ -409,6 +426,10 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
                 return -1;
             }
             ld->cur = source_new(ld, name, pos->section_line ? pos->section_line : line);
+            if (!ld->cur) {
+                errlist_add(ld->errs, "%s:%d: [source \"%s\"]: out of memory", file, line, name);
+                return -1;
+            }
             memset(ld->src_seen, 0, NKEYS);
         }
         return loader_source_key(ld, file, line, key, value);
@@ -473,8 +494,8 @@ static int resolve_host(const char *host, char **out)
         addr = &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr;
     inet_ntop(res->ai_family, addr, buf, sizeof buf);
     freeaddrinfo(res);
-    *out = xstrdup(buf);
-    return 0;
+    *out = xstrdup_try(buf);
+    return *out ? 0 : -1;
 }
 
 static int parse_redis_url(struct config *c, const char *file, struct errlist *errs)
@@ -491,7 +512,11 @@ static int parse_redis_url(struct config *c, const char *file, struct errlist *e
             errlist_add(errs, "%s: [redis] url = %s: a unix socket path must be absolute", file, u);
             return -1;
         }
-        c->redis_unix = q ? xstrndup(p, (size_t)(q - p)) : xstrdup(p);
+        c->redis_unix = q ? xstrndup_try(p, (size_t)(q - p)) : xstrdup_try(p);
+        if (!c->redis_unix) {
+            errlist_add(errs, "%s: [redis] url: out of memory", file);
+            return -1;
+        }
         if (q) {
             if (strncmp(q, "?db=", 4) || parse_ll(q + 4, 0, 1000, &n)) {
                 errlist_add(errs, "%s: [redis] url = %s: expected ?db=N after the path", file, u);
@@ -615,13 +640,19 @@ static void validate_jetstream(struct config *c, struct source_conf *s, struct e
                 if (*p == '\n' || *p == '\r')
                     *p = ' ';
             if (*s->dids) {
-                char *both = xmalloc(strlen(s->dids) + strlen(list) + 2);
-                sprintf(both, "%s %s", s->dids, list);
+                char *both = xmalloc_try(strlen(s->dids) + strlen(list) + 2);
+                if (both)
+                    sprintf(both, "%s %s", s->dids, list);
+                else
+                    errlist_add(errs, "%s:%d: [source \"%s\"]: dids_file: out of memory", f, s->line,
+                                s->name);
                 free(list);
                 list = both;
             }
-            free(s->dids);
-            s->dids = list;
+            if (list) {
+                free(s->dids);
+                s->dids = list;
+            }
         }
     }
     config_split_list(s->collections, count_item, &ncoll);
@@ -655,8 +686,10 @@ static void validate_source(struct config *c, struct source_conf *s, struct errl
         int ft;
         if (!s->path)
             errlist_add(errs, "%s:%d: [source \"%s\"]: type = file needs 'path'", f, s->line, s->name);
-        if (!s->format)
-            s->format = xstrdup("x_v2");
+        if (!s->format && !(s->format = xstrdup_try("x_v2"))) {
+            errlist_add(errs, "%s:%d: [source \"%s\"]: out of memory", f, s->line, s->name);
+            return;
+        }
         ft = source_type_parse(s->format);
         if (ft < 0 || ft == SRC_FILE)
             errlist_add(errs, "%s:%d: [source \"%s\"]: format = %s: expected x_v2, x_v1, mastodon, "
@@ -683,8 +716,10 @@ static void validate_source(struct config *c, struct source_conf *s, struct errl
                         s->name);
     }
     for (int i = 0; i < PF_COUNT; i++)
-        if (!s->field[i])
-            s->field[i] = xstrdup(post_field_defaults[i]);
+        if (!s->field[i] && !(s->field[i] = xstrdup_try(post_field_defaults[i]))) {
+            errlist_add(errs, "%s:%d: [source \"%s\"]: out of memory", f, s->line, s->name);
+            return;
+        }
 }
 
 /* Split "a, b c" on commas and blanks; calls fn for each item. */
@@ -731,17 +766,28 @@ static void add_account(void *p, const char *item)
                     why ? why : "too many patterns");
         return;
     }
-    lc->c->accounts.shape[lc->c->accounts.n++] = xstrdup(item);
+    if (!(lc->c->accounts.shape[lc->c->accounts.n] = xstrdup_try(item))) {
+        errlist_add(lc->errs, "%s: [priority] account_pattern: out of memory", lc->c->path);
+        return;
+    }
+    lc->c->accounts.n++;
 }
 
 static void add_own(void *p, const char *item)
 {
     struct list_ctx *lc = p;
-    char *h = xstrdup(item[0] == '@' ? item + 1 : item);
+    char *h = xstrdup_try(item[0] == '@' ? item + 1 : item);
+    char **own = h ? xrealloc_try(lc->c->own, sizeof *lc->c->own * (size_t)(lc->c->nown + 1)) : NULL;
+
+    if (!own) {
+        free(h);
+        errlist_add(lc->errs, "%s: [priority] own_handles: out of memory", lc->c->path);
+        return;
+    }
     for (char *c = h; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c + 32);
-    lc->c->own = xrealloc(lc->c->own, sizeof *lc->c->own * (size_t)(lc->c->nown + 1));
+    lc->c->own = own;
     lc->c->own[lc->c->nown++] = h;
 }
 
@@ -801,7 +847,8 @@ static void validate_alerting(struct config *c, struct errlist *errs)
     if (c->webhook_url[0] && c->webhook_url_file[0])
         errlist_add(errs, "%s: [alerting] webhook_url and webhook_url_file: set one", c->path);
     if (c->webhook_url[0]) {
-        c->webhook = xstrdup(c->webhook_url);
+        if (!(c->webhook = xstrdup_try(c->webhook_url)))
+            errlist_add(errs, "%s: [alerting] webhook_url: out of memory", c->path);
     } else {
         c->webhook = secret_load(c->webhook_url_file, "webhook-url", &missing, err, sizeof err);
         if (!c->webhook && !missing)
@@ -821,15 +868,17 @@ static void parse_priority(struct config *c, struct errlist *errs)
 
 struct config *config_load(const char *path, struct errlist *errs)
 {
-    struct config *c = xcalloc(1, sizeof *c);
+    struct config *c = xcalloc_try(1, sizeof *c);
     struct loader ld = {.c = c, .errs = errs};
     unsigned char src_seen[NKEYS];
     int before = errs->n, missing;
     char err[512];
 
-    c->path = xstrdup(path);
+    if (!c || !(c->path = xstrdup_try(path)) || config_defaults(c, 0) < 0) {
+        errlist_add(errs, "%s: out of memory", path);
+        goto fail;
+    }
     ld.src_seen = src_seen;
-    config_defaults(c);
     if (inifile_parse(path, loader_key, &ld, errs) < 0)
         goto fail;
     if (!valid_name(c->name))
@@ -860,7 +909,8 @@ struct config *config_defaults_new(void)
     struct errlist errs = {0};
 
     c->path = xstrdup("(defaults)");
-    config_defaults(c);
+    if (config_defaults(c, 0) < 0)
+        abort();                        /* only without memory (xcalloc would have) */
     parse_priority(c, &errs);           /* the defaults are valid */
     errlist_free(&errs);
     return c;

@@ -1010,6 +1010,8 @@ static void render_metrics(void *ctx, struct buf *o)
     metrics_family(o, "mentiond_alerts_dropped_total", "counter", "Alerts dropped, by reason and level");
     metrics_sample(o, "mentiond_alerts_dropped_total", (double)(ps->encode_failed + ps->bad_text), "reason",
                    "unencodable", "level", "any", NULL);
+    metrics_sample(o, "mentiond_alerts_dropped_total", (double)ps->nomem, "reason", "out_of_memory", "level",
+                   "any", NULL);
     for (int l = 0; l < LEVEL_COUNT; l++) {
         metrics_sample(o, "mentiond_alerts_dropped_total", (double)rs->dropped[l], "reason", "buffer_full",
                        "level", level_names[l], NULL);

@@ -44,6 +44,6 @@ const char *decode_str(struct arena *a, const struct json_event *ev, const char 
         return NULL;
     s = arena_strndup(a, ev->val, ev->val_len);
     if (!s)
-        *reject = "record strings exceed the arena cap";
+        *reject = a->nomem ? "out of memory" : "record strings exceed the arena cap";
     return s;
 }

@@ -148,9 +148,11 @@ static int j_event_cb(void *ctx, const struct json_event *ev)
 
 static struct decoder *j_create(const struct source_conf *sc)
 {
-    struct decoder *j = xcalloc(1, sizeof *j);
+    struct decoder *j = xcalloc_try(1, sizeof *j);
     size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
 
+    if (!j)
+        return NULL;
     j->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, j_event_cb, j);
     if (!j->reader) {
         free(j);

@@ -139,9 +139,11 @@ static int m_event(void *ctx, const struct json_event *ev)
 
 static struct decoder *m_create(const struct source_conf *sc)
 {
-    struct decoder *m = xcalloc(1, sizeof *m);
+    struct decoder *m = xcalloc_try(1, sizeof *m);
     size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
 
+    if (!m)
+        return NULL;
     m->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, m_event, m);
     if (!m->reader) {
         free(m);

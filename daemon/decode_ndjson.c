@@ -59,10 +59,14 @@ static int nd_event(void *ctx, const struct json_event *ev)
     return 0;
 }
 
+static void nd_destroy(struct decoder *d);
+
 static struct decoder *nd_create(const struct source_conf *sc)
 {
-    struct decoder *d = xcalloc(1, sizeof *d);
+    struct decoder *d = xcalloc_try(1, sizeof *d);
 
+    if (!d)
+        return NULL;
     d->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, nd_event, d);
     if (!d->reader) {
         free(d);
@@ -70,7 +74,11 @@ static struct decoder *nd_create(const struct source_conf *sc)
     }
     arena_init(&d->arena, (sc ? (size_t)sc->max_record : 1024 * 1024) * 2 + 4096);
     for (int i = 0; i < PF_COUNT; i++)
-        d->field[i] = xstrdup(sc && sc->field[i] && *sc->field[i] ? sc->field[i] : post_field_defaults[i]);
+        if (!(d->field[i] = xstrdup_try(sc && sc->field[i] && *sc->field[i] ? sc->field[i]
+                                                                            : post_field_defaults[i]))) {
+            nd_destroy(d);
+            return NULL;
+        }
     return d;
 }
 
@@ -141,7 +149,10 @@ static struct decoder *sse_create(const struct source_conf *sc)
     if (!d)
         return NULL;
     /* ",a,b," with blanks removed, so a lookup is one strstr. */
-    d->events = xmalloc(n + 3);
+    if (!(d->events = xmalloc_try(n + 3))) {
+        nd_destroy(d);
+        return NULL;
+    }
     {
         char *w = d->events;
         *w++ = ',';

@@ -268,9 +268,11 @@ static void rss_hint(struct decoder *d, const char *key, const char *val)
 
 static struct decoder *rss_create(const struct source_conf *sc)
 {
-    struct decoder *d = xcalloc(1, sizeof *d);
+    struct decoder *d = xcalloc_try(1, sizeof *d);
     size_t max_record = sc ? (size_t)sc->max_record : 8u * 1024 * 1024;
 
+    if (!d)
+        return NULL;
     d->max_depth = sc ? (int)sc->max_depth : 64;
     for (int i = 0; i < F_N; i++)
         buf_init(&d->f[i], RSS_FIELD_CAP);
@@ -349,7 +351,11 @@ static int to_utf8(struct decoder *d, const char *enc, const char *doc, size_t l
         return -1;
     }
     free(d->conv);
-    d->conv = xmalloc(outleft + 1);
+    if (!(d->conv = xmalloc_try(outleft + 1))) {
+        iconv_close(cd);
+        snprintf(err, errlen, "out of memory converting from %.40s", enc);
+        return -1;
+    }
     out = d->conv;
     if (iconv(cd, &in, &inleft, &out, &outleft) == (size_t)-1) {
         iconv_close(cd);

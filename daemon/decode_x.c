@@ -39,6 +39,7 @@ struct x_vec {
     void *items;
     size_t size;                        /* element size */
     int n, alloc, overflow;
+    int nomem;                          /* a push found no memory */
 };
 
 struct decoder {
@@ -59,8 +60,14 @@ static void *vec_push(struct x_vec *v)
         return NULL;
     }
     if (v->n == v->alloc) {
-        v->alloc = v->alloc ? v->alloc * 2 : 8;
-        v->items = xrealloc(v->items, v->size * (size_t)v->alloc);
+        int na = v->alloc ? v->alloc * 2 : 8;
+        void *grown = xrealloc_try(v->items, v->size * (size_t)na);
+        if (!grown) {
+            v->overflow = v->nomem = 1;     /* the record is rejected at its end */
+            return NULL;
+        }
+        v->items = grown;
+        v->alloc = na;
     }
     memset((char *)v->items + v->size * (size_t)v->n, 0, v->size);
     return (char *)v->items + v->size * (size_t)v->n++;
@@ -255,7 +262,10 @@ static int x_event(void *ctx, const struct json_event *ev)
 
 static struct decoder *x_create(const struct source_conf *sc)
 {
-    struct decoder *x = xcalloc(1, sizeof *x);
+    struct decoder *x = xcalloc_try(1, sizeof *x);
+
+    if (!x)
+        return NULL;
     size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
 
     x->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, x_event, x);
@@ -289,6 +299,7 @@ static void x_reset(struct decoder *x)
     arena_reset(&x->arena);
     x->data.n = x->users.n = x->tweets.n = 0;
     x->data.overflow = x->users.overflow = x->tweets.overflow = 0;
+    x->data.nomem = x->users.nomem = x->tweets.nomem = 0;
     x->data_kind = 0;
     x->errors_seen = 0;
     x->rules_seen = 0;
@@ -376,6 +387,8 @@ static enum decode_ret x_decode(struct decoder *x, const char *rec, size_t len,
     x_reset(x);
     if (json_reader_parse(x->reader, rec, len, err, errlen) != 0)
         return DECODE_MALFORMED;
+    if (!x->reject && (x->data.nomem || x->users.nomem || x->tweets.nomem))
+        x->reject = "out of memory";
     if (x->reject) {
         snprintf(err, errlen, "%s", x->reject);
         return DECODE_MALFORMED;

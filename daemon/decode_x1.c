@@ -170,8 +170,14 @@ static struct x1_status *x1_new_status(struct decoder *x)
         return NULL;
     }
     if (x->nst == x->alloc) {
-        x->alloc = x->alloc ? x->alloc * 2 : 4;
-        x->st = xrealloc(x->st, sizeof *x->st * (size_t)x->alloc);
+        int na = x->alloc ? x->alloc * 2 : 4;
+        struct x1_status *grown = xrealloc_try(x->st, sizeof *x->st * (size_t)na);
+        if (!grown) {
+            x->reject = "out of memory";
+            return NULL;
+        }
+        x->st = grown;
+        x->alloc = na;
     }
     memset(&x->st[x->nst], 0, sizeof x->st[0]);
     for (int i = 0; i < T_N; i++)
@@ -245,8 +251,8 @@ static int x1_event_fields(struct decoder *x, const struct json_event *ev)
         return x->reject != NULL;
     if (ev->depth == 1 && (strcmp(p, "/verb") == 0 || strcmp(p, "/actor") == 0 || strcmp(p, "/body") == 0))
         x->activity = 1;
-    if (x->nst == 0)
-        x1_new_status(x);
+    if (x->nst == 0 && !x1_new_status(x))
+        return 1;                       /* out of memory: x->reject says so */
     x1_status_field(x, &x->st[0], p, ev);
     return x->reject != NULL;
 }
@@ -263,7 +269,10 @@ static int x1_event(void *ctx, const struct json_event *ev)
 
 static struct decoder *x1_create(const struct source_conf *sc)
 {
-    struct decoder *x = xcalloc(1, sizeof *x);
+    struct decoder *x = xcalloc_try(1, sizeof *x);
+
+    if (!x)
+        return NULL;
     size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
 
     x->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, x1_event, x);

@@ -170,8 +170,10 @@ static int reader_handle_new(struct json_reader *r)
 
 struct json_reader *json_reader_new(int max_depth, json_event_fn fn, void *ctx)
 {
-    struct json_reader *r = xcalloc(1, sizeof *r);
+    struct json_reader *r = xcalloc_try(1, sizeof *r);
 
+    if (!r)
+        return NULL;
     r->fn = fn;
     r->ctx = ctx;
     r->max_depth = max_depth > 0 && max_depth <= JSON_MAX_DEPTH_HARD ? max_depth
@@ -277,7 +279,10 @@ static yajl_gen jw_gen_new(void)
 
 struct json_writer *jw_new(void)
 {
-    struct json_writer *w = xcalloc(1, sizeof *w);
+    struct json_writer *w = xcalloc_try(1, sizeof *w);
+
+    if (!w)
+        return NULL;
     w->g = jw_gen_new();
     if (!w->g) {
         free(w);

@@ -49,6 +49,7 @@ struct matcher {
     int32_t *prog;              /* every rule's query as a flat program */
     size_t *prog_off;           /* rule -> its program */
     size_t prog_len, prog_alloc;
+    int nomem;                  /* an allocation failed during the build */
 };
 
 /* A rule's query compiled to a flat array, so evaluating a candidate touches
@@ -68,24 +69,36 @@ static void dict_free(struct dict *d)
     strmap_free(&d->map);
 }
 
-static void dict_add(struct dict *d, const char *key, size_t klen, int term)
+/* -1 without memory (the dictionary stays consistent, to be freed). */
+static int dict_add(struct dict *d, const char *key, size_t klen, int term)
 {
-    int inserted, *idx = strmap_put(&d->map, key, klen, d->nlists, &inserted);
-    int i;
+    int inserted, *idx, i, *list;
 
+    /* Room for a new list first, so that a key in the map always has one. */
+    if ((d->nlists & (d->nlists - 1)) == 0) {
+        size_t n = (size_t)(d->nlists ? d->nlists * 2 : 1);
+        int **lists = xrealloc_try(d->lists, sizeof *d->lists * n);
+        if (!lists)
+            return -1;
+        d->lists = lists;
+        int *nlist = xrealloc_try(d->nlist, sizeof *d->nlist * n);
+        if (!nlist)
+            return -1;
+        d->nlist = nlist;
+    }
+    if (!(idx = strmap_put_try(&d->map, key, klen, d->nlists, &inserted)))
+        return -1;
     if (inserted) {
-        if ((d->nlists & (d->nlists - 1)) == 0) {
-            size_t n = (size_t)(d->nlists ? d->nlists * 2 : 1);
-            d->lists = xrealloc(d->lists, sizeof *d->lists * n);
-            d->nlist = xrealloc(d->nlist, sizeof *d->nlist * n);
-        }
         d->lists[d->nlists] = NULL;
         d->nlist[d->nlists] = 0;
         d->nlists++;
     }
     i = *idx;
-    d->lists[i] = xrealloc(d->lists[i], sizeof(int) * (size_t)(d->nlist[i] + 1));
+    if (!(list = xrealloc_try(d->lists[i], sizeof(int) * (size_t)(d->nlist[i] + 1))))
+        return -1;
+    d->lists[i] = list;
     d->lists[i][d->nlist[i]++] = term;
+    return 0;
 }
 
 static const int *dict_get(const struct dict *d, const char *key, size_t klen, int *n)
@@ -144,7 +157,8 @@ static int term_key(const struct qterm *q, char *key, size_t keylen)
     return n < (int)keylen ? n : (int)keylen - 1;
 }
 
-/* Intern a term: kind, folding and canonical value identify it. */
+/* Intern a term: kind, folding and canonical value identify it.  Returns
+ * its id, or -1 without memory. */
 static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qterm *q)
 {
     char key[QUERY_MAX_LEN * 8];
@@ -153,11 +167,17 @@ static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qt
     struct mterm *t;
     enum ns ns;
 
-    id = strmap_put(ids, key, (size_t)term_key(q, key, sizeof key), m->nterms, &inserted);
+    if ((m->nterms & (m->nterms - 1)) == 0) {   /* room first: an interned id is valid */
+        struct mterm *grown = xrealloc_try(m->terms, sizeof *m->terms * (size_t)(m->nterms ? m->nterms * 2 : 1));
+        if (!grown)
+            return -1;
+        m->terms = grown;
+    }
+    id = strmap_put_try(ids, key, (size_t)term_key(q, key, sizeof key), m->nterms, &inserted);
+    if (!id)
+        return -1;
     if (!inserted)
         return *id;
-    if ((m->nterms & (m->nterms - 1)) == 0)
-        m->terms = xrealloc(m->terms, sizeof *m->terms * (size_t)(m->nterms ? m->nterms * 2 : 1));
     t = &m->terms[m->nterms];
     memset(t, 0, sizeof *t);
     t->q = q;
@@ -166,7 +186,10 @@ static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qt
     ns = term_index(q, &k, &stream);
     t->stream = stream;
     if (ns != NS_NONE) {
-        dict_add(&m->dict[ns], k, strlen(k), m->nterms);
+        if (dict_add(&m->dict[ns], k, strlen(k), m->nterms) < 0) {
+            m->nterms++;                /* interned: freed with the matcher */
+            return -1;
+        }
         if (ns == NS_PREFIX || ns == NS_PREFIX_F)
             m->prefix_lens[ns == NS_PREFIX_F] |= 1ull << (strlen(k) < 63 ? strlen(k) : 63);
         m->need[stream] = 1;
@@ -176,15 +199,20 @@ static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qt
     return m->nterms++;
 }
 
-static void mterm_add_rule(struct mterm *t, int rule)
+static int mterm_add_rule(struct mterm *t, int rule)
 {
     if (t->nrules && t->rules[t->nrules - 1] == rule)
-        return;
+        return 0;
     if (t->nrules == t->arules) {
-        t->arules = t->arules ? t->arules * 2 : 2;
-        t->rules = xrealloc(t->rules, sizeof(int) * (size_t)t->arules);
+        int na = t->arules ? t->arules * 2 : 2;
+        int *grown = xrealloc_try(t->rules, sizeof(int) * (size_t)na);
+        if (!grown)
+            return -1;
+        t->rules = grown;
+        t->arules = na;
     }
     t->rules[t->nrules++] = rule;
+    return 0;
 }
 
 /* How rare a term is likely to be in posts: higher is rarer.  Entities,
@@ -259,10 +287,15 @@ static int trigger_set(const struct query *q, const struct qnode *n, int *out, i
 static int build_mpm(struct matcher *m, enum term_kind kind, int fold, struct mpm **out,
                      char *err, size_t errlen)
 {
-    const char **pats = xcalloc((size_t)m->nterms + 1, sizeof *pats);
-    size_t *lens = xcalloc((size_t)m->nterms + 1, sizeof *lens);
-    unsigned *ids = xcalloc((size_t)m->nterms + 1, sizeof *ids), n = 0;
+    const char **pats = xcalloc_try((size_t)m->nterms + 1, sizeof *pats);
+    size_t *lens = xcalloc_try((size_t)m->nterms + 1, sizeof *lens);
+    unsigned *ids = xcalloc_try((size_t)m->nterms + 1, sizeof *ids), n = 0;
 
+    *out = NULL;
+    if (!pats || !lens || !ids) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     for (int i = 0; i < m->nterms; i++) {
         const struct qterm *q = m->terms[i].q;
         if (q->kind != kind || (kind == TERM_CONTAINS && q->fold != fold))
@@ -272,17 +305,25 @@ static int build_mpm(struct matcher *m, enum term_kind kind, int fold, struct mp
         ids[n++] = (unsigned)i;
     }
     *out = n ? mpm_build(pats, lens, ids, n, err, errlen) : NULL;
+out:
     free(pats);
     free(lens);
     free(ids);
-    return n && !*out ? -1 : 0;
+    return (n || !pats || !lens || !ids) && !*out ? -1 : 0;
 }
 
+/* Without memory, m->nomem is set and the program is left short. */
 static void prog_emit(struct matcher *m, int32_t w)
 {
     if (m->prog_len == m->prog_alloc) {
-        m->prog_alloc = m->prog_alloc ? m->prog_alloc * 2 : 4096;
-        m->prog = xrealloc(m->prog, sizeof *m->prog * m->prog_alloc);
+        size_t na = m->prog_alloc ? m->prog_alloc * 2 : 4096;
+        int32_t *grown = m->nomem ? NULL : xrealloc_try(m->prog, sizeof *m->prog * na);
+        if (!grown) {
+            m->nomem = 1;
+            return;
+        }
+        m->prog = grown;
+        m->prog_alloc = na;
     }
     m->prog[m->prog_len++] = w;
 }
@@ -302,7 +343,8 @@ static void prog_compile(struct matcher *m, const struct rule *r, const struct q
         prog_emit(m, 0);
         for (int i = 0; i < n->nkids; i++)
             prog_compile(m, r, n->kids[i]);
-        m->prog[start + 1] = (int32_t)(m->prog_len - start);
+        if (!m->nomem)
+            m->prog[start + 1] = (int32_t)(m->prog_len - start);
         return;
     }
 }
@@ -310,9 +352,13 @@ static void prog_compile(struct matcher *m, const struct rule *r, const struct q
 struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errlen)
 {
     static uint64_t builds;
-    struct matcher *m = xcalloc(1, sizeof *m);
+    struct matcher *m = xcalloc_try(1, sizeof *m);
     struct strmap ids;
 
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     m->gen = __atomic_add_fetch(&builds, 1, __ATOMIC_RELAXED);   /* builds run on a thread */
     m->rules = rules;
     m->nrules = n;
@@ -320,25 +366,33 @@ struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errle
         strmap_init(&m->dict[i].map);
     strmap_init(&ids);
     m->need[MS_TEXT] = 1;               /* entities, has: and the tokens of every post */
-    for (int r = 0; r < n; r++) {
+    for (int r = 0; r < n && !m->nomem; r++) {
         struct query *q = rules[r].q;
-        int *trig = xcalloc((size_t)q->nterms + 1, sizeof *trig), ntrig = 0;
-        rules[r].term_ids = xcalloc((size_t)q->nterms + 1, sizeof(int));
-        for (int t = 0; t < q->nterms; t++)
-            rules[r].term_ids[t] = matcher_intern(m, &ids, &q->terms[t]);
+        int *trig = xcalloc_try((size_t)q->nterms + 1, sizeof *trig), ntrig = 0;
+        rules[r].term_ids = xcalloc_try((size_t)q->nterms + 1, sizeof(int));
+        m->nomem = !trig || !rules[r].term_ids;
+        for (int t = 0; t < q->nterms && !m->nomem; t++)
+            m->nomem = (rules[r].term_ids[t] = matcher_intern(m, &ids, &q->terms[t])) < 0;
         /* Every term is looked up, but only the triggers make the rule a
          * candidate: evaluation stays proportional to the likely matches. */
-        trigger_set(q, q->root, trig, &ntrig);
-        for (int i = 0; i < ntrig; i++)
-            mterm_add_rule(&m->terms[rules[r].term_ids[trig[i]]], r);
+        if (!m->nomem)
+            trigger_set(q, q->root, trig, &ntrig);
+        for (int i = 0; i < ntrig && !m->nomem; i++)
+            m->nomem = mterm_add_rule(&m->terms[rules[r].term_ids[trig[i]]], r) < 0;
         free(trig);
     }
-    m->prog_off = xcalloc((size_t)n + 1, sizeof *m->prog_off);
-    for (int r = 0; r < n; r++) {
+    if (!m->nomem && !(m->prog_off = xcalloc_try((size_t)n + 1, sizeof *m->prog_off)))
+        m->nomem = 1;
+    for (int r = 0; r < n && !m->nomem; r++) {
         m->prog_off[r] = m->prog_len;
         prog_compile(m, &rules[r], rules[r].q->root);
     }
     strmap_free(&ids);
+    if (m->nomem) {
+        snprintf(err, errlen, "out of memory");
+        matcher_free(m);
+        return NULL;
+    }
     if (build_mpm(m, TERM_CONTAINS, 0, &m->contains[0], err, errlen) ||
         build_mpm(m, TERM_CONTAINS, 1, &m->contains[1], err, errlen) ||
         build_mpm(m, TERM_RAW, 0, &m->raw, err, errlen)) {
@@ -397,15 +451,17 @@ static int ctx_prepare(struct match_ctx *c, const struct matcher *m)
         free(c->rule_stamp);
         free(c->cand);
         free(c->hits);
-        c->term_stamp = xcalloc((size_t)m->nterms + 1, sizeof *c->term_stamp);
-        c->check_stamp = xcalloc((size_t)m->nterms + 1, sizeof *c->check_stamp);
-        c->rule_stamp = xcalloc((size_t)m->nrules + 1, sizeof *c->rule_stamp);
-        c->cand = xcalloc((size_t)m->nrules + 1, sizeof *c->cand);
-        c->hits = xcalloc((size_t)m->nrules + 1, sizeof *c->hits);
+        c->m = NULL;                    /* sized for no matcher until all succeed */
+        c->term_stamp = xcalloc_try((size_t)m->nterms + 1, sizeof *c->term_stamp);
+        c->check_stamp = xcalloc_try((size_t)m->nterms + 1, sizeof *c->check_stamp);
+        c->rule_stamp = xcalloc_try((size_t)m->nrules + 1, sizeof *c->rule_stamp);
+        c->cand = xcalloc_try((size_t)m->nrules + 1, sizeof *c->cand);
+        c->hits = xcalloc_try((size_t)m->nrules + 1, sizeof *c->hits);
         c->nterms_alloc = m->nterms;
         c->nrules_alloc = m->nrules;
         c->epoch = 0;
-        if (mpm_scratch_prepare(&c->mpm, m->contains[0]) || mpm_scratch_prepare(&c->mpm, m->contains[1]) ||
+        if (!c->term_stamp || !c->check_stamp || !c->rule_stamp || !c->cand || !c->hits ||
+            mpm_scratch_prepare(&c->mpm, m->contains[0]) || mpm_scratch_prepare(&c->mpm, m->contains[1]) ||
             mpm_scratch_prepare(&c->mpm, m->raw))
             return -1;
         c->m = m;
@@ -576,40 +632,45 @@ static int starts_with_ci(const char *s, const char *prefix)
 /* The text of a field stream: the post text (with the quoted or retweeted
  * post's, as X matches), the author's bio, or the post's URLs (from the
  * entities and any http(s) words of the text). */
-static const char *stream_text(struct match_ctx *c, const struct post *p, int s, size_t *len)
+/* The text of stream s in *out; 0, or BUF_TOOBIG / BUF_NOMEM. */
+static int stream_text(struct match_ctx *c, const struct post *p, int s, const char **out, size_t *len)
 {
     struct buf *b = &c->scratch;
+    int rc;
 
     buf_reset(b);
     switch (s) {
     case MS_TEXT: case MS_TEXT_FOLD:
         if (!p->referenced_text) {
             *len = strlen(p->text);
-            return p->text;
+            *out = p->text;
+            return 0;
         }
-        if (buf_append(b, p->text, strlen(p->text)) || buf_appendc(b, '\n') ||
-            buf_append(b, p->referenced_text, strlen(p->referenced_text)))
-            return NULL;
+        if ((rc = buf_append(b, p->text, strlen(p->text))) || (rc = buf_appendc(b, '\n')) ||
+            (rc = buf_append(b, p->referenced_text, strlen(p->referenced_text))))
+            return rc;
         break;
     case MS_BIO: case MS_BIO_FOLD:
         *len = p->author.bio ? strlen(p->author.bio) : 0;
-        return p->author.bio ? p->author.bio : "";
+        *out = p->author.bio ? p->author.bio : "";
+        return 0;
     case MS_URL:
         for (int i = 0; i < p->nurls; i++)
-            if (p->urls[i] && (buf_append(b, p->urls[i], strlen(p->urls[i])) || buf_appendc(b, '\n')))
-                return NULL;
+            if (p->urls[i] && ((rc = buf_append(b, p->urls[i], strlen(p->urls[i]))) || (rc = buf_appendc(b, '\n'))))
+                return rc;
         for (const char *w = p->text; *w;) {
             size_t wl = strcspn(w, " \t\r\n");
             if ((starts_with_ci(w, "http://") || starts_with_ci(w, "https://")) &&
-                (buf_append(b, w, wl) || buf_appendc(b, '\n')))
-                return NULL;
+                ((rc = buf_append(b, w, wl)) || (rc = buf_appendc(b, '\n'))))
+                return rc;
             w += wl;
             w += strspn(w, " \t\r\n");
         }
         break;
     }
     *len = b->len;
-    return b->data ? b->data : "";
+    *out = b->data ? b->data : "";
+    return 0;
 }
 
 static int handle_lookup(struct match_ctx *c, enum ns ns, const char *handle)
@@ -705,15 +766,20 @@ int matcher_match(struct match_ctx *c, const struct matcher *m, const struct pos
 {
     static const int fold_of[MS_COUNT] = {0, 1, 0, 1, 0};
 
-    if (ctx_prepare(c, m) != 0 || !p->text)
-        return p->text ? -1 : 0;
+    if (!p->text)
+        return 0;
+    if (ctx_prepare(c, m) != 0)
+        return MATCHER_NOMEM;
     for (int s = 0; s < MS_COUNT; s++) {
         size_t len;
         const char *t;
+        int rc;
         if (!m->need[s])
             continue;
-        if (!(t = stream_text(c, p, s, &len)) || text_tokenize(&c->tk[s], t, len, fold_of[s]) != 0)
-            return -1;
+        if ((rc = stream_text(c, p, s, &t, &len)))
+            return rc == BUF_NOMEM ? MATCHER_NOMEM : -1;
+        if ((rc = text_tokenize(&c->tk[s], t, len, fold_of[s])) != 0)
+            return rc == TEXT_NOMEM ? MATCHER_NOMEM : -1;
         scan_stream(c, s);
     }
     for (int f = 0; f < 2; f++)
@@ -722,8 +788,11 @@ int matcher_match(struct match_ctx *c, const struct matcher *m, const struct pos
             return -1;
     if (m->raw) {
         size_t len;
-        const char *t = stream_text(c, p, MS_TEXT, &len);
-        if (!t || mpm_scan(m->raw, c->mpm, t, len, mpm_hit, c) != 0)
+        const char *t;
+        int rc = stream_text(c, p, MS_TEXT, &t, &len);
+        if (rc)
+            return rc == BUF_NOMEM ? MATCHER_NOMEM : -1;
+        if (mpm_scan(m->raw, c->mpm, t, len, mpm_hit, c) != 0)
             return -1;
     }
     handle_lookup(c, NS_FROM, p->author.handle);

@@ -56,8 +56,11 @@ void matcher_free(struct matcher *m);
 
 void match_ctx_init(struct match_ctx *c);
 void match_ctx_free(struct match_ctx *c);
+#define MATCHER_NOMEM (-2)
+
 /* Match p against the compiled rules.  Returns the number of matched rules
- * (in rule order) in c->hits, or -1 if the text is not valid UTF-8. */
+ * (in rule order) in c->hits, -1 if the text is not valid UTF-8 (or too
+ * large), or MATCHER_NOMEM. */
 int matcher_match(struct match_ctx *c, const struct matcher *m, const struct post *p);
 /* Whether term t of rule r (its query term index) hit in the last match. */
 int matcher_term_hit(const struct match_ctx *c, const struct rule *r, int t);

@@ -21,10 +21,16 @@ struct mpm *mpm_build(const char *const *pats, const size_t *lens, const unsigne
         err[0] = '\0';
     if (n == 0)
         return NULL;
-    flags = xcalloc(n, sizeof *flags);
+    flags = xcalloc_try(n, sizeof *flags);
+    m = xcalloc_try(1, sizeof *m);
+    if (!flags || !m) {
+        snprintf(err, errlen, "out of memory");
+        free(flags);
+        free(m);
+        return NULL;
+    }
     for (unsigned i = 0; i < n; i++)
         flags[i] = HS_FLAG_SINGLEMATCH;     /* one report per literal is all we need */
-    m = xcalloc(1, sizeof *m);
     if (hs_compile_lit_multi(pats, flags, ids, lens, n, HS_MODE_BLOCK, NULL, &m->db, &cerr) != HS_SUCCESS) {
         snprintf(err, errlen, "vectorscan: %s", cerr && cerr->message ? cerr->message : "compile failed");
         hs_free_compile_error(cerr);

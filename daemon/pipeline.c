@@ -280,6 +280,11 @@ void pipeline_post(struct pipeline *pl, struct post *p)
         }
     }
     n = matcher_match(&pl->mc, pl->rs->m, p);
+    if (n == MATCHER_NOMEM) {
+        pl->st.nomem++;
+        log_limited(LOG_ERR, "source %s: post %s: out of memory matching it; dropped", p->source_name, p->id);
+        return;
+    }
     if (n < 0) {
         pl->st.bad_text++;
         log_limited(LOG_WARNING, "source %s: post %s: text is not valid UTF-8; dropped",

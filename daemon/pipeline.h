@@ -45,6 +45,7 @@ struct pipeline_stats {
     uint64_t pii_masked;        /* alerts whose text had numbers masked */
     uint64_t encode_failed;     /* dropped: alert JSON could not be built */
     uint64_t bad_text;          /* dropped: text not valid UTF-8 */
+    uint64_t nomem;             /* dropped: no memory to match it */
     uint64_t deletions;         /* deletion notices from the sources */
     uint64_t deletions_forwarded; /* ... handed to the sink (alerted or unknown) */
 };

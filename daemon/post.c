@@ -27,12 +27,14 @@ void arena_init(struct arena *a, size_t cap)
     a->head = NULL;
     a->used_total = 0;
     a->cap = cap;
+    a->nomem = 0;
 }
 
 void arena_reset(struct arena *a)
 {
     struct arena_block *b = a->head, *next;
 
+    a->nomem = 0;
     if (!b)
         return;
     /* Keep the last (oldest, first-allocated) block; free the rest. */
@@ -68,9 +70,11 @@ char *arena_strndup(struct arena *a, const char *s, size_t n)
         return NULL;
     if (!b || b->size - b->used < n + 1) {
         size_t size = n + 1 > ARENA_BLOCK_MIN ? n + 1 : ARENA_BLOCK_MIN;
-        b = xrealloc_try(NULL, sizeof *b + size);
-        if (!b)
+        b = xmalloc_try(sizeof *b + size);
+        if (!b) {
+            a->nomem = 1;
             return NULL;
+        }
         b->size = size;
         b->used = 0;
         b->next = a->head;

@@ -59,12 +59,14 @@ struct arena {
     struct arena_block *head;
     size_t used_total;
     size_t cap;
+    int nomem;                  /* a block could not be allocated (until reset) */
 };
 
 void arena_init(struct arena *a, size_t cap);
 void arena_reset(struct arena *a);
 void arena_free(struct arena *a);
-/* Copy n bytes and a NUL; NULL when the cap would be exceeded. */
+/* Copy n bytes and a NUL; NULL when the cap would be exceeded or without
+ * memory (a->nomem set). */
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 
 #endif

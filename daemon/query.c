@@ -150,17 +150,67 @@ static void lex_next(struct parser *p)
     p->pos = i;
 }
 
-static struct qnode *node_new(enum qtype t)
+/* Allocation failures become the parse error "out of memory" (at off). */
+static void *pnomem(struct parser *p, size_t off)
 {
-    struct qnode *n = xcalloc(1, sizeof *n);
+    perr(p, off, "out of memory");
+    return NULL;
+}
+
+static char *pdup(struct parser *p, size_t off, const char *s, size_t n)
+{
+    char *d = xstrndup_try(s, n);
+    return d ? d : pnomem(p, off);
+}
+
+/* text_tokenize's failure as a parse error. */
+static int ptext_fail(struct parser *p, size_t off, int rc)
+{
+    if (rc == TEXT_NOMEM)
+        pnomem(p, off);
+    else
+        perr(p, off, "term is not valid UTF-8");
+    return -1;
+}
+
+static struct qnode *node_new(struct parser *p, enum qtype t)
+{
+    struct qnode *n = xcalloc_try(1, sizeof *n);
+
+    if (!n)
+        return pnomem(p, p->cur.off);
     n->type = t;
     return n;
 }
 
-static void node_add(struct qnode *n, struct qnode *kid)
+static void node_free(struct qnode *n);
+
+/* Add kid to n; on failure both are freed (and the parse has failed). */
+static int node_add(struct parser *p, struct qnode *n, struct qnode *kid)
 {
-    n->kids = xrealloc(n->kids, sizeof *n->kids * (size_t)(n->nkids + 1));
+    struct qnode **kids = xrealloc_try(n->kids, sizeof *n->kids * (size_t)(n->nkids + 1));
+
+    if (!kids) {
+        pnomem(p, p->cur.off);
+        node_free(kid);
+        node_free(n);
+        return -1;
+    }
+    n->kids = kids;
     n->kids[n->nkids++] = kid;
+    return 0;
+}
+
+/* A new node of type t with kid as its first child; kid freed on failure. */
+static struct qnode *node_with(struct parser *p, enum qtype t, struct qnode *kid)
+{
+    struct qnode *n = node_new(p, t);
+
+    if (!n) {
+        node_free(kid);
+        return NULL;
+    }
+    return node_add(p, n, kid) ? NULL : n;
 }
 
 static void node_free(struct qnode *n)
@@ -197,13 +247,18 @@ static struct qterm *term_new(struct parser *p, enum term_kind k, size_t off, si
         perr(p, off, "too many terms through list: (max %d)", QUERY_MAX_LIST_TERMS);
         return NULL;
     }
-    if ((q->nterms & (q->nterms - 1)) == 0)
-        q->terms = xrealloc(q->terms, sizeof *q->terms * (size_t)(q->nterms ? q->nterms * 2 : 1));
+    if ((q->nterms & (q->nterms - 1)) == 0) {
+        struct qterm *grown = xrealloc_try(q->terms, sizeof *q->terms * (size_t)(q->nterms ? q->nterms * 2 : 1));
+        if (!grown)
+            return pnomem(p, off);
+        q->terms = grown;
+    }
     t = &q->terms[q->nterms++];
     memset(t, 0, sizeof *t);
     t->kind = k;
-    t->raw = xstrndup(p->s + off, len);
     t->fold = p->env->fold;
+    if (!(t->raw = pdup(p, off, p->s + off, len)))
+        return NULL;                    /* the term stays, freed with the query */
     return t;
 }
 
@@ -218,27 +273,32 @@ static int fold_tokens(struct parser *p, size_t off, const char *s, size_t len, 
                        char ***toks, int *ntoks, char **value)
 {
     struct buf joined;
+    int rc, bad = 0;
 
-    if (text_tokenize(&p->tk, s, len, fold) != 0) {
-        perr(p, off, "term is not valid UTF-8");
-        return -1;
-    }
+    if ((rc = text_tokenize(&p->tk, s, len, fold)) != 0)
+        return ptext_fail(p, off, rc);
     if (p->tk.nw == 0) {
         perr(p, off, "term '%.*s' has no letters, digits or emoji", (int)len, s);
         return -1;
     }
-    *ntoks = p->tk.nw;
-    *toks = xcalloc((size_t)p->tk.nw, sizeof **toks);
-    buf_init(&joined, QUERY_MAX_LEN * 4);
-    for (int i = 0; i < p->tk.nw; i++) {
-        (*toks)[i] = xstrndup(tok_ptr(&p->tk, &p->tk.w[i]), p->tk.w[i].len);
-        if (i)
-            buf_appendc(&joined, ' ');
-        buf_append(&joined, (*toks)[i], p->tk.w[i].len);
+    if (!(*toks = xcalloc_try((size_t)p->tk.nw, sizeof **toks))) {
+        pnomem(p, off);
+        return -1;
     }
-    if (value)
-        *value = xstrdup(joined.data);
+    *ntoks = p->tk.nw;
+    buf_init(&joined, QUERY_MAX_LEN * 4);
+    for (int i = 0; i < p->tk.nw && !bad; i++) {
+        if (!((*toks)[i] = xstrndup_try(tok_ptr(&p->tk, &p->tk.w[i]), p->tk.w[i].len)) ||
+            (i && buf_appendc(&joined, ' ') != BUF_OK) || buf_append(&joined, (*toks)[i], p->tk.w[i].len) != BUF_OK)
+            bad = 1;
+    }
+    if (!bad && value && !(*value = xstrdup_try(joined.data ? joined.data : "")))
+        bad = 1;
     buf_free(&joined);
+    if (bad) {
+        pnomem(p, off);                 /* the toks are freed with the term */
+        return -1;
+    }
     return 0;
 }
 
@@ -250,22 +310,21 @@ static int term_words(struct parser *p, struct qterm *t, size_t off, const char 
 /* The whole text folded (no tokenising): contains: values. */
 static int fold_all(struct parser *p, size_t off, const char *s, size_t len, int fold, char **out)
 {
-    if (text_tokenize(&p->tk, s, len, fold) != 0) {
-        perr(p, off, "term is not valid UTF-8");
-        return -1;
-    }
+    int rc;
+
+    if ((rc = text_tokenize(&p->tk, s, len, fold)) != 0)
+        return ptext_fail(p, off, rc);
     if (p->tk.folded.len == 0) {
         perr(p, off, "empty value");
         return -1;
     }
-    *out = xstrndup(p->tk.folded.data, p->tk.folded.len);
-    return 0;
+    return (*out = pdup(p, off, p->tk.folded.data, p->tk.folded.len)) ? 0 : -1;
 }
 
-static char *lower_dup(const char *s, size_t n)
+static char *lower_dup(struct parser *p, size_t off, const char *s, size_t n)
 {
-    char *d = xstrndup(s, n);
-    for (char *c = d; *c; c++)
+    char *d = pdup(p, off, s, n);
+    for (char *c = d; c && *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c + 32);
     return d;
@@ -281,9 +340,14 @@ static const char *const unsupported_ops[] = {
     "is", "has",
 };
 
+/* The node for the term just made; NULL if the parse has failed (a term
+ * field that could not be allocated). */
 static struct qnode *term_node(struct parser *p)
 {
-    struct qnode *n = node_new(Q_TERM);
+    struct qnode *n;
+
+    if (p->failed || !(n = node_new(p, Q_TERM)))
+        return NULL;
     n->term = p->q->nterms - 1;
     return n;
 }
@@ -323,7 +387,7 @@ static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
         }
         if (!(t = term_new(p, OP("from") ? TERM_FROM : OP("to") ? TERM_TO : TERM_RETWEETS_OF, off, len)))
             return NULL;
-        t->value = lower_dup(v, vl);
+        t->value = lower_dup(p, off, v, vl);
     } else if (OP("lang") || OP("conversation_id")) {
         if (!vl) {
             perr(p, off, "%s: needs a value", op);
@@ -331,7 +395,7 @@ static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
         }
         if (!(t = term_new(p, OP("lang") ? TERM_LANG : TERM_CONVERSATION, off, len)))
             return NULL;
-        t->value = OP("lang") ? lower_dup(v, vl) : xstrndup(v, vl);
+        t->value = OP("lang") ? lower_dup(p, off, v, vl) : pdup(p, off, v, vl);
     } else if (OP("is") || OP("has")) {
         static const struct { const char *name; enum term_kind k; } flags[] = {
             {"is:retweet", TERM_IS_RETWEET}, {"is:reply", TERM_IS_REPLY},
@@ -348,7 +412,7 @@ static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
                  "has:links, has:mentions, has:hashtags, has:media)", (int)len, w);
             return NULL;
         }
-        t->value = xstrndup(w, len);
+        t->value = pdup(p, off, w, len);
     } else if (OP("min_followers") || OP("followers_count")) {
         const char *dots = vl > 2 ? strstr(v, "..") : NULL;
         char lo[24] = "", hi[24] = "";
@@ -367,7 +431,7 @@ static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
             return NULL;
         t->lo = a;
         t->hi = hi[0] ? b : -1;
-        t->value = xstrndup(w, len);
+        t->value = pdup(p, off, w, len);
     } else if (OP("sample")) {
         if (parse_ll(v, 1, 100, &a) || vl > 3) {
             perr(p, off, "sample: expected a percentage from 1 to 100");
@@ -376,7 +440,7 @@ static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
         if (!(t = term_new(p, TERM_SAMPLE, off, len)))
             return NULL;
         t->n = (int)a;
-        t->value = xstrndup(w, len);
+        t->value = pdup(p, off, w, len);
     } else if (OP("bio") || OP("url")) {
         if (!(t = term_new(p, OP("bio") ? TERM_BIO : TERM_URL, off, len)) ||
             fold_tokens(p, off, v, vl, t->fold, &t->toks, &t->ntoks, &t->value))
@@ -391,7 +455,7 @@ static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
         }
         if (!(t = term_new(p, TERM_RAW, off, len)))
             return NULL;
-        t->value = xstrndup(v, vl);
+        t->value = pdup(p, off, v, vl);
     } else if (OP("list")) {
         return parse_list(p, off, v, vl);
     } else {
@@ -420,12 +484,14 @@ static struct qnode *parse_word(struct parser *p, size_t off, size_t len)
     if (w[0] == '#' || w[0] == '@' || w[0] == '$') {
         if (!(t = term_new(p, TERM_ENTITY, off, len)))
             return NULL;
-        if (text_tokenize(&p->tk, w, len, t->fold) != 0 || p->tk.ne != 1 || p->tk.e[0].off != 0 ||
-            p->tk.e[0].len != p->tk.folded.len) {
+        int rc = text_tokenize(&p->tk, w, len, t->fold);
+        if (rc == TEXT_NOMEM)
+            return pnomem(p, off);
+        if (rc != 0 || p->tk.ne != 1 || p->tk.e[0].off != 0 || p->tk.e[0].len != p->tk.folded.len) {
             perr(p, off, "'%.*s' is not a valid #hashtag, @mention or $cashtag", (int)len, w);
             return NULL;
         }
-        t->value = xstrdup(p->tk.folded.data);
+        t->value = pdup(p, off, p->tk.folded.data, p->tk.folded.len);
         return term_node(p);
     }
     if (len > 1 && w[len - 1] == '*') {
@@ -433,8 +499,10 @@ static struct qnode *parse_word(struct parser *p, size_t off, size_t len)
         if (!(t = term_new(p, TERM_PREFIX, off, len)) ||
             fold_tokens(p, off, w, len - 1, t->fold, &t->toks, &t->ntoks, &t->value))
             return NULL;
-        if (t->ntoks != 1 || memchr(w, '*', len - 1) || text_tokenize(&p->tk, w, len - 1, 0) ||
-            p->tk.folded.len != len - 1 || p->tk.nw != 1 || p->tk.w[0].len != len - 1) {
+        int rc = t->ntoks != 1 || memchr(w, '*', len - 1) ? -1 : text_tokenize(&p->tk, w, len - 1, 0);
+        if (rc == TEXT_NOMEM)
+            return pnomem(p, off);
+        if (rc || p->tk.folded.len != len - 1 || p->tk.nw != 1 || p->tk.w[0].len != len - 1) {
             perr(p, off, "a wildcard is a single word followed by '*' (bank*)");
             return NULL;
         }
@@ -520,16 +588,22 @@ static struct qnode *parse_near(struct parser *p, struct qnode *left)
     r->toks = NULL;
     r->ntoks = 0;
     {
-        size_t vl = strlen(l->value) + strlen(r->value) + 16;
-        char *v = xmalloc(vl);
+        size_t vl = strlen(l->value) + strlen(r->value) + 16, rl = strlen(l->raw) + strlen(r->raw) + 16;
+        char *v = xmalloc_try(vl), *raw = xmalloc_try(rl);
+        if (!v || !raw) {
+            free(v);
+            free(raw);
+            pnomem(p, op.off);
+            node_free(left);
+            node_free(right);
+            return NULL;
+        }
         snprintf(v, vl, "%s %s/%d %s", l->value, op.near_ordered ? "ONEAR" : "NEAR", op.near_n, r->value);
         free(l->value);
         l->value = v;
-        vl = strlen(l->raw) + strlen(r->raw) + 16;
-        v = xmalloc(vl);
-        snprintf(v, vl, "%s %s/%d %s", l->raw, op.near_ordered ? "ONEAR" : "NEAR", op.near_n, r->raw);
+        snprintf(raw, rl, "%s %s/%d %s", l->raw, op.near_ordered ? "ONEAR" : "NEAR", op.near_n, r->raw);
         free(l->raw);
-        l->raw = v;
+        l->raw = raw;
     }
     term_pop(p);
     node_free(right);
@@ -559,7 +633,8 @@ static struct qnode *parse_list(struct parser *p, size_t off, const char *name, 
         perr(p, off, "list:%s: %s", lname, err);
         return NULL;
     }
-    or = node_new(Q_OR);
+    if (!(or = node_new(p, Q_OR)))
+        return NULL;
     for (int i = 0; i < n; i++) {
         struct parser sub = *p;         /* shares the query and the token scratch */
         char suberr[256] = "";
@@ -582,7 +657,8 @@ static struct qnode *parse_list(struct parser *p, size_t off, const char *name, 
             node_free(or);
             return NULL;
         }
-        node_add(or, kid);
+        if (node_add(p, or, kid))
+            return NULL;
     }
     if (or->nkids == 0) {
         perr(p, off, "list:%s is empty", lname);
@@ -623,9 +699,7 @@ static struct qnode *parse_unary(struct parser *p)
             for (int i = 0; i < kid->nkids; i++)        /* -list:NAME */
                 p->q->terms[kid->kids[i]->term].negated = 1;
         }
-        n = node_new(Q_NOT);
-        node_add(n, kid);
-        return n;
+        return node_with(p, Q_NOT, kid);
     }
     if (p->cur.type == L_LPAREN) {
         if (++p->depth > QUERY_MAX_DEPTH) {
@@ -677,14 +751,15 @@ static struct qnode *parse_and(struct parser *p)
         return NULL;
     if (p->cur.type == L_END || p->cur.type == L_OR || p->cur.type == L_RPAREN)
         return first;
-    n = node_new(Q_AND);
-    node_add(n, first);
+    if (!(n = node_with(p, Q_AND, first)))
+        return NULL;
     while (p->cur.type != L_END && p->cur.type != L_OR && p->cur.type != L_RPAREN) {
         if (!(kid = parse_unary(p))) {
             node_free(n);
             return NULL;
         }
-        node_add(n, kid);
+        if (node_add(p, n, kid))
+            return NULL;
     }
     return n;
 }
@@ -720,8 +795,8 @@ static struct qnode *parse_or(struct parser *p)
         return NULL;
     if (p->cur.type != L_OR)
         return first;
-    n = node_new(Q_OR);
-    node_add(n, first);
+    if (!(n = node_with(p, Q_OR, first)))
+        return NULL;
     while (p->cur.type == L_OR) {
         or_off = p->cur.off;
         lex_next(p);
@@ -734,7 +809,8 @@ static struct qnode *parse_or(struct parser *p)
             node_free(n);
             return NULL;
         }
-        node_add(n, kid);
+        if (node_add(p, n, kid))
+            return NULL;
     }
     for (int i = 0; i < n->nkids; i++)
         if (!node_positive(p->q, n->kids[i])) {
@@ -778,7 +854,10 @@ int query_parse(const char *s, const struct query_env *env, struct query **out, 
         snprintf(err, errlen, "query longer than %d bytes", QUERY_MAX_LEN);
         return -1;
     }
-    p.q = xcalloc(1, sizeof *p.q);
+    if (!(p.q = xcalloc_try(1, sizeof *p.q))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     tokens_init(&p.tk);
     lex_next(&p);
     if (!p.failed && p.cur.type == L_END)

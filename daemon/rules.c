@@ -56,6 +56,15 @@ static int valid_list_name(const char *n)
     return 1;
 }
 
+static char rules_oom[] = "out of memory";
+
+/* A list's error: a copy, or the static "out of memory". */
+static void term_list_fail(struct term_list *l, const char *err)
+{
+    if (!(l->error = xstrdup_try(err)))
+        l->error = rules_oom;
+}
+
 static void term_list_read(struct term_list *l, const char *path)
 {
     char err[9000], *line, *next;
@@ -63,7 +72,7 @@ static void term_list_read(struct term_list *l, const char *path)
 
     l->data = file_read_all(path, RULES_MAX_LIST_BYTES, &len, err, sizeof err);
     if (!l->data) {
-        l->error = xstrdup(err);
+        term_list_fail(l, err);
         return;
     }
     for (line = l->data; line && *line; line = next) {
@@ -80,11 +89,17 @@ static void term_list_read(struct term_list *l, const char *path)
             continue;
         if (l->n >= QUERY_MAX_LIST_TERMS) {
             snprintf(err, sizeof err, "%s: more than %d entries", path, QUERY_MAX_LIST_TERMS);
-            l->error = xstrdup(err);
+            term_list_fail(l, err);
             return;
         }
-        if ((l->n & (l->n - 1)) == 0)
-            l->entries = xrealloc(l->entries, sizeof *l->entries * (size_t)(l->n ? l->n * 2 : 1));
+        if ((l->n & (l->n - 1)) == 0) {
+            const char **grown = xrealloc_try(l->entries, sizeof *l->entries * (size_t)(l->n ? l->n * 2 : 1));
+            if (!grown) {
+                term_list_fail(l, rules_oom);
+                return;
+            }
+            l->entries = grown;
+        }
         l->entries[l->n++] = line;
     }
 }
@@ -102,13 +117,21 @@ static int rloader_list(void *ctx, const char *name, const char *const **entries
         snprintf(err, errlen, "a list name is 1-64 letters, digits, '-' or '_'");
         return -1;
     }
-    idx = strmap_put(&ld->lists, name, strlen(name), ld->nloaded, &inserted);
+    if (!(idx = strmap_put_try(&ld->lists, name, strlen(name), ld->nloaded, &inserted)))
+        goto nomem;
     if (inserted) {
-        ld->loaded = xrealloc(ld->loaded, sizeof *ld->loaded * (size_t)(ld->nloaded + 1));
+        struct term_list *grown = xrealloc_try(ld->loaded, sizeof *ld->loaded * (size_t)(ld->nloaded + 1));
+        if (!grown) {
+            *idx = -1;                  /* in the map, not loaded: read again next time */
+            goto nomem;
+        }
+        ld->loaded = grown;
         memset(&ld->loaded[ld->nloaded], 0, sizeof *ld->loaded);
         snprintf(path, sizeof path, "%s/%s.txt", ld->lexicons, name);
         term_list_read(&ld->loaded[ld->nloaded++], path);
     }
+    if (*idx < 0)
+        goto nomem;
     l = &ld->loaded[*idx];
     if (l->error) {
         snprintf(err, errlen, "%s", l->error);
@@ -117,6 +140,9 @@ static int rloader_list(void *ctx, const char *name, const char *const **entries
     *entries = l->entries;
     *n = l->n;
     return 0;
+nomem:
+    snprintf(err, errlen, "%s", rules_oom);
+    return -1;
 }
 
 static void rloader_free_lists(struct rloader *ld)
@@ -124,7 +150,8 @@ static void rloader_free_lists(struct rloader *ld)
     for (int i = 0; i < ld->nloaded; i++) {
         free(ld->loaded[i].data);
         free(ld->loaded[i].entries);
-        free(ld->loaded[i].error);
+        if (ld->loaded[i].error != rules_oom)
+            free(ld->loaded[i].error);
     }
     free(ld->loaded);
     strmap_free(&ld->lists);
@@ -171,6 +198,8 @@ static void rloader_finish_rule(struct rloader *ld)
     r = &ld->rs->rules[ld->cur];
     if (!(ld->seen & K_QUERY)) {
         errlist_add(ld->errs, "%s:%d: rule \"%s\" has no query", r->file, r->line, r->name);
+    } else if (!ld->query_text || !ld->query_raw) {
+        ;                               /* out of memory, said already */
     } else if (query_parse(ld->query_text,
                            &(struct query_env){.fold = r->fold, .list = rloader_list, .ctx = ld},
                            &r->q, err, sizeof err, &col) != 0) {
@@ -197,8 +226,8 @@ static int rloader_new_rule(struct rloader *ld, const struct inifile_pos *pos, c
                     pos->file, pos->line, name);
         return -1;
     }
-    int inserted, *idx = strmap_put(&ld->names, name, strlen(name), rs->n, &inserted);
-    if (!inserted) {
+    int *idx = strmap_get(&ld->names, name, strlen(name));
+    if (idx) {
         const struct rule *o = &rs->rules[*idx];
         errlist_add(ld->errs, "%s:%d: duplicate rule \"%s\" (first defined at %s:%d)",
                     pos->file, pos->section_line ? pos->section_line : pos->line, name, o->file, o->line);
@@ -208,18 +237,42 @@ static int rloader_new_rule(struct rloader *ld, const struct inifile_pos *pos, c
         errlist_add(ld->errs, "%s:%d: more than %d rules", pos->file, pos->line, RULES_MAX_COUNT);
         return -1;
     }
-    if ((rs->n & (rs->n - 1)) == 0)         /* grow at powers of two */
-        rs->rules = xrealloc(rs->rules, sizeof *rs->rules * (size_t)(rs->n ? rs->n * 2 : 1));
+    if ((rs->n & (rs->n - 1)) == 0) {       /* grow at powers of two */
+        struct rule *grown = xrealloc_try(rs->rules, sizeof *rs->rules * (size_t)(rs->n ? rs->n * 2 : 1));
+        if (!grown)
+            goto nomem;
+        rs->rules = grown;
+    }
     r = &rs->rules[rs->n];
     memset(r, 0, sizeof *r);
-    r->name = xstrdup(name);
-    r->queue = xstrdup("default");
     r->level = LEVEL_NORMAL;
     r->fold = ld->accents_fold;
-    r->file = xstrdup(pos->file);
     r->line = pos->section_line ? pos->section_line : pos->line;
+    /* Named in the map last: a name there always has its rule. */
+    if (!(r->name = xstrdup_try(name)) || !(r->queue = xstrdup_try("default")) ||
+        !(r->file = xstrdup_try(pos->file)) || !strmap_put_try(&ld->names, name, strlen(name), rs->n, NULL)) {
+        rule_free_fields(r);
+        goto nomem;
+    }
     ld->cur = rs->n++;
     ld->seen = 0;
+    return 0;
+nomem:
+    errlist_add(ld->errs, "%s:%d: rule \"%s\": out of memory", pos->file, pos->line, name);
+    return -1;
+}
+
+/* Replace a rule's string field with a copy of value. */
+static int rule_set_str(struct rloader *ld, const struct inifile_pos *pos, char **field, const char *value)
+{
+    char *dup = xstrdup_try(value);
+
+    if (!dup) {
+        errlist_add(ld->errs, "%s:%d: out of memory", pos->file, pos->line);
+        return -1;
+    }
+    free(*field);
+    *field = dup;
     return 0;
 }
 
@@ -268,9 +321,11 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
     ld->seen |= bit;
     switch (bit) {
     case K_QUERY:
-        ld->query_text = xstrdup(value);
+        ld->query_text = xstrdup_try(value);
         ld->query_pos = *pos;
-        ld->query_raw = xstrndup(pos->raw, pos->rawlen);
+        ld->query_raw = xstrndup_try(pos->raw, pos->rawlen);
+        if (!ld->query_text || !ld->query_raw)
+            goto nomem;                 /* rloader_finish_rule frees what was made */
         return 0;
     case K_QUEUE:
         if (!valid_ident(value, 64)) {
@@ -278,9 +333,7 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
                         pos->file, pos->line, value);
             return -1;
         }
-        free(r->queue);
-        r->queue = xstrdup(value);
-        return 0;
+        return rule_set_str(ld, pos, &r->queue, value);
     case K_PRIORITY:
         if ((r->level = level_parse(value)) < 0) {
             errlist_add(ld->errs, "%s:%d: priority = %s: expected critical, high, normal or low",
@@ -290,9 +343,7 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
         }
         return 0;
     case K_TAG:
-        free(r->tag);
-        r->tag = xstrdup(value);
-        return 0;
+        return rule_set_str(ld, pos, &r->tag, value);
     case K_ACCENTS:
         if (strcmp(value, "fold") && strcmp(value, "keep")) {
             errlist_add(ld->errs, "%s:%d: accents = %s: expected fold or keep", pos->file, pos->line, value);
@@ -313,9 +364,7 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
                         pos->file, pos->line, value);
             return -1;
         }
-        free(r->topic);
-        r->topic = xstrdup(value);
-        return 0;
+        return rule_set_str(ld, pos, &r->topic, value);
     }
     if (strncmp(key, "meta.", 5) == 0 && key[5]) {
         if (r->nmeta >= RULES_MAX_META) {
@@ -327,12 +376,21 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
                 errlist_add(ld->errs, "%s:%d: duplicate key '%s'", pos->file, pos->line, key);
                 return -1;
             }
-        r->meta_key[r->nmeta] = xstrdup(key + 5);
-        r->meta_val[r->nmeta++] = xstrdup(value);
+        r->meta_key[r->nmeta] = xstrdup_try(key + 5);
+        r->meta_val[r->nmeta] = xstrdup_try(value);
+        if (!r->meta_key[r->nmeta] || !r->meta_val[r->nmeta]) {
+            free(r->meta_key[r->nmeta]);
+            free(r->meta_val[r->nmeta]);
+            goto nomem;
+        }
+        r->nmeta++;
         return 0;
     }
     errlist_add(ld->errs, "%s:%d: unknown key '%s' in rule \"%s\" (query, queue, priority, tag, "
                 "accents, meta.*)", pos->file, pos->line, key, name);
+    return -1;
+nomem:
+    errlist_add(ld->errs, "%s:%d: %s: out of memory", pos->file, pos->line, key);
     return -1;
 }
 
@@ -396,7 +454,11 @@ static int json_rule_field(void *ctx, const struct json_event *ev)
         *ev->reject = "unknown key (query, queue, priority, tag, accents, spike, topic, meta)";
         return 1;
     }
-    jr->vals[jr->n++] = xstrndup(ev->val, ev->val_len);
+    if (!(jr->vals[jr->n] = xstrndup_try(ev->val, ev->val_len))) {
+        *ev->reject = "out of memory";
+        return 1;
+    }
+    jr->n++;
     return 0;
 }
 
@@ -410,7 +472,9 @@ static void rloader_json_rule(struct rloader *ld, const struct rule_text *rt, co
     memset(&jr, 0, sizeof jr);
     snprintf(file, sizeof file, "%s/%s", origin, rt->name);
     r = json_reader_new(4, json_rule_field, &jr);
-    if (json_reader_parse(r, rt->json, strlen(rt->json), err, sizeof err) != 0) {
+    if (!r) {
+        errlist_add(ld->errs, "%s:1: out of memory", file);
+    } else if (json_reader_parse(r, rt->json, strlen(rt->json), err, sizeof err) != 0) {
         errlist_add(ld->errs, "%s:1: %s", file, err);
     } else if (jr.n == 0) {
         errlist_add(ld->errs, "%s:1: rule \"%s\" has no query", file, rt->name);
@@ -444,7 +508,12 @@ static struct ruleset *lexicon_build(const char *dir, struct errlist *errs)
             continue;
         snprintf(json, sizeof json, "{\"query\": \"list:%s\", \"accents\": \"fold\"}", names[i]);
         rt[n].name = (char *)names[i];
-        rt[n].json = xstrdup(json);
+        if (!(rt[n].json = xstrdup_try(json))) {
+            errlist_add(errs, "%s: out of memory", path);
+            while (n > 0)
+                free(rt[--n].json);
+            return NULL;
+        }
         n++;
     }
     if (n == 0)
@@ -465,13 +534,17 @@ struct ruleset *rules_load_with(const char *pattern, int accents_fold, const cha
                                 const struct rule_text *extra, int nextra, const char *origin,
                                 struct errlist *errs)
 {
-    struct ruleset *rs = xcalloc(1, sizeof *rs);
+    struct ruleset *rs = xcalloc_try(1, sizeof *rs);
     struct rloader ld = {.rs = rs, .errs = errs, .accents_fold = accents_fold, .cur = -1};
     int before = errs->n, grc;
     glob_t g;
 
     strmap_init(&ld.names);
     strmap_init(&ld.lists);
+    if (!rs) {
+        errlist_add(errs, "%s: out of memory", pattern ? pattern : "rules");
+        return NULL;
+    }
     if (lexicons && *lexicons)
         str_copy(ld.lexicons, lexicons, sizeof ld.lexicons);
     else

@@ -2,6 +2,7 @@
 #include "strmap.h"
 #include "util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,34 +44,51 @@ int *strmap_get(const struct strmap *m, const char *key, size_t klen)
     return s->key ? &s->val : NULL;
 }
 
-static void strmap_grow(struct strmap *m)
+static int strmap_grow(struct strmap *m)
 {
     struct strmap old = *m;
+    size_t cap = old.cap ? old.cap * 2 : 64;
+    struct strmap_slot *slots = xcalloc_try(cap, sizeof *slots);
 
-    m->cap = old.cap ? old.cap * 2 : 64;
-    m->slots = xcalloc(m->cap, sizeof *m->slots);
+    if (!slots)
+        return -1;
+    m->cap = cap;
+    m->slots = slots;
     for (size_t i = 0; i < old.cap; i++)
         if (old.slots[i].key)
             *strmap_find(m, old.slots[i].key, old.slots[i].klen, old.slots[i].hash) = old.slots[i];
     free(old.slots);
+    return 0;
 }
 
-int *strmap_put(struct strmap *m, const char *key, size_t klen, int val, int *inserted)
+int *strmap_put_try(struct strmap *m, const char *key, size_t klen, int val, int *inserted)
 {
     uint32_t h = (uint32_t)hash_bytes(key, klen);
     struct strmap_slot *s;
 
-    if ((m->n + 1) * 4 > m->cap * 3)        /* load factor <= 0.75 */
-        strmap_grow(m);
+    if ((m->n + 1) * 4 > m->cap * 3 && strmap_grow(m) < 0)     /* load factor <= 0.75 */
+        return NULL;
     s = strmap_find(m, key, klen, h);
     if (inserted)
         *inserted = !s->key;
     if (!s->key) {
-        s->key = xstrndup(key, klen);
+        if (!(s->key = xstrndup_try(key, klen)))
+            return NULL;
         s->klen = (uint32_t)klen;
         s->hash = h;
         s->val = val;
         m->n++;
     }
     return &s->val;
+}
+
+int *strmap_put(struct strmap *m, const char *key, size_t klen, int val, int *inserted)
+{
+    int *v = strmap_put_try(m, key, klen, val, inserted);
+
+    if (!v) {
+        fprintf(stderr, "mentiond: out of memory in a string map\n");
+        abort();
+    }
+    return v;
 }

@@ -24,7 +24,10 @@ void strmap_init(struct strmap *m);
 void strmap_free(struct strmap *m);
 /* Pointer to the value, or NULL. */
 int *strmap_get(const struct strmap *m, const char *key, size_t klen);
-/* Insert key with value val if absent; returns the value slot either way. */
+/* Insert key with value val if absent; returns the value slot either way.
+ * strmap_put() aborts without memory; strmap_put_try() returns NULL (the
+ * map unchanged). */
+int *strmap_put_try(struct strmap *m, const char *key, size_t klen, int val, int *inserted);
 int *strmap_put(struct strmap *m, const char *key, size_t klen, int val, int *inserted);
 
 #endif

@@ -21,15 +21,20 @@ void tokens_free(struct tokens *t)
     t->nw = t->aw = t->ne = t->ae = 0;
 }
 
-static void tok_push(struct tok **v, int *n, int *alloc, size_t off, size_t len)
+static int tok_push(struct tok **v, int *n, int *alloc, size_t off, size_t len)
 {
     if (*n == *alloc) {
-        *alloc = *alloc ? *alloc * 2 : 64;
-        *v = xrealloc(*v, sizeof **v * (size_t)*alloc);
+        int na = *alloc ? *alloc * 2 : 64;
+        struct tok *grown = xrealloc_try(*v, sizeof **v * (size_t)na);
+        if (!grown)
+            return -1;
+        *v = grown;
+        *alloc = na;
     }
     (*v)[*n].off = (uint32_t)off;
     (*v)[*n].len = (uint32_t)len;
     (*n)++;
+    return 0;
 }
 
 enum cpclass { CP_DELIM, CP_WORD, CP_SINGLE };
@@ -77,8 +82,8 @@ static int text_fold(struct tokens *t, const char *s, size_t n, int fold_accents
     for (i = 0; i < n && !((unsigned char)s[i] & 0x80); i++)
         ;
     if (i == n) {
-        if (buf_append(&t->folded, s, n) != BUF_OK)
-            return -1;
+        if ((rc = buf_append(&t->folded, s, n)) != BUF_OK)
+            return rc == BUF_NOMEM ? TEXT_NOMEM : -1;
         for (i = 0; i < n; i++)
             if (t->folded.data[i] >= 'A' && t->folded.data[i] <= 'Z')
                 t->folded.data[i] = (char)(t->folded.data[i] + 32);
@@ -89,10 +94,10 @@ static int text_fold(struct tokens *t, const char *s, size_t n, int fold_accents
                      UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
                      (fold_accents ? UTF8PROC_STRIPMARK : 0));
     if (m < 0)
-        return -1;
-    rc = buf_append(&t->folded, out, (size_t)m) == BUF_OK ? 0 : -1;
+        return m == UTF8PROC_ERROR_NOMEM ? TEXT_NOMEM : -1;
+    rc = buf_append(&t->folded, out, (size_t)m);
     free(out);
-    return rc;
+    return rc == BUF_OK ? 0 : rc == BUF_NOMEM ? TEXT_NOMEM : -1;
 }
 
 /* Hashtags and handles run over letters, marks, digits and '_', CJK
@@ -108,9 +113,11 @@ int text_tokenize(struct tokens *t, const char *s, size_t n, int fold_accents)
     utf8proc_ssize_t len, pos = 0, start = -1, k;
     utf8proc_int32_t c, prev = ' ';
 
+    int rc;
+
     t->nw = t->ne = 0;
-    if (text_fold(t, s, n, fold_accents))
-        return -1;
+    if ((rc = text_fold(t, s, n, fold_accents)))
+        return rc;
     p = (const utf8proc_uint8_t *)t->folded.data;
     len = (utf8proc_ssize_t)t->folded.len;
     while (pos < len) {
@@ -119,12 +126,14 @@ int text_tokenize(struct tokens *t, const char *s, size_t n, int fold_accents)
             return -1;
         enum cpclass cl = cp_class(c);
         if (cl != CP_WORD && start >= 0) {
-            tok_push(&t->w, &t->nw, &t->aw, (size_t)start, (size_t)(pos - start));
+            if (tok_push(&t->w, &t->nw, &t->aw, (size_t)start, (size_t)(pos - start)))
+                return TEXT_NOMEM;
             start = -1;
         }
-        if (cl == CP_SINGLE)
-            tok_push(&t->w, &t->nw, &t->aw, (size_t)pos, (size_t)k);
-        else if (cl == CP_WORD && start < 0)
+        if (cl == CP_SINGLE) {
+            if (tok_push(&t->w, &t->nw, &t->aw, (size_t)pos, (size_t)k))
+                return TEXT_NOMEM;
+        } else if (cl == CP_WORD && start < 0)
             start = pos;
         /* Entity: sigil at a word start followed by entity characters. */
         if ((c == '#' || c == '@' || c == '$') && !is_entity_char(prev)) {
@@ -137,13 +146,13 @@ int text_tokenize(struct tokens *t, const char *s, size_t n, int fold_accents)
                 first = 0;
                 q += kk;
             }
-            if (ok && q > pos + k)
-                tok_push(&t->e, &t->ne, &t->ae, (size_t)pos, (size_t)(q - pos));
+            if (ok && q > pos + k && tok_push(&t->e, &t->ne, &t->ae, (size_t)pos, (size_t)(q - pos)))
+                return TEXT_NOMEM;
         }
         prev = c;
         pos += k;
     }
-    if (start >= 0)
-        tok_push(&t->w, &t->nw, &t->aw, (size_t)start, (size_t)(pos - start));
+    if (start >= 0 && tok_push(&t->w, &t->nw, &t->aw, (size_t)start, (size_t)(pos - start)))
+        return TEXT_NOMEM;
     return 0;
 }

@@ -36,7 +36,9 @@ struct tokens {
 
 void tokens_init(struct tokens *t);
 void tokens_free(struct tokens *t);
-/* Returns 0, or -1 if s is not valid UTF-8 or is too large. */
+#define TEXT_NOMEM (-2)
+
+/* Returns 0, -1 if s is not valid UTF-8 or is too large, or TEXT_NOMEM. */
 int text_tokenize(struct tokens *t, const char *s, size_t n, int fold_accents);
 
 static inline const char *tok_ptr(const struct tokens *t, const struct tok *k)

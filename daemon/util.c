@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,77 @@ static void oom(size_t n)
     abort();
 }
 
+#ifdef MENTIOND_ALLOC_FAIL
+static unsigned long alloc_calls, alloc_fail_n;
+static int alloc_fired;
+
+unsigned long alloc_fail_at(unsigned long n)
+{
+    unsigned long was = alloc_calls;
+
+    alloc_calls = 0;
+    alloc_fail_n = n;
+    alloc_fired = 0;
+    return was;
+}
+
+int alloc_fail_fired(void)
+{
+    return alloc_fired;
+}
+
+/* Whether this allocation is the one to fail.  MENTIOND_ALLOC_TRACE=1 in
+ * the environment prints where (to find an unchecked path). */
+static int alloc_inject(void)
+{
+    if (++alloc_calls != alloc_fail_n)
+        return 0;
+    alloc_fired = 1;
+    if (getenv("MENTIOND_ALLOC_TRACE")) {
+        void *frames[16];
+        fprintf(stderr, "mentiond: injected allocation failure %lu at:\n", alloc_calls);
+        backtrace_symbols_fd(frames, backtrace(frames, 16), 2);
+    }
+    return 1;
+}
+#else
+#define alloc_inject() 0
+#endif
+
+void *xmalloc_try(size_t n)
+{
+    return alloc_inject() ? NULL : malloc(n ? n : 1);
+}
+
+void *xcalloc_try(size_t nmemb, size_t n)
+{
+    return alloc_inject() ? NULL : calloc(nmemb ? nmemb : 1, n ? n : 1);
+}
+
+void *xrealloc_try(void *p, size_t n)
+{
+    return alloc_inject() ? NULL : realloc(p, n ? n : 1);
+}
+
+char *xstrndup_try(const char *s, size_t n)
+{
+    char *p = xmalloc_try(n + 1);
+
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+char *xstrdup_try(const char *s)
+{
+    return xstrndup_try(s, strlen(s));
+}
+
 void *xmalloc(size_t n)
 {
-    void *p = malloc(n ? n : 1);
+    void *p = xmalloc_try(n);
     if (!p)
         oom(n);
     return p;
@@ -25,7 +94,7 @@ void *xmalloc(size_t n)
 
 void *xcalloc(size_t nmemb, size_t n)
 {
-    void *p = calloc(nmemb ? nmemb : 1, n ? n : 1);
+    void *p = xcalloc_try(nmemb, n);
     if (!p)
         oom(nmemb * n);
     return p;
@@ -33,15 +102,10 @@ void *xcalloc(size_t nmemb, size_t n)
 
 void *xrealloc(void *p, size_t n)
 {
-    void *q = realloc(p, n ? n : 1);
+    void *q = xrealloc_try(p, n);
     if (!q)
         oom(n);
     return q;
-}
-
-void *xrealloc_try(void *p, size_t n)
-{
-    return realloc(p, n ? n : 1);
 }
 
 char *xstrdup(const char *s)
@@ -51,9 +115,9 @@ char *xstrdup(const char *s)
 
 char *xstrndup(const char *s, size_t n)
 {
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
+    char *p = xstrndup_try(s, n);
+    if (!p)
+        oom(n + 1);
     return p;
 }
 
@@ -108,7 +172,12 @@ char *file_read_all(const char *path, size_t cap, size_t *len_out, char *err, si
             alloc = alloc ? alloc * 2 : 8192;
             if (alloc > cap + 1)
                 alloc = cap + 1;
-            data = xrealloc(data, alloc + 1);
+            char *grown = xrealloc_try(data, alloc + 1);
+            if (!grown) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                goto fail;
+            }
+            data = grown;
         }
         n = fread(data + len, 1, alloc - len, f);
         len += n;
@@ -207,23 +276,49 @@ uint64_t hash_bytes(const void *p, size_t n)
     return h;
 }
 
+static char errlist_oom[] = "out of memory (the message was lost)";
+static char *errlist_only[] = {errlist_oom};     /* a list that could not grow at all */
+
 void errlist_add(struct errlist *e, const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[1024], *m, **grown;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    e->msgs = xrealloc(e->msgs, sizeof(char *) * (size_t)(e->n + 1));
-    e->msgs[e->n++] = xstrdup(msg);
+    if (!(m = xstrdup_try(msg)))
+        m = errlist_oom;
+    if (e->msgs == errlist_only) {              /* never realloc the static list */
+        if ((grown = xmalloc_try(sizeof(char *) * 2)))
+            grown[0] = errlist_oom;
+    } else {
+        grown = xrealloc_try(e->msgs, sizeof(char *) * (size_t)(e->n + 1));
+    }
+    if (grown) {
+        e->msgs = grown;
+        e->msgs[e->n++] = m;
+        return;
+    }
+    /* No room for another entry: the list must still say it failed. */
+    if (m != errlist_oom)
+        free(m);
+    if (e->n == 0) {
+        e->msgs = errlist_only;
+        e->n = 1;
+    } else if (e->msgs[e->n - 1] != errlist_oom) {
+        free(e->msgs[e->n - 1]);
+        e->msgs[e->n - 1] = errlist_oom;
+    }
 }
 
 void errlist_free(struct errlist *e)
 {
     for (int i = 0; i < e->n; i++)
-        free(e->msgs[i]);
-    free(e->msgs);
+        if (e->msgs[i] != errlist_oom)
+            free(e->msgs[i]);
+    if (e->msgs != errlist_only)
+        free(e->msgs);
     e->msgs = NULL;
     e->n = 0;
 }

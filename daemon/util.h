@@ -1,8 +1,17 @@
 /* util: allocation wrappers, time helpers, small string and file helpers.
  *
  * xmalloc/xcalloc/xstrdup abort on OOM (like Redis's zmalloc) and are for
- * small fixed-size objects; buffers fed from outside use buf.h and the
- * *_try variants, which return NULL and let the caller fail cleanly.
+ * the daemon's own long-lived objects (event loop, sockets, sink).  The
+ * *_try variants return NULL and let the caller fail cleanly: buffers fed
+ * from outside (buf.h) and every allocation of the four paths that must
+ * survive an allocation failure with an error (configuration loading, rule
+ * compilation, decoding a post, building an alert; tests/unit/test_alloc.c
+ * fails each of their allocations in turn).
+ *
+ * Built with -DMENTIOND_ALLOC_FAIL (make ALLOC_FAIL=1, or the test_alloc
+ * build) every allocator here counts its calls and alloc_fail_at(n) makes
+ * the nth from then on return NULL (the x* ones then abort, which the test
+ * reports as a crash).
  */
 #ifndef MENTIOND_UTIL_H
 #define MENTIOND_UTIL_H
@@ -19,6 +28,18 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 void *xrealloc_try(void *p, size_t n);
+void *xmalloc_try(size_t n);
+void *xcalloc_try(size_t nmemb, size_t n);
+char *xstrdup_try(const char *s);
+char *xstrndup_try(const char *s, size_t n);
+
+#ifdef MENTIOND_ALLOC_FAIL
+/* Fail the nth allocation counted from this call (0: none); returns the
+ * number counted since the previous call. */
+unsigned long alloc_fail_at(unsigned long n);
+/* Whether the armed failure has happened. */
+int alloc_fail_fired(void);
+#endif
 
 uint64_t now_mono_ms(void);                 /* CLOCK_MONOTONIC, ms */
 /* ms as a struct timeval, for libevent timers. */
@@ -47,7 +68,9 @@ size_t str_copy(char *dst, const char *src, size_t dstlen);
 /* 64-bit FNV-1a, for hashing tokens and ids. */
 uint64_t hash_bytes(const void *p, size_t n);
 
-/* errlist: messages collected so that a check reports every error at once. */
+/* errlist: messages collected so that a check reports every error at once.
+ * Adding never fails: without memory for a message it stores a static "out
+ * of memory" instead (and errlist_free knows not to free it). */
 struct errlist {
     char **msgs;
     int n;
