@@ -49,7 +49,7 @@ DOCDIR  ?= $(PREFIX)/share/doc/mentiond
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-FUZZ_TARGETS := fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_jetstream fuzz_ws fuzz_config fuzz_pii fuzz_spool
+FUZZ_TARGETS := fuzz_alert fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_jetstream fuzz_ws fuzz_config fuzz_pii fuzz_spool
 FB := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -154,6 +154,8 @@ CORPUS_SEEDS_decode_x1 := $(wildcard ../shared/corpus/twitter-v1.1-tweets/tweet_
 CORPUS_SEEDS_mastodon := $(wildcard ../shared/corpus/mastodon/docs/*.sse ../shared/corpus/mastodon/rtoot/stream/*.jsonl)
 CORPUS_SEEDS_rss := $(wildcard ../shared/corpus/rss-atom/rss-parser/*)
 CORPUS_SEEDS_jetstream := $(wildcard ../shared/corpus/bluesky-jetstream/*.jsonl)
+# Whole captures as one long post text: every escape the encoder meets.
+CORPUS_SEEDS_alert := $(wildcard ../shared/corpus/mastodon/rtoot/stream/*.jsonl)
 
 fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
 	@for t in $(FUZZ_TARGETS); do ./$(B)/$${t}_replay tests/fuzz/corpus/$${t#fuzz_} || exit 1; done
@@ -163,6 +165,7 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
 	@[ -z "$(CORPUS_SEEDS_mastodon)" ] || ./$(B)/fuzz_mastodon_replay $(CORPUS_SEEDS_mastodon)
 	@[ -z "$(CORPUS_SEEDS_rss)" ] || ./$(B)/fuzz_rss_replay $(CORPUS_SEEDS_rss)
 	@[ -z "$(CORPUS_SEEDS_jetstream)" ] || ./$(B)/fuzz_jetstream_replay $(CORPUS_SEEDS_jetstream)
+	@[ -z "$(CORPUS_SEEDS_alert)" ] || ./$(B)/fuzz_alert_replay $(CORPUS_SEEDS_alert)
 
 # libFuzzer with ASan/UBSan: make fuzz [FUZZ_TIME=seconds per target].  New
 # coverage goes to $(FB)/corpus-*, crashes to $(FB)/; add what a crash teaches

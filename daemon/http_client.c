@@ -96,7 +96,11 @@ static void check_multi_info(struct http_client *c)
         memset(&r, 0, sizeof r);
         r.transport_ok = res == CURLE_OK;
         r.status = s->status;
-        r.error = res == CURLE_OK ? NULL : (s->errbuf[0] ? s->errbuf : curl_easy_strerror(res));
+        r.error = res == CURLE_OK ? NULL : s->errbuf[0] ? s->errbuf
+                  /* libcurl 7.88 says only "Out of memory" when a response
+                   * header line passes its 100 KiB limit (CURL_MAX_HTTP_HEADER) */
+                  : res == CURLE_OUT_OF_MEMORY ? "a response header over libcurl's 100 KiB limit, or out of memory"
+                  : curl_easy_strerror(res);
         r.body = s->errbody.data ? s->errbody.data : "";
         r.rate_limit = s->rate_limit[0] ? s->rate_limit : NULL;
         r.etag = s->etag[0] ? s->etag : NULL;

@@ -56,6 +56,8 @@ static int valid_list_name(const char *n)
     return 1;
 }
 
+int rules_max_count = RULES_MAX_COUNT;
+
 static char rules_oom[] = "out of memory";
 
 /* A list's error: a copy, or the static "out of memory". */
@@ -233,8 +235,9 @@ static int rloader_new_rule(struct rloader *ld, const struct inifile_pos *pos, c
                     pos->file, pos->section_line ? pos->section_line : pos->line, name, o->file, o->line);
         return -1;
     }
-    if (rs->n >= RULES_MAX_COUNT) {
-        errlist_add(ld->errs, "%s:%d: more than %d rules", pos->file, pos->line, RULES_MAX_COUNT);
+    if (rs->n >= rules_max_count) {
+        errlist_add(ld->errs, "%s:%d: more than %d rules", pos->file,
+                    pos->section_line ? pos->section_line : pos->line, rules_max_count);
         return -1;
     }
     if ((rs->n & (rs->n - 1)) == 0) {       /* grow at powers of two */

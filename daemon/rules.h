@@ -29,6 +29,9 @@ extern const char *const level_names[LEVEL_COUNT];
 int level_parse(const char *s);
 
 #define RULES_MAX_COUNT 1000000
+/* The rule count limit in force: RULES_MAX_COUNT (tests lower it, since a
+ * million rules are too slow to write for every run). */
+extern int rules_max_count;
 #define RULES_MAX_META 32
 #define RULES_MAX_LIST_BYTES (8u * 1024u * 1024u)
 

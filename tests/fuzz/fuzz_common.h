@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static struct ruleset *fuzz_rules(void)
+static inline struct ruleset *fuzz_rules(void)
 {
     static struct ruleset *rs;
     struct errlist errs = {0};
@@ -39,7 +39,7 @@ static struct ruleset *fuzz_rules(void)
     return rs;
 }
 
-static int check_field(void *ctx, const struct json_event *ev)
+static inline int check_field(void *ctx, const struct json_event *ev)
 {
     (void)ctx;
     (void)ev;
@@ -47,7 +47,7 @@ static int check_field(void *ctx, const struct json_event *ev)
 }
 
 /* Every alert must parse back as exactly one JSON document. */
-static void fuzz_sink(void *ctx, struct alert *a)
+static inline void fuzz_sink(void *ctx, struct alert *a)
 {
     static struct json_reader *r;
     char err[256];
@@ -63,7 +63,7 @@ static void fuzz_sink(void *ctx, struct alert *a)
 
 /* Feed data through framer, decoder and pipeline, split at a point the
  * input chooses (its first byte), with a small record cap. */
-static void fuzz_stream(const char *format, const struct source_conf *sc, const uint8_t *data, size_t size)
+static inline void fuzz_stream(const char *format, const struct source_conf *sc, const uint8_t *data, size_t size)
 {
     static struct config *cfg;
     static struct pipeline pl;          /* one, as in the daemon: history carries over */

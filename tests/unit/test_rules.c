@@ -281,6 +281,83 @@ static void many_rules(void **state)
     free(text);
 }
 
+/* Every limit a rule author can reach, at the limit and one past it. */
+static void limits(void **state)
+{
+    char *q = xmalloc(QUERY_MAX_LEN + 2), *text = xmalloc(4 << 20);
+    struct query *out;
+    char err[256];
+    struct errlist errs = {0};
+    struct ruleset *rs;
+    size_t o;
+    int col;
+    (void)state;
+
+    /* query length: 4,096 bytes */
+    memset(q, 'a', QUERY_MAX_LEN);
+    q[QUERY_MAX_LEN] = '\0';
+    assert_int_equal(query_parse(q, NULL, &out, err, sizeof err, &col), 0);
+    query_free(out);
+    q[QUERY_MAX_LEN] = 'a';
+    q[QUERY_MAX_LEN + 1] = '\0';
+    parse_error(q, "query longer than 4096 bytes", 0);
+    /* written terms per rule: 256 */
+    o = 0;
+    for (int i = 0; i < QUERY_MAX_TERMS; i++)
+        o += (size_t)sprintf(q + o, "%st%d", i ? " OR " : "", i);
+    assert_true(o < QUERY_MAX_LEN);
+    assert_int_equal(query_parse(q, NULL, &out, err, sizeof err, &col), 0);
+    assert_int_equal(out->nterms, QUERY_MAX_TERMS);
+    query_free(out);
+    sprintf(q + o, " OR x");
+    parse_error(q, "too many terms in one rule (max 256)", (int)o + 5);
+    /* parentheses: 32 deep */
+    o = 0;
+    for (int i = 0; i < QUERY_MAX_DEPTH + 1; i++)
+        q[o++] = '(';
+    q[o++] = 'a';
+    for (int i = 0; i < QUERY_MAX_DEPTH + 1; i++)
+        q[o++] = ')';
+    q[o] = '\0';
+    parse_error(q, "nested too deeply", 0);
+    q[o - 1] = '\0';                    /* 32 deep: accepted */
+    assert_int_equal(query_parse(q + 1, NULL, &out, err, sizeof err, &col), 0);
+    query_free(out);
+    /* terms through one list: 100,000 entries */
+    o = 0;
+    for (int i = 0; i <= QUERY_MAX_LIST_TERMS; i++)
+        o += (size_t)sprintf(text + o, "w%d\n", i);
+    {
+        char dir[600];
+        snprintf(dir, sizeof dir, "%s", write_temp("huge.txt", text));
+        *strrchr(dir, '/') = '\0';
+        rs = rules_load(write_temp("huge.rules", "[rule \"h\"]\nquery = list:huge\n"), 0, dir, &errs);
+    }
+    assert_null(rs);
+    if (!ERRLIST_HAS(&errs, "huge.txt: more than 100000 entries"))
+        fail_msg("%s", errs.msgs[0]);
+    errlist_free(&errs);
+    /* rules: 1,000,000 (lowered here to 50: the check is the same) */
+    rules_max_count = 50;
+    o = 0;
+    for (int i = 0; i < 51; i++)
+        o += (size_t)sprintf(text + o, "[rule \"r%d\"]\nquery = w%d\n", i, i);
+    rs = rules_load(write_temp("count.rules", text), 0, NULL, &errs);
+    assert_null(rs);
+    if (!ERRLIST_HAS(&errs, "count.rules:101: more than 50 rules"))
+        fail_msg("%s (%d errors)", errs.msgs[0], errs.n);
+    assert_int_equal(errs.n, 1);
+    errlist_free(&errs);
+    text[o - strlen("[rule \"r50\"]\nquery = w50\n")] = '\0';
+    rs = rules_load(write_temp("count.rules", text), 0, NULL, &errs);
+    assert_non_null(rs);
+    assert_int_equal(rs->n, 50);
+    rules_free(rs);
+    rules_max_count = RULES_MAX_COUNT;
+    free(q);
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +366,7 @@ int main(void)
         cmocka_unit_test(load_good),
         cmocka_unit_test(load_errors),
         cmocka_unit_test(many_rules),
+        cmocka_unit_test(limits),
     };
     return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
 }
