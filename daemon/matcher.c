@@ -72,23 +72,24 @@ static void dict_free(struct dict *d)
 /* -1 without memory (the dictionary stays consistent, to be freed). */
 static int dict_add(struct dict *d, const char *key, size_t klen, int term)
 {
-    int inserted, *idx, i, *list;
+    int *idx = strmap_get(&d->map, key, klen), i, *list;
 
-    /* Room for a new list first, so that a key in the map always has one. */
-    if ((d->nlists & (d->nlists - 1)) == 0) {
-        size_t n = (size_t)(d->nlists ? d->nlists * 2 : 1);
-        int **lists = xrealloc_try(d->lists, sizeof *d->lists * n);
-        if (!lists)
+    if (!idx) {
+        /* Room for the new list before the key goes in: a key in the map
+         * always has its list. */
+        if ((d->nlists & (d->nlists - 1)) == 0) {
+            size_t n = (size_t)(d->nlists ? d->nlists * 2 : 1);
+            int **lists = xrealloc_try(d->lists, sizeof *d->lists * n);
+            if (!lists)
+                return -1;
+            d->lists = lists;
+            int *nlist = xrealloc_try(d->nlist, sizeof *d->nlist * n);
+            if (!nlist)
+                return -1;
+            d->nlist = nlist;
+        }
+        if (!(idx = strmap_put_try(&d->map, key, klen, d->nlists, NULL)))
             return -1;
-        d->lists = lists;
-        int *nlist = xrealloc_try(d->nlist, sizeof *d->nlist * n);
-        if (!nlist)
-            return -1;
-        d->nlist = nlist;
-    }
-    if (!(idx = strmap_put_try(&d->map, key, klen, d->nlists, &inserted)))
-        return -1;
-    if (inserted) {
         d->lists[d->nlists] = NULL;
         d->nlist[d->nlists] = 0;
         d->nlists++;
@@ -162,22 +163,22 @@ static int term_key(const struct qterm *q, char *key, size_t keylen)
 static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qterm *q)
 {
     char key[QUERY_MAX_LEN * 8];
-    int inserted, *id, stream;
+    size_t klen = (size_t)term_key(q, key, sizeof key);
+    int *id = strmap_get(ids, key, klen), stream;
     const char *k;
     struct mterm *t;
     enum ns ns;
 
-    if ((m->nterms & (m->nterms - 1)) == 0) {   /* room first: an interned id is valid */
+    if (id)
+        return *id;
+    if ((m->nterms & (m->nterms - 1)) == 0) {   /* room before the id goes in */
         struct mterm *grown = xrealloc_try(m->terms, sizeof *m->terms * (size_t)(m->nterms ? m->nterms * 2 : 1));
         if (!grown)
             return -1;
         m->terms = grown;
     }
-    id = strmap_put_try(ids, key, (size_t)term_key(q, key, sizeof key), m->nterms, &inserted);
-    if (!id)
+    if (!strmap_put_try(ids, key, klen, m->nterms, NULL))
         return -1;
-    if (!inserted)
-        return *id;
     t = &m->terms[m->nterms];
     memset(t, 0, sizeof *t);
     t->q = q;
@@ -290,6 +291,7 @@ static int build_mpm(struct matcher *m, enum term_kind kind, int fold, struct mp
     const char **pats = xcalloc_try((size_t)m->nterms + 1, sizeof *pats);
     size_t *lens = xcalloc_try((size_t)m->nterms + 1, sizeof *lens);
     unsigned *ids = xcalloc_try((size_t)m->nterms + 1, sizeof *ids), n = 0;
+    int rc = -1;
 
     *out = NULL;
     if (!pats || !lens || !ids) {
@@ -305,11 +307,12 @@ static int build_mpm(struct matcher *m, enum term_kind kind, int fold, struct mp
         ids[n++] = (unsigned)i;
     }
     *out = n ? mpm_build(pats, lens, ids, n, err, errlen) : NULL;
+    rc = n && !*out ? -1 : 0;
 out:
     free(pats);
     free(lens);
     free(ids);
-    return (n || !pats || !lens || !ids) && !*out ? -1 : 0;
+    return rc;
 }
 
 /* Without memory, m->nomem is set and the program is left short. */
