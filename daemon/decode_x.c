@@ -85,63 +85,114 @@ static const char *x_str(struct decoder *x, const struct json_event *ev)
 
 /* entities.{urls,mentions,hashtags}: counts, and the expanded URLs that
  * url: and has:links look at. */
-static void x_entity_field(struct decoder *x, struct x_tweet *t, const char *rest,
-                           const struct json_event *ev)
+static int x_entity_field(struct decoder *x, struct x_tweet *t, const char *rest,
+                          const struct json_event *ev)
 {
+    int open = ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START;
     const char *r;
 
     if (strncmp(rest, "urls", 4) == 0 && (r = json_ptr_skip_index(rest + 4))) {
         if (strcmp(r, "/expanded_url") == 0 && t->nurls < X_MAX_URLS)
             t->urls[t->nurls++] = x_str(x, ev);
+        else if (open && *r)
+            return JSON_SKIP;           /* images, and whatever comes next */
     } else if (strncmp(rest, "mentions", 8) == 0 && (r = json_ptr_skip_index(rest + 8))) {
-        if (*r == '\0' && ev->type == JSON_MAP_START)
+        if (*r == '\0' && ev->type == JSON_MAP_START) {
             t->nmentions++;
+            return JSON_SKIP;
+        }
     } else if (strncmp(rest, "hashtags", 8) == 0 && (r = json_ptr_skip_index(rest + 8))) {
-        if (*r == '\0' && ev->type == JSON_MAP_START)
+        if (*r == '\0' && ev->type == JSON_MAP_START) {
             t->nhashtags++;
+            return JSON_SKIP;
+        }
+    } else if (open && strcmp(rest, "urls") && strcmp(rest, "mentions") && strcmp(rest, "hashtags")) {
+        return JSON_SKIP;               /* annotations, cashtags */
     }
+    return 0;
 }
 
+/* The first byte of the field name picks the comparisons; containers no
+ * field below reads are skipped whole (context_annotations, public_metrics,
+ * edit_history_tweet_ids...: most of a post's JSON). */
 static int x_tweet_field(struct decoder *x, struct x_tweet *t, const char *rest,
                          const struct json_event *ev)
 {
+    int open = ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START;
     const char *r;
 
-    if (!t)
+    if (!t || rest[0] != '/')
         return 0;
-    if (strcmp(rest, "/id") == 0)
-        t->id = x_str(x, ev);
-    else if (strcmp(rest, "/text") == 0)
-        t->text = x_str(x, ev);
-    else if (strcmp(rest, "/author_id") == 0)
-        t->author_id = x_str(x, ev);
-    else if (strcmp(rest, "/lang") == 0)
-        t->lang = x_str(x, ev);
-    else if (strcmp(rest, "/created_at") == 0)
-        t->created_at = x_str(x, ev);
-    else if (strcmp(rest, "/conversation_id") == 0)
-        t->conversation_id = x_str(x, ev);
-    else if (strcmp(rest, "/in_reply_to_user_id") == 0)
-        t->reply_user_id = x_str(x, ev);
-    else if (strncmp(rest, "/entities/", 10) == 0)
-        x_entity_field(x, t, rest + 10, ev);
-    else if (strncmp(rest, "/attachments/media_keys/", 24) == 0 && ev->type == JSON_STRING)
-        t->nmedia++;
-    else if (strncmp(rest, "/referenced_tweets", 18) == 0 && (r = json_ptr_skip_index(rest + 18))) {
-        if (strcmp(r, "/type") == 0)
-            t->ref_type = x_str(x, ev);
-        else if (strcmp(r, "/id") == 0)
-            t->ref_id = x_str(x, ev);
-        else if (*r == '\0' && ev->type == JSON_MAP_START)
-            t->ref_type = t->ref_id = NULL;
-        else if (*r == '\0' && ev->type == JSON_MAP_END && t->ref_type && t->ref_id) {
-            if (strcmp(t->ref_type, "retweeted") == 0)
-                t->rt_id = t->ref_id;
-            else if (strcmp(t->ref_type, "quoted") == 0)
-                t->quote_id = t->ref_id;
-            else if (strcmp(t->ref_type, "replied_to") == 0)
-                t->reply_id = t->ref_id;
+    switch (rest[1]) {
+    case 'i':
+        if (strcmp(rest, "/id") == 0)
+            t->id = x_str(x, ev);
+        else if (strcmp(rest, "/in_reply_to_user_id") == 0)
+            t->reply_user_id = x_str(x, ev);
+        else if (open)
+            return JSON_SKIP;
+        break;
+    case 't':
+        if (strcmp(rest, "/text") == 0)
+            t->text = x_str(x, ev);
+        else if (open)
+            return JSON_SKIP;
+        break;
+    case 'a':
+        if (strcmp(rest, "/author_id") == 0)
+            t->author_id = x_str(x, ev);
+        else if (strncmp(rest, "/attachments", 12) == 0) {
+            if (strncmp(rest + 12, "/media_keys/", 12) == 0 && ev->type == JSON_STRING)
+                t->nmedia++;
+            else if (open && rest[12] == '/' && strcmp(rest + 12, "/media_keys") != 0)
+                return JSON_SKIP;       /* poll_ids */
+        } else if (open)
+            return JSON_SKIP;
+        break;
+    case 'l':
+        if (strcmp(rest, "/lang") == 0)
+            t->lang = x_str(x, ev);
+        else if (open)
+            return JSON_SKIP;
+        break;
+    case 'c':
+        if (strcmp(rest, "/created_at") == 0)
+            t->created_at = x_str(x, ev);
+        else if (strcmp(rest, "/conversation_id") == 0)
+            t->conversation_id = x_str(x, ev);
+        else if (open)
+            return JSON_SKIP;           /* context_annotations */
+        break;
+    case 'e':
+        if (strncmp(rest, "/entities/", 10) == 0)
+            return x_entity_field(x, t, rest + 10, ev);
+        if (open && strcmp(rest, "/entities") != 0)
+            return JSON_SKIP;           /* edit_history_tweet_ids, edit_controls */
+        break;
+    case 'r':
+        if (strncmp(rest, "/referenced_tweets", 18) == 0 && (r = json_ptr_skip_index(rest + 18))) {
+            if (strcmp(r, "/type") == 0)
+                t->ref_type = x_str(x, ev);
+            else if (strcmp(r, "/id") == 0)
+                t->ref_id = x_str(x, ev);
+            else if (*r == '\0' && ev->type == JSON_MAP_START)
+                t->ref_type = t->ref_id = NULL;
+            else if (*r == '\0' && ev->type == JSON_MAP_END && t->ref_type && t->ref_id) {
+                if (strcmp(t->ref_type, "retweeted") == 0)
+                    t->rt_id = t->ref_id;
+                else if (strcmp(t->ref_type, "quoted") == 0)
+                    t->quote_id = t->ref_id;
+                else if (strcmp(t->ref_type, "replied_to") == 0)
+                    t->reply_id = t->ref_id;
+            }
+        } else if (open && strcmp(rest, "/referenced_tweets") != 0) {
+            return JSON_SKIP;
         }
+        break;
+    default:
+        if (open)
+            return JSON_SKIP;           /* public_metrics, geo, withheld... */
+        break;
     }
     return x->reject != NULL;
 }
@@ -163,6 +214,9 @@ static int x_user_field(struct decoder *x, struct x_user *u, const char *rest,
         u->verified = ev->boolean;
     else if (strcmp(rest, "/public_metrics/followers_count") == 0 && ev->type == JSON_NUMBER)
         u->followers = strtoll(ev->val, NULL, 10);
+    else if ((ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START) && *rest &&
+             strcmp(rest, "/public_metrics") != 0)
+        return JSON_SKIP;               /* entities, withheld, and the metrics' insides */
     return x->reject != NULL;
 }
 
@@ -224,8 +278,10 @@ static int x_event_fields(void *ctx, const struct json_event *ev)
     }
     if (strncmp(p, "/matching_rules/", 16) == 0) {
         rest = json_ptr_skip_index(p + 15);
-        if (rest && *rest == '\0' && ev->type == JSON_MAP_START)
+        if (rest && *rest == '\0' && ev->type == JSON_MAP_START) {
             x->rules_seen++;
+            return JSON_SKIP;
+        }
         /* ids: strings in the docs, numbers in real captures; tags may be null. */
         return 0;
     }
@@ -245,6 +301,10 @@ static int x_event_fields(void *ctx, const struct json_event *ev)
             x->err_kind = x_str(x, ev);
         return x->reject != NULL;
     }
+    /* includes.media, .places, .polls, .topics; __twarc and other extras */
+    if ((ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START) && strcmp(p, "/includes") != 0 &&
+        strcmp(p, "/includes/users") != 0 && strcmp(p, "/includes/tweets") != 0 && strcmp(p, "/errors") != 0 && strcmp(p, "/matching_rules") != 0)
+        return JSON_SKIP;
     return 0;
 }
 

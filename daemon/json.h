@@ -37,7 +37,11 @@ struct json_event {
     const char **reject;        /* set *reject to say why, then return non-zero */
 };
 
-/* Return 0 to continue, non-zero to abort the document with an error. */
+/* Return 0 to continue, non-zero to abort the document with an error; for
+ * MAP_START and ARRAY_START, JSON_SKIP to hear nothing of that container's
+ * contents nor its end (the field allow-list: yajl still checks the syntax
+ * and the nesting limit still applies, but no pointer is built). */
+#define JSON_SKIP 2
 typedef int (*json_event_fn)(void *ctx, const struct json_event *ev);
 
 struct json_reader;

@@ -69,35 +69,69 @@ static enum cpclass cp_class(utf8proc_int32_t c)
     }
 }
 
-/* Fold s into t->folded.  Pure ASCII (most posts and rules) is already NFKC,
- * so it only needs lower-casing. */
-static int text_fold(struct tokens *t, const char *s, size_t n, int fold_accents)
+static int fold_ascii(struct buf *b, const char *s, size_t n)
+{
+    size_t at = b->len;
+    int rc = buf_append(b, s, n);
+
+    if (rc != BUF_OK)
+        return rc == BUF_NOMEM ? TEXT_NOMEM : -1;
+    for (size_t i = at; i < b->len; i++)
+        if (b->data[i] >= 'A' && b->data[i] <= 'Z')
+            b->data[i] = (char)(b->data[i] + 32);
+    return 0;
+}
+
+static int fold_unicode(struct buf *b, const char *s, size_t n, int fold_accents)
 {
     utf8proc_uint8_t *out = NULL;
     utf8proc_ssize_t m;
-    size_t i;
     int rc;
 
-    buf_reset(&t->folded);
-    for (i = 0; i < n && !((unsigned char)s[i] & 0x80); i++)
-        ;
-    if (i == n) {
-        if ((rc = buf_append(&t->folded, s, n)) != BUF_OK)
-            return rc == BUF_NOMEM ? TEXT_NOMEM : -1;
-        for (i = 0; i < n; i++)
-            if (t->folded.data[i] >= 'A' && t->folded.data[i] <= 'Z')
-                t->folded.data[i] = (char)(t->folded.data[i] + 32);
-        return 0;
-    }
     m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &out,
                      UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT |
                      UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
                      (fold_accents ? UTF8PROC_STRIPMARK : 0));
     if (m < 0)
         return m == UTF8PROC_ERROR_NOMEM ? TEXT_NOMEM : -1;
-    rc = buf_append(&t->folded, out, (size_t)m);
+    rc = buf_append(b, out, (size_t)m);
     free(out);
     return rc == BUF_OK ? 0 : rc == BUF_NOMEM ? TEXT_NOMEM : -1;
+}
+
+/* Fold s into t->folded: NFKC, case folded, default-ignorables dropped.
+ * ASCII is already NFKC and only needs lower-casing, so only the stretches
+ * around non-ASCII characters go through utf8proc (most of the cost of a
+ * post once it was all of a post with one emoji).  Each such stretch starts
+ * one character early: an ASCII letter may compose with a combining mark
+ * after it ("e" U+0301 is "é"), while nothing composes with an ASCII
+ * character after it, and ASCII bytes never occur inside a UTF-8 sequence. */
+static int text_fold(struct tokens *t, const char *s, size_t n, int fold_accents)
+{
+    size_t i = 0, j, k;
+    int rc;
+
+    buf_reset(&t->folded);
+    while (i < n) {
+        for (j = i; j < n && !((unsigned char)s[j] & 0x80); j++)
+            ;
+        if (j == n)
+            return fold_ascii(&t->folded, s + i, n - i);
+        if (j > i) {
+            if ((rc = fold_ascii(&t->folded, s + i, j - 1 - i)))
+                return rc;
+            i = j - 1;
+        }
+        /* non-ASCII, and ASCII followed by non-ASCII, up to plain ASCII */
+        for (k = j; k < n && (((unsigned char)s[k] & 0x80) || (k + 1 < n && ((unsigned char)s[k + 1] & 0x80))); k++)
+            ;
+        if ((rc = fold_unicode(&t->folded, s + i, k - i, fold_accents)))
+            return rc;
+        i = k;
+    }
+    if (!t->folded.data && (rc = buf_append(&t->folded, "", 0)) != BUF_OK)
+        return rc == BUF_NOMEM ? TEXT_NOMEM : -1;
+    return 0;
 }
 
 /* Hashtags and handles run over letters, marks, digits and '_', CJK
@@ -121,9 +155,12 @@ int text_tokenize(struct tokens *t, const char *s, size_t n, int fold_accents)
     p = (const utf8proc_uint8_t *)t->folded.data;
     len = (utf8proc_ssize_t)t->folded.len;
     while (pos < len) {
-        k = utf8proc_iterate(p + pos, len - pos, &c);
-        if (k < 0)
+        if (p[pos] < 0x80) {
+            c = p[pos];
+            k = 1;
+        } else if ((k = utf8proc_iterate(p + pos, len - pos, &c)) < 0) {
             return -1;
+        }
         enum cpclass cl = cp_class(c);
         if (cl != CP_WORD && start >= 0) {
             if (tok_push(&t->w, &t->nw, &t->aw, (size_t)start, (size_t)(pos - start)))

@@ -3,6 +3,7 @@
 #include "decode.h"
 #include "framing.h"
 #include "html.h"
+#include "json.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -166,6 +167,48 @@ static void nesting_limit(void **state)
     free(ok);
     free(deep);
     decoder_close(&d);
+}
+
+/* The field allow-list: a container the callback skips reports nothing
+ * inside it nor its end, array indexes after it are still right, its depth
+ * still counts, and a record that is one skipped value is complete. */
+struct skip_log {
+    char s[1024];
+    const char *skip[4];
+};
+
+static int skip_event(void *ctx, const struct json_event *ev)
+{
+    struct skip_log *l = ctx;
+    size_t o = strlen(l->s);
+    snprintf(l->s + o, sizeof l->s - o, "%d%s ", (int)ev->type, ev->ptr);
+    for (int i = 0; i < 4 && l->skip[i]; i++)
+        if (strcmp(ev->ptr, l->skip[i]) == 0 && (ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START))
+            return JSON_SKIP;
+    return 0;
+}
+
+static void json_skip(void **state)
+{
+    struct skip_log l = {.skip = {"/b", "/e/1"}};
+    struct json_reader *r = json_reader_new(4, skip_event, &l);
+    const char *doc = "{\"a\":1,\"b\":{\"c\":[1,{\"d\":2}]},\"e\":[10,[20,[21]],{\"f\":30}],\"g\":true}";
+    const char *deep = "{\"b\":[[[[1]]]]}", *fits = "{\"b\":[[[1]]]}";
+    char err[256];
+    (void)state;
+    assert_non_null(r);
+    assert_int_equal(json_reader_parse(r, doc, strlen(doc), err, sizeof err), 0);
+    assert_string_equal(l.s, "4 2/a 4/b 6/e 2/e/0 6/e/1 4/e/2 2/e/2/f 5/e/2 7/e 1/g 5 ");
+    l.s[0] = '\0';
+    assert_int_equal(json_reader_parse(r, fits, strlen(fits), err, sizeof err), 0);
+    assert_int_equal(json_reader_parse(r, deep, strlen(deep), err, sizeof err), -1);
+    assert_non_null(strstr(err, "nesting too deep"));
+    l.skip[0] = "";
+    l.skip[1] = NULL;
+    assert_int_equal(json_reader_parse(r, doc, strlen(doc), err, sizeof err), 0);
+    assert_int_equal(json_reader_parse(r, "{} {}", 5, err, sizeof err), -1);
+    assert_non_null(strstr(err, "more than one JSON value"));
+    json_reader_free(r);
 }
 
 /* A generic source's settings: defaults, then the given pointers. */
@@ -697,6 +740,7 @@ int main(void)
         cmocka_unit_test(corpus_jetstream),
         cmocka_unit_test(corpus_rss),
         cmocka_unit_test(nesting_limit),
+        cmocka_unit_test(json_skip),
         cmocka_unit_test(ndjson_mapping),
         cmocka_unit_test(corpus_x_v2),
         cmocka_unit_test(corpus_ndjson_mastodon),
