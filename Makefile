@@ -16,7 +16,7 @@ CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifi
             daemon/framing.c daemon/json.c daemon/post.c daemon/decode.c \
             daemon/decode_x.c daemon/decode_x1.c daemon/decode_ndjson.c daemon/decode_mastodon.c daemon/decode_rss.c daemon/decode_jetstream.c daemon/html.c daemon/text.c daemon/query.c \
             daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/pii.c daemon/window.c daemon/rules.c daemon/scorer.c daemon/alert.c \
-            daemon/pipeline.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c
+            daemon/pipeline.c daemon/workers.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/ws_client.c daemon/source.c daemon/redis_sink.c daemon/sdnotify.c daemon/notify.c daemon/paging.c \
             daemon/builder.c daemon/metrics.c daemon/daemon.c daemon/replay.c
@@ -25,7 +25,7 @@ CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)
 MAIN_OBJ := $(MAIN_SRC:daemon/%.c=$(B)/%.o)
 
-UNIT_TESTS := test_framing test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer
+UNIT_TESTS := test_framing test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer test_pipeline
 UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%) $(B)/test_alloc
 
 # The allocation-failure build switch: every allocator counts its calls and

@@ -74,6 +74,7 @@ static const struct ckey keys[] = {
     {"daemon", "status_interval", CT_INT, C(status_interval), "60", 0, 86400},
     {"daemon", "heartbeat_interval", CT_INT, C(heartbeat_interval), "10", 0, 3600},
     {"daemon", "own_handles", CT_STR, C(own_handles), "", 0, 0},
+    {"daemon", "workers", CT_INT, C(workers), "0", 0, 8},
     {"priority", "reach_followers", CT_STR, C(reach_followers), "1000, 10000, 100000, 1000000", 0, 0},
     {"priority", "reach_points", CT_INT, C(reach_points), "4", 0, 100},
     {"priority", "verified_points", CT_INT, C(verified_points), "3", 0, 100},

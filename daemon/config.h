@@ -87,6 +87,7 @@ struct config {
     char *metrics_listen;
     long long accents_fold;
     long long shutdown_timeout;         /* seconds */
+    long long workers;                  /* decode-and-match threads; 0: on the loop thread */
     long long status_interval;          /* seconds between summary log lines */
     long long heartbeat_interval;       /* seconds between <prefix>:instance:<name> updates; 0: none */
     /* [redis] */

@@ -74,6 +74,7 @@ struct daemon {
     int have_next;
     uint64_t building_digest;
     struct event *rules_poll;
+    struct event *ev_workers;           /* a batch finished on a worker thread */
     int poll_inflight;
     struct metrics_server *metrics;
     struct paging *paging;
@@ -235,6 +236,8 @@ static void apply_reload(struct daemon *d, struct build_job *j)
     if (strcmp(cfg->spool_dir, o->spool_dir) || cfg->durability != o->durability ||
         cfg->spool_max_bytes != o->spool_max_bytes || cfg->spool_fsync != o->spool_fsync)
         log_msg(LOG_WARNING, "reload: the spool or durability settings changed; they apply at the next restart");
+    if (cfg->workers != o->workers)
+        log_msg(LOG_WARNING, "reload: [daemon] workers changed; it applies at the next restart");
     log_set_level((int)cfg->log_level);
     pipeline_set_config(&d->pl, cfg);
     start_sources(d, cfg, d->src, d->nsrc);
@@ -292,6 +295,9 @@ static void job_done(void *arg)
             d->extra_digest = j->digest;   /* do not rebuild the same bad hash every poll */
         publish_status(d, j, 0);
     } else {
+        /* Posts matched against the old rules go through first: their
+         * results index the old rules, in the pipeline and in paging. */
+        pipeline_drain(&d->pl);
         /* before the swap: paging compares the old configuration */
         paging_set(d->paging, j->kind == JOB_RELOAD ? j->cfg : d->cfg, j->rs);
         if (j->kind == JOB_RELOAD)
@@ -824,6 +830,19 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
         heartbeat_send(d, d->stopping ? "stopping" : "running");
 }
 
+/* Worker threads finished batches: their posts go on, in arrival order. */
+static void on_workers(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    uint64_t n;
+
+    (void)what;
+    if (read(fd, &n, sizeof n) < 0) {
+        /* EAGAIN: another wake-up already emptied the counter */
+    }
+    pipeline_collect(&d->pl);
+}
+
 static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback_fn fn)
 {
     struct timeval tv = ms_to_timeval(ms);
@@ -986,6 +1005,11 @@ static void render_metrics(void *ctx, struct buf *o)
     }
     if (d->rs->n > METRICS_MAX_RULES)
         metrics_sample(o, "mentiond_rule_matches_total", (double)other, "rule", "_other", NULL);
+    metrics_family(o, "mentiond_worker_threads", "gauge", "Decode-and-match threads ([daemon] workers; 0: the loop)");
+    metrics_sample(o, "mentiond_worker_threads", (double)pipeline_worker_count(&d->pl), NULL);
+    metrics_family(o, "mentiond_worker_batches_pending", "gauge",
+                   "Batches of records handed to the worker threads and not yet through the pipeline");
+    metrics_sample(o, "mentiond_worker_batches_pending", (double)pipeline_pending(&d->pl), NULL);
 #define PIPE(mname, help, v)                            \
     do {                                                \
         metrics_family(o, mname, "counter", help);      \
@@ -1050,6 +1074,9 @@ static void render_metrics(void *ctx, struct buf *o)
 
 static void daemon_free(struct daemon *d)
 {
+    pipeline_drain(&d->pl);             /* while paging and the sink are there */
+    if (d->ev_workers)
+        event_free(d->ev_workers);
     metrics_server_free(d->metrics);
     builder_free(d->builder);           /* waits for a build still running */
     paging_free(d->paging);
@@ -1142,6 +1169,16 @@ int daemon_run(const char *config_path, int foreground)
     pipeline_init(&d.pl, d.cfg, d.rs, sink_push, d.sink);
     d.paging = paging_new(d.base, d.http, d.cfg, d.rs, sink_push, d.sink);
     pipeline_set_observer(&d.pl, paging_observer(d.paging));
+    if (d.cfg->workers > 0) {
+        if (pipeline_start_workers(&d.pl, (int)d.cfg->workers) != 0) {
+            log_msg(LOG_ERR, "cannot start %lld worker threads", d.cfg->workers);
+            daemon_free(&d);
+            http_global_cleanup();
+            return 3;
+        }
+        d.ev_workers = event_new(d.base, pipeline_workers_fd(&d.pl), EV_READ | EV_PERSIST, on_workers, &d);
+        event_add(d.ev_workers, NULL);
+    }
     d.ev_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
     d.ev_int = evsignal_new(d.base, SIGINT, on_signal, &d);
     d.ev_hup = evsignal_new(d.base, SIGHUP, on_signal, &d);

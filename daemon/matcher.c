@@ -818,3 +818,38 @@ int matcher_term_hit(const struct match_ctx *c, const struct rule *r, int t)
         return 0;
     return c->term_stamp[r->term_ids[t]] == c->epoch;
 }
+
+int matcher_export(const struct match_ctx *c, const struct rule *rules, uint32_t *ids, int max, int *nterms)
+{
+    int n = 0;
+
+    if (c->nhits > max)
+        return -1;
+    for (int i = 0; i < c->nhits; i++)
+        ids[n++] = (uint32_t)c->hits[i].rule;
+    *nterms = 0;
+    for (int i = 0; i < c->nhits; i++) {
+        const struct rule *r = &rules[c->hits[i].rule];
+        for (int t = 0; t < r->q->nterms; t++) {
+            if (c->term_stamp[r->term_ids[t]] != c->epoch)
+                continue;
+            if (n >= max)
+                return -1;
+            ids[n++] = (uint32_t)r->term_ids[t];
+            (*nterms)++;
+        }
+    }
+    return n;
+}
+
+int matcher_import(struct match_ctx *c, const struct matcher *m, const uint32_t *ids, int nhits, int nterms)
+{
+    if (ctx_prepare(c, m) != 0)
+        return MATCHER_NOMEM;
+    for (int i = 0; i < nhits; i++)
+        c->hits[i].rule = (int)ids[i];
+    c->nhits = nhits;
+    for (int i = 0; i < nterms; i++)
+        c->term_stamp[ids[nhits + i]] = c->epoch;
+    return 0;
+}

@@ -65,4 +65,13 @@ int matcher_match(struct match_ctx *c, const struct matcher *m, const struct pos
 /* Whether term t of rule r (its query term index) hit in the last match. */
 int matcher_term_hit(const struct match_ctx *c, const struct rule *r, int t);
 
+/* A match made on one thread, read on another: the result of the last
+ * matcher_match in c as the hit rules and the global ids of the hit
+ * terms of those rules (what alerts, scores and incidents read), and that
+ * result loaded into another context for the same matcher.  export writes
+ * at most max ids in all (rules first) and returns how many, or -1 if max
+ * is too small; import returns 0, or MATCHER_NOMEM. */
+int matcher_export(const struct match_ctx *c, const struct rule *rules, uint32_t *ids, int max, int *nterms);
+int matcher_import(struct match_ctx *c, const struct matcher *m, const uint32_t *ids, int nhits, int nterms);
+
 #endif

@@ -4,6 +4,7 @@
 #include "pii.h"
 #include "scorer.h"
 #include "util.h"
+#include "workers.h"
 
 #include <stdlib.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@
 #define SEEN_DELETED 2u
 #define CANNED_RAISED 1u
 #define SHARES_VIRAL 1u
+
+static void pipeline_stop_workers(struct pipeline *pl);
 
 void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct ruleset *rs,
                    alert_sink_fn sink, void *sink_ctx)
@@ -45,6 +48,7 @@ void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct r
 
 void pipeline_free(struct pipeline *pl)
 {
+    pipeline_stop_workers(pl);
     match_ctx_free(&pl->mc);
     match_ctx_free(&pl->lexmc);
     tokens_free(&pl->canned_tk);
@@ -62,6 +66,7 @@ void pipeline_free(struct pipeline *pl)
 
 void pipeline_set_rules(struct pipeline *pl, const struct ruleset *rs)
 {
+    pipeline_drain(pl);                 /* results in flight index the old rules */
     pl->rs = rs;
     free(pl->rule_matches);
     pl->rule_matches = xcalloc((size_t)(rs ? rs->n : 0) + 1, sizeof *pl->rule_matches);
@@ -70,6 +75,7 @@ void pipeline_set_rules(struct pipeline *pl, const struct ruleset *rs)
 /* New window lengths apply to entries as they roll over. */
 void pipeline_set_config(struct pipeline *pl, const struct config *cfg)
 {
+    pipeline_drain(pl);
     pl->cfg = cfg;
     pl->authors.span_ms = (uint64_t)cfg->repeat_window * 1000;
     pl->shares.span_ms = (uint64_t)cfg->spread_window * 1000;
@@ -155,19 +161,23 @@ static void watch_own_post(struct pipeline *pl, struct post *p, uint64_t now)
 }
 
 /* Mask card and account numbers in the text and the author's name; the
- * post then points at the masked copies. */
-static int mask_post(struct pipeline *pl, struct post *p)
+ * post then points at the masked copies (in mt and mn). */
+static int mask_fields(const struct config *cfg, struct post *p, struct buf *mt, struct buf *mn)
 {
-    int found = pii_mask(p->text, strlen(p->text), &pl->cfg->accounts, &pl->masked), f2 = 0;
+    int found = pii_mask(p->text, strlen(p->text), &cfg->accounts, mt), f2 = 0;
 
     if (found < 0)
         return -1;
     if (found)
-        p->text = pl->masked.data;
-    if (p->author.name && (f2 = pii_mask(p->author.name, strlen(p->author.name), &pl->cfg->accounts,
-                                         &pl->masked_name)) > 0)
-        p->author.name = pl->masked_name.data;
+        p->text = mt->data;
+    if (p->author.name && (f2 = pii_mask(p->author.name, strlen(p->author.name), &cfg->accounts, mn)) > 0)
+        p->author.name = mn->data;
     return found | (f2 > 0 ? f2 : 0);
+}
+
+static int mask_post(struct pipeline *pl, struct post *p)
+{
+    return mask_fields(pl->cfg, p, &pl->masked, &pl->masked_name);
 }
 
 /* One more share of the post `key`.  Past viral_shares, an alerted post is
@@ -230,7 +240,50 @@ static void pipeline_deleted(struct pipeline *pl, struct post *p, uint64_t now)
     pl->sink(pl->sink_ctx, a);
 }
 
-void pipeline_post(struct pipeline *pl, struct post *p)
+/* A post decoded and matched on a worker thread, with what it found. */
+struct pl_post {
+    struct post p;              /* strings in the job's arena */
+    int n;                      /* matcher_match() */
+    int pii;                    /* mask_fields(), when n > 0 */
+    const char *masked_text, *masked_name;      /* NULL: nothing masked */
+    size_t ids_off;             /* rules, terms, lexicon rules, lexicon terms */
+    int nterms, nlex, nlexterms;                /* nlex -1: lexicons not matched */
+    const uint32_t *ids;        /* set when the job is collected */
+};
+
+/* The match step: done here, or on a worker (pre). */
+static int run_match(struct pipeline *pl, struct post *p, const struct pl_post *pre)
+{
+    if (!pre)
+        return matcher_match(&pl->mc, pl->rs->m, p);
+    if (pre->n > 0 && matcher_import(&pl->mc, pl->rs->m, pre->ids, pre->n, pre->nterms) != 0)
+        return MATCHER_NOMEM;
+    return pre->n;
+}
+
+/* Personal data masked, then the lexicons matched on what is left. */
+static int run_mask_lexicons(struct pipeline *pl, struct post *p, const struct pl_post *pre)
+{
+    int pii;
+
+    if (!pre) {
+        if ((pii = mask_post(pl, p)) >= 0 && pl->rs->lex && matcher_match(&pl->lexmc, pl->rs->lex->m, p) < 0)
+            pl->lexmc.nhits = 0;
+        return pii;
+    }
+    if (pre->pii < 0)
+        return -1;
+    if (pre->masked_text)
+        p->text = pre->masked_text;
+    if (pre->masked_name)
+        p->author.name = pre->masked_name;
+    if (pl->rs->lex && (pre->nlex < 0 || matcher_import(&pl->lexmc, pl->rs->lex->m, pre->ids + pre->n + pre->nterms,
+                                                        pre->nlex, pre->nlexterms) != 0))
+        pl->lexmc.nhits = 0;
+    return pre->pii;
+}
+
+static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *pre)
 {
     const struct config *cfg = pl->cfg;
     uint64_t now = now_mono_ms();
@@ -279,7 +332,7 @@ void pipeline_post(struct pipeline *pl, struct post *p)
             return;
         }
     }
-    n = matcher_match(&pl->mc, pl->rs->m, p);
+    n = run_match(pl, p, pre);
     if (n == MATCHER_NOMEM) {
         pl->st.nomem++;
         log_limited(LOG_ERR, "source %s: post %s: out of memory matching it; dropped", p->source_name, p->id);
@@ -296,14 +349,12 @@ void pipeline_post(struct pipeline *pl, struct post *p)
     pl->st.matched++;
     for (int i = 0; i < n; i++)
         pl->rule_matches[pl->mc.hits[i].rule]++;
-    if ((in.pii = mask_post(pl, p)) < 0) {
+    if ((in.pii = run_mask_lexicons(pl, p, pre)) < 0) {
         pl->st.encode_failed++;
         return;
     }
     if (in.pii)
         pl->st.pii_masked++;
-    if (pl->rs->lex && matcher_match(&pl->lexmc, pl->rs->lex->m, p) < 0)
-        pl->lexmc.nhits = 0;
     if (p->author.id) {
         key_of(aid, sizeof aid, p->source_name, p->author.id);
         au = window_get(&pl->authors, aid, now);
@@ -336,47 +387,157 @@ void pipeline_post(struct pipeline *pl, struct post *p)
     pl->sink(pl->sink_ctx, a);
 }
 
-int feed_init(struct feed *f, const char *name, const char *type, const char *format,
-              const struct source_conf *sc, struct pipeline *pl)
+void pipeline_post(struct pipeline *pl, struct post *p)
 {
-    memset(f, 0, sizeof *f);
-    f->name = name;
-    f->type = type;
-    f->pl = pl;
-    framer_init(&f->fr, sc ? (size_t)sc->max_record : FRAMING_DEFAULT_MAX_RECORD);
-    if (sc)
-        framer_set_mode(&f->fr, (enum framing_mode)sc->framing);
-    if (decoder_open(&f->dec, format, sc) != 0) {
-        framer_free(&f->fr);
+    post_run(pl, p, NULL);
+}
+
+/* ---- worker threads: batches of records decoded and matched elsewhere ---- */
+
+#define JOB_RECORDS 256                 /* a batch: one read, at most this many records */
+#define JOB_BYTES (1u << 20)            /* ... or this many bytes (one record may be more) */
+#define JOB_ARENA_CAP (256u << 20)      /* the batch's post copies */
+#define JOB_IDS_MIN 1024
+
+struct pl_rec {
+    size_t off, len;            /* in the job's bytes */
+    uint64_t stream_off;
+    enum decode_ret ret;
+    const char *err;            /* in the arena; NULL for DECODE_OK (or no room) */
+    int post0, nposts;
+};
+
+struct pl_job {
+    struct feed *feed;
+    struct pl_job *next_free;
+    uint64_t chunk_ms, chunk_us;
+    struct buf bytes;
+    struct pl_rec *rec;
+    int nrec, arec;
+    struct pl_post *post;
+    int npost, apost;
+    uint32_t *ids;
+    size_t nids, aids;
+    struct arena arena;
+    uint64_t lost;              /* posts that found no memory on the worker */
+    int worker;                 /* the worker that decoded it */
+};
+
+/* Per worker thread; touched by that thread only. */
+struct pl_worker {
+    struct match_ctx mc, lexmc;
+    struct buf masked, masked_name;
+};
+
+struct work_ctx {
+    struct pl_job *j;
+    struct pl_worker *wk;
+    struct pipeline *pl;
+};
+
+/* Room for the ids of one match: export tells when there is too little. */
+static int job_export(struct pl_job *j, const struct match_ctx *mc, const struct rule *rules, int *nterms)
+{
+    for (;;) {
+        int n = j->aids > j->nids ? matcher_export(mc, rules, j->ids + j->nids, (int)(j->aids - j->nids), nterms) : -1;
+        size_t na = j->aids ? j->aids * 2 : JOB_IDS_MIN;
+        uint32_t *grown;
+        if (n >= 0) {
+            j->nids += (size_t)n;
+            return n;
+        }
+        if (!(grown = xrealloc_try(j->ids, na * sizeof *grown)))
+            return -1;
+        j->ids = grown;
+        j->aids = na;
+    }
+}
+
+/* Worker thread: the rules match, then masking and the lexicons for posts
+ * that matched, as post_run() would do them. */
+static int work_match(struct work_ctx *c, struct pl_post *jp, const struct post *p)
+{
+    const struct ruleset *rs = c->pl->rs;
+    struct post q;
+    int nt;
+
+    jp->ids_off = c->j->nids;
+    jp->nlex = -1;
+    if (p->deleted || (jp->n = matcher_match(&c->wk->mc, rs->m, p)) <= 0)
+        return 0;
+    if (job_export(c->j, &c->wk->mc, rs->rules, &jp->nterms) < 0)
         return -1;
+    q = *p;
+    if ((jp->pii = mask_fields(c->pl->cfg, &q, &c->wk->masked, &c->wk->masked_name)) < 0)
+        return 0;
+    if (q.text != p->text && !(jp->masked_text = arena_strndup(&c->j->arena, q.text, strlen(q.text))))
+        return -1;
+    if (q.author.name != p->author.name &&
+        !(jp->masked_name = arena_strndup(&c->j->arena, q.author.name, strlen(q.author.name))))
+        return -1;
+    if (rs->lex && matcher_match(&c->wk->lexmc, rs->lex->m, &q) >= 0) {
+        if ((jp->nlex = job_export(c->j, &c->wk->lexmc, rs->lex->rules, &nt)) < 0)
+            return -1;
+        jp->nlex -= nt;
+        jp->nlexterms = nt;
     }
     return 0;
 }
 
-void feed_free(struct feed *f)
+static void work_post(void *ctx, struct post *p)
 {
-    framer_free(&f->fr);
-    decoder_close(&f->dec);
+    struct work_ctx *c = ctx;
+    struct pl_job *j = c->j;
+    struct pl_post *jp;
+
+    p->source_name = j->feed->name;
+    p->source_type = j->feed->type;
+    p->received_ms = j->chunk_ms;
+    p->received_us_mono = j->chunk_us;
+    if (j->npost == j->apost) {
+        int na = j->apost ? j->apost * 2 : 64;
+        struct pl_post *grown = xrealloc_try(j->post, (size_t)na * sizeof *grown);
+        if (!grown) {
+            j->lost++;
+            return;
+        }
+        j->post = grown;
+        j->apost = na;
+    }
+    jp = &j->post[j->npost];
+    memset(jp, 0, sizeof *jp);
+    if (post_copy(&jp->p, p, &j->arena) != 0 || work_match(c, jp, p) != 0) {
+        j->lost++;
+        return;
+    }
+    j->npost++;
 }
 
-static void feed_on_post(void *ctx, struct post *p)
+static void job_work(void *job, int worker)
 {
-    struct feed *f = ctx;
-
-    f->st.posts++;
-    p->source_name = f->name;
-    p->source_type = f->type;
-    p->received_ms = f->chunk_ms;
-    p->received_us_mono = f->chunk_us;
-    pipeline_post(f->pl, p);
-}
-
-static int feed_on_record(void *ctx, const char *rec, size_t len, uint64_t offset)
-{
-    struct feed *f = ctx;
+    struct pl_job *j = job;
+    struct feed *f = j->feed;
+    struct work_ctx c = {j, &f->pl->wk[worker], f->pl};
     char err[256];
 
-    switch (decoder_run(&f->dec, rec, len, feed_on_post, f, err, sizeof err)) {
+    arena_reset(&j->arena);
+    j->npost = 0;
+    j->nids = 0;
+    j->lost = 0;
+    j->worker = worker;
+    for (int i = 0; i < j->nrec; i++) {
+        struct pl_rec *r = &j->rec[i];
+        r->post0 = j->npost;
+        r->ret = decoder_run(&f->wdec[worker], j->bytes.data + r->off, r->len, work_post, &c, err, sizeof err);
+        r->nposts = j->npost - r->post0;
+        r->err = r->ret == DECODE_OK ? NULL : arena_strndup(&j->arena, err, strlen(err));
+    }
+}
+
+/* Counters and logs for one record, on the loop thread. */
+static void feed_account(struct feed *f, enum decode_ret ret, const char *err, uint64_t offset, size_t len)
+{
+    switch (ret) {
     case DECODE_OK:
         break;
     case DECODE_CONTROL:
@@ -398,6 +559,250 @@ static int feed_on_record(void *ctx, const char *rec, size_t len, uint64_t offse
                     "skipped: %s", f->name, (unsigned long long)offset, len, err);
         break;
     }
+}
+
+/* Loop thread, in submission order: the stateful rest of each post. */
+static void job_collect(void *ctx, void *job)
+{
+    struct pipeline *pl = ctx;
+    struct pl_job *j = job;
+    struct feed *f = j->feed;
+
+    if (j->lost) {
+        pl->st.nomem += j->lost;
+        f->st.posts += j->lost;
+        log_limited(LOG_ERR, "source %s: %llu posts found no memory to be decoded or matched; dropped", f->name,
+                    (unsigned long long)j->lost);
+    }
+    for (int i = 0; i < j->nrec; i++) {
+        const struct pl_rec *r = &j->rec[i];
+        for (int k = r->post0; k < r->post0 + r->nposts; k++) {
+            struct pl_post *jp = &j->post[k];
+            jp->ids = j->ids + jp->ids_off;
+            f->st.posts++;
+            post_run(pl, &jp->p, jp);
+        }
+        feed_account(f, r->ret, r->err ? r->err : "(reason lost: out of memory)", r->stream_off, r->len);
+    }
+    j->nrec = 0;
+    j->feed = NULL;
+    j->next_free = pl->free_jobs;
+    pl->free_jobs = j;
+}
+
+static void job_free(struct pl_job *j)
+{
+    buf_free(&j->bytes);
+    arena_free(&j->arena);
+    free(j->rec);
+    free(j->post);
+    free(j->ids);
+}
+
+int pipeline_start_workers(struct pipeline *pl, int n)
+{
+    int depth = 4 * n + 4;
+
+    if (n <= 0 || pl->workers)
+        return n <= 0 ? 0 : -1;
+    pl->wk = xcalloc((size_t)n, sizeof *pl->wk);
+    pl->jobs = xcalloc((size_t)depth + 1, sizeof *pl->jobs);
+    pl->nwk = n;
+    pl->njobs = depth + 1;
+    for (int i = 0; i < n; i++) {
+        match_ctx_init(&pl->wk[i].mc);
+        match_ctx_init(&pl->wk[i].lexmc);
+        buf_init(&pl->wk[i].masked, TEXT_MAX_FOLDED);
+        buf_init(&pl->wk[i].masked_name, 4096);
+    }
+    /* One more job than the ring holds: the one being filled. */
+    for (int i = 0; i <= depth; i++) {
+        buf_init(&pl->jobs[i].bytes, (size_t)1 << 31);
+        arena_init(&pl->jobs[i].arena, JOB_ARENA_CAP);
+        pl->jobs[i].next_free = pl->free_jobs;
+        pl->free_jobs = &pl->jobs[i];
+    }
+    if (!(pl->workers = workers_new(n, depth, job_work, job_collect, pl))) {
+        pipeline_stop_workers(pl);
+        return -1;
+    }
+    return 0;
+}
+
+static void pipeline_stop_workers(struct pipeline *pl)
+{
+    workers_free(pl->workers);          /* drains first */
+    pl->workers = NULL;
+    for (int i = 0; i < pl->nwk; i++) {
+        match_ctx_free(&pl->wk[i].mc);
+        match_ctx_free(&pl->wk[i].lexmc);
+        buf_free(&pl->wk[i].masked);
+        buf_free(&pl->wk[i].masked_name);
+    }
+    for (int i = 0; i < pl->njobs; i++)
+        job_free(&pl->jobs[i]);
+    free(pl->wk);
+    free(pl->jobs);
+    pl->nwk = pl->njobs = 0;
+    pl->wk = NULL;
+    pl->jobs = NULL;
+    pl->free_jobs = NULL;
+}
+
+int pipeline_worker_count(const struct pipeline *pl)
+{
+    return pl->workers ? workers_count(pl->workers) : 0;
+}
+
+int pipeline_workers_fd(const struct pipeline *pl)
+{
+    return pl->workers ? workers_fd(pl->workers) : -1;
+}
+
+int pipeline_pending(const struct pipeline *pl)
+{
+    return pl->workers ? workers_pending(pl->workers) : 0;
+}
+
+void pipeline_collect(struct pipeline *pl)
+{
+    if (pl->workers)
+        workers_collect(pl->workers);
+}
+
+void pipeline_drain(struct pipeline *pl)
+{
+    if (pl->workers)
+        workers_drain(pl->workers);
+}
+
+int feed_init(struct feed *f, const char *name, const char *type, const char *format,
+              const struct source_conf *sc, struct pipeline *pl)
+{
+    int n = pipeline_worker_count(pl);
+
+    memset(f, 0, sizeof *f);
+    f->name = name;
+    f->type = type;
+    f->pl = pl;
+    framer_init(&f->fr, sc ? (size_t)sc->max_record : FRAMING_DEFAULT_MAX_RECORD);
+    if (sc)
+        framer_set_mode(&f->fr, (enum framing_mode)sc->framing);
+    if (decoder_open(&f->dec, format, sc) != 0) {
+        framer_free(&f->fr);
+        return -1;
+    }
+    /* A decoder that carries something from record to record (a hint from
+     * the transport, a stream position) stays on this thread. */
+    if (n && !f->dec.ops->hint && !f->dec.ops->position && (f->wdec = xcalloc_try((size_t)n, sizeof *f->wdec))) {
+        for (int i = 0; i < n; i++)
+            if (decoder_open(&f->wdec[i], format, sc) != 0) {
+                while (i-- > 0)
+                    decoder_close(&f->wdec[i]);
+                free(f->wdec);
+                f->wdec = NULL;
+                break;                  /* no memory: decode inline */
+            }
+    }
+    return 0;
+}
+
+void feed_free(struct feed *f)
+{
+    if (f->wdec) {
+        pipeline_drain(f->pl);          /* no batch of ours left in flight */
+        for (int i = 0; i < pipeline_worker_count(f->pl); i++)
+            decoder_close(&f->wdec[i]);
+        free(f->wdec);
+        f->wdec = NULL;
+    }
+    framer_free(&f->fr);
+    decoder_close(&f->dec);
+}
+
+static void feed_on_post(void *ctx, struct post *p)
+{
+    struct feed *f = ctx;
+
+    f->st.posts++;
+    p->source_name = f->name;
+    p->source_type = f->type;
+    p->received_ms = f->chunk_ms;
+    p->received_us_mono = f->chunk_us;
+    pipeline_post(f->pl, p);
+}
+
+static void feed_inline(struct feed *f, const char *rec, size_t len, uint64_t offset)
+{
+    char err[256];
+    enum decode_ret ret = decoder_run(&f->dec, rec, len, feed_on_post, f, err, sizeof err);
+
+    feed_account(f, ret, err, offset, len);
+}
+
+static void feed_submit(struct feed *f)
+{
+    struct pl_job *j = f->job;
+
+    f->job = NULL;
+    if (j && j->nrec)
+        workers_submit(f->pl->workers, j);
+    else if (j) {
+        j->feed = NULL;
+        j->next_free = f->pl->free_jobs;
+        f->pl->free_jobs = j;
+    }
+}
+
+/* Into the batch of this read; a record that finds no memory there is
+ * decoded here, after everything before it. */
+static void feed_queue(struct feed *f, const char *rec, size_t len, uint64_t offset)
+{
+    struct pipeline *pl = f->pl;
+    struct pl_job *j = f->job;
+
+    if (j && (j->nrec >= JOB_RECORDS || (j->nrec && j->bytes.len + len > JOB_BYTES)))
+        feed_submit(f);
+    if (!f->job) {
+        if (!pl->free_jobs)
+            pipeline_drain(pl);         /* cannot happen: one more job than the ring holds */
+        j = f->job = pl->free_jobs;
+        pl->free_jobs = j->next_free;
+        j->feed = f;
+        j->nrec = 0;
+        j->chunk_ms = f->chunk_ms;
+        j->chunk_us = f->chunk_us;
+        buf_reset(&j->bytes);
+    }
+    j = f->job;
+    if (j->nrec == j->arec) {
+        int na = j->arec ? j->arec * 2 : 64;
+        struct pl_rec *grown = xrealloc_try(j->rec, (size_t)na * sizeof *grown);
+        if (grown) {
+            j->rec = grown;
+            j->arec = na;
+        }
+    }
+    if (j->nrec < j->arec && buf_append(&j->bytes, rec, len) == BUF_OK) {
+        j->rec[j->nrec].off = j->bytes.len - len;
+        j->rec[j->nrec].len = len;
+        j->rec[j->nrec].stream_off = offset;
+        j->nrec++;
+        return;
+    }
+    feed_submit(f);
+    pipeline_drain(pl);
+    feed_inline(f, rec, len, offset);
+}
+
+static int feed_on_record(void *ctx, const char *rec, size_t len, uint64_t offset)
+{
+    struct feed *f = ctx;
+
+    if (f->wdec)
+        feed_queue(f, rec, len, offset);
+    else
+        feed_inline(f, rec, len, offset);
     return 0;
 }
 
@@ -409,6 +814,7 @@ void feed_bytes(struct feed *f, const char *p, size_t n)
     f->chunk_us = now_mono_us();
     f->st.bytes += n;
     framer_feed(&f->fr, p, n, feed_on_record, f);
+    feed_submit(f);
     if (f->fr.stats.oversized != over)
         log_limited(LOG_WARNING, "source %s: record over %zu bytes skipped (%llu so far)",
                     f->name, f->fr.max_record, (unsigned long long)f->fr.stats.oversized);
@@ -423,6 +829,7 @@ void feed_record(struct feed *f, const char *p, size_t n)
     f->st.bytes += n;
     f->fr.stats.records++;
     feed_on_record(f, p, n, offset);
+    feed_submit(f);
 }
 
 void feed_oversized(struct feed *f, uint64_t n)
@@ -438,6 +845,9 @@ void feed_finish(struct feed *f, int deliver_partial)
     uint64_t trunc = f->fr.stats.truncated;
 
     framer_finish(&f->fr, deliver_partial, feed_on_record, f);
+    feed_submit(f);
+    if (f->wdec)
+        pipeline_drain(f->pl);          /* the source reads the counters next */
     if (f->fr.stats.truncated != trunc)
         log_limited(LOG_WARNING, "source %s: connection ended inside a record; partial record dropped",
                     f->name);

@@ -7,6 +7,16 @@
  * the matching scratch and the JSON writer.  The sink receives each alert
  * and owns it from then on.  The ruleset is borrowed and may be swapped
  * between posts (reload); nothing keeps a pointer into it across posts.
+ *
+ * Worker threads ([daemon] workers = N): a feed whose decoder keeps nothing
+ * between records (no hint, no stream position) hands its framed records
+ * in batches, one batch per read, to N threads that decode and match them,
+ * each with its own decoder per feed and its own matching scratch, and copy
+ * each post with its match result; the loop thread then runs everything
+ * stateful (windows, duplicates, shares, scores, alerts, the sink, the
+ * observers, the counters and the logs) on those results in the order the
+ * records arrived.  pipeline_drain() waits for every batch in flight and
+ * must run before the rules, the configuration or a feed go away.
  */
 #ifndef MENTIOND_PIPELINE_H
 #define MENTIOND_PIPELINE_H
@@ -55,6 +65,10 @@ struct pipeline_stats {
  * scored with the author's history -> alert built -> sink.  The windows
  * (history of authors, shares, posts, own replies) are bounded and survive
  * reloads; the configuration and the rules are borrowed and swapped. */
+struct pl_job;
+struct pl_worker;
+struct workers;
+
 struct pipeline {
     const struct config *cfg;
     const struct ruleset *rs;
@@ -69,6 +83,11 @@ struct pipeline {
     struct pipeline_stats st;
     uint64_t *rule_matches;     /* per rule of rs */
     struct pipeline_observer obs;
+    struct workers *workers;    /* NULL: everything on the calling thread */
+    struct pl_worker *wk;       /* per worker thread: matching scratch */
+    struct pl_job *jobs;        /* as many as the ring holds */
+    struct pl_job *free_jobs;
+    int nwk, njobs;
 };
 
 void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct ruleset *rs,
@@ -78,6 +97,17 @@ void pipeline_set_rules(struct pipeline *pl, const struct ruleset *rs);
 void pipeline_set_config(struct pipeline *pl, const struct config *cfg);
 void pipeline_set_observer(struct pipeline *pl, const struct pipeline_observer *o);
 void pipeline_post(struct pipeline *pl, struct post *p);
+/* Start n decode-and-match threads (before any feed_init).  0, or -1. */
+int pipeline_start_workers(struct pipeline *pl, int n);
+int pipeline_worker_count(const struct pipeline *pl);
+/* Readable when a batch is finished (-1 without workers); the loop then
+ * calls pipeline_collect().  */
+int pipeline_workers_fd(const struct pipeline *pl);
+void pipeline_collect(struct pipeline *pl);
+/* Batches submitted and not yet collected (loop thread). */
+int pipeline_pending(const struct pipeline *pl);
+/* Every batch in flight finished and its posts through the pipeline. */
+void pipeline_drain(struct pipeline *pl);
 
 struct feed_stats {
     uint64_t bytes;
@@ -97,6 +127,8 @@ struct feed {
     struct feed_stats st;
     char last_control[256];     /* last control message, for the source */
     int control_seen;           /* set when a control message arrives */
+    struct decoder_inst *wdec;  /* one per worker thread, or NULL: inline */
+    struct pl_job *job;         /* batch being filled during a read */
 };
 
 /* format: decoder name; sc may be NULL (defaults).  Returns 0 or -1. */

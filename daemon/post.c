@@ -61,15 +61,17 @@ void arena_free(struct arena *a)
     a->used_total = 0;
 }
 
-char *arena_strndup(struct arena *a, const char *s, size_t n)
+/* n bytes, at an 8-byte boundary when align, or NULL (cap, or no memory). */
+static char *arena_take(struct arena *a, size_t n, int align)
 {
     struct arena_block *b = a->head;
-    char *p;
+    size_t pad;
 
-    if (n + 1 > a->cap - a->used_total || a->used_total + n + 1 > a->cap)
+    pad = b && align ? (8 - (b->used & 7)) & 7 : 0;
+    if (a->used_total > a->cap || n + pad > a->cap - a->used_total)
         return NULL;
-    if (!b || b->size - b->used < n + 1) {
-        size_t size = n + 1 > ARENA_BLOCK_MIN ? n + 1 : ARENA_BLOCK_MIN;
+    if (!b || b->size - b->used < n + pad) {
+        size_t size = n > ARENA_BLOCK_MIN ? n : ARENA_BLOCK_MIN;
         b = xmalloc_try(sizeof *b + size);
         if (!b) {
             a->nomem = 1;
@@ -79,11 +81,63 @@ char *arena_strndup(struct arena *a, const char *s, size_t n)
         b->used = 0;
         b->next = a->head;
         a->head = b;
+        pad = 0;                        /* data[] follows two size_t and a pointer */
     }
-    p = b->data + b->used;
+    b->used += pad;
+    a->used_total += pad + n;
+    b->used += n;
+    return b->data + b->used - n;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+    char *p = arena_take(a, n + 1, 0);
+
+    if (!p)
+        return NULL;
     memcpy(p, s, n);
     p[n] = '\0';
-    b->used += n + 1;
-    a->used_total += n + 1;
     return p;
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+    return arena_take(a, n ? n : 1, 1);
+}
+
+static int copy_str(struct arena *a, const char **dst, const char *src)
+{
+    *dst = src ? arena_strndup(a, src, strlen(src)) : NULL;
+    return src && !*dst ? -1 : 0;
+}
+
+int post_copy(struct post *dst, const struct post *src, struct arena *a)
+{
+    const char **urls = NULL;
+    int rc = 0;
+
+    *dst = *src;
+    rc |= copy_str(a, &dst->id, src->id);
+    rc |= copy_str(a, &dst->text, src->text);
+    rc |= copy_str(a, &dst->lang, src->lang);
+    rc |= copy_str(a, &dst->created_at, src->created_at);
+    rc |= copy_str(a, &dst->url, src->url);
+    rc |= copy_str(a, &dst->conversation_id, src->conversation_id);
+    rc |= copy_str(a, &dst->in_reply_to, src->in_reply_to);
+    rc |= copy_str(a, &dst->referenced_text, src->referenced_text);
+    rc |= copy_str(a, &dst->referenced_id, src->referenced_id);
+    rc |= copy_str(a, &dst->referenced_author, src->referenced_author);
+    rc |= copy_str(a, &dst->to_handle, src->to_handle);
+    rc |= copy_str(a, &dst->author.id, src->author.id);
+    rc |= copy_str(a, &dst->author.handle, src->author.handle);
+    rc |= copy_str(a, &dst->author.name, src->author.name);
+    rc |= copy_str(a, &dst->author.bio, src->author.bio);
+    if (src->nurls > 0 && src->urls) {
+        if (!(urls = arena_alloc(a, sizeof *urls * (size_t)src->nurls)))
+            return -1;
+        for (int i = 0; i < src->nurls; i++)
+            rc |= copy_str(a, &urls[i], src->urls[i]);
+        dst->urls = urls;
+    }
+    return rc;
 }

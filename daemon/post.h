@@ -68,5 +68,12 @@ void arena_free(struct arena *a);
 /* Copy n bytes and a NUL; NULL when the cap would be exceeded or without
  * memory (a->nomem set). */
 char *arena_strndup(struct arena *a, const char *s, size_t n);
+/* n bytes aligned for any pointer or integer, or NULL as above. */
+void *arena_alloc(struct arena *a, size_t n);
+
+/* A copy of src whose strings live in a (source_name and source_type stay
+ * borrowed): a post that outlives its decoder's record.  0, or -1 when the
+ * arena is full or out of memory (dst then partly filled). */
+int post_copy(struct post *dst, const struct post *src, struct arena *a);
 
 #endif

@@ -39,7 +39,7 @@ enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
 
 /* End-to-end latency buckets (received -> acknowledged), upper bounds in
  * seconds; the histogram has one more bucket for +Inf. */
-#define REDIS_LATENCY_BUCKETS 12
+#define REDIS_LATENCY_BUCKETS 17
 extern const double redis_latency_bounds[REDIS_LATENCY_BUCKETS];
 
 struct redis_stats {

@@ -20,31 +20,35 @@ static void oom(size_t n)
 static unsigned long alloc_calls, alloc_fail_n;
 static int alloc_fired;
 
+/* Atomics: worker threads allocate too (their order against the loop
+ * thread's varies from run to run, so with workers the nth allocation is
+ * not always the same one; each is still a failure to survive). */
 unsigned long alloc_fail_at(unsigned long n)
 {
-    unsigned long was = alloc_calls;
+    unsigned long was = __atomic_exchange_n(&alloc_calls, 0, __ATOMIC_SEQ_CST);
 
-    alloc_calls = 0;
-    alloc_fail_n = n;
-    alloc_fired = 0;
+    __atomic_store_n(&alloc_fail_n, n, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&alloc_fired, 0, __ATOMIC_SEQ_CST);
     return was;
 }
 
 int alloc_fail_fired(void)
 {
-    return alloc_fired;
+    return __atomic_load_n(&alloc_fired, __ATOMIC_SEQ_CST);
 }
 
 /* Whether this allocation is the one to fail.  MENTIOND_ALLOC_TRACE=1 in
  * the environment prints where (to find an unchecked path). */
 static int alloc_inject(void)
 {
-    if (++alloc_calls != alloc_fail_n)
+    unsigned long call = __atomic_add_fetch(&alloc_calls, 1, __ATOMIC_SEQ_CST);
+
+    if (call != __atomic_load_n(&alloc_fail_n, __ATOMIC_SEQ_CST))
         return 0;
-    alloc_fired = 1;
+    __atomic_store_n(&alloc_fired, 1, __ATOMIC_SEQ_CST);
     if (getenv("MENTIOND_ALLOC_TRACE")) {
         void *frames[16];
-        fprintf(stderr, "mentiond: injected allocation failure %lu at:\n", alloc_calls);
+        fprintf(stderr, "mentiond: injected allocation failure %lu at:\n", call);
         backtrace_symbols_fd(frames, backtrace(frames, 16), 2);
     }
     return 1;

@@ -118,6 +118,35 @@ static void drop_alert(void *ctx, struct alert *a)
     alert_free(a);
 }
 
+/* The replay pipeline over the same bytes, inline or with worker threads;
+ * best of BENCH_ROUNDS, in seconds. */
+static double replay(const char *data, size_t len, const struct config *cfg, const struct ruleset *rs, int workers,
+                     struct counts *cnt, uint64_t *posts)
+{
+    double best = 1e30;
+    for (int r = 0; r < BENCH_ROUNDS; r++) {
+        struct pipeline pl;
+        struct feed f;
+        uint64_t t0;
+        cnt->alerts = 0;
+        pipeline_init(&pl, cfg, rs, drop_alert, cnt);
+        if (pipeline_start_workers(&pl, workers) != 0) {
+            fprintf(stderr, "bench_rules: could not start %d worker threads\n", workers);
+            exit(1);
+        }
+        feed_init(&f, "bench", "x_v2", "x_v2", NULL, &pl);
+        t0 = now_mono_us();
+        feed_bytes(&f, data, len);
+        feed_finish(&f, 1);
+        if ((double)(now_mono_us() - t0) < best)
+            best = (double)(now_mono_us() - t0);
+        *posts = f.st.posts;
+        feed_free(&f);
+        pipeline_free(&pl);
+    }
+    return best / 1e6;
+}
+
 static long rss_kb(void)
 {
     char line[256];
@@ -139,7 +168,7 @@ int main(int argc, char **argv)
     char err[512];
     char *data;
     uint64_t records = 0, posts = 0, t0;
-    double parse_s, load_s, best = 1e30;
+    double parse_s, load_s, best, threaded[2];
     struct counts cnt = {0, 0};
     long rss_before, rss_after;
     struct config *cfg = config_defaults_new();
@@ -162,27 +191,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", errs.n ? errs.msgs[0] : "rules did not load");
         return 1;
     }
-    for (int r = 0; r < BENCH_ROUNDS; r++) {
-        struct pipeline pl;
-        struct feed f;
-        cnt.alerts = 0;
-        pipeline_init(&pl, cfg, rs, drop_alert, &cnt);
-        feed_init(&f, "bench", "x_v2", "x_v2", NULL, &pl);
-        t0 = now_mono_us();
-        feed_bytes(&f, data, len);
-        feed_finish(&f, 1);
-        if ((double)(now_mono_us() - t0) < best)
-            best = (double)(now_mono_us() - t0);
-        posts = f.st.posts;
-        feed_free(&f);
-        pipeline_free(&pl);
+    best = replay(data, len, cfg, rs, 0, &cnt, &posts);
+    for (int w = 1; w <= 2; w++) {
+        struct counts wc = {0, 0};
+        uint64_t wposts = 0;
+        threaded[w - 1] = replay(data, len, cfg, rs, w, &wc, &wposts);
+        if (wc.alerts != cnt.alerts || wposts != posts) {
+            fprintf(stderr, "bench_rules: %d worker threads gave %llu alerts from %llu posts, inline %llu from %llu\n", w,
+                    (unsigned long long)wc.alerts, (unsigned long long)wposts, (unsigned long long)cnt.alerts,
+                    (unsigned long long)posts);
+            return 1;
+        }
     }
-    best /= 1e6;
     double match_s = match_only(data, len, rs);
     printf("{\"match_s\": %.4f, \"rules\": %d, \"bytes\": %zu, \"records\": %llu, \"posts\": %llu, \"alerts\": %llu, "
-           "\"parse_s\": %.4f, \"replay_s\": %.4f, \"load_s\": %.3f, \"rules_rss_kb\": %ld, \"rss_kb\": %ld}\n",
+           "\"parse_s\": %.4f, \"replay_s\": %.4f, \"replay_w1_s\": %.4f, \"replay_w2_s\": %.4f, \"load_s\": %.3f, "
+           "\"rules_rss_kb\": %ld, \"rss_kb\": %ld}\n",
            match_s, rs->n, len, (unsigned long long)records, (unsigned long long)posts, (unsigned long long)cnt.alerts,
-           parse_s, best, load_s, rss_after - rss_before, rss_after);
+           parse_s, best, threaded[0], threaded[1], load_s, rss_after - rss_before, rss_after);
     rules_free(rs);
     config_free(cfg);
     free(data);

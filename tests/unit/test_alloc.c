@@ -251,6 +251,7 @@ static void rule_compilation(void **state)
 
 struct feed_case {
     const char *format;
+    int workers;                /* decode-and-match threads (started before the walk) */
     enum framing_mode framing;
     char *data;
     size_t len;
@@ -278,6 +279,8 @@ static int feed_scenario(void *arg, unsigned long n)
     int alerts = 0, ok;
 
     pipeline_init(&pl, fc->cfg, fc->rs, count_alert, &alerts);
+    if (pipeline_start_workers(&pl, fc->workers) != 0)
+        return -1;
     alloc_fail_at(n);
     if (feed_init(&f, "src", fc->format, fc->format, NULL, &pl) != 0) {
         walk_end();
@@ -312,9 +315,9 @@ static int feed_scenario(void *arg, unsigned long n)
 }
 
 /* fixture: a file under the project, or the records themselves. */
-static void feed_walk(const char *format, enum framing_mode framing, const char *fixture)
+static void feed_walk_with(const char *format, enum framing_mode framing, const char *fixture, int workers)
 {
-    struct feed_case fc = {.format = format, .framing = framing};
+    struct feed_case fc = {.format = format, .framing = framing, .workers = workers};
     struct errlist errs = {0};
     char path[600], err[256], what[64];
     const char *rules;
@@ -335,7 +338,7 @@ static void feed_walk(const char *format, enum framing_mode framing, const char 
     fc.rs = rules_load(rules, 0, NULL, &errs);
     assert_non_null(fc.rs);
     fc.cfg = config_defaults_new();
-    snprintf(what, sizeof what, "feed %s", format);
+    snprintf(what, sizeof what, "feed %s%s", format, workers ? " with 2 workers" : "");
     walk(what, feed_scenario, &fc);
     print_message("feed %s: %d alerts without a failure\n", format, fc.alerts);
     rules_free(fc.rs);
@@ -343,10 +346,22 @@ static void feed_walk(const char *format, enum framing_mode framing, const char 
     free(fc.data);
 }
 
+static void feed_walk(const char *format, enum framing_mode framing, const char *fixture)
+{
+    feed_walk_with(format, framing, fixture, 0);
+}
+
 static void decode_x_v2(void **state)
 {
     (void)state;
     feed_walk("x_v2", FRAMING_LINES, "tests/fixtures/x_v2/cases.jsonl");
+}
+
+/* The same through worker threads: batches, post copies, exported matches. */
+static void decode_x_v2_workers(void **state)
+{
+    (void)state;
+    feed_walk_with("x_v2", FRAMING_LINES, "tests/fixtures/x_v2/cases.jsonl", 2);
 }
 
 static void decode_x_v1(void **state)
@@ -389,6 +404,7 @@ int main(void)
         cmocka_unit_test(config_loading),
         cmocka_unit_test(rule_compilation),
         cmocka_unit_test(decode_x_v2),
+        cmocka_unit_test(decode_x_v2_workers),
         cmocka_unit_test(decode_x_v1),
         cmocka_unit_test(decode_mastodon),
         cmocka_unit_test(decode_jetstream),
