@@ -196,9 +196,13 @@ $(B)/bench_rules: scripts/bench/bench_rules.c $(CORE_OBJ)
 $(B)/bench_spike: scripts/bench/bench_spike.c $(CORE_OBJ)
 	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 
+$(B)/xblast: scripts/bench/xblast.c | $(B)
+	$(CC) -O2 $(WARN) -o $@ $<
+
 bench: deps
+	@scripts/install-deps bench
 	$(MAKE) clean-objs
-	$(MAKE) CFLAGS="-O3 -g" all $(B)/bench_rules $(B)/bench_spike
+	$(MAKE) CFLAGS="-O3 -g" all $(B)/bench_rules $(B)/bench_spike $(B)/xblast
 	$(PYTHON) scripts/bench/run
 	@echo
 	./$(B)/bench_spike 30
