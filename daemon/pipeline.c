@@ -578,7 +578,7 @@ static void job_collect(void *ctx, void *job)
         const struct pl_rec *r = &j->rec[i];
         for (int k = r->post0; k < r->post0 + r->nposts; k++) {
             struct pl_post *jp = &j->post[k];
-            jp->ids = j->ids + jp->ids_off;
+            jp->ids = j->ids ? j->ids + jp->ids_off : NULL;   /* no ids: nothing matched */
             f->st.posts++;
             post_run(pl, &jp->p, jp);
         }

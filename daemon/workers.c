@@ -3,6 +3,7 @@
 #include "util.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -70,6 +71,7 @@ static void *worker_main(void *arg)
 struct workers *workers_new(int n, int depth, work_fn work, collect_fn collect, void *ctx)
 {
     struct workers *w;
+    sigset_t all, old;
 
     if (n < 1 || n > WORKERS_MAX || depth < 1)
         return NULL;
@@ -85,12 +87,19 @@ struct workers *workers_new(int n, int depth, work_fn work, collect_fn collect, 
     pthread_cond_init(&w->done_cv, NULL);
     if ((w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
         goto fail;
+    /* Signals stay with the loop thread (they are flags handled there):
+     * the threads start with every signal blocked. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (; w->started < n; w->started++) {
         w->arg[w->started].w = w;
         w->arg[w->started].index = w->started;
         if (pthread_create(&w->th[w->started], NULL, worker_main, &w->arg[w->started]) != 0)
-            goto fail;
+            break;
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (w->started < n)
+        goto fail;
     return w;
 fail:
     workers_free(w);

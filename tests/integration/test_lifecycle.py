@@ -48,12 +48,13 @@ def test_sigterm_reports_what_it_could_not_deliver(workdir, redis_server, procs)
     assert "%d alerts could not be delivered to Redis within 1s and are lost" % demo_alert_count() in m.text()
 
 
-def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs, workers):
     rules = copy_rules(workdir)
     emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token", "--keepalive", "0.5"])
     procs.append(emu)
     m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir)),
-                                 rules=os.path.join(rules, "*.rules")))
+                                 rules=os.path.join(rules, "*.rules"), extra_daemon="workers = %d" % workers))
     procs.append(m)
     wait_for(lambda: redis_server.count() >= demo_alert_count(), 10, what="first alerts")
 
