@@ -109,7 +109,7 @@ static int x_entity_field(struct decoder *x, struct x_tweet *t, const char *rest
     } else if (open && strcmp(rest, "urls") && strcmp(rest, "mentions") && strcmp(rest, "hashtags")) {
         return JSON_SKIP;               /* annotations, cashtags */
     }
-    return 0;
+    return x->reject != NULL;           /* an expanded URL past the arena's cap */
 }
 
 /* The first byte of the field name picks the comparisons; containers no
