@@ -189,7 +189,7 @@ fuzz: $(FUZZ_TARGETS:%=$(FB)/%)
 # Keep the sanitizer objects between fuzz builds.
 .SECONDARY:
 
-# make bench: optimised build, then the rule-engine figures of DESIGN §5.
+# make bench: optimised build, then the figures of README "Performance".
 $(B)/bench_rules: scripts/bench/bench_rules.c $(CORE_OBJ)
 	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 

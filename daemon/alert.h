@@ -1,4 +1,4 @@
-/* alert: the JSON object of DESIGN §3.4, built with json.c (yajl_gen).
+/* alert: the JSON object of README "Alerts", built with json.c (yajl_gen).
  *
  * struct alert is what the pipeline hands to a sink; the sink owns it from
  * then on and frees it with alert_free().  The JSON is complete and final

@@ -1,5 +1,6 @@
 /* config: table-driven INI configuration; see config.h. */
 #include "config.h"
+#include "buf.h"
 #include "framing.h"
 #include "inifile.h"
 #include "log.h"
@@ -8,13 +9,16 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <glob.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *const post_field_names[PF_COUNT] = {
@@ -47,134 +51,183 @@ static const char *const choice_errors[] = {
     [CT_FSYNC] = "expected never, second or always",
 };
 
+/* What a value must satisfy beyond its type, checked once the file is
+ * read (a default too: the start needs it as much as a written value).
+ * Returns NULL or why not, in why. */
+struct kcheck {
+    const struct config *c;
+    int configured;                     /* written in the file (else the default) */
+    char why[1400];
+};
+typedef const char *(*check_fn)(struct kcheck *k, const char *v);
+/* Copies what a restart-only key derives (the resolved address, a secret
+ * read from its file) from the running configuration; 1 if it differed. */
+typedef int (*carry_fn)(struct config *next, const struct config *running);
+
+enum { KEY_RESTART = 1, KEY_SECRET = 2 };
+
 struct ckey {
-    const char *section;        /* "daemon", "redis", "alerting", "source" */
+    const char *section;        /* "daemon", "redis", "priority", "alerting"; "source" in skeys */
     const char *key;
     enum ctype type;
     size_t off;                 /* into struct config, or struct source_conf */
     const char *def;            /* default, parsed like a value; NULL = unset */
     long long min, max;
+    unsigned flags;             /* KEY_RESTART: a reload keeps the running value; KEY_SECRET */
+    check_fn check;
+    carry_fn carry;
 };
 
+static const char *check_name(struct kcheck *k, const char *v);
+static const char *check_glob(struct kcheck *k, const char *v);
+static const char *check_lexicons(struct kcheck *k, const char *v);
+static const char *check_spool_dir(struct kcheck *k, const char *v);
+static const char *check_listen(struct kcheck *k, const char *v);
+static const char *check_handles(struct kcheck *k, const char *v);
+static const char *check_key_name(struct kcheck *k, const char *v);
+static const char *check_word(struct kcheck *k, const char *v);
+static const char *check_http(struct kcheck *k, const char *v);
+static const char *check_http_or_empty(struct kcheck *k, const char *v);
+static const char *check_file_or_empty(struct kcheck *k, const char *v);
+static int carry_redis_address(struct config *next, const struct config *running);
+static int carry_redis_password(struct config *next, const struct config *running);
+static int carry_pagerduty_key(struct config *next, const struct config *running);
+static int carry_webhook(struct config *next, const struct config *running);
+
+#define R KEY_RESTART
 #define C(f) offsetof(struct config, f)
 #define S(f) offsetof(struct source_conf, f)
+/* Every global key: its type, default, range, whether a reload applies it
+ * (R: only a restart does) and what its value must satisfy.  The README's
+ * configuration tables say the same, column for column. */
 static const struct ckey keys[] = {
-    {"daemon", "name", CT_STR, C(name), "mentiond-1", 0, 0},
-    {"daemon", "rules", CT_STR, C(rules), "/etc/mentiond/rules.d/*.rules", 0, 0},
-    {"daemon", "lexicons", CT_STR, C(lexicons), "/etc/mentiond/lexicons", 0, 0},
-    {"daemon", "log_level", CT_LOGLEVEL, C(log_level), "info", 0, 0},
-    {"daemon", "syslog_facility", CT_FACILITY, C(syslog_facility), "daemon", 0, 0},
-    {"daemon", "spool_dir", CT_STR, C(spool_dir), "/var/lib/mentiond/spool", 0, 0},
-    {"daemon", "durability", CT_DURABILITY, C(durability), "memory", 0, 0},
-    {"daemon", "spool_max_bytes", CT_INT, C(spool_max_bytes), "1073741824", 1048576, 1LL << 40},
-    {"daemon", "spool_fsync", CT_FSYNC, C(spool_fsync), "second", 0, 0},
-    {"daemon", "metrics_listen", CT_STR, C(metrics_listen), "127.0.0.1:9187", 0, 0},
-    {"daemon", "accents", CT_ACCENTS, C(accents_fold), "keep", 0, 0},
-    {"daemon", "shutdown_timeout", CT_INT, C(shutdown_timeout), "5", 0, 300},
-    {"daemon", "status_interval", CT_INT, C(status_interval), "60", 0, 86400},
-    {"daemon", "heartbeat_interval", CT_INT, C(heartbeat_interval), "10", 0, 3600},
-    {"daemon", "own_handles", CT_STR, C(own_handles), "", 0, 0},
-    {"daemon", "workers", CT_INT, C(workers), "0", 0, 8},
-    {"priority", "reach_followers", CT_STR, C(reach_followers), "1000, 10000, 100000, 1000000", 0, 0},
-    {"priority", "reach_points", CT_INT, C(reach_points), "4", 0, 100},
-    {"priority", "verified_points", CT_INT, C(verified_points), "3", 0, 100},
-    {"priority", "urgency_points", CT_INT, C(urgency_points), "6", 0, 100},
-    {"priority", "negative_points", CT_INT, C(negative_points), "3", 0, 100},
-    {"priority", "terms_max", CT_INT, C(terms_max), "2", 0, 10},
-    {"priority", "urgency_escalate_followers", CT_INT, C(urgency_escalate_followers), "10000", 0, 1000000000000LL},
-    {"priority", "pii_level", CT_LEVEL, C(pii_level), "high", 0, 0},
-    {"priority", "account_pattern", CT_STR, C(account_pattern), "", 0, 0},
-    {"priority", "repeat_window", CT_INT, C(repeat_window), "3600", 1, 604800},
-    {"priority", "repeat_count", CT_INT, C(repeat_count), "3", 2, 1000},
-    {"priority", "repeat_points", CT_INT, C(repeat_points), "5", 0, 100},
-    {"priority", "spread_window", CT_INT, C(spread_window), "900", 1, 604800},
-    {"priority", "spread_count", CT_INT, C(spread_count), "10", 2, 1000000},
-    {"priority", "spread_points", CT_INT, C(spread_points), "8", 0, 100},
-    {"priority", "dedup_window", CT_INT, C(dedup_window), "3600", 1, 604800},
-    {"priority", "author_history", CT_INT, C(author_history), "20", 1, 1000},
-    {"priority", "author_history_ttl", CT_INT, C(author_history_ttl), "604800", 60, 31536000},
-    {"priority", "canned_reply_count", CT_INT, C(canned_count), "3", 2, 1000},
-    {"priority", "canned_reply_window", CT_INT, C(canned_window), "3600", 60, 604800},
-    {"priority", "canned_reply_queue", CT_STR, C(canned_queue), "default", 0, 0},
-    {"redis", "url", CT_STR, C(redis_url), "redis://127.0.0.1:6379/0", 0, 0},
-    {"redis", "username", CT_STR, C(redis_username), "", 0, 0},
-    {"redis", "password_file", CT_STR, C(redis_password_file), "", 0, 0},
-    {"redis", "key_prefix", CT_STR, C(key_prefix), "mentiond", 0, 0},
-    {"redis", "mode", CT_MODE, C(redis_mode), "list", 0, 0},
-    {"redis", "stream_groups", CT_STR, C(stream_groups), "", 0, 0},
-    {"redis", "dedup_ttl", CT_INT, C(dedup_ttl), "86400", 1, 31536000},
-    {"redis", "max_queue_length", CT_INT, C(max_queue_length), "1000000", 1, 1000000000},
-    {"redis", "buffer_alerts", CT_INT, C(buffer_alerts), "100000", 1, 100000000},
-    {"redis", "max_inflight", CT_INT, C(max_inflight), "1000", 1, 1000000},
-    {"redis", "connect_timeout_ms", CT_INT, C(redis_connect_timeout), "2000", 10, 600000},
-    {"redis", "command_timeout_ms", CT_INT, C(redis_command_timeout), "5000", 10, 600000},
-    {"redis", "rules_key", CT_STR, C(rules_key), "", 0, 0},
-    {"redis", "rules_poll_ms", CT_INT, C(rules_poll_interval), "1000", 100, 60000},
-    {"alerting", "alertmanager_url", CT_STR, C(alertmanager_url), "", 0, 0},
-    {"alerting", "pagerduty_url", CT_STR, C(pagerduty_url), "https://events.pagerduty.com/v2/enqueue", 0, 0},
-    {"alerting", "pagerduty_routing_key_file", CT_STR, C(pagerduty_routing_key_file), "", 0, 0},
-    {"alerting", "webhook_url", CT_STR, C(webhook_url), "", 0, 0},
-    {"alerting", "webhook_url_file", CT_STR, C(webhook_url_file), "", 0, 0},
-    {"alerting", "queue", CT_STR, C(incident_queue), "incidents", 0, 0},
-    {"alerting", "spike_queues", CT_BOOL, C(spike_queues), "off", 0, 0},
-    {"alerting", "spike_window", CT_INT, C(spike_window), "60", 10, 3600},
-    {"alerting", "spike_sensitivity", CT_INT, C(spike_sensitivity), "5", 1, 100},
-    {"alerting", "spike_min_count", CT_INT, C(spike_min_count), "20", 1, 1000000000},
-    {"alerting", "spike_min_ratio", CT_INT, C(spike_min_ratio), "2", 1, 1000},
-    {"alerting", "spike_baseline", CT_INT, C(spike_baseline), "3600", 60, 604800},
-    {"alerting", "spike_warmup", CT_INT, C(spike_warmup), "900", 0, 86400},
-    {"alerting", "spike_resolve", CT_INT, C(spike_resolve), "120", 1, 86400},
-    {"alerting", "escalate_ratio", CT_INT, C(escalate_ratio), "2", 2, 1000},
-    {"alerting", "cooldown", CT_INT, C(incident_cooldown), "1800", 0, 86400},
-    {"alerting", "max_pages_per_hour", CT_INT, C(max_pages_per_hour), "20", 0, 100000},
-    {"alerting", "viral_shares", CT_INT, C(viral_shares), "500", 0, 1000000000},
-    {"alerting", "viral_window", CT_INT, C(viral_window), "900", 60, 86400},
-    {"alerting", "notify_timeout", CT_INT, C(notify_timeout), "10", 1, 300},
-    {"alerting", "notify_retries", CT_INT, C(notify_retries), "6", 0, 100},
-    {"alerting", "notify_queue", CT_INT, C(notify_queue), "256", 1, 100000},
-    {"alerting", "resend_interval", CT_INT, C(resend_interval), "60", 5, 3600},
-    {"source", "type", CT_SRCTYPE, S(type), NULL, 0, 0},
-    {"source", "url", CT_STR, S(url), NULL, 0, 0},
-    {"source", "path", CT_STR, S(path), NULL, 0, 0},
-    {"source", "format", CT_STR, S(format), NULL, 0, 0},
-    {"source", "framing", CT_STR, S(framing_name), NULL, 0, 0},
-    {"source", "events", CT_STR, S(events), "message", 0, 0},
-    {"source", "token_file", CT_STR, S(token_file), NULL, 0, 0},
-    {"source", "stall_timeout", CT_INT, S(stall_timeout), "30", 1, 3600},
-    {"source", "connect_timeout", CT_INT, S(connect_timeout), "10", 1, 600},
-    {"source", "max_record", CT_INT, S(max_record), "1048576", 1024, 64 * 1024 * 1024},
-    {"source", "max_depth", CT_INT, S(max_depth), "64", 2, 256},
-    {"source", "rate", CT_INT, S(rate), "0", 0, 10000000},
-    {"source", "backfill_minutes", CT_INT, S(backfill_minutes), "0", 0, 5},
-    {"source", "interval", CT_INT, S(interval), "300", 1, 86400},
-    {"source", "collections", CT_STR, S(collections), "app.bsky.feed.post", 0, 0},
-    {"source", "dids", CT_STR, S(dids), "", 0, 0},
-    {"source", "dids_file", CT_STR, S(dids_file), NULL, 0, 0},
-    {"source", "compress", CT_BOOL, S(compress), "off", 0, 0},
-    {"source", "dictionary", CT_STR, S(dictionary), NULL, 0, 0},
-    {"source", "ca_file", CT_STR, S(ca_file), NULL, 0, 0},
+    {"daemon", "name", CT_STR, C(name), "mentiond-1", 0, 0, R, check_name, NULL},
+    {"daemon", "rules", CT_STR, C(rules), "/etc/mentiond/rules.d/*.rules", 0, 0, 0, check_glob, NULL},
+    {"daemon", "lexicons", CT_STR, C(lexicons), "/etc/mentiond/lexicons", 0, 0, 0, check_lexicons, NULL},
+    {"daemon", "log_level", CT_LOGLEVEL, C(log_level), "info", 0, 0, 0, NULL, NULL},
+    {"daemon", "syslog_facility", CT_FACILITY, C(syslog_facility), "daemon", 0, 0, R, NULL, NULL},
+    {"daemon", "spool_dir", CT_STR, C(spool_dir), "/var/lib/mentiond/spool", 0, 0, R, check_spool_dir, NULL},
+    {"daemon", "durability", CT_DURABILITY, C(durability), "memory", 0, 0, R, NULL, NULL},
+    {"daemon", "spool_max_bytes", CT_INT, C(spool_max_bytes), "1073741824", 1048576, 1LL << 40, R, NULL, NULL},
+    {"daemon", "spool_fsync", CT_FSYNC, C(spool_fsync), "second", 0, 0, R, NULL, NULL},
+    {"daemon", "metrics_listen", CT_STR, C(metrics_listen), "127.0.0.1:9187", 0, 0, R, check_listen, NULL},
+    {"daemon", "accents", CT_ACCENTS, C(accents_fold), "keep", 0, 0, 0, NULL, NULL},
+    {"daemon", "shutdown_timeout", CT_INT, C(shutdown_timeout), "5", 0, 300, 0, NULL, NULL},
+    {"daemon", "status_interval", CT_INT, C(status_interval), "60", 0, 86400, 0, NULL, NULL},
+    {"daemon", "heartbeat_interval", CT_INT, C(heartbeat_interval), "10", 0, 3600, 0, NULL, NULL},
+    {"daemon", "own_handles", CT_STR, C(own_handles), "", 0, 0, 0, check_handles, NULL},
+    {"daemon", "workers", CT_INT, C(workers), "0", 0, 8, R, NULL, NULL},
+    {"priority", "reach_followers", CT_STR, C(reach_followers), "1000, 10000, 100000, 1000000", 0, 0, 0, NULL, NULL},
+    {"priority", "reach_points", CT_INT, C(reach_points), "4", 0, 100, 0, NULL, NULL},
+    {"priority", "verified_points", CT_INT, C(verified_points), "3", 0, 100, 0, NULL, NULL},
+    {"priority", "urgency_points", CT_INT, C(urgency_points), "6", 0, 100, 0, NULL, NULL},
+    {"priority", "negative_points", CT_INT, C(negative_points), "3", 0, 100, 0, NULL, NULL},
+    {"priority", "terms_max", CT_INT, C(terms_max), "2", 0, 10, 0, NULL, NULL},
+    {"priority", "urgency_escalate_followers", CT_INT, C(urgency_escalate_followers), "10000", 0, 1000000000000LL, 0,
+     NULL, NULL},
+    {"priority", "pii_level", CT_LEVEL, C(pii_level), "high", 0, 0, 0, NULL, NULL},
+    {"priority", "account_pattern", CT_STR, C(account_pattern), "", 0, 0, 0, NULL, NULL},
+    {"priority", "repeat_window", CT_INT, C(repeat_window), "3600", 1, 604800, 0, NULL, NULL},
+    {"priority", "repeat_count", CT_INT, C(repeat_count), "3", 2, 1000, 0, NULL, NULL},
+    {"priority", "repeat_points", CT_INT, C(repeat_points), "5", 0, 100, 0, NULL, NULL},
+    {"priority", "spread_window", CT_INT, C(spread_window), "900", 1, 604800, 0, NULL, NULL},
+    {"priority", "spread_count", CT_INT, C(spread_count), "10", 2, 1000000, 0, NULL, NULL},
+    {"priority", "spread_points", CT_INT, C(spread_points), "8", 0, 100, 0, NULL, NULL},
+    {"priority", "dedup_window", CT_INT, C(dedup_window), "3600", 1, 604800, 0, NULL, NULL},
+    {"priority", "author_history", CT_INT, C(author_history), "20", 1, 1000, R, NULL, NULL},
+    {"priority", "author_history_ttl", CT_INT, C(author_history_ttl), "604800", 60, 31536000, R, NULL, NULL},
+    {"priority", "canned_reply_count", CT_INT, C(canned_count), "3", 2, 1000, 0, NULL, NULL},
+    {"priority", "canned_reply_window", CT_INT, C(canned_window), "3600", 60, 604800, 0, NULL, NULL},
+    {"priority", "canned_reply_queue", CT_STR, C(canned_queue), "default", 0, 0, 0, check_name, NULL},
+    {"redis", "url", CT_STR, C(redis_url), "redis://127.0.0.1:6379/0", 0, 0, R, NULL, carry_redis_address},
+    {"redis", "username", CT_STR, C(redis_username), "", 0, 0, R, check_word, NULL},
+    {"redis", "password_file", CT_STR, C(redis_password_file), "", 0, 0, R, check_file_or_empty,
+     carry_redis_password},
+    {"redis", "key_prefix", CT_STR, C(key_prefix), "mentiond", 0, 0, R, check_key_name, NULL},
+    {"redis", "mode", CT_MODE, C(redis_mode), "list", 0, 0, R, NULL, NULL},
+    {"redis", "stream_groups", CT_STR, C(stream_groups), "", 0, 0, R, NULL, NULL},
+    {"redis", "dedup_ttl", CT_INT, C(dedup_ttl), "86400", 1, 31536000, R, NULL, NULL},
+    {"redis", "max_queue_length", CT_INT, C(max_queue_length), "1000000", 1, 1000000000, R, NULL, NULL},
+    {"redis", "buffer_alerts", CT_INT, C(buffer_alerts), "100000", 1, 100000000, R, NULL, NULL},
+    {"redis", "max_inflight", CT_INT, C(max_inflight), "1000", 1, 1000000, R, NULL, NULL},
+    {"redis", "connect_timeout_ms", CT_INT, C(redis_connect_timeout), "2000", 10, 600000, R, NULL, NULL},
+    {"redis", "command_timeout_ms", CT_INT, C(redis_command_timeout), "5000", 10, 600000, R, NULL, NULL},
+    {"redis", "rules_key", CT_STR, C(rules_key), "", 0, 0, 0, check_word, NULL},
+    {"redis", "rules_poll_ms", CT_INT, C(rules_poll_interval), "1000", 100, 60000, 0, NULL, NULL},
+    {"alerting", "alertmanager_url", CT_STR, C(alertmanager_url), "", 0, 0, R, check_http_or_empty, NULL},
+    {"alerting", "pagerduty_url", CT_STR, C(pagerduty_url), "https://events.pagerduty.com/v2/enqueue", 0, 0, R,
+     check_http, NULL},
+    {"alerting", "pagerduty_routing_key_file", CT_STR, C(pagerduty_routing_key_file), "", 0, 0, R,
+     check_file_or_empty, carry_pagerduty_key},
+    {"alerting", "webhook_url", CT_STR, C(webhook_url), "", 0, 0, R | KEY_SECRET, check_http_or_empty, carry_webhook},
+    {"alerting", "webhook_url_file", CT_STR, C(webhook_url_file), "", 0, 0, R, check_file_or_empty, carry_webhook},
+    {"alerting", "queue", CT_STR, C(incident_queue), "incidents", 0, 0, 0, check_name, NULL},
+    {"alerting", "spike_queues", CT_BOOL, C(spike_queues), "off", 0, 0, 0, NULL, NULL},
+    {"alerting", "spike_window", CT_INT, C(spike_window), "60", 10, 3600, 0, NULL, NULL},
+    {"alerting", "spike_sensitivity", CT_INT, C(spike_sensitivity), "5", 1, 100, 0, NULL, NULL},
+    {"alerting", "spike_min_count", CT_INT, C(spike_min_count), "20", 1, 1000000000, 0, NULL, NULL},
+    {"alerting", "spike_min_ratio", CT_INT, C(spike_min_ratio), "2", 1, 1000, 0, NULL, NULL},
+    {"alerting", "spike_baseline", CT_INT, C(spike_baseline), "3600", 60, 604800, 0, NULL, NULL},
+    {"alerting", "spike_warmup", CT_INT, C(spike_warmup), "900", 0, 86400, 0, NULL, NULL},
+    {"alerting", "spike_resolve", CT_INT, C(spike_resolve), "120", 1, 86400, 0, NULL, NULL},
+    {"alerting", "escalate_ratio", CT_INT, C(escalate_ratio), "2", 2, 1000, 0, NULL, NULL},
+    {"alerting", "cooldown", CT_INT, C(incident_cooldown), "1800", 0, 86400, 0, NULL, NULL},
+    {"alerting", "max_pages_per_hour", CT_INT, C(max_pages_per_hour), "20", 0, 100000, 0, NULL, NULL},
+    {"alerting", "viral_shares", CT_INT, C(viral_shares), "500", 0, 1000000000, 0, NULL, NULL},
+    {"alerting", "viral_window", CT_INT, C(viral_window), "900", 60, 86400, 0, NULL, NULL},
+    {"alerting", "notify_timeout", CT_INT, C(notify_timeout), "10", 1, 300, R, NULL, NULL},
+    {"alerting", "notify_retries", CT_INT, C(notify_retries), "6", 0, 100, R, NULL, NULL},
+    {"alerting", "notify_queue", CT_INT, C(notify_queue), "256", 1, 100000, R, NULL, NULL},
+    {"alerting", "resend_interval", CT_INT, C(resend_interval), "60", 5, 3600, 0, NULL, NULL},
+};
+/* [source "NAME"] keys.  A reload that changes any of them (or the secret
+ * or file a key names) reconnects that source with the new values. */
+static const struct ckey skeys[] = {
+    {"source", "type", CT_SRCTYPE, S(type), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "url", CT_STR, S(url), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "path", CT_STR, S(path), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "format", CT_STR, S(format), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "framing", CT_STR, S(framing_name), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "events", CT_STR, S(events), "message", 0, 0, 0, NULL, NULL},
+    {"source", "token_file", CT_STR, S(token_file), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "stall_timeout", CT_INT, S(stall_timeout), "30", 1, 3600, 0, NULL, NULL},
+    {"source", "connect_timeout", CT_INT, S(connect_timeout), "10", 1, 600, 0, NULL, NULL},
+    {"source", "max_record", CT_INT, S(max_record), "1048576", 1024, 64 * 1024 * 1024, 0, NULL, NULL},
+    {"source", "max_depth", CT_INT, S(max_depth), "64", 2, 256, 0, NULL, NULL},
+    {"source", "rate", CT_INT, S(rate), "0", 0, 10000000, 0, NULL, NULL},
+    {"source", "backfill_minutes", CT_INT, S(backfill_minutes), "0", 0, 5, 0, NULL, NULL},
+    {"source", "interval", CT_INT, S(interval), "300", 1, 86400, 0, NULL, NULL},
+    {"source", "collections", CT_STR, S(collections), "app.bsky.feed.post", 0, 0, 0, NULL, NULL},
+    {"source", "dids", CT_STR, S(dids), "", 0, 0, 0, NULL, NULL},
+    {"source", "dids_file", CT_STR, S(dids_file), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "compress", CT_BOOL, S(compress), "off", 0, 0, 0, NULL, NULL},
+    {"source", "dictionary", CT_STR, S(dictionary), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "ca_file", CT_STR, S(ca_file), NULL, 0, 0, 0, NULL, NULL},
 };
 #undef C
 #undef S
+#undef R
 #define NKEYS ARRAY_LEN(keys)
+#define NSKEYS ARRAY_LEN(skeys)
+_Static_assert(ARRAY_LEN(keys) <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
+_Static_assert(ARRAY_LEN(skeys) <= CONFIG_MAX_SOURCE_KEYS, "raise CONFIG_MAX_SOURCE_KEYS");
 
 struct loader {
     struct config *c;
     struct errlist *errs;
     struct source_conf *cur;            /* source section being read */
-    unsigned char seen[NKEYS];          /* global keys already set */
-    unsigned char *src_seen;            /* per current source, NKEYS */
     unsigned char field_seen[PF_COUNT];
     int too_many;                       /* sources over the cap: said once */
 };
 
-static void *field_ptr(void *base, size_t off)
+static void *field_ptr(const void *base, size_t off)
 {
     return (char *)base + off;
 }
 
-/* Parse one value into its field.  Returns NULL or a static reason. */
-static const char *ckey_set(const struct ckey *k, void *base, const char *v)
+/* Parse one value into its field.  Returns NULL or a reason (in why, or
+ * static). */
+static const char *ckey_set(const struct ckey *k, void *base, const char *v, char *why, size_t whylen)
 {
     long long n;
     int r;
@@ -189,8 +242,10 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v)
         return NULL;
     }
     case CT_INT:
-        if (parse_ll(v, k->min, k->max, &n))
-            return "expected an integer in range";
+        if (parse_ll(v, k->min, k->max, &n)) {
+            snprintf(why, whylen, "expected an integer from %lld to %lld", k->min, k->max);
+            return why;
+        }
         *(long long *)field_ptr(base, k->off) = n;
         return NULL;
     case CT_BOOL:
@@ -257,23 +312,146 @@ int source_type_parse(const char *name)
     return -1;
 }
 
-static const struct ckey *ckey_find(const char *section, const char *key, size_t *idx)
+/* The value as it would be written (secrets hidden), into out. */
+static void ckey_format(const struct ckey *k, const void *base, char *out, size_t len)
 {
-    for (size_t i = 0; i < NKEYS; i++)
-        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].key, key) == 0) {
+    long long v = k->type == CT_STR || k->type == CT_SRCTYPE ? 0 : *(const long long *)field_ptr(base, k->off);
+    const char *str;
+
+    switch (k->type) {
+    case CT_STR:
+        str = *(char *const *)field_ptr(base, k->off);
+        snprintf(out, len, "%s", (k->flags & KEY_SECRET) && str && *str ? "(hidden)" : str ? str : "");
+        return;
+    case CT_SRCTYPE:
+        str = ((const struct source_conf *)base)->type_name;
+        snprintf(out, len, "%s", str ? str : "");
+        return;
+    case CT_INT:
+        snprintf(out, len, "%lld", v);
+        return;
+    case CT_BOOL:
+        snprintf(out, len, "%s", v ? "on" : "off");
+        return;
+    case CT_LOGLEVEL:
+        snprintf(out, len, "%s", log_level_name((int)v));
+        return;
+    case CT_FACILITY:
+        snprintf(out, len, "%s", log_facility_name((int)v));
+        return;
+    case CT_LEVEL:
+        snprintf(out, len, "%s", v >= 0 && v < LEVEL_COUNT ? level_names[v] : "?");
+        return;
+    case CT_ACCENTS:
+    case CT_MODE:
+    case CT_DURABILITY:
+    case CT_FSYNC:
+        snprintf(out, len, "%s", v >= 0 && v < (long long)ARRAY_LEN(choices[0]) && choices[k->type][v]
+                                     ? choices[k->type][v] : "?");
+        return;
+    }
+}
+
+static int ckey_equal(const struct ckey *k, const void *a, const void *b)
+{
+    const char *x, *y;
+
+    if (k->type == CT_SRCTYPE)
+        return ((const struct source_conf *)a)->type == ((const struct source_conf *)b)->type;
+    if (k->type != CT_STR)
+        return *(const long long *)field_ptr(a, k->off) == *(const long long *)field_ptr(b, k->off);
+    x = *(char *const *)field_ptr(a, k->off);
+    y = *(char *const *)field_ptr(b, k->off);
+    return x && y ? strcmp(x, y) == 0 : x == y;
+}
+
+static const struct ckey *ckey_find(const struct ckey *tab, size_t n, const char *section, const char *key,
+                                    size_t *idx)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tab[i].section, section) == 0 && strcmp(tab[i].key, key) == 0) {
             *idx = i;
-            return &keys[i];
+            return &tab[i];
         }
     return NULL;
 }
 
-/* The defaults of one section's keys ("source" or every other); -1 if out
- * of memory (the defaults themselves are valid). */
-static int config_defaults(void *base, int source)
+static size_t skey_index(const char *key)
 {
-    for (size_t i = 0; i < NKEYS; i++)
-        if ((strcmp(keys[i].section, "source") == 0) == source && (!source || keys[i].def) &&
-            ckey_set(&keys[i], base, keys[i].def))
+    size_t i;
+    if (!ckey_find(skeys, NSKEYS, "source", key, &i))
+        abort();
+    return i;
+}
+
+/* An error about one key: "file:line: [section] key = value: why"; a key
+ * left at its default names no line but says so.  Every message about a
+ * value goes through here (or key_error for a source's keys). */
+static void key_error_at(struct errlist *errs, const char *file, const char *section, const struct ckey *k,
+                         const void *base, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 7, 0)));
+static void key_error_at(struct errlist *errs, const char *file, const char *section, const struct ckey *k,
+                         const void *base, int line, const char *fmt, va_list ap)
+{
+    char val[256], why[1500];
+
+    ckey_format(k, base, val, sizeof val);
+    vsnprintf(why, sizeof why, fmt, ap);
+    if (line > 0)
+        errlist_add(errs, "%s:%d: [%s] %s = %s: %s", file, line, section, k->key, val, why);
+    else
+        errlist_add(errs, "%s: [%s] %s = %s (the default): %s", file, section, k->key, val, why);
+}
+
+static void key_error(struct errlist *errs, const struct config *c, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void key_error(struct errlist *errs, const struct config *c, const char *key, const char *fmt, ...)
+{
+    size_t i;
+    va_list ap;
+
+    for (i = 0; i < NKEYS && strcmp(keys[i].key, key); i++)
+        ;
+    if (i == NKEYS)
+        abort();                        /* a message about a key not in the table */
+    va_start(ap, fmt);
+    key_error_at(errs, c->path, keys[i].section, &keys[i], c, c->key_line[i], fmt, ap);
+    va_end(ap);
+}
+
+/* The same for a source's key; a key the section lacks points at the
+ * section's header. */
+static void skey_error(struct errlist *errs, const struct config *c, const struct source_conf *s, const char *key,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void skey_error(struct errlist *errs, const struct config *c, const struct source_conf *s, const char *key,
+                       const char *fmt, ...)
+{
+    size_t i;
+    char section[100];
+    va_list ap;
+
+    for (i = 0; i < NSKEYS && strcmp(skeys[i].key, key); i++)
+        ;
+    if (i == NSKEYS)
+        abort();
+    snprintf(section, sizeof section, "source \"%s\"", s->name);
+    va_start(ap, fmt);
+    key_error_at(errs, c->path, section, &skeys[i], s, s->key_line[i] ? s->key_line[i] : s->line, fmt, ap);
+    va_end(ap);
+}
+
+/* An error about a source section as a whole: "file:line: [source "x"]: ...". */
+#define source_error(errs, c, s, fmt, ...) \
+    errlist_add((errs), "%s:%d: [source \"%s\"]: " fmt, (c)->path, (s)->line, (s)->name, __VA_ARGS__)
+
+/* The defaults of one table's keys (-1 if out of memory: the defaults
+ * themselves are valid). */
+static int config_defaults(void *base, const struct ckey *tab, size_t n)
+{
+    char why[128];
+
+    for (size_t i = 0; i < n; i++)
+        if (tab[i].def && ckey_set(&tab[i], base, tab[i].def, why, sizeof why))
             return -1;
     return 0;
 }
@@ -287,7 +465,7 @@ static struct source_conf *source_new(struct loader *ld, const char *name, int l
         return NULL;
     s->type = (enum source_type)-1;
     s->line = line;
-    if (!(s->name = xstrdup_try(name)) || config_defaults(s, 1) < 0) {
+    if (!(s->name = xstrdup_try(name)) || config_defaults(s, skeys, NSKEYS) < 0) {
         source_conf_free(s);
         return NULL;
     }
@@ -302,19 +480,11 @@ void source_conf_free(struct source_conf *s)
 {
     if (!s)
         return;
+    for (size_t i = 0; i < NSKEYS; i++)
+        if (skeys[i].type == CT_STR)
+            free(*(char **)field_ptr(s, skeys[i].off));
     free(s->name);
     free(s->type_name);
-    free(s->url);
-    free(s->path);
-    free(s->format);
-    free(s->framing_name);
-    free(s->events);
-    free(s->collections);
-    free(s->dids);
-    free(s->dids_file);
-    free(s->dictionary);
-    free(s->ca_file);
-    free(s->token_file);
     if (s->token) {
         explicit_bzero(s->token, strlen(s->token));
         free(s->token);
@@ -354,48 +524,64 @@ static int parse_source_header(const char *section, char *name, size_t namelen)
     return 0;
 }
 
-static int loader_source_key(struct loader *ld, const char *file, int line,
-                             const char *key, const char *value)
+/* One key of a table into base: unknown, duplicate and unparsable values
+ * are errors at their line. */
+static int loader_set(struct loader *ld, const struct ckey *tab, size_t n, void *base, int *lines,
+                      const char *section, const char *shown, const struct inifile_pos *pos, const char *key,
+                      const char *value)
 {
     size_t idx;
-    const struct ckey *k;
+    const struct ckey *k = ckey_find(tab, n, section, key, &idx);
     const char *why;
+    char buf[128];
 
+    if (!k) {
+        errlist_add(ld->errs, "%s:%d: unknown key '%s' in [%s]", pos->file, pos->line, key, shown);
+        return -1;
+    }
+    if (lines[idx]) {
+        errlist_add(ld->errs, "%s:%d: duplicate key '%s' in [%s] (first set at line %d)", pos->file, pos->line,
+                    key, shown, lines[idx]);
+        return -1;
+    }
+    lines[idx] = pos->line;
+    if ((why = ckey_set(k, base, value, buf, sizeof buf))) {
+        /* the value as written: the field keeps its default */
+        if (k->flags & KEY_SECRET)
+            errlist_add(ld->errs, "%s:%d: [%s] %s = (hidden): %s", pos->file, pos->line, shown, key, why);
+        else
+            errlist_add(ld->errs, "%s:%d: [%s] %s = %s: %s", pos->file, pos->line, shown, key, value, why);
+        return -1;
+    }
+    return 0;
+}
+
+static int loader_source_key(struct loader *ld, const struct inifile_pos *pos, const char *key, const char *value)
+{
+    char shown[100];
+
+    snprintf(shown, sizeof shown, "source \"%s\"", ld->cur->name);
     if (strncmp(key, "field.", 6) == 0) {
         for (int i = 0; i < PF_COUNT; i++)
             if (strcmp(key + 6, post_field_names[i]) == 0) {
                 if (value[0] != '/' && value[0] != '\0') {
-                    errlist_add(ld->errs, "%s:%d: %s: a JSON pointer starts with '/'", file, line, key);
+                    errlist_add(ld->errs, "%s:%d: [%s] %s = %s: a JSON pointer starts with '/'", pos->file,
+                                pos->line, shown, key, value);
                     return -1;
                 }
                 char *dup = xstrdup_try(value);
                 if (!dup) {
-                    errlist_add(ld->errs, "%s:%d: %s: out of memory", file, line, key);
+                    errlist_add(ld->errs, "%s:%d: %s: out of memory", pos->file, pos->line, key);
                     return -1;
                 }
                 free(ld->cur->field[i]);
                 ld->cur->field[i] = dup;
                 return 0;
             }
-        errlist_add(ld->errs, "%s:%d: unknown field '%s' in [source \"%s\"]", file, line,
-                    key + 6, ld->cur->name);
+        errlist_add(ld->errs, "%s:%d: unknown field '%s' in [%s]", pos->file, pos->line, key + 6, shown);
         return -1;
     }
-    k = ckey_find("source", key, &idx);
-    if (!k) {
-        errlist_add(ld->errs, "%s:%d: unknown key '%s' in [source \"%s\"]", file, line, key,
-                    ld->cur->name);
-        return -1;
-    }
-    if (ld->src_seen[idx]++) {
-        errlist_add(ld->errs, "%s:%d: duplicate key '%s'", file, line, key);
-        return -1;
-    }
-    if ((why = ckey_set(k, ld->cur, value))) {
-        errlist_add(ld->errs, "%s:%d: %s = %s: %s", file, line, key, value, why);
-        return -1;
-    }
-    return 0;
+    return loader_set(ld, skeys, NSKEYS, ld->cur, ld->cur->key_line, "source", shown, pos, key, value);
 }
 
 static int loader_key(void *ctx, const struct inifile_pos *pos, const char *section,
@@ -406,8 +592,6 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
     int line = pos->line;
     char name[80];
     size_t idx;
-    const struct ckey *k;
-    const char *why;
 
     if (parse_source_header(section, name, sizeof name) == 0) {
         if (!ld->cur || strcmp(ld->cur->name, name) != 0) {
@@ -431,33 +615,24 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
                 errlist_add(ld->errs, "%s:%d: [source \"%s\"]: out of memory", file, line, name);
                 return -1;
             }
-            memset(ld->src_seen, 0, NKEYS);
         }
-        return loader_source_key(ld, file, line, key, value);
+        return loader_source_key(ld, pos, key, value);
     }
     ld->cur = NULL;
-    if (strcmp(section, "daemon") && strcmp(section, "redis") && strcmp(section, "alerting") &&
-        strcmp(section, "priority")) {
+    if (!ckey_find(keys, NKEYS, section, key, &idx)) {
+        int known = 0;
+        for (size_t i = 0; i < NKEYS && !known; i++)
+            known = strcmp(keys[i].section, section) == 0;
         if (section[0] == '\0')
             errlist_add(ld->errs, "%s:%d: key '%s' outside any [section]", file, line, key);
+        else if (!known)
+            errlist_add(ld->errs, "%s:%d: unknown section [%s] (daemon, redis, priority, alerting, "
+                        "source \"NAME\")", file, line, section);
         else
-            errlist_add(ld->errs, "%s:%d: unknown section [%s]", file, line, section);
+            errlist_add(ld->errs, "%s:%d: unknown key '%s' in [%s]", file, line, key, section);
         return -1;
     }
-    k = ckey_find(section, key, &idx);
-    if (!k) {
-        errlist_add(ld->errs, "%s:%d: unknown key '%s' in [%s]", file, line, key, section);
-        return -1;
-    }
-    if (ld->seen[idx]++) {
-        errlist_add(ld->errs, "%s:%d: duplicate key '%s' in [%s]", file, line, key, section);
-        return -1;
-    }
-    if ((why = ckey_set(k, ld->c, value))) {
-        errlist_add(ld->errs, "%s:%d: %s = %s: %s", file, line, key, value, why);
-        return -1;
-    }
-    return 0;
+    return loader_set(ld, keys, NKEYS, ld->c, ld->c->key_line, section, section, pos, key, value);
 }
 
 /* A secret from a file, else from $CREDENTIALS_DIRECTORY/<cred>.  Returns
@@ -499,7 +674,7 @@ static int resolve_host(const char *host, char **out)
     return *out ? 0 : -1;
 }
 
-static int parse_redis_url(struct config *c, const char *file, struct errlist *errs)
+static int parse_redis_url(struct config *c, struct errlist *errs)
 {
     const char *u = c->redis_url, *p, *slash, *colon, *q;
     long long n;
@@ -510,17 +685,17 @@ static int parse_redis_url(struct config *c, const char *file, struct errlist *e
         p = u + 7;
         q = strchr(p, '?');
         if (*p != '/') {
-            errlist_add(errs, "%s: [redis] url = %s: a unix socket path must be absolute", file, u);
+            key_error(errs, c, "url", "a unix socket path must be absolute");
             return -1;
         }
         c->redis_unix = q ? xstrndup_try(p, (size_t)(q - p)) : xstrdup_try(p);
         if (!c->redis_unix) {
-            errlist_add(errs, "%s: [redis] url: out of memory", file);
+            key_error(errs, c, "url", "out of memory");
             return -1;
         }
         if (q) {
             if (strncmp(q, "?db=", 4) || parse_ll(q + 4, 0, 1000, &n)) {
-                errlist_add(errs, "%s: [redis] url = %s: expected ?db=N after the path", file, u);
+                key_error(errs, c, "url", "expected ?db=N after the path");
                 return -1;
             }
             c->redis_db = (int)n;
@@ -528,26 +703,27 @@ static int parse_redis_url(struct config *c, const char *file, struct errlist *e
         return 0;
     }
     if (strncmp(u, "redis://", 8) != 0) {
-        errlist_add(errs, "%s: [redis] url = %s: expected redis://host:port/db or unix:///path", file, u);
+        key_error(errs, c, "url", "expected redis://host:port/db or unix:///path");
         return -1;
     }
     p = u + 8;
     if (strchr(p, '@')) {
-        errlist_add(errs, "%s: [redis] url: credentials in the URL are not accepted; "
-                    "use password_file or the redis-password credential", file);
+        /* not key_error: the value holds the password */
+        errlist_add(errs, "%s:%d: [redis] url: credentials in the URL are not accepted; use password_file or "
+                    "the redis-password credential", c->path, c->key_line[config_key_index("redis", "url")]);
         return -1;
     }
     slash = strchr(p, '/');
     if (slash && slash[1] && parse_ll(slash + 1, 0, 1000, &n) == 0)
         c->redis_db = (int)n;
     else if (slash && slash[1]) {
-        errlist_add(errs, "%s: [redis] url = %s: bad database number", file, u);
+        key_error(errs, c, "url", "bad database number (0 to 1000)");
         return -1;
     }
     if (*p == '[') {                    /* [::1]:6379 */
         q = strchr(p, ']');
         if (!q) {
-            errlist_add(errs, "%s: [redis] url = %s: unterminated IPv6 address", file, u);
+            key_error(errs, c, "url", "unterminated IPv6 address");
             return -1;
         }
         snprintf(host, sizeof host, "%.*s", (int)(q - p - 1), p + 1);
@@ -566,13 +742,13 @@ static int parse_redis_url(struct config *c, const char *file, struct errlist *e
         size_t pl = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
         snprintf(port, sizeof port, "%.*s", (int)pl, colon + 1);
         if (parse_ll(port, 1, 65535, &n)) {
-            errlist_add(errs, "%s: [redis] url = %s: bad port", file, u);
+            key_error(errs, c, "url", "bad port (1 to 65535)");
             return -1;
         }
         c->redis_port = (int)n;
     }
     if (!host[0] || resolve_host(host, &c->redis_host)) {
-        errlist_add(errs, "%s: [redis] url = %s: cannot resolve host '%s'", file, u, host);
+        key_error(errs, c, "url", "cannot resolve host '%s'", host);
         return -1;
     }
     return 0;
@@ -595,8 +771,7 @@ static void validate_framing(struct config *c, struct source_conf *s, struct err
 
     if (s->framing_name) {
         if ((m = framing_mode_parse(s->framing_name)) < 0)
-            errlist_add(errs, "%s:%d: [source \"%s\"]: framing = %s: expected lines, length, sse or document",
-                        c->path, s->line, s->name, s->framing_name);
+            skey_error(errs, c, s, "framing", "expected lines, length, sse or document");
         s->framing = m < 0 ? FRAMING_LINES : m;
     } else if (s->type == SRC_FILE) {
         m = s->format ? source_type_parse(s->format) : SRC_X_V2;
@@ -612,30 +787,46 @@ static void count_item(void *ctx, const char *item)
     (*(int *)ctx)++;
 }
 
+/* Counts DIDs and the first that is not one ("did:METHOD:ID"). */
+struct did_count {
+    int n;
+    char bad[80];
+};
+
+static void count_did(void *ctx, const char *item)
+{
+    struct did_count *dc = ctx;
+    const char *m = strncmp(item, "did:", 4) == 0 ? strchr(item + 4, ':') : NULL;
+
+    if ((!m || m == item + 4 || !m[1]) && !dc->bad[0])
+        snprintf(dc->bad, sizeof dc->bad, "%.60s", item);
+    dc->n++;
+}
+
 /* Jetstream: a ws:// or wss:// URL, filters within the server's limits
  * (100 collections, 10,000 DIDs), a dictionary for compress = on. */
 static void validate_jetstream(struct config *c, struct source_conf *s, struct errlist *errs)
 {
-    const char *f = c->path;
-    int ncoll = 0, ndids = 0;
+    int ncoll = 0;
+    struct did_count dids = {0};
 
-    if (!s->url || (strncmp(s->url, "ws://", 5) && strncmp(s->url, "wss://", 6)))
-        errlist_add(errs, "%s:%d: [source \"%s\"]: jetstream needs 'url' (ws:// or wss://, e.g. "
-                    "wss://jetstream2.us-east.bsky.network/subscribe)", f, s->line, s->name);
+    if (!s->url)
+        source_error(errs, c, s, "jetstream needs 'url' (ws:// or wss://, e.g. %s)",
+                     "wss://jetstream2.us-east.bsky.network/subscribe");
+    else if (strncmp(s->url, "ws://", 5) && strncmp(s->url, "wss://", 6))
+        skey_error(errs, c, s, "url", "jetstream needs 'url' (ws:// or wss://, e.g. "
+                   "wss://jetstream2.us-east.bsky.network/subscribe)");
     else if (strchr(s->url, '?'))
-        errlist_add(errs, "%s:%d: [source \"%s\"]: give the filters as 'collections' and 'dids', "
-                    "not in the url", f, s->line, s->name);
+        skey_error(errs, c, s, "url", "give the filters as 'collections' and 'dids', not in the url");
     if (s->path || s->format)
-        errlist_add(errs, "%s:%d: [source \"%s\"]: 'path' and 'format' belong to file sources",
-                    f, s->line, s->name);
+        skey_error(errs, c, s, s->path ? "path" : "format", "'path' and 'format' belong to file sources");
     if (s->dids_file) {
         /* A long list lives in a file (one DID per line, or separated by
          * commas or blanks); it is read now, so a reload re-reads it. */
         char err[512];
         char *list = file_read_all(s->dids_file, 1024 * 1024, NULL, err, sizeof err);
         if (!list) {
-            errlist_add(errs, "%s:%d: [source \"%s\"]: dids_file = %s: %s", f, s->line, s->name,
-                        s->dids_file, err);
+            skey_error(errs, c, s, "dids_file", "%s", err);
         } else {
             for (char *p = list; *p; p++)
                 if (*p == '\n' || *p == '\r')
@@ -645,8 +836,7 @@ static void validate_jetstream(struct config *c, struct source_conf *s, struct e
                 if (both)
                     sprintf(both, "%s %s", s->dids, list);
                 else
-                    errlist_add(errs, "%s:%d: [source \"%s\"]: dids_file: out of memory", f, s->line,
-                                s->name);
+                    skey_error(errs, c, s, "dids_file", "out of memory");
                 free(list);
                 list = both;
             }
@@ -657,68 +847,81 @@ static void validate_jetstream(struct config *c, struct source_conf *s, struct e
         }
     }
     config_split_list(s->collections, count_item, &ncoll);
-    config_split_list(s->dids, count_item, &ndids);
+    config_split_list(s->dids, count_did, &dids);
     if (ncoll > 100)
-        errlist_add(errs, "%s:%d: [source \"%s\"]: collections: %d given, Jetstream takes at most 100",
-                    f, s->line, s->name, ncoll);
-    if (ndids > 10000)
-        errlist_add(errs, "%s:%d: [source \"%s\"]: dids: %d given, Jetstream takes at most 10000",
-                    f, s->line, s->name, ndids);
+        skey_error(errs, c, s, "collections", "%d given, Jetstream takes at most 100", ncoll);
+    if (dids.n > 10000)
+        skey_error(errs, c, s, s->key_line[skey_index("dids")] ? "dids" : "dids_file",
+                   "%d DIDs given, Jetstream takes at most 10000", dids.n);
+    if (dids.bad[0])
+        skey_error(errs, c, s, s->key_line[skey_index("dids")] ? "dids" : "dids_file",
+                   "'%s' is not a DID (did:METHOD:ID, e.g. did:plc:...)", dids.bad);
     if (s->compress && (!s->dictionary || !*s->dictionary))
-        errlist_add(errs, "%s:%d: [source \"%s\"]: compress = on needs 'dictionary' (Jetstream's zstd "
-                    "dictionary file, see README)", f, s->line, s->name);
+        skey_error(errs, c, s, "compress", "needs 'dictionary' (Jetstream's zstd dictionary file, see README)");
     else if (s->compress && access(s->dictionary, R_OK) != 0)
-        errlist_add(errs, "%s:%d: [source \"%s\"]: dictionary = %s: %s", f, s->line, s->name,
-                    s->dictionary, strerror(errno));
+        skey_error(errs, c, s, "dictionary", "%s", strerror(errno));
+}
+
+static int events_valid(const char *e)
+{
+    int names = 0;
+
+    for (const char *p = e; *p; p++) {
+        if (isalnum((unsigned char)*p) || strchr("_.-", *p))
+            names++;
+        else if (!strchr(", \t", *p))
+            return 0;
+    }
+    return names > 0;
 }
 
 static void validate_source(struct config *c, struct source_conf *s, struct errlist *errs)
 {
-    const char *f = c->path;
     char err[512];
     int missing;
 
     if ((int)s->type < 0) {
-        errlist_add(errs, "%s:%d: [source \"%s\"]: missing 'type'", f, s->line, s->name);
+        source_error(errs, c, s, "missing 'type' (%s)", "x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss or file");
         return;
     }
     validate_framing(c, s, errs);
     if (s->type == SRC_FILE) {
         int ft;
         if (!s->path)
-            errlist_add(errs, "%s:%d: [source \"%s\"]: type = file needs 'path'", f, s->line, s->name);
+            source_error(errs, c, s, "type = file needs 'path'%s", "");
         if (!s->format && !(s->format = xstrdup_try("x_v2"))) {
-            errlist_add(errs, "%s:%d: [source \"%s\"]: out of memory", f, s->line, s->name);
+            source_error(errs, c, s, "out of memory%s", "");
             return;
         }
         ft = source_type_parse(s->format);
         if (ft < 0 || ft == SRC_FILE)
-            errlist_add(errs, "%s:%d: [source \"%s\"]: format = %s: expected x_v2, x_v1, mastodon, "
-                        "ndjson or sse", f, s->line, s->name, s->format);
+            skey_error(errs, c, s, "format", "expected x_v2, x_v1, mastodon, jetstream, ndjson, sse or rss");
         if (s->url)
-            errlist_add(errs, "%s:%d: [source \"%s\"]: a file source takes 'path', not 'url'",
-                        f, s->line, s->name);
+            skey_error(errs, c, s, "url", "a file source takes 'path', not 'url'");
     } else if (s->type == SRC_JETSTREAM) {
         validate_jetstream(c, s, errs);
     } else {
-        if (!s->url || (strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8)))
-            errlist_add(errs, "%s:%d: [source \"%s\"]: needs 'url' (http:// or https://)",
-                        f, s->line, s->name);
+        if (!s->url)
+            source_error(errs, c, s, "needs 'url' (http:// or https://)%s", "");
+        else if (strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8))
+            skey_error(errs, c, s, "url", "needs 'url' (http:// or https://)");
         if (s->path || s->format)
-            errlist_add(errs, "%s:%d: [source \"%s\"]: 'path' and 'format' belong to file sources",
-                        f, s->line, s->name);
+            skey_error(errs, c, s, s->path ? "path" : "format", "'path' and 'format' belong to file sources");
         s->token = secret_load(s->token_file, s->name, &missing, err, sizeof err);
         if (!s->token && !missing)
-            errlist_add(errs, "%s:%d: [source \"%s\"]: token: %s", f, s->line, s->name, err);
+            skey_error(errs, c, s, "token_file", "%s", err);
         else if (!s->token && (s->type == SRC_X_V2 || s->type == SRC_MASTODON))
-            errlist_add(errs, "%s:%d: [source \"%s\"]: %s needs a bearer token%s: set token_file "
-                        "or provide the credential '%s' (LoadCredential=)", f, s->line, s->name,
-                        s->type_name, s->type == SRC_MASTODON ? " (Mastodon 4.2+ refuses anonymous streaming)" : "",
-                        s->name);
+            source_error(errs, c, s, "%s needs a bearer token%s: set token_file or provide the credential '%s' "
+                         "(LoadCredential=)", s->type_name,
+                         s->type == SRC_MASTODON ? " (Mastodon 4.2+ refuses anonymous streaming)" : "", s->name);
     }
+    if (!events_valid(s->events))
+        skey_error(errs, c, s, "events", "expected event names (letters, digits, '_', '.', '-') separated by commas");
+    if (s->ca_file && access(s->ca_file, R_OK) != 0)
+        skey_error(errs, c, s, "ca_file", "%s", strerror(errno));
     for (int i = 0; i < PF_COUNT; i++)
         if (!s->field[i] && !(s->field[i] = xstrdup_try(post_field_defaults[i]))) {
-            errlist_add(errs, "%s:%d: [source \"%s\"]: out of memory", f, s->line, s->name);
+            source_error(errs, c, s, "out of memory%s", "");
             return;
         }
 }
@@ -751,8 +954,7 @@ static void add_reach(void *p, const char *item)
     long long v;
     if (parse_ll(item, 1, 1000000000000LL, &v) || lc->c->nreach >= (int)ARRAY_LEN(lc->c->reach) ||
         (lc->c->nreach && v <= lc->c->reach[lc->c->nreach - 1])) {
-        errlist_add(lc->errs, "%s: [priority] reach_followers: expected up to 8 ascending numbers, not '%s'",
-                    lc->c->path, item);
+        key_error(lc->errs, lc->c, "reach_followers", "expected up to 8 ascending numbers, not '%s'", item);
         return;
     }
     lc->c->reach[lc->c->nreach++] = v;
@@ -763,12 +965,11 @@ static void add_account(void *p, const char *item)
     struct list_ctx *lc = p;
     const char *why = pii_shape_check(item);
     if (why || lc->c->accounts.n >= PII_MAX_PATTERNS) {
-        errlist_add(lc->errs, "%s: [priority] account_pattern '%s': %s", lc->c->path, item,
-                    why ? why : "too many patterns");
+        key_error(lc->errs, lc->c, "account_pattern", "'%s': %s", item, why ? why : "too many patterns");
         return;
     }
     if (!(lc->c->accounts.shape[lc->c->accounts.n] = xstrdup_try(item))) {
-        errlist_add(lc->errs, "%s: [priority] account_pattern: out of memory", lc->c->path);
+        key_error(lc->errs, lc->c, "account_pattern", "out of memory");
         return;
     }
     lc->c->accounts.n++;
@@ -782,7 +983,7 @@ static void add_own(void *p, const char *item)
 
     if (!own) {
         free(h);
-        errlist_add(lc->errs, "%s: [priority] own_handles: out of memory", lc->c->path);
+        key_error(lc->errs, lc->c, "own_handles", "out of memory");
         return;
     }
     for (char *c = h; *c; c++)
@@ -796,9 +997,191 @@ static void check_group(void *p, const char *item)
 {
     struct list_ctx *lc = p;
     if (!valid_name(item))
-        errlist_add(lc->errs, "%s: [redis] stream_groups: '%s': use 1-64 letters, digits, '-', '_' or '.'",
-                    lc->c->path, item);
+        key_error(lc->errs, lc->c, "stream_groups", "'%s': use 1-64 letters, digits, '-', '_' or '.'", item);
     lc->c->ngroups++;
+}
+
+/* ---- checks of single values (the table's check column) ---- */
+
+static const char *check_name(struct kcheck *k, const char *v)
+{
+    (void)k;
+    return valid_name(v) ? NULL : "use 1-64 letters, digits, '-', '_' or '.'";
+}
+
+/* A rule glob must match: a typo must not leave the daemon rule-less. */
+static const char *check_glob(struct kcheck *k, const char *v)
+{
+    glob_t g;
+    int rc = glob(v, 0, NULL, &g);
+
+    if (rc == 0)
+        globfree(&g);
+    if (rc == GLOB_NOMATCH)
+        return "no rule file matches this pattern (missing or unreadable directory?)";
+    if (rc != 0) {
+        snprintf(k->why, sizeof k->why, "cannot list rule files (%s)", rc == GLOB_NOSPACE ? "out of memory"
+                                                                                        : "read error");
+        return k->why;
+    }
+    return NULL;
+}
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Word lists: a directory written in the file must exist (priorities
+ * silently scored without them would mislead); the packaged default may be
+ * missing (a warning, the daemon scores without them). */
+static const char *check_lexicons(struct kcheck *k, const char *v)
+{
+    if (is_dir(v))
+        return NULL;
+    if (k->configured) {
+        snprintf(k->why, sizeof k->why, "%s", access(v, F_OK) == 0 ? "not a directory" : strerror(errno));
+        return k->why;
+    }
+    return NULL;
+}
+
+/* The spool directory is created at start: it must be absolute and
+ * creatable (its parent a directory), or empty for no spool. */
+static const char *check_spool_dir(struct kcheck *k, const char *v)
+{
+    char parent[4096];
+    char *slash;
+
+    if (!*v)
+        return NULL;
+    if (*v != '/')
+        return "use an absolute path (or empty for no spool)";
+    if (is_dir(v))
+        return access(v, W_OK | X_OK) == 0 ? NULL : "not writable";
+    if (access(v, F_OK) == 0)
+        return "not a directory";
+    str_copy(parent, v, sizeof parent);
+    while ((slash = strrchr(parent, '/')) && slash[1] == '\0' && slash != parent)
+        *slash = '\0';                  /* trailing slashes */
+    slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    if (!is_dir(parent)) {
+        snprintf(k->why, sizeof k->why, "cannot be created: its parent %.1024s does not exist (create it, or set "
+                 "spool_dir to a directory that can be, or empty for no spool)", parent);
+        return k->why;
+    }
+    if (access(parent, W_OK | X_OK) != 0) {
+        snprintf(k->why, sizeof k->why, "cannot be created: %.1024s is not writable", parent);
+        return k->why;
+    }
+    return NULL;
+}
+
+/* address:port, [v6]:port or empty (off); the port 0..65535 (0: any). */
+static const char *check_listen(struct kcheck *k, const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    char host[256];
+    long long port;
+    size_t hl;
+
+    if (!*v)
+        return NULL;
+    if (!colon || colon == v)
+        return "expected address:port (e.g. 127.0.0.1:9187), or empty for off";
+    if (parse_ll(colon + 1, 0, 65535, &port))
+        return "expected a port from 0 to 65535 (0: any free port)";
+    hl = (size_t)(colon - v);
+    if (v[0] == '[' && hl >= 2 && v[hl - 1] == ']')
+        snprintf(host, sizeof host, "%.*s", (int)(hl - 2), v + 1);
+    else
+        snprintf(host, sizeof host, "%.*s", (int)hl, v);
+    if (getaddrinfo(host, NULL, &hints, &res) != 0) {
+        snprintf(k->why, sizeof k->why, "cannot resolve '%s'", host);
+        return k->why;
+    }
+    freeaddrinfo(res);
+    return NULL;
+}
+
+/* Handles: letters, digits and _ . - (Mastodon's user@instance too). */
+static const char *check_handles(struct kcheck *k, const char *v)
+{
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_.-@, \t", *p)) {
+            snprintf(k->why, sizeof k->why, "'%c' in a handle: handles are letters, digits, '_', '.', '-' and "
+                     "'@', separated by commas", *p);
+            return k->why;
+        }
+    return NULL;
+}
+
+/* A Redis key prefix: printable, no blanks, at most 64 bytes. */
+static const char *check_key_name(struct kcheck *k, const char *v)
+{
+    size_t n = strlen(v);
+
+    if (n == 0 || n > 64)
+        return "use 1-64 printable characters without blanks";
+    return check_word(k, v);
+}
+
+/* Printable, no blanks (ACL user names, key names); may be empty. */
+static const char *check_word(struct kcheck *k, const char *v)
+{
+    (void)k;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return "no blanks or control characters";
+    return NULL;
+}
+
+static int http_url(const char *u)
+{
+    return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+static const char *check_http(struct kcheck *k, const char *v)
+{
+    (void)k;
+    return http_url(v) ? NULL : "expected http:// or https://";
+}
+
+static const char *check_http_or_empty(struct kcheck *k, const char *v)
+{
+    return *v ? check_http(k, v) : NULL;
+}
+
+static const char *check_file_or_empty(struct kcheck *k, const char *v)
+{
+    if (!*v || access(v, R_OK) == 0)
+        return NULL;
+    snprintf(k->why, sizeof k->why, "%s", strerror(errno));
+    return k->why;
+}
+
+/* Every global key's check, with the line it was written at. */
+static void check_keys(struct config *c, struct errlist *errs)
+{
+    struct kcheck k = {.c = c};
+    const char *why;
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (!keys[i].check)
+            continue;
+        k.configured = c->key_line[i] > 0;
+        if ((why = keys[i].check(&k, *(char **)field_ptr(c, keys[i].off))))
+            key_error(errs, c, keys[i].key, "%s", why);
+    }
+    if (!c->key_line[config_key_index("daemon", "lexicons")] && !is_dir(c->lexicons))
+        errlist_add(&c->warnings, "%s: [daemon] lexicons = %s (the default) does not exist: priorities are "
+                    "scored without the urgency and negative word lists", c->path, c->lexicons);
 }
 
 /* [daemon] durability and the spool, [redis] mode and stream_groups. */
@@ -807,56 +1190,52 @@ static void validate_delivery(struct config *c, struct errlist *errs)
     struct list_ctx lc = {c, errs};
 
     if (c->durability == DURABILITY_SPOOL && !c->spool_dir[0])
-        errlist_add(errs, "%s: [daemon] durability = spool needs a spool_dir", c->path);
-    if (c->spool_dir[0] && c->spool_dir[0] != '/')
-        errlist_add(errs, "%s: [daemon] spool_dir = %s: use an absolute path", c->path, c->spool_dir);
+        key_error(errs, c, "durability", "needs a spool_dir");
     config_split_list(c->stream_groups, check_group, &lc);
     if (c->ngroups && c->redis_mode != REDIS_MODE_STREAM)
-        errlist_add(errs, "%s: [redis] stream_groups is for mode = stream", c->path);
+        key_error(errs, c, "stream_groups", "groups are for mode = stream");
     if (c->ngroups > CONFIG_MAX_GROUPS)
-        errlist_add(errs, "%s: [redis] stream_groups: %d groups, at most %d", c->path, c->ngroups,
-                    CONFIG_MAX_GROUPS);
+        key_error(errs, c, "stream_groups", "%d groups, at most %d", c->ngroups, CONFIG_MAX_GROUPS);
 }
 
-static int http_url(const char *u)
-{
-    return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
-}
-
-/* [alerting]: receivers' URLs and secrets. */
+/* [alerting]: receivers' secrets. */
 static void validate_alerting(struct config *c, struct errlist *errs)
 {
     int missing;
     char err[512];
 
-    if (c->alertmanager_url[0] && !http_url(c->alertmanager_url))
-        errlist_add(errs, "%s: [alerting] alertmanager_url = %s: expected http:// or https://", c->path,
-                    c->alertmanager_url);
-    if (!http_url(c->pagerduty_url))
-        errlist_add(errs, "%s: [alerting] pagerduty_url = %s: expected http:// or https://", c->path,
-                    c->pagerduty_url);
-    if (!valid_name(c->incident_queue))
-        errlist_add(errs, "%s: [alerting] queue = %s: use 1-64 letters, digits, '-', '_' or '.'", c->path,
-                    c->incident_queue);
     if (c->viral_shares == 1)
-        errlist_add(errs, "%s: [alerting] viral_shares = 1: use 0 (off) or at least 2", c->path);
+        key_error(errs, c, "viral_shares", "use 0 (off) or at least 2");
     c->pagerduty_key = secret_load(c->pagerduty_routing_key_file, "pagerduty-routing-key", &missing, err,
                                    sizeof err);
     if (!c->pagerduty_key && !missing)
-        errlist_add(errs, "%s: [alerting] pagerduty_routing_key_file: %s", c->path, err);
+        key_error(errs, c, "pagerduty_routing_key_file", "%s", err);
     /* A chat webhook's URL is its secret: from a file, never logged. */
     if (c->webhook_url[0] && c->webhook_url_file[0])
-        errlist_add(errs, "%s: [alerting] webhook_url and webhook_url_file: set one", c->path);
+        key_error(errs, c, "webhook_url_file", "webhook_url is set too: set one");
     if (c->webhook_url[0]) {
         if (!(c->webhook = xstrdup_try(c->webhook_url)))
-            errlist_add(errs, "%s: [alerting] webhook_url: out of memory", c->path);
+            key_error(errs, c, "webhook_url", "out of memory");
     } else {
         c->webhook = secret_load(c->webhook_url_file, "webhook-url", &missing, err, sizeof err);
         if (!c->webhook && !missing)
-            errlist_add(errs, "%s: [alerting] webhook_url_file: %s", c->path, err);
+            key_error(errs, c, "webhook_url_file", "%s", err);
+        else if (c->webhook && !http_url(c->webhook))
+            key_error(errs, c, "webhook_url_file", "the URL in the file: expected http:// or https://");
     }
-    if (c->webhook && !http_url(c->webhook))
-        errlist_add(errs, "%s: [alerting] webhook URL: expected http:// or https://", c->path);
+}
+
+static void validate_redis(struct config *c, struct errlist *errs)
+{
+    int missing;
+    char err[512];
+
+    parse_redis_url(c, errs);
+    c->redis_password = secret_load(c->redis_password_file, "redis-password", &missing, err, sizeof err);
+    if (!c->redis_password && !missing)
+        key_error(errs, c, "password_file", "%s", err);
+    if (c->redis_username[0] && !c->redis_password)
+        key_error(errs, c, "username", "needs a password (password_file or the redis-password credential)");
 }
 
 static void parse_priority(struct config *c, struct errlist *errs)
@@ -871,31 +1250,21 @@ struct config *config_load(const char *path, struct errlist *errs)
 {
     struct config *c = xcalloc_try(1, sizeof *c);
     struct loader ld = {.c = c, .errs = errs};
-    unsigned char src_seen[NKEYS];
-    int before = errs->n, missing;
-    char err[512];
+    int before = errs->n;
 
-    if (!c || !(c->path = xstrdup_try(path)) || config_defaults(c, 0) < 0) {
+    if (!c || !(c->path = xstrdup_try(path)) || config_defaults(c, keys, NKEYS) < 0) {
         errlist_add(errs, "%s: out of memory", path);
         goto fail;
     }
-    ld.src_seen = src_seen;
     if (inifile_parse(path, loader_key, &ld, errs) < 0)
         goto fail;
-    if (!valid_name(c->name))
-        errlist_add(errs, "%s: [daemon] name = %s: use 1-64 letters, digits, '-', '_' or '.'", path, c->name);
+    check_keys(c, errs);
     for (struct source_conf *s = c->sources; s; s = s->next)
         validate_source(c, s, errs);
-    parse_redis_url(c, path, errs);
+    validate_redis(c, errs);
     validate_delivery(c, errs);
     validate_alerting(c, errs);
     parse_priority(c, errs);
-    c->redis_password = secret_load(c->redis_password_file, "redis-password", &missing, err, sizeof err);
-    if (!c->redis_password && !missing)
-        errlist_add(errs, "%s: [redis] password_file: %s", path, err);
-    if (c->redis_username[0] && !c->redis_password)
-        errlist_add(errs, "%s: [redis] username = %s needs a password (password_file or the redis-password "
-                    "credential)", path, c->redis_username);
     if (errs->n > before)
         goto fail;
     return c;
@@ -910,11 +1279,19 @@ struct config *config_defaults_new(void)
     struct errlist errs = {0};
 
     c->path = xstrdup("(defaults)");
-    if (config_defaults(c, 0) < 0)
+    if (config_defaults(c, keys, NKEYS) < 0)
         abort();                        /* only without memory (xcalloc would have) */
     parse_priority(c, &errs);           /* the defaults are valid */
     errlist_free(&errs);
     return c;
+}
+
+static void secret_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
 }
 
 void config_free(struct config *c)
@@ -924,7 +1301,7 @@ void config_free(struct config *c)
     if (!c)
         return;
     for (size_t i = 0; i < NKEYS; i++)
-        if (keys[i].type == CT_STR && strcmp(keys[i].section, "source") != 0)
+        if (keys[i].type == CT_STR)
             free(*(char **)field_ptr(c, keys[i].off));
     for (s = c->sources; s; s = next) {
         next = s->next;
@@ -938,18 +1315,10 @@ void config_free(struct config *c)
     free(c->path);
     free(c->redis_unix);
     free(c->redis_host);
-    if (c->redis_password) {
-        explicit_bzero(c->redis_password, strlen(c->redis_password));
-        free(c->redis_password);
-    }
-    if (c->pagerduty_key) {
-        explicit_bzero(c->pagerduty_key, strlen(c->pagerduty_key));
-        free(c->pagerduty_key);
-    }
-    if (c->webhook) {
-        explicit_bzero(c->webhook, strlen(c->webhook));
-        free(c->webhook);
-    }
+    secret_free(c->redis_password);
+    secret_free(c->pagerduty_key);
+    secret_free(c->webhook);
+    errlist_free(&c->warnings);
     free(c);
 }
 
@@ -968,22 +1337,172 @@ static int str_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+/* Equal keys, and equal what they derive (the token read, the framing
+ * resolved, the DIDs read from dids_file). */
 int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
 {
-    if (!str_eq(a->name, b->name) || a->type != b->type || !str_eq(a->url, b->url) ||
-        !str_eq(a->path, b->path) || !str_eq(a->format, b->format) || a->framing != b->framing ||
-        !str_eq(a->events, b->events) || !str_eq(a->collections, b->collections) ||
-        !str_eq(a->dids, b->dids) || !str_eq(a->dids_file, b->dids_file) || a->compress != b->compress || !str_eq(a->dictionary, b->dictionary) ||
-        !str_eq(a->ca_file, b->ca_file) ||
-        !str_eq(a->token, b->token) || a->stall_timeout != b->stall_timeout ||
-        a->connect_timeout != b->connect_timeout || a->max_record != b->max_record ||
-        a->max_depth != b->max_depth || a->rate != b->rate || a->backfill_minutes != b->backfill_minutes ||
-        a->interval != b->interval)
+    if (!str_eq(a->name, b->name) || !str_eq(a->token, b->token) || a->framing != b->framing)
         return 0;
+    for (size_t i = 0; i < NSKEYS; i++)
+        if (!ckey_equal(&skeys[i], a, b))
+            return 0;
     for (int i = 0; i < PF_COUNT; i++)
         if (!str_eq(a->field[i], b->field[i]))
             return 0;
     return 1;
+}
+
+int config_key_index(const char *section, const char *key)
+{
+    size_t i;
+    return ckey_find(keys, NKEYS, section, key, &i) ? (int)i : -1;
+}
+
+int config_key_info(enum config_key_kind kind, size_t n, struct config_key_info *out)
+{
+    const struct ckey *k;
+
+    if (n >= (kind == CK_SOURCE ? NSKEYS : NKEYS))
+        return -1;
+    k = kind == CK_SOURCE ? &skeys[n] : &keys[n];
+    out->section = k->section;
+    out->key = k->key;
+    out->def = k->def;
+    out->is_int = k->type == CT_INT;
+    out->min = k->min;
+    out->max = k->max;
+    out->restart = (k->flags & KEY_RESTART) != 0;
+    out->secret = (k->flags & KEY_SECRET) != 0;
+    return 0;
+}
+
+/* ---- reload: restart-only keys keep their running values ---- */
+
+static void str_set(char **dst, const char *src)
+{
+    char *d = src ? xstrdup(src) : NULL;
+    free(*dst);
+    *dst = d;
+}
+
+/* Copies a secret; 1 if it differed. */
+static int secret_carry(char **dst, const char *src)
+{
+    int differ = !str_eq(*dst, src);
+    char *d = src ? xstrdup(src) : NULL;
+
+    secret_free(*dst);
+    *dst = d;
+    return differ;
+}
+
+static int carry_redis_address(struct config *next, const struct config *running)
+{
+    int differ = !str_eq(next->redis_unix, running->redis_unix) || !str_eq(next->redis_host, running->redis_host) ||
+                 next->redis_port != running->redis_port || next->redis_db != running->redis_db;
+    str_set(&next->redis_unix, running->redis_unix);
+    str_set(&next->redis_host, running->redis_host);
+    next->redis_port = running->redis_port;
+    next->redis_db = running->redis_db;
+    return differ;
+}
+
+static int carry_redis_password(struct config *next, const struct config *running)
+{
+    return secret_carry(&next->redis_password, running->redis_password);
+}
+
+static int carry_pagerduty_key(struct config *next, const struct config *running)
+{
+    return secret_carry(&next->pagerduty_key, running->pagerduty_key);
+}
+
+static int carry_webhook(struct config *next, const struct config *running)
+{
+    return secret_carry(&next->webhook, running->webhook);
+}
+
+static void name_append(char *out, size_t outlen, const char *section, const char *key, const char *note)
+{
+    size_t n = strlen(out);
+    snprintf(out + n, outlen - n, "%s[%s] %s%s", n ? ", " : "", section, key, note);
+}
+
+int config_keep_restart(struct config *next, const struct config *running, char *out, size_t outlen)
+{
+    carry_fn explained[NKEYS], done[NKEYS];
+    int nexpl = 0, ndone = 0, changed = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct ckey *k = &keys[i];
+        if (!(k->flags & KEY_RESTART) || ckey_equal(k, next, running))
+            continue;
+        name_append(out, outlen, k->section, k->key, "");
+        changed++;
+        if (k->type == CT_STR)
+            str_set(field_ptr(next, k->off), *(char *const *)field_ptr(running, k->off));
+        else
+            *(long long *)field_ptr(next, k->off) = *(const long long *)field_ptr(running, k->off);
+        if (k->carry)
+            explained[nexpl++] = k->carry;
+    }
+    /* What a key derives, copied once per kind; a difference no changed
+     * key explains is the content of the file it names. */
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct ckey *k = &keys[i];
+        int seen = 0, expl = 0;
+        if (!(k->flags & KEY_RESTART) || !k->carry)
+            continue;
+        for (int j = 0; j < ndone; j++)
+            seen |= done[j] == k->carry;
+        if (seen)
+            continue;
+        done[ndone++] = k->carry;
+        for (int j = 0; j < nexpl; j++)
+            expl |= explained[j] == k->carry;
+        if (k->carry(next, running) && !expl) {
+            name_append(out, outlen, k->section, k->key, " (the file's content)");
+            changed++;
+        }
+    }
+    return changed;
+}
+
+/* ---- the running configuration, for GET /config ---- */
+
+static void dump_table(struct buf *out, const struct ckey *tab, size_t n, const void *base, const char *only)
+{
+    char val[1024];
+
+    for (size_t i = 0; i < n; i++) {
+        if (only && strcmp(tab[i].section, only))
+            continue;
+        ckey_format(&tab[i], base, val, sizeof val);
+        buf_printf(out, "%s = %s\n", tab[i].key, val);
+    }
+}
+
+void config_dump(const struct config *c, struct buf *out)
+{
+    static const char *const sections[] = {"daemon", "redis", "priority", "alerting"};
+
+    buf_printf(out, "# running configuration of %s (secrets hidden)\n# restart-only:", c->path);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (keys[i].flags & KEY_RESTART)
+            buf_printf(out, " [%s] %s,", keys[i].section, keys[i].key);
+    buf_printf(out, "\n");
+    for (size_t i = 0; i < ARRAY_LEN(sections); i++) {
+        buf_printf(out, "\n[%s]\n", sections[i]);
+        dump_table(out, keys, NKEYS, c, sections[i]);
+    }
+    for (const struct source_conf *s = c->sources; s; s = s->next) {
+        buf_printf(out, "\n[source \"%s\"]\n", s->name);
+        dump_table(out, skeys, NSKEYS, s, NULL);
+        for (int i = 0; i < PF_COUNT; i++)
+            if (s->field[i] && strcmp(s->field[i], post_field_defaults[i]))
+                buf_printf(out, "field.%s = %s\n", post_field_names[i], s->field[i]);
+    }
 }
 
 static char *dup_or_null(const char *s)
@@ -996,19 +1515,11 @@ struct source_conf *source_conf_dup(const struct source_conf *s)
     struct source_conf *d = xmalloc(sizeof *d);
 
     *d = *s;
+    for (size_t i = 0; i < NSKEYS; i++)
+        if (skeys[i].type == CT_STR)
+            *(char **)field_ptr(d, skeys[i].off) = dup_or_null(*(char *const *)field_ptr(s, skeys[i].off));
     d->name = dup_or_null(s->name);
     d->type_name = dup_or_null(s->type_name);
-    d->url = dup_or_null(s->url);
-    d->path = dup_or_null(s->path);
-    d->format = dup_or_null(s->format);
-    d->framing_name = dup_or_null(s->framing_name);
-    d->events = dup_or_null(s->events);
-    d->collections = dup_or_null(s->collections);
-    d->dids = dup_or_null(s->dids);
-    d->dids_file = dup_or_null(s->dids_file);
-    d->dictionary = dup_or_null(s->dictionary);
-    d->ca_file = dup_or_null(s->ca_file);
-    d->token_file = dup_or_null(s->token_file);
     d->token = dup_or_null(s->token);
     for (int i = 0; i < PF_COUNT; i++)
         d->field[i] = dup_or_null(s->field[i]);

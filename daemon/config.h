@@ -38,6 +38,8 @@ enum source_type { SRC_X_V2, SRC_X_V1, SRC_MASTODON, SRC_NDJSON, SRC_SSE, SRC_JE
 
 #define CONFIG_MAX_SOURCES 10000        /* streams in one process (target: 1,000+) */
 #define CONFIG_MAX_GROUPS 16            /* [redis] stream_groups */
+#define CONFIG_MAX_KEYS 96              /* entries of the global key table (checked at build) */
+#define CONFIG_MAX_SOURCE_KEYS 32       /* entries of the [source] key table */
 
 struct source_conf {
     char *name;
@@ -66,6 +68,7 @@ struct source_conf {
     char *ca_file;              /* wss: CA bundle instead of the system's */
     char *field[PF_COUNT];      /* JSON pointers for generic decoders */
     int line;                   /* where the section starts, for messages */
+    int key_line[CONFIG_MAX_SOURCE_KEYS]; /* where each key was set; 0: its default */
     struct source_conf *next;
 };
 
@@ -74,6 +77,8 @@ enum durability { DURABILITY_MEMORY, DURABILITY_SPOOL };
 
 struct config {
     char *path;
+    int key_line[CONFIG_MAX_KEYS];      /* where each key was set; 0: its default */
+    struct errlist warnings;            /* valid but worth saying (-t prints, the daemon logs) */
     /* [daemon] */
     char *name;
     char *rules;
@@ -155,7 +160,11 @@ struct config {
     int nsources;
 };
 
-/* Load and validate.  Returns NULL and fills errs ("file:line: message"). */
+/* Load and validate: everything the start needs checked here, so `-t`, the
+ * start and a reload accept and refuse the same files (values, ranges,
+ * addresses, files that must exist, directories that must be creatable,
+ * secrets).  Returns NULL and fills errs ("file:line: [section] key = value:
+ * why"; a key left at a bad default says "(the default)" instead of a line). */
 struct config *config_load(const char *path, struct errlist *errs);
 void config_free(struct config *c);
 /* Every key at its default, no sources: for --replay without -c, and tests. */
@@ -175,5 +184,30 @@ void source_conf_free(struct source_conf *s);
  * each item. */
 void config_split_list(const char *s, void (*fn)(void *, const char *), void *ctx);
 int source_conf_equal(const struct source_conf *a, const struct source_conf *b);
+
+/* The key table, for tests and the running configuration's dump. */
+enum config_key_kind { CK_GLOBAL, CK_SOURCE };
+struct config_key_info {
+    const char *section, *key;          /* section "source" for [source "NAME"] keys */
+    const char *def;                    /* NULL: required or unset */
+    int is_int;                         /* with its range: */
+    long long min, max;
+    int restart;                        /* a reload keeps the running value */
+    int secret;                         /* never printed */
+};
+/* The nth key of a table; -1 past its end. */
+int config_key_info(enum config_key_kind kind, size_t n, struct config_key_info *out);
+/* A global key's index (into key_line[]), -1 if unknown. */
+int config_key_index(const char *section, const char *key);
+
+/* A reload keeps every restart-only key (and what is derived from it: the
+ * resolved Redis address, secrets read from files) at its running value:
+ * copies it from running into next.  Returns how many had changed in the
+ * file and names them in out ("[redis] url, [daemon] workers"). */
+int config_keep_restart(struct config *next, const struct config *running, char *out, size_t outlen);
+
+/* The configuration as INI text (every key, secrets hidden), for GET /config. */
+struct buf;
+void config_dump(const struct config *c, struct buf *out);
 
 #endif

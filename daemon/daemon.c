@@ -92,6 +92,8 @@ struct daemon {
 
 static void start_build(struct daemon *d);
 static void heartbeat_send(struct daemon *d, const char *state);
+static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback_fn fn);
+static void on_status(evutil_socket_t fd, short what, void *arg);
 
 static void sink_push(void *ctx, struct alert *a)
 {
@@ -222,28 +224,53 @@ static void publish_status(struct daemon *d, const struct build_job *j, int appl
     jw_free(w);
 }
 
+/* What a configuration says that is worth a line: its warnings, and the
+ * word lists the scorer uses. */
+static void log_config_notes(const struct config *cfg, const struct ruleset *rs)
+{
+    char lex[1024];
+
+    for (int i = 0; i < cfg->warnings.n; i++)
+        log_msg(LOG_WARNING, "%s", cfg->warnings.msgs[i]);
+    rules_lexicons_describe(rs, lex, sizeof lex);
+    log_msg(rs->lex ? LOG_INFO : LOG_WARNING, "priorities are scored %s", lex);
+}
+
+static void arm_status(struct daemon *d)
+{
+    if (d->status)
+        event_free(d->status);
+    d->status = NULL;
+    if (d->cfg->status_interval > 0)
+        d->status = persist_timer(d, (uint64_t)d->cfg->status_interval * 1000, on_status);
+}
+
+/* Restart-only keys (the configuration table's column) keep their running
+ * values in the new configuration, so what runs is what it says; one
+ * warning names them. */
+static void keep_restart_keys(struct daemon *d, struct config *cfg)
+{
+    char changed[2048];
+    int n = config_keep_restart(cfg, d->cfg, changed, sizeof changed);
+
+    if (n)
+        log_msg(LOG_WARNING, "reload: %s changed; %s at the next restart (the running value%s kept)", changed,
+                n == 1 ? "it applies" : "they apply", n == 1 ? " is" : "s are");
+}
+
 static void apply_reload(struct daemon *d, struct build_job *j)
 {
     struct config *cfg = j->cfg;
+    int status_changed = cfg->status_interval != d->cfg->status_interval;
 
-    const struct config *o = d->cfg;
-
-    if (strcmp(cfg->redis_url, o->redis_url) || strcmp(cfg->key_prefix, o->key_prefix) ||
-        strcmp(cfg->redis_username, o->redis_username) || cfg->redis_mode != o->redis_mode ||
-        strcmp(cfg->stream_groups, o->stream_groups) || cfg->buffer_alerts != o->buffer_alerts ||
-        cfg->max_queue_length != o->max_queue_length || cfg->dedup_ttl != o->dedup_ttl)
-        log_msg(LOG_WARNING, "reload: [redis] settings changed; they apply at the next restart");
-    if (strcmp(cfg->spool_dir, o->spool_dir) || cfg->durability != o->durability ||
-        cfg->spool_max_bytes != o->spool_max_bytes || cfg->spool_fsync != o->spool_fsync)
-        log_msg(LOG_WARNING, "reload: the spool or durability settings changed; they apply at the next restart");
-    if (cfg->workers != o->workers)
-        log_msg(LOG_WARNING, "reload: [daemon] workers changed; it applies at the next restart");
     log_set_level((int)cfg->log_level);
     pipeline_set_config(&d->pl, cfg);
     start_sources(d, cfg, d->src, d->nsrc);
     config_free(d->cfg);
     d->cfg = cfg;
     j->cfg = NULL;
+    if (status_changed)
+        arm_status(d);
 }
 
 /* The queues the rules (and canned replies) write to, for stream mode's
@@ -298,6 +325,8 @@ static void job_done(void *arg)
         /* Posts matched against the old rules go through first: their
          * results index the old rules, in the pipeline and in paging. */
         pipeline_drain(&d->pl);
+        if (j->kind == JOB_RELOAD)
+            keep_restart_keys(d, j->cfg);
         /* before the swap: paging compares the old configuration */
         paging_set(d->paging, j->kind == JOB_RELOAD ? j->cfg : d->cfg, j->rs);
         if (j->kind == JOB_RELOAD)
@@ -315,6 +344,8 @@ static void job_done(void *arg)
         j->nextra = 0;
         log_msg(LOG_NOTICE, "%s applied: %d rules from %d files and %d from Redis, %d sources", what,
                 d->rs->n, d->rs->nfiles, d->nextra, d->nsrc);
+        if (j->kind == JOB_RELOAD)
+            log_config_notes(d->cfg, d->rs);
         publish_status(d, j, 1);
     }
     if (j->kind == JOB_RELOAD) {
@@ -1072,6 +1103,14 @@ static void render_metrics(void *ctx, struct buf *o)
     metrics_sample(o, "mentiond_alert_latency_seconds_count", (double)rs->latency_count, NULL);
 }
 
+/* GET /config: the configuration as it runs (restart-only keys at their
+ * running values after a reload), secrets hidden. */
+static void render_config(void *ctx, struct buf *o)
+{
+    struct daemon *d = ctx;
+    config_dump(d->cfg, o);
+}
+
 static void daemon_free(struct daemon *d)
 {
     pipeline_drain(&d->pl);             /* while paging and the sink are there */
@@ -1193,18 +1232,19 @@ int daemon_run(const char *config_path, int foreground)
     d.extra_digest = rule_texts_digest(NULL, 0);   /* an empty hash builds nothing */
     log_msg(LOG_NOTICE, "mentiond %s starting: instance %s, %d rules from %d files, %d sources",
             MENTIOND_VERSION, d.cfg->name, d.rs->n, d.rs->nfiles, d.cfg->nsources);
+    log_config_notes(d.cfg, d.rs);
     d.started_ms = now_real_ms();
     if (d.cfg->metrics_listen[0]) {
         char err[256];
-        d.metrics = metrics_server_new(d.base, d.cfg->metrics_listen, render_metrics, ready_check, &d, err,
-                                       sizeof err);
+        d.metrics = metrics_server_new(d.base, d.cfg->metrics_listen, render_metrics, render_config, ready_check, &d,
+                                       err, sizeof err);
         if (!d.metrics) {
             log_msg(LOG_ERR, "%s", err);
             daemon_free(&d);
             http_global_cleanup();
             return 3;
         }
-        log_msg(LOG_NOTICE, "metrics: listening on %s (port %d): /metrics /healthz /readyz",
+        log_msg(LOG_NOTICE, "metrics: listening on %s (port %d): /metrics /healthz /readyz /config",
                 d.cfg->metrics_listen, metrics_server_port(d.metrics));
     }
     redis_sink_start(d.sink);
@@ -1215,8 +1255,7 @@ int daemon_run(const char *config_path, int foreground)
     d.cursors = persist_timer(&d, CURSOR_TICK_MS, on_cursor_tick);
     if ((d.watchdog_usec = sdnotify_watchdog_usec()))
         d.watchdog = persist_timer(&d, d.watchdog_usec / 2000, on_watchdog);
-    if (d.cfg->status_interval > 0)
-        d.status = persist_timer(&d, (uint64_t)d.cfg->status_interval * 1000, on_status);
+    arm_status(&d);
     d.heartbeat = persist_timer(&d, 1000, on_heartbeat);
     status_text(&d, status, sizeof status);
     sdnotify_ready(status);

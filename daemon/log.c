@@ -48,18 +48,32 @@ int log_level_parse(const char *s)
     return -1;
 }
 
+const char *log_level_name(int level)
+{
+    return level >= 0 && level <= LOG_DEBUG ? level_names[level] : "?";
+}
+
+static const struct { const char *name; int fac; } facilities[] = {
+    {"daemon", LOG_DAEMON}, {"user", LOG_USER}, {"local0", LOG_LOCAL0},
+    {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},
+    {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},
+    {"local7", LOG_LOCAL7},
+};
+
 int log_facility_parse(const char *s)
 {
-    static const struct { const char *name; int fac; } tab[] = {
-        {"daemon", LOG_DAEMON}, {"user", LOG_USER}, {"local0", LOG_LOCAL0},
-        {"local1", LOG_LOCAL1}, {"local2", LOG_LOCAL2}, {"local3", LOG_LOCAL3},
-        {"local4", LOG_LOCAL4}, {"local5", LOG_LOCAL5}, {"local6", LOG_LOCAL6},
-        {"local7", LOG_LOCAL7},
-    };
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (strcasecmp(s, tab[i].name) == 0)
-            return tab[i].fac;
+    for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
+        if (strcasecmp(s, facilities[i].name) == 0)
+            return facilities[i].fac;
     return -1;
+}
+
+const char *log_facility_name(int facility)
+{
+    for (size_t i = 0; i < sizeof facilities / sizeof facilities[0]; i++)
+        if (facilities[i].fac == facility)
+            return facilities[i].name;
+    return "?";
 }
 
 void log_write(int level, const char *fmt, ...)
@@ -74,8 +88,7 @@ void log_write(int level, const char *fmt, ...)
         syslog(level, "%s", msg);
     /* Before log_open (command-line tools, tests) stderr is the only sink. */
     if (log_to_stderr || !log_syslog_open)
-        fprintf(stderr, "mentiond[%s]: %s\n",
-                level >= 0 && level <= LOG_DEBUG ? level_names[level] : "?", msg);
+        fprintf(stderr, "mentiond[%s]: %s\n", log_level_name(level), msg);
 }
 
 int log_rl_allow(struct log_rl *rl, int level)

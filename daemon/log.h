@@ -28,6 +28,9 @@ void log_set_level(int level);
 int log_level_parse(const char *s);
 /* "daemon", "local0".."local7", "user" -> LOG_*; -1 if unknown. */
 int log_facility_parse(const char *s);
+/* The words those parse ("?" for anything else). */
+const char *log_level_name(int level);
+const char *log_facility_name(int facility);
 
 /* Rate limit for messages that outside input can trigger once per record:
  * at most LOG_RL_BURST lines per LOG_RL_WINDOW seconds per call site, then a

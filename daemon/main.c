@@ -1,4 +1,4 @@
-/* main: command line (DESIGN §3.1). */
+/* main: the command line (README "Command line"). */
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
@@ -46,6 +46,8 @@ static int check(const char *path)
         rs = rules_load(cfg->rules, (int)cfg->accents_fold, cfg->lexicons, &errs);
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "mentiond: %s\n", errs.msgs[i]);
+    for (int i = 0; cfg && i < cfg->warnings.n; i++)
+        fprintf(stderr, "mentiond: warning: %s\n", cfg->warnings.msgs[i]);
     if (cfg && rs) {
         printf("mentiond: %s: ok: instance %s, %d source%s, %d rule%s in %d file%s (%s), redis %s\n", path,
                cfg->name, cfg->nsources, cfg->nsources == 1 ? "" : "s", rs->n, rs->n == 1 ? "" : "s",

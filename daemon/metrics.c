@@ -19,6 +19,7 @@ struct metrics_server {
     struct evhttp *http;
     struct evhttp_bound_socket *sock;
     metrics_render_fn render;
+    metrics_render_fn render_config;
     metrics_ready_fn ready;
     void *ctx;
     int port;
@@ -55,6 +56,11 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply_text(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", out.data ? out.data : "",
                    out.len);
         buf_free(&out);
+    } else if (strcmp(path, "/config") == 0) {
+        buf_init(&out, METRICS_MAX_BYTES);
+        m->render_config(m->ctx, &out);
+        reply_text(req, 200, "OK", "text/plain; charset=utf-8", out.data ? out.data : "", out.len);
+        buf_free(&out);
     } else if (strcmp(path, "/healthz") == 0) {
         reply_text(req, 200, "OK", "text/plain", "ok\n", 3);
     } else if (strcmp(path, "/readyz") == 0) {
@@ -71,8 +77,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 }
 
 struct metrics_server *metrics_server_new(struct event_base *base, const char *listen,
-                                          metrics_render_fn render, metrics_ready_fn ready, void *ctx,
-                                          char *err, size_t errlen)
+                                          metrics_render_fn render, metrics_render_fn render_config,
+                                          metrics_ready_fn ready, void *ctx, char *err, size_t errlen)
 {
     struct metrics_server *m;
     char host[256];
@@ -92,6 +98,7 @@ struct metrics_server *metrics_server_new(struct event_base *base, const char *l
     }
     m = xcalloc(1, sizeof *m);
     m->render = render;
+    m->render_config = render_config;
     m->ready = ready;
     m->ctx = ctx;
     m->http = evhttp_new(base);

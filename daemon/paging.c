@@ -253,13 +253,9 @@ void paging_free(struct paging *pg)
 void paging_set(struct paging *pg, const struct config *cfg, const struct ruleset *rs)
 {
     struct incident_params p;
-    const struct config *old = pg->cfg;
 
-    if (strcmp(old->alertmanager_url, cfg->alertmanager_url) || strcmp(old->pagerduty_url, cfg->pagerduty_url) ||
-        !old->pagerduty_key != !cfg->pagerduty_key || !old->webhook != !cfg->webhook ||
-        (old->webhook && strcmp(old->webhook, cfg->webhook)) || old->notify_timeout != cfg->notify_timeout ||
-        old->notify_retries != cfg->notify_retries || old->notify_queue != cfg->notify_queue)
-        log_msg(LOG_WARNING, "reload: [alerting] receivers changed; they apply at restart");
+    /* The receivers were made from the configuration at start: their keys
+     * are restart-only (config.c), so the daemon kept them in cfg. */
     pg->cfg = cfg;
     params_of(cfg, &p);
     incidents_set_params(pg->inc, &p, now_s());

@@ -1,5 +1,5 @@
 /* query: the rule query language (PowerTrack / X filtered-stream syntax plus
- * the listening-tool extensions of DESIGN §3.3).
+ * the listening-tool extensions of README "Writing rules").
  *
  * Parses one query into an AST of AND/OR/NOT nodes over terms, enforcing X's
  * composition rules: upper-case OR only ("or" and "AND" are keywords), AND

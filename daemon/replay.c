@@ -7,11 +7,14 @@
 #include "util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define REPLAY_CHUNK (256u * 1024u)
+#define REPLAY_INSTALLED_LEXICONS "/etc/mentiond/lexicons"
 
 struct replay_out {
     FILE *out;
@@ -39,6 +42,41 @@ static void print_alert(void *ctx, struct alert *a)
     alert_free(a);
 }
 
+/* Without a configuration, the word lists a rule author most likely means:
+ * beside the rule files (conf/rules.d -> conf/lexicons), the project's
+ * conf/lexicons beside this binary's build directory, the installed ones.
+ * The first directory holding either list wins; NULL if none does. */
+static const char *replay_lexicons(const char *rules_glob, char *out, size_t len)
+{
+    char exe[4096], cand[3][4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash;
+
+    rules_default_lexicons(rules_glob, cand[0], sizeof cand[0]);
+    cand[1][0] = '\0';
+    if (n > 0) {
+        exe[n] = '\0';
+        if ((slash = strrchr(exe, '/'))) {
+            *slash = '\0';
+            snprintf(cand[1], sizeof cand[1], "%.4000s/../conf/lexicons", exe);
+        }
+    }
+    snprintf(cand[2], sizeof cand[2], "%s", REPLAY_INSTALLED_LEXICONS);
+    for (size_t i = 0; i < ARRAY_LEN(cand); i++) {
+        char u[4200], g[4200];
+        if (!cand[i][0])
+            continue;
+        snprintf(u, sizeof u, "%.4096s/%s.txt", cand[i], LEXICON_URGENCY);
+        snprintf(g, sizeof g, "%.4096s/%s.txt", cand[i], LEXICON_NEGATIVE);
+        if (access(u, R_OK) == 0 || access(g, R_OK) == 0) {
+            char real[PATH_MAX];
+            str_copy(out, realpath(cand[i], real) ? real : cand[i], len);
+            return out;
+        }
+    }
+    return NULL;
+}
+
 static void print_errors(struct errlist *e)
 {
     for (int i = 0; i < e->n; i++)
@@ -56,7 +94,8 @@ int replay_run(const char *input, const char *format, const char *framing, const
     struct pipeline pl;
     struct feed feed;
     FILE *in;
-    char *chunk;
+    char *chunk, lexdir[4096];
+    const char *lexicons;
     size_t n;
     int rc = 0;
 
@@ -83,11 +122,31 @@ int replay_run(const char *input, const char *format, const char *framing, const
         free(cfg->name);
         cfg->name = xstrdup("replay");
     }
-    rs = rules_load(rules_glob, (int)cfg->accents_fold, config_path ? cfg->lexicons : NULL, &errs);
+    if (config_path) {
+        lexicons = cfg->lexicons;
+        for (int i = 0; i < cfg->warnings.n; i++)
+            fprintf(stderr, "mentiond: warning: %s\n", cfg->warnings.msgs[i]);
+    } else {
+        /* no directory found: one that does not exist, so the scorer has none */
+        lexicons = replay_lexicons(rules_glob, lexdir, sizeof lexdir);
+        if (!lexicons)
+            lexicons = "/nonexistent";
+    }
+    rs = rules_load(rules_glob, (int)cfg->accents_fold, lexicons, &errs);
     if (!rs) {
         print_errors(&errs);
         config_free(cfg);
         return 1;
+    }
+    /* The priorities depend on the word lists: say which were used. */
+    if (rs->lex) {
+        rules_lexicons_describe(rs, lexdir, sizeof lexdir);
+        fprintf(stderr, "replay: priorities scored %s\n", lexdir);
+    } else {
+        fprintf(stderr, "replay: priorities scored without the urgency and negative word lists (%s); "
+                "give -c CONFIG or put them beside the rules' directory\n",
+                config_path ? "none in the configuration's lexicons directory" : "none found beside the rules, "
+                "in the project's conf/lexicons or in " REPLAY_INSTALLED_LEXICONS);
     }
     in = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
     if (!in) {

@@ -390,7 +390,7 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
         return 0;
     }
     errlist_add(ld->errs, "%s:%d: unknown key '%s' in rule \"%s\" (query, queue, priority, tag, "
-                "accents, meta.*)", pos->file, pos->line, key, name);
+                "accents, spike, topic, meta.*)", pos->file, pos->line, key, name);
     return -1;
 nomem:
     errlist_add(ld->errs, "%s:%d: %s: out of memory", pos->file, pos->line, key);
@@ -398,7 +398,7 @@ nomem:
 }
 
 /* LEXICONS default: "lexicons" beside the directory of the rule files. */
-static void default_lexicons(const char *pattern, char *out, size_t outlen)
+void rules_default_lexicons(const char *pattern, char *out, size_t outlen)
 {
     char dir[4096];
     char *slash;
@@ -551,7 +551,7 @@ struct ruleset *rules_load_with(const char *pattern, int accents_fold, const cha
     if (lexicons && *lexicons)
         str_copy(ld.lexicons, lexicons, sizeof ld.lexicons);
     else
-        default_lexicons(pattern, ld.lexicons, sizeof ld.lexicons);
+        rules_default_lexicons(pattern, ld.lexicons, sizeof ld.lexicons);
     memset(&g, 0, sizeof g);
     grc = pattern ? glob(pattern, 0, NULL, &g) : 0;
     if (grc == GLOB_NOMATCH) {
@@ -581,6 +581,10 @@ struct ruleset *rules_load_with(const char *pattern, int accents_fold, const cha
         }
     }
     rloader_free_lists(&ld);
+    if (pattern && !(rs->lexicons = xstrdup_try(ld.lexicons))) {
+        errlist_add(errs, "%s: out of memory", ld.lexicons);
+        goto fail_built;
+    }
     if (pattern && !(rs->lex = lexicon_build(ld.lexicons, errs)) && errs->n > before)
         goto fail_built;
     return rs;
@@ -601,11 +605,28 @@ void rules_free(struct ruleset *rs)
     if (!rs)
         return;
     rules_free(rs->lex);
+    free(rs->lexicons);
     matcher_free(rs->m);
     for (int i = 0; i < rs->n; i++)
         rule_free_fields(&rs->rules[i]);
     free(rs->rules);
     free(rs);
+}
+
+void rules_lexicons_describe(const struct ruleset *rs, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    if (!rs->lex || rs->lex->n == 0) {
+        snprintf(out, outlen, "without word lists (no %s.txt or %s.txt in %s)", LEXICON_URGENCY, LEXICON_NEGATIVE,
+                 rs->lexicons ? rs->lexicons : "any directory");
+        return;
+    }
+    n = (size_t)snprintf(out, outlen, "with the word lists ");
+    for (int i = 0; i < rs->lex->n && n < outlen; i++)
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s", i ? ", " : "", rs->lex->rules[i].name);
+    if (n < outlen)
+        snprintf(out + n, outlen - n, " from %s", rs->lexicons ? rs->lexicons : "?");
 }
 
 const struct rule *rules_find(const struct ruleset *rs, const char *name)

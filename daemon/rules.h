@@ -62,6 +62,7 @@ struct ruleset {
     /* The scorer's word lists (LEXICONS/urgency.txt, negative.txt), one rule
      * per list that exists, built and swapped with the rules; NULL if none. */
     struct ruleset *lex;
+    char *lexicons;             /* the directory they were looked for in */
 };
 
 #define LEXICON_URGENCY "urgency"
@@ -90,6 +91,11 @@ struct ruleset *rules_load_with(const char *glob_pattern, int accents_fold, cons
                                 const struct rule_text *extra, int nextra, const char *origin,
                                 struct errlist *errs);
 void rules_free(struct ruleset *rs);
+/* "lexicons" beside the directory of a rule glob's files. */
+void rules_default_lexicons(const char *pattern, char *out, size_t outlen);
+/* "with the word lists urgency, negative from DIR", or "without word
+ * lists (...)": what the scorer uses, for the log and --replay. */
+void rules_lexicons_describe(const struct ruleset *rs, char *out, size_t outlen);
 const struct rule *rules_find(const struct ruleset *rs, const char *name);
 
 #endif

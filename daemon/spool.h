@@ -1,4 +1,4 @@
-/* spool: the disk tier behind the sink's memory buffer (DESIGN §4).
+/* spool: the disk tier behind the sink's memory buffer (README "Delivery").
  *
  * Alerts are appended to per-level segment files in spool_dir
  * ("critical-000000000000002a.spool"), each record with a CRC-32C, so a

@@ -1,5 +1,5 @@
 /* bench_rules: replay throughput against the JSON-parse ceiling, in one
- * process, on the same bytes (DESIGN §5).
+ * process, on the same bytes (README "Performance").
  *
  *   bench_rules INPUT RULES_FILE
  *

@@ -1,9 +1,9 @@
-"""The command line: --replay, -t, usage errors and exit codes (DESIGN §3.1)."""
+"""The command line: --replay, -t, usage errors and exit codes (README "Command line")."""
 import json
 import os
 import subprocess
 
-from conftest import BIN, CORPUS, DEMO_POSTS, LEVELS, RULES, TOP, replay
+from conftest import BIN, CORPUS, DEMO_POSTS, LEVELS, LEXICONS, RULES, TOP, replay
 
 import pytest
 
@@ -84,25 +84,92 @@ def test_check_ok(tmp_path):
     tok = tmp_path / "t"
     tok.write_text("secret-value\n")
     conf = tmp_path / "m.conf"
-    conf.write_text('[daemon]\nrules = %s\n[source "x"]\ntype = x_v2\nurl = http://127.0.0.1:9/s\n'
-                    'token_file = %s\n' % (RULES, tok))
+    conf.write_text('[daemon]\nrules = %s\nlexicons = %s\nspool_dir = %s/spool\n[source "x"]\ntype = x_v2\n'
+                    'url = http://127.0.0.1:9/s\ntoken_file = %s\n' % (RULES, LEXICONS, tmp_path, tok))
     r = run("-t", "-c", str(conf))
     assert r.returncode == 0, r.stderr
     assert "ok" in r.stdout and "5 rules in 4 files" in r.stdout
     assert "secret-value" not in r.stdout + r.stderr
 
 
+def test_check_runs_the_starts_validation(tmp_path):
+    """What would stop the start stops -t, each with file:line (the unit
+    runs -t as ExecStartPre), and the start refuses it the same way."""
+    conf = tmp_path / "m.conf"
+    conf.write_text('[daemon]\nrules = %s\nspool_dir = /nonexistent-parent/spool\n'
+                    'metrics_listen = 127.0.0.1:99999\nlexicons = %s/missing\n[redis]\nurl = redis//nowhere\n'
+                    % (RULES, tmp_path))
+    want = ["%s:3: [daemon] spool_dir = /nonexistent-parent/spool: cannot be created: its parent "
+            "/nonexistent-parent does not exist" % conf,
+            "%s:4: [daemon] metrics_listen = 127.0.0.1:99999: expected a port from 0 to 65535" % conf,
+            "%s:5: [daemon] lexicons = %s/missing: No such file or directory" % (conf, tmp_path),
+            "%s:7: [redis] url = redis//nowhere: expected redis://host:port/db or unix:///path" % conf]
+    r = run("-t", "-c", str(conf))
+    assert r.returncode == 1
+    for w in want:
+        assert w in r.stderr, r.stderr
+    assert "4 errors" in r.stderr
+    start = run("-f", "-c", str(conf))
+    assert start.returncode == 1
+    for w in want:
+        assert w in start.stderr, start.stderr
+
+
+def test_check_warns_of_missing_default_lexicons(tmp_path):
+    if os.path.isdir("/etc/mentiond/lexicons"):
+        pytest.skip("/etc/mentiond/lexicons exists here (installed): the default is there")
+    conf = tmp_path / "m.conf"
+    conf.write_text('[daemon]\nrules = %s\nspool_dir =\n' % RULES)
+    r = run("-t", "-c", str(conf))
+    assert r.returncode == 0, r.stderr
+    assert ("warning: %s: [daemon] lexicons = /etc/mentiond/lexicons (the default) does not exist: priorities "
+            "are scored without the urgency and negative word lists" % conf) in r.stderr
+
+
+def test_replay_says_which_word_lists_scored(tmp_path):
+    """Without a configuration, replay scores with the project's word lists
+    (as the daemon with the example configuration does) and says so."""
+    rules = tmp_path / "my.rules"
+    rules.write_text('[rule "r"]\nquery = nordvik\n')
+    r = run("--replay", DEMO_POSTS, "--format", "x_v2", "--rules", str(rules))
+    assert r.returncode == 0, r.stderr
+    assert ("replay: priorities scored with the word lists urgency, negative from %s/conf/lexicons" % TOP
+            in r.stderr), r.stderr
+    with_lists = [json.loads(l) for l in r.stdout.splitlines()]
+    assert any(x.startswith("urgency:") for a in with_lists for x in a["priority"]["reasons"])
+    # a binary away from the project, with no lists beside the rules: said
+    alone = tmp_path / "bin" / "mentiond"
+    alone.parent.mkdir()
+    alone.write_bytes(open(BIN, "rb").read())
+    alone.chmod(0o755)
+    r = subprocess.run([str(alone), "--replay", DEMO_POSTS, "--format", "x_v2", "--rules", str(rules)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    if os.path.isdir("/etc/mentiond/lexicons"):
+        assert "from /etc/mentiond/lexicons" in r.stderr
+    else:
+        assert "replay: priorities scored without the urgency and negative word lists" in r.stderr, r.stderr
+        without = [json.loads(l) for l in r.stdout.splitlines()]
+        assert not any(x.startswith("urgency:") for a in without for x in a["priority"]["reasons"])
+    # with a configuration, its lexicons; a configured directory that is missing is an error
+    conf = tmp_path / "m.conf"
+    conf.write_text('[daemon]\nrules = %s\nspool_dir =\nlexicons = %s/nowhere\n' % (rules, tmp_path))
+    r = run("--replay", DEMO_POSTS, "--format", "x_v2", "-c", str(conf))
+    assert r.returncode == 1
+    assert "%s:4: [daemon] lexicons = %s/nowhere: No such file or directory" % (conf, tmp_path) in r.stderr
+
+
 def test_check_reports_every_error(tmp_path):
     rules = tmp_path / "r.rules"
     rules.write_text('[rule "a"]\nquery = -x\n[rule "b"]\nquery = b\npriority = urgent\n')
     conf = tmp_path / "m.conf"
-    conf.write_text('[daemon]\nrules = %s\nbogus = 1\n[source "x"]\ntype = file\npath = /dev/null\n'
+    conf.write_text('[daemon]\nrules = %s\nbogus = 1\nspool_dir =\n[source "x"]\ntype = file\npath = /dev/null\n'
                     % rules)
     r = run("-t", "-c", str(conf))
     assert r.returncode == 1
     assert "%s:3: unknown key 'bogus' in [daemon]" % conf in r.stderr
     # config errors stop before rules; fix the config and every rule error shows
-    conf.write_text('[daemon]\nrules = %s\n[source "x"]\ntype = file\npath = /dev/null\n' % rules)
+    conf.write_text('[daemon]\nrules = %s\nspool_dir =\n[source "x"]\ntype = file\npath = /dev/null\n' % rules)
     r = run("-t", "-c", str(conf))
     assert r.returncode == 1
     assert "%s:2:9: rule \"a\": a rule needs at least one positive term" % rules in r.stderr

@@ -1,4 +1,4 @@
-"""Delivery guarantees (DESIGN §4) under faults, with real redis-server
+"""Delivery guarantees (README "Delivery") under faults, with real redis-server
 processes: numbered posts in (scripts/gap-check generate), and the alert set
 in Redis checked for gaps and doubles (gap-check verify) after Redis stops,
 restarts, sleeps or runs out of memory, and after mentiond is stopped

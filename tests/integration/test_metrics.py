@@ -1,4 +1,4 @@
-"""/metrics, /healthz and /readyz of the real daemon (DESIGN §3.6)."""
+"""/metrics, /healthz and /readyz of the real daemon (README "Operation")."""
 import datetime
 import glob
 import re

@@ -176,6 +176,9 @@ def test_make_install_and_uninstall(tmp_path):
     # the installed configuration is valid as shipped (no source yet: it says so)
     etc = os.path.join(dest, "etc", "mentiond")
     conf = open(os.path.join(etc, "mentiond.conf")).read().replace("/etc/mentiond", etc)
+    # /var/lib/mentiond is the unit's StateDirectory=: systemd makes it before ExecStartPre's -t
+    conf += "\n[daemon]\nspool_dir = %s\n" % os.path.join(str(tmp_path), "state", "spool")
+    os.makedirs(os.path.join(str(tmp_path), "state"))
     with open(os.path.join(str(tmp_path), "check.conf"), "w") as f:
         f.write(conf)
     r = subprocess.run([os.path.join(dest, "usr/bin/mentiond"), "-t", "-c", f.name], capture_output=True, text=True)

@@ -100,7 +100,9 @@ static int errs_say_oom(const struct errlist *e)
 static const char conf_text[] =
     "[daemon]\n"
     "name = torture-1\n"
-    "rules = /nonexistent/*.rules\n"
+    "rules = %s/rules.d/*.rules\n"
+    "lexicons = %s/lexicons\n"
+    "spool_dir =\n"
     "own_handles = NordvikHelp, @NordvikBank, nordvik_se\n"
     "log_level = info\n"
     "[redis]\n"
@@ -160,14 +162,15 @@ static int conf_scenario(void *arg, unsigned long n)
 static void config_loading(void **state)
 {
     struct conf_case cc;
-    char text[sizeof conf_text + 1024];
+    char text[sizeof conf_text + 4096];
     const char *token = write_temp("torture.token", "AAAA-secret\n");
-    char tok[512], dids[512];
+    char tok[512], dids[512], rules[600];
     (void)state;
 
+    SRC_PATH(rules, "conf");
     snprintf(tok, sizeof tok, "%s", token);
     snprintf(dids, sizeof dids, "%s", write_temp("torture.dids", "did:plc:bbbb\ndid:plc:cccc\n"));
-    snprintf(text, sizeof text, conf_text, tok, dids);
+    snprintf(text, sizeof text, conf_text, rules, rules, tok, dids);
     snprintf(cc.path, sizeof cc.path, "%s", write_temp("torture.conf", text));
     assert_true(walk("config_load", conf_scenario, &cc) > 50);
 }
