@@ -340,6 +340,89 @@ static const char *const unsupported_ops[] = {
     "is", "has",
 };
 
+/* Every operator name the parser knows (the README's operator table);
+ * is: and has: take the flags below. */
+static const char *const known_ops[] = {
+    "from", "to", "retweets_of", "lang", "conversation_id", "is", "has", "min_followers",
+    "followers_count", "sample", "bio", "url", "contains", "raw", "list",
+};
+static const char *const flag_ops[] = {
+    "is:retweet", "is:reply", "is:quote", "is:verified", "has:links", "has:mentions", "has:hashtags", "has:media",
+};
+
+/* Edit distance with adjacent transpositions (form -> from is 1). */
+static size_t edit_distance(const char *a, size_t n, const char *b, size_t m)
+{
+    size_t d[33][33];
+
+    if (n > 32 || m > 32)
+        return 99;
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            size_t cost = a[i - 1] != b[j - 1], v = d[i - 1][j - 1] + cost;
+            if (d[i - 1][j] + 1 < v)
+                v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[n][m];
+}
+
+/* The closest of names to w (len n) within a third of its length (at
+ * least 1, at most 2 edits), or NULL. */
+static const char *closest(const char *w, size_t n, const char *const *names, size_t count)
+{
+    const char *best = NULL;
+    size_t bestd = n / 3 < 1 ? 1 : n / 3 > 2 ? 2 : n / 3;
+
+    for (size_t i = 0; i < count; i++) {
+        size_t dist = edit_distance(w, n, names[i], strlen(names[i]));
+        if (dist <= bestd && (!best || dist < bestd)) {
+            best = names[i];
+            bestd = dist;
+        }
+    }
+    return best;
+}
+
+/* op: looks like an operator (letters and '_'), so X would refuse it and
+ * so do we: a typo in an exclusion must not silently exclude nothing. */
+static int operator_shaped(const char *op)
+{
+    for (const char *c = op; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == '_'))
+            return 0;
+    return *op != '\0';
+}
+
+static void unknown_operator(struct parser *p, size_t off, const char *op, const char *w, size_t len)
+{
+    static const struct { const char *op, *hint; } hints[] = {
+        {"hashtag", "write #NAME for a hashtag"}, {"mention", "write @NAME for a mention"},
+        {"cashtag", "write $NAME for a cashtag"}, {"http", "write a link as url:\"...\""},
+        {"https", "write a link as url:\"...\""},
+    };
+    const char *near = closest(op, strlen(op), known_ops, ARRAY_LEN(known_ops));
+
+    for (size_t i = 0; i < ARRAY_LEN(hints); i++)
+        if (strcmp(op, hints[i].op) == 0) {
+            perr(p, off, "unknown operator '%s:' (%s; quote it to match the text: \"%.*s\")", op, hints[i].hint,
+                 (int)len, w);
+            return;
+        }
+    if (near)
+        perr(p, off, "unknown operator '%s:' (did you mean %s:?)", op, near);
+    else
+        perr(p, off, "unknown operator '%s:' (quote it to match the text: \"%.*s\")", op, (int)len, w);
+}
+
 /* The node for the term just made; NULL if the parse has failed (a term
  * field that could not be allocated). */
 static struct qnode *term_node(struct parser *p)
@@ -397,19 +480,23 @@ static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
             return NULL;
         t->value = OP("lang") ? lower_dup(p, off, v, vl) : pdup(p, off, v, vl);
     } else if (OP("is") || OP("has")) {
-        static const struct { const char *name; enum term_kind k; } flags[] = {
-            {"is:retweet", TERM_IS_RETWEET}, {"is:reply", TERM_IS_REPLY},
-            {"is:quote", TERM_IS_QUOTE}, {"is:verified", TERM_IS_VERIFIED},
-            {"has:links", TERM_HAS_LINKS}, {"has:mentions", TERM_HAS_MENTIONS},
-            {"has:hashtags", TERM_HAS_HASHTAGS}, {"has:media", TERM_HAS_MEDIA},
+        /* in the order of flag_ops */
+        static const enum term_kind flags[] = {
+            TERM_IS_RETWEET, TERM_IS_REPLY, TERM_IS_QUOTE, TERM_IS_VERIFIED,
+            TERM_HAS_LINKS, TERM_HAS_MENTIONS, TERM_HAS_HASHTAGS, TERM_HAS_MEDIA,
         };
+        _Static_assert(ARRAY_LEN(flags) == ARRAY_LEN(flag_ops), "one kind per flag");
         t = NULL;
         for (size_t i = 0; i < ARRAY_LEN(flags); i++)
-            if (strlen(flags[i].name) == len && memcmp(flags[i].name, w, len) == 0)
-                t = term_new(p, flags[i].k, off, len);
+            if (strlen(flag_ops[i]) == len && memcmp(flag_ops[i], w, len) == 0)
+                t = term_new(p, flags[i], off, len);
         if (!t) {
-            perr(p, off, "unknown operator '%.*s' (is:retweet, is:reply, is:quote, is:verified, "
-                 "has:links, has:mentions, has:hashtags, has:media)", (int)len, w);
+            const char *near = closest(w, len, flag_ops, ARRAY_LEN(flag_ops));
+            if (near)
+                perr(p, off, "unknown operator '%.*s' (did you mean %s?)", (int)len, w, near);
+            else
+                perr(p, off, "unknown operator '%.*s' (is:retweet, is:reply, is:quote, is:verified, "
+                     "has:links, has:mentions, has:hashtags, has:media)", (int)len, w);
             return NULL;
         }
         t->value = pdup(p, off, w, len);
@@ -464,6 +551,10 @@ static struct qnode *parse_operator(struct parser *p, size_t off, size_t len)
                 perr(p, off, "operator '%s:' is not supported", op);
                 return NULL;
             }
+        if (operator_shaped(op)) {
+            unknown_operator(p, off, op, w, len);
+            return NULL;
+        }
         return NOT_AN_OPERATOR;
     }
 #undef OP

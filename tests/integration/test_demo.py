@@ -106,6 +106,26 @@ def gone(pid):
         return True
 
 
+def demo_processes():
+    """Processes of a demo in this checkout, whoever their parent is now."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink("/proc/%s/cwd" % pid)
+        except OSError:
+            continue
+        if gone(int(pid)):
+            continue
+        if os.path.join(TOP, "run") + "/" in cmd or (cwd == TOP and ("scripts/stream-emulator" in cmd or
+                                                                     "scripts/watch-alerts" in cmd)):
+            found.append((int(pid), cmd))
+    return found
+
+
 @pytest.fixture
 def demo():
     d = Demo()
@@ -155,3 +175,20 @@ def test_demo_reports_a_dead_mentiond(demo):
     assert re.search(r"^    mentiond\[notice\]: mentiond \S+ starting: instance demo", out, re.M), out
     left = [(pid, cmd) for pid, cmd in kids if not gone(pid)]
     assert not left, "still running after the demo gave up: %s" % left
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.4, 0.8])
+def test_demo_ctrl_c_while_starting_leaves_nothing(delay):
+    """Ctrl-C at any moment of the start (here: while it starts Redis, the
+    emulator or mentiond) stops what was started: none is orphaned."""
+    assert not demo_processes(), "a demo is already running here: %s" % demo_processes()
+    d = Demo()
+    try:
+        time.sleep(delay)
+        d.proc.send_signal(signal.SIGINT)
+        assert d.wait() == 0, d.text()
+    finally:
+        d.kill()
+    time.sleep(0.2)
+    left = demo_processes()
+    assert not left, "left running after Ctrl-C %.2f s into the start: %s\n%s" % (delay, left, d.text())

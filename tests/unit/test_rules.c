@@ -1,6 +1,7 @@
 /* rules: the query language (parse errors with columns), matching semantics
  * and rule files (every error at once, with file:line:col). */
 #include "testutil.h"
+#include <ctype.h>
 #include "matcher.h"
 #include "query.h"
 #include "rules.h"
@@ -19,6 +20,104 @@ static void parse_error(const char *q, const char *want, int want_col)
         fail_msg("query %s: error '%s' does not say '%s'", q, err, want);
     if (want_col && col != want_col)
         fail_msg("query %s: column %d, expected %d", q, col, want_col);
+}
+
+static int query_ok(const char *q)
+{
+    struct query *out;
+    char err[256];
+    int col;
+
+    if (query_parse(q, NULL, &out, err, sizeof err, &col) != 0)
+        return 0;
+    query_free(out);
+    return 1;
+}
+
+/* Every operator in the README's operator table parses (so the table and
+ * the parser agree); near misses of each are errors at their column that
+ * name the operator meant; other word: prefixes are errors too. */
+static void operators_known_and_near_misses(void **state)
+{
+    static const char *const values[][2] = {     /* a valid value per operator */
+        {"from", "x"}, {"to", "x"}, {"retweets_of", "x"}, {"min_followers", "10"}, {"followers_count", "1..9"},
+        {"bio", "word"}, {"lang", "sv"}, {"url", "word"}, {"conversation_id", "1"}, {"sample", "10"},
+        {"contains", "vik"}, {"raw", "BankID"}, {"list", "x"},
+    };
+    char path[600], *readme, *table, *end, q[128], want[256];
+    int ops = 0;
+    (void)state;
+
+    readme = file_read_all(SRC_PATH(path, "README.md"), 1 << 20, NULL, q, sizeof q);
+    assert_non_null(readme);
+    table = strstr(readme, "| group | operator | matches |");
+    assert_non_null(table);
+    end = strstr(table, "\n\n");
+    assert_non_null(end);
+    *end = '\0';
+    for (char *t = table; (t = strchr(t, '`')); ) {
+        char *close = strchr(t + 1, '`'), name[64], *colon;
+        const char *val = NULL;
+        size_t n;
+        if (!close)
+            break;
+        n = (size_t)(close - t - 1);
+        snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), t + 1);
+        t = close + 1;
+        if (!(colon = strchr(name, ':')) || colon == name || !islower((unsigned char)name[0]) ||
+            !strncmp(name, "list:", 5))         /* list: needs a lexicons directory: test_conformance */
+            continue;
+        /* as the README writes it (is:retweet, from:handle), else with a
+         * real value in place of its placeholder (min_followers:N) */
+        snprintf(q, sizeof q, "bank %s", name);
+        if (query_ok(q)) {
+            ops++;
+            continue;
+        }
+        *colon = '\0';
+        for (size_t i = 0; i < ARRAY_LEN(values); i++)
+            if (!strcmp(values[i][0], name))
+                val = values[i][1];
+        if (!val)
+            fail_msg("README operator '%s:' does not parse as written and has no value in this test", name);
+        snprintf(q, sizeof q, "bank %s:%s", name, val);
+        if (!query_ok(q))
+            fail_msg("README's operator '%s' does not parse", q);
+        ops++;
+    }
+    free(readme);
+    assert_true(ops >= 20);
+
+    /* near misses: a transposition, a letter dropped, a letter added */
+    parse_error("nordvik fraud -form:user013", "unknown operator 'form:' (did you mean from:?)", 16);
+    parse_error("nordvik langs:sv", "unknown operator 'langs:' (did you mean lang:?)", 9);
+    parse_error("nordvik retweet_of:x", "did you mean retweets_of:?", 9);
+    parse_error("nordvik min_folowers:10", "did you mean min_followers:?", 9);
+    parse_error("nordvik conversationid:1", "did you mean conversation_id:?", 9);
+    parse_error("nordvik cotnains:vik", "did you mean contains:?", 9);
+    parse_error("nordvik is:retweets", "did you mean is:retweet?", 9);
+    parse_error("nordvik has:link", "did you mean has:links?", 9);
+    parse_error("nordvik foo:bar", "unknown operator 'foo:' (quote it to match the text: \"foo:bar\")", 9);
+    parse_error("nordvik hashtag:bank", "write #NAME for a hashtag", 9);
+    parse_error("nordvik https://nordvik.example/x", "write a link as url:", 9);
+    for (size_t i = 0; i < ARRAY_LEN(values); i++) {
+        char miss[64];
+        size_t n = strlen(values[i][0]);
+        if (n < 4)
+            continue;                               /* to:, bio:, url:, raw: have no safe near miss */
+        snprintf(miss, sizeof miss, "%.*s%s", (int)(n - 1), values[i][0], "x");   /* last letter changed */
+        snprintf(q, sizeof q, "nordvik %s:%s", miss, values[i][1]);
+        snprintf(want, sizeof want, "did you mean %s:?", values[i][0]);
+        parse_error(q, want, 9);
+    }
+    /* not operator-shaped: still words */
+    {
+        struct query *out;
+        char err[256];
+        int col;
+        assert_int_equal(query_parse("meeting 10:30", NULL, &out, err, sizeof err, &col), 0);
+        query_free(out);
+    }
 }
 
 static void composition_errors(void **state)
@@ -364,6 +463,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(composition_errors),
+        cmocka_unit_test(operators_known_and_near_misses),
         cmocka_unit_test(match_table),
         cmocka_unit_test(load_good),
         cmocka_unit_test(load_errors),
