@@ -189,3 +189,14 @@ def test_replay_whole_v2_corpus():
     assert b"1417 posts" in r.stderr
     for line in r.stdout.splitlines():
         json.loads(line)
+
+
+def test_example_rules_never_alert_on_the_brands_own_posts():
+    """The shipped rules exclude both own accounts on every alternative
+    (AND binds tighter than OR: a trailing -from: on the last alternative
+    only would let the brand's own posts through).  Without a configuration,
+    so own_handles does not hide a wrong rule."""
+    own = os.path.join(TOP, "tests", "fixtures", "x_v2", "own-accounts.jsonl")
+    r = run("--replay", own, "--format", "x_v2", "--rules", RULES)
+    assert r.returncode == 0, r.stderr
+    assert "6 records, 6 posts, 0 alerts" in r.stderr, r.stderr + r.stdout
