@@ -1047,11 +1047,15 @@ static void render_metrics(void *ctx, struct buf *o)
         metrics_sample(o, mname, (double)(v), NULL);    \
     } while (0)
     PIPE("mentiond_posts_matched_total", "Posts that matched at least one rule", ps->matched);
+    PIPE("mentiond_posts_unmatched_total", "Posts looked at that matched no rule", ps->unmatched);
     PIPE("mentiond_posts_duplicate_total", "The same post again within dedup_window: no alert", ps->duplicates);
     PIPE("mentiond_shares_folded_total", "Retweets of an alerted post, counted as its shares", ps->shares_folded);
     PIPE("mentiond_own_posts_total", "Posts of own_handles (not mentions)", ps->own_posts);
     PIPE("mentiond_canned_replies_total", "canned_reply alerts raised", ps->canned_replies);
     PIPE("mentiond_pii_masked_total", "Alerts whose text had numbers masked", ps->pii_masked);
+    PIPE("mentiond_text_controls_replaced_total",
+         "Control characters (NUL and C0 but tab and newline) in posts, replaced by U+FFFD before matching",
+         ps->controls_replaced);
     PIPE("mentiond_alerts_deduplicated_total", "Alerts Redis already had (seen key): not pushed", rs->duplicates);
     PIPE("mentiond_redis_requeued_total", "Alerts sent again after a lost or refused command", rs->requeued);
     PIPE("mentiond_post_deletions_total", "Deletion notices from the sources", ps->deletions);

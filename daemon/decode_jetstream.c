@@ -270,6 +270,7 @@ static enum decode_ret j_decode(struct decoder *j, const char *rec, size_t len, 
     }
     if (j_build(j, &post, err, errlen) != 0)
         return DECODE_MALFORMED;
+    post.controls = json_reader_take_controls(j->reader);
     fn(ctx, &post);
     return DECODE_OK;
 }

@@ -257,6 +257,7 @@ static enum decode_ret m_status(struct decoder *m, const char *json, size_t len,
         return DECODE_MALFORMED;
     if (m_build(m, &post, edit, err, errlen) != 0)
         return DECODE_MALFORMED;
+    post.controls = json_reader_take_controls(m->reader);
     fn(ctx, &post);
     return DECODE_OK;
 }

@@ -129,6 +129,7 @@ static enum decode_ret nd_decode(struct decoder *d, const char *rec, size_t len,
     p.conversation_id = d->val[PF_conversation_id];
     p.in_reply_to = d->val[PF_in_reply_to];
     p.is_reply = p.in_reply_to != NULL;
+    p.controls = json_reader_take_controls(d->reader);
     fn(ctx, &p);
     return DECODE_OK;
 }

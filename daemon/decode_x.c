@@ -469,6 +469,7 @@ static enum decode_ret x_decode(struct decoder *x, const char *rec, size_t len,
         if (!t[i].id || !t[i].text)
             continue;
         x_build_post(x, &t[i], &post);
+        post.controls = json_reader_take_controls(x->reader);
         fn(ctx, &post);
         good++;
     }

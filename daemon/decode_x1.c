@@ -411,6 +411,7 @@ static enum decode_ret x1_decode(struct decoder *x, const char *rec, size_t len,
         if (!tid(t) || !ttext(t))
             continue;
         x1_build(x, &x->st[i], &post);
+        post.controls = json_reader_take_controls(x->reader);
         fn(ctx, &post);
         good++;
     }

@@ -25,7 +25,11 @@ int html_put_utf8(struct buf *out, unsigned long cp)
     char u[4];
     size_t n;
 
-    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    /* NUL and other controls from a character reference hide text as a
+     * raw one would (json.h): U+FFFD; a CR is a line break. */
+    if (cp == '\r')
+        cp = '\n';
+    if ((cp < 0x20 && cp != '\t' && cp != '\n') || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         cp = 0xFFFD;
     if (cp < 0x80) {
         u[0] = (char)cp;

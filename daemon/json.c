@@ -1,5 +1,6 @@
 /* json: yajl reader with JSON pointers, yajl_gen writer; see json.h. */
 #include "json.h"
+#include "buf.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -24,6 +25,8 @@ struct json_reader {
     int skip;                   /* containers open inside one the decoder skipped */
     int docs;                   /* top-level values completed */
     const char *abort_reason;   /* why a callback stopped the parse */
+    struct buf clean;           /* a string value with its control characters replaced */
+    unsigned controls;          /* replaced since json_reader_take_controls() */
     char ptr[JSON_MAX_POINTER];
     size_t ptr_len;
     struct json_frame stack[JSON_MAX_DEPTH_HARD + 1];
@@ -103,9 +106,52 @@ static int reader_scalar(struct json_reader *r, enum json_type t, const char *v,
 static int cb_null(void *c) { return reader_scalar(c, JSON_NULL, NULL, 0, 0); }
 static int cb_bool(void *c, int b) { return reader_scalar(c, JSON_BOOL, NULL, 0, b); }
 static int cb_number(void *c, const char *s, size_t l) { return reader_scalar(c, JSON_NUMBER, s, l, 0); }
+static int is_control(unsigned char c)
+{
+    return c < 0x20 && c != '\t' && c != '\n';
+}
+
+/* A string with control characters in it: NUL would cut every C string
+ * made of it (the rest of a post hidden from matching and from the agent),
+ * others hide text.  Each becomes U+FFFD, counted; a CR is a line break
+ * (CR LF -> LF, a lone CR -> LF), not counted. */
+static int string_cleaned(struct json_reader *r, const unsigned char *s, size_t l)
+{
+    buf_reset(&r->clean);
+    for (size_t i = 0; i < l; i++) {
+        int rc;
+        if (!is_control(s[i]))
+            rc = buf_appendc(&r->clean, (char)s[i]);
+        else if (s[i] == '\r')
+            rc = i + 1 < l && s[i + 1] == '\n' ? BUF_OK : buf_appendc(&r->clean, '\n');
+        else {
+            rc = buf_append(&r->clean, "\xEF\xBF\xBD", 3);
+            r->controls++;
+        }
+        if (rc != BUF_OK) {
+            r->abort_reason = rc == BUF_NOMEM ? "out of memory" : "string too long";
+            return 0;
+        }
+    }
+    return reader_scalar(r, JSON_STRING, r->clean.data ? r->clean.data : "", r->clean.len, 0);
+}
+
 static int cb_string(void *c, const unsigned char *s, size_t l)
 {
-    return reader_scalar(c, JSON_STRING, (const char *)s, l, 0);
+    struct json_reader *r = c;
+
+    if (!r->skip)
+        for (size_t i = 0; i < l; i++)
+            if (is_control(s[i]))
+                return string_cleaned(r, s, l);
+    return reader_scalar(r, JSON_STRING, (const char *)s, l, 0);
+}
+
+unsigned json_reader_take_controls(struct json_reader *r)
+{
+    unsigned n = r->controls;
+    r->controls = 0;
+    return n;
 }
 
 /* A skipped container is still parsed (yajl checks its syntax) and its
@@ -218,6 +264,7 @@ struct json_reader *json_reader_new(int max_depth, json_event_fn fn, void *ctx)
         return NULL;
     r->fn = fn;
     r->ctx = ctx;
+    buf_init(&r->clean, JSON_MAX_STRING);
     r->max_depth = max_depth > 0 && max_depth <= JSON_MAX_DEPTH_HARD ? max_depth
                                                                      : JSON_DEFAULT_MAX_DEPTH;
     if (reader_handle_new(r)) {
@@ -233,6 +280,7 @@ void json_reader_free(struct json_reader *r)
         return;
     if (r->h)
         yajl_free(r->h);
+    buf_free(&r->clean);
     free(r);
 }
 
@@ -243,6 +291,7 @@ int json_reader_parse(struct json_reader *r, const char *p, size_t n, char *err,
 
     r->depth = 0;
     r->skip = 0;
+    r->controls = 0;
     r->docs = 0;
     r->abort_reason = NULL;
     r->ptr_len = 0;

@@ -20,6 +20,7 @@
 
 #define JSON_DEFAULT_MAX_DEPTH 64
 #define JSON_MAX_POINTER 1024
+#define JSON_MAX_STRING (192u * 1024u * 1024u)  /* a cleaned string value (3 x the largest record) */
 
 enum json_type {
     JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING,
@@ -51,6 +52,11 @@ void json_reader_free(struct json_reader *r);
 /* Parse exactly one JSON document.  Returns 0, or -1 with err naming the
  * byte offset and the reason. */
 int json_reader_parse(struct json_reader *r, const char *p, size_t n, char *err, size_t errlen);
+
+/* String values reach the callback without control characters: each C0
+ * control but tab and newline is replaced by U+FFFD (a CR by a newline, a
+ * CR LF by LF).  How many were replaced since the last call. */
+unsigned json_reader_take_controls(struct json_reader *r);
 
 /* After "/<digits>" at p (an array index): the rest, or NULL. */
 const char *json_ptr_skip_index(const char *p);

@@ -301,6 +301,10 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
         return;
     }
     pl->st.posts++;
+    pl->st.controls_replaced += p->controls;
+    if (p->controls)
+        log_limited(LOG_NOTICE, "post %s from %s: %u control characters replaced (shown as U+FFFD)",
+                    p->id ? p->id : "?", p->source_name ? p->source_name : "?", p->controls);
     /* Shares of a post are counted whether or not they match anything. */
     if ((p->is_retweet || p->is_quote) && p->referenced_id) {
         key_of(orig, sizeof orig, p->source_type, p->referenced_id);
@@ -344,8 +348,10 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
                     p->source_name, p->id);
         return;
     }
-    if (n == 0)
+    if (n == 0) {
+        pl->st.unmatched++;
         return;
+    }
     pl->st.matched++;
     for (int i = 0; i < n; i++)
         pl->rule_matches[pl->mc.hits[i].rule]++;

@@ -47,6 +47,7 @@ struct pipeline_observer {
 struct pipeline_stats {
     uint64_t posts;
     uint64_t matched;
+    uint64_t unmatched;         /* looked at and matched no rule */
     uint64_t duplicates;        /* the same post again (other source, backfill) */
     uint64_t shares_folded;     /* retweets of an alerted post: counted, not alerted */
     uint64_t viral;             /* posts whose shares reached viral_shares */
@@ -58,6 +59,7 @@ struct pipeline_stats {
     uint64_t nomem;             /* dropped: no memory to match it */
     uint64_t deletions;         /* deletion notices from the sources */
     uint64_t deletions_forwarded; /* ... handed to the sink (alerted or unknown) */
+    uint64_t controls_replaced; /* control characters in posts' strings, replaced (json.h) */
 };
 
 /* Stages in order: shares counted -> own accounts watched -> duplicates

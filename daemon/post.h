@@ -46,6 +46,7 @@ struct post {
     int is_reply;
     int is_edit;                /* a new version of a post (Mastodon status.update) */
     int deleted;                /* a deletion notice: only id (and author) are set */
+    unsigned controls;          /* control characters replaced in its strings (json.h) */
     uint64_t received_ms;       /* wall clock when its record arrived */
     uint64_t received_us_mono;  /* monotonic, for latency */
 };

@@ -77,6 +77,29 @@ static const char *replay_lexicons(const char *rules_glob, char *out, size_t len
     return NULL;
 }
 
+/* Why posts gave no alert, and a hint when the framing looks wrong for
+ * the input (an event-stream capture read as lines, or the other way). */
+static void replay_summary(const struct pipeline *pl, const struct feed *f, int mode, const char *head,
+                           int framing_given)
+{
+    const struct pipeline_stats *st = &pl->st;
+    int looks_sse = !strncmp(head, "event:", 6) || !strncmp(head, "data:", 5) || head[0] == ':';
+
+    fprintf(stderr, "replay: of %llu posts: %llu matched a rule, %llu matched none, %llu folded as shares of an "
+            "alerted post, %llu duplicates, %llu by own_handles; %llu control characters replaced\n",
+            (unsigned long long)st->posts, (unsigned long long)st->matched, (unsigned long long)st->unmatched,
+            (unsigned long long)st->shares_folded, (unsigned long long)st->duplicates,
+            (unsigned long long)st->own_posts, (unsigned long long)st->controls_replaced);
+    if (framing_given)
+        return;
+    if (mode == FRAMING_SSE && f->fr.stats.records == 0 && head[0] && !looks_sse)
+        fprintf(stderr, "replay: hint: no server-sent event in the input; for one record per line "
+                "give --framing lines\n");
+    else if (mode == FRAMING_LINES && f->st.malformed && looks_sse)
+        fprintf(stderr, "replay: hint: the input looks like an event stream (server-sent events); "
+                "give --framing sse\n");
+}
+
 static void print_errors(struct errlist *e)
 {
     for (int i = 0; i < e->n; i++)
@@ -94,14 +117,16 @@ int replay_run(const char *input, const char *format, const char *framing, const
     struct pipeline pl;
     struct feed feed;
     FILE *in;
-    char *chunk, lexdir[4096];
+    char *chunk, lexdir[4096], head[16] = "";
     const char *lexicons;
     size_t n;
     int rc = 0;
 
     int type = source_type_parse(format);
+    /* The framing the live source of this format uses (a Mastodon capture
+     * is an event stream); --framing lines for a file of statuses. */
     int mode = framing ? framing_mode_parse(framing)
-                       : source_framing_default(type < 0 ? SRC_X_V2 : (enum source_type)type, 1, NULL);
+                       : source_framing_default(type < 0 ? SRC_X_V2 : (enum source_type)type, 0, NULL);
 
     if (!decoder_find(format)) {
         fprintf(stderr, "mentiond: --format %s: unknown (x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss)\n", format);
@@ -159,8 +184,11 @@ int replay_run(const char *input, const char *format, const char *framing, const
     feed_init(&feed, "replay", format, format, NULL, &pl);
     framer_set_mode(&feed.fr, (enum framing_mode)mode);
     chunk = xmalloc(REPLAY_CHUNK);
-    while ((n = fread(chunk, 1, REPLAY_CHUNK, in)) > 0)
+    while ((n = fread(chunk, 1, REPLAY_CHUNK, in)) > 0) {
+        if (!head[0])
+            snprintf(head, sizeof head, "%.*s", (int)(n < sizeof head - 1 ? n : sizeof head - 1), chunk);
         feed_bytes(&feed, chunk, n);
+    }
     if (ferror(in)) {
         fprintf(stderr, "mentiond: %s: read error\n", input);
         rc = 3;
@@ -175,6 +203,7 @@ int replay_run(const char *input, const char *format, const char *framing, const
             (unsigned long long)out.by_level[LEVEL_LOW], (unsigned long long)feed.st.malformed,
             (unsigned long long)feed.st.control, (unsigned long long)feed.st.skipped,
             (unsigned long long)feed.fr.stats.oversized);
+    replay_summary(&pl, &feed, mode, head, framing != NULL);
     free(chunk);
     feed_free(&feed);
     pipeline_free(&pl);

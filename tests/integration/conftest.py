@@ -201,10 +201,10 @@ def demo_alert_count():
     return len(replay(DEMO_POSTS))
 
 
-def replay(path, rules=RULES, fmt="x_v2"):
+def replay(path, rules=RULES, fmt="x_v2", framing=None):
     """Alerts the offline replay gives for a file: the reference for live runs."""
-    out = subprocess.run([BIN, "--replay", path, "--format", fmt, "--rules", rules],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([BIN, "--replay", path, "--format", fmt, "--rules", rules] +
+                         (["--framing", framing] if framing else []), capture_output=True, text=True, check=True)
     return [json.loads(l) for l in out.stdout.splitlines()]
 
 

@@ -200,3 +200,47 @@ def test_example_rules_never_alert_on_the_brands_own_posts():
     r = run("--replay", own, "--format", "x_v2", "--rules", RULES)
     assert r.returncode == 0, r.stderr
     assert "6 records, 6 posts, 0 alerts" in r.stderr, r.stderr + r.stdout
+
+
+def test_replay_says_why_posts_gave_no_alert():
+    r = run("--replay", DEMO_POSTS, "--format", "x_v2", "--rules", RULES)
+    assert r.returncode == 0, r.stderr
+    # the 32 demo posts: 23 alerts, one retweet of an alerted post folded
+    # into its shares, the rest (the bank's replies too: no configuration,
+    # so no own_handles) matched no rule
+    assert ("replay: of 32 posts: 23 matched a rule, 8 matched none, 1 folded as shares of an alerted post, "
+            "0 duplicates, 0 by own_handles; 0 control characters replaced") in r.stderr, r.stderr
+    # the same posts twice: the second copy of each is a duplicate
+    with open(DEMO_POSTS) as f:
+        twice = f.read() * 2
+    r = run("--replay", "-", "--format", "x_v2", "--rules", RULES, stdin=twice)
+    assert "of 64 posts: 23 matched a rule, 8 matched none, 1 folded" in r.stderr
+    assert "32 duplicates" in r.stderr, r.stderr
+
+
+def test_replay_frames_each_format_as_its_live_source(tmp_path):
+    sse = os.path.join(TOP, "tests", "fixtures", "mastodon", "stream.sse")
+    r = run("--replay", sse, "--format", "mastodon", "--rules", RULES)
+    assert r.returncode == 0, r.stderr
+    assert "7 records, 5 posts" in r.stderr and "0 malformed" in r.stderr, r.stderr
+    # a file of statuses, one per line: said, and read with --framing lines
+    statuses = tmp_path / "statuses.jsonl"
+    statuses.write_text("".join(l[6:] for l in open(sse) if l.startswith("data: {")))
+    r = run("--replay", str(statuses), "--format", "mastodon", "--rules", RULES)
+    assert "0 records" in r.stderr
+    assert "hint: no server-sent event in the input; for one record per line give --framing lines" in r.stderr
+    r = run("--replay", str(statuses), "--format", "mastodon", "--framing", "lines", "--rules", RULES)
+    assert "5 records, 4 posts" in r.stderr, r.stderr       # one data: line is a notification
+    # an event stream read as lines: the hint the other way
+    r = run("--replay", sse, "--format", "ndjson", "--rules", RULES)
+    assert "hint: the input looks like an event stream (server-sent events); give --framing sse" in r.stderr
+
+
+def test_replay_counts_control_characters():
+    line = ('{"data":{"id":"7","text":"\\u0000 nordvik fraud: my card was stolen","author_id":"5","lang":"en"},'
+            '"includes":{"users":[{"id":"5","username":"u","name":"U"}]}}\n')
+    r = run("--replay", "-", "--format", "x_v2", "--rules", RULES, stdin=line)
+    assert r.returncode == 0, r.stderr
+    alerts = [json.loads(l) for l in r.stdout.splitlines()]
+    assert len(alerts) == 1 and alerts[0]["post"]["text"] == "\ufffd nordvik fraud: my card was stolen"
+    assert "1 control characters replaced" in r.stderr

@@ -3,6 +3,7 @@ Asserts on what lands in Redis, compared with the offline replay of the same
 posts, and on reconnection through every fault the emulator can produce."""
 import json
 import os
+import re
 import signal
 import time
 
@@ -187,6 +188,25 @@ def test_ndjson_source_with_field_mapping(workdir, redis_server, procs):
     a = redis_server.alerts()["mentiond:q:online:high"][0]
     assert a["id"] == "feed:n1" and a["post"]["author"]["handle"] == "pat"
     assert a["post"]["author"]["followers"] == 5000
+    assert m.stop() == 0
+
+
+def test_nul_in_text_hides_nothing(workdir, redis_server, procs):
+    """One JSON escape must not hide a post: a NUL before the words that
+    match (and a bell inside) reaches Redis as U+FFFD with the whole text."""
+    feed = os.path.join(workdir, "feed.jsonl")
+    with open(feed, "w") as f:
+        f.write('{"msg": {"uid": "n1", "body": "\\u0000 Nordvik app crashed\\u0007, can\'t log in"}}\n')
+    emu = Emulator(["--posts", feed])
+    procs.append(emu)
+    src = '[source "feed"]\ntype = ndjson\nurl = %s\nfield.id = /msg/uid\nfield.text = /msg/body\n' % emu.url
+    m = Mentiond(workdir, config(redis_server.sock, src))
+    procs.append(m)
+    wait_for(lambda: redis_server.count() >= 1, 10, what="the alert of the post with a NUL")
+    a = redis_server.alerts()["mentiond:q:online:high"][0]
+    assert a["post"]["text"] == "\ufffd Nordvik app crashed\ufffd, can't log in"
+    assert "mentiond_text_controls_replaced_total 2" in m.metrics()
+    assert re.search(r"post n1 from feed: 2 control characters replaced", m.text())
     assert m.stop() == 0
 
 

@@ -128,7 +128,7 @@ def mastodon_run(workdir, redis_server, procs, records, emu_args=(), token="m-to
 def test_mastodon_sse_alerts_match_replay(workdir, redis_server, procs):
     statuses = [mastodon_status(r) for r in demo()]
     ref = write_jsonl(os.path.join(workdir, "ref.jsonl"), statuses)
-    want = sorted(a["post"]["id"] for a in replay(ref, fmt="mastodon"))
+    want = sorted(a["post"]["id"] for a in replay(ref, fmt="mastodon", framing="lines"))
     assert len(want) >= 10
     emu, m = mastodon_run(workdir, redis_server, procs, statuses,
                           ["--rate", "100", "--keepalive", "0.3",
@@ -147,7 +147,7 @@ def test_mastodon_sse_alerts_match_replay(workdir, redis_server, procs):
 def test_mastodon_delete_follows_or_withdraws(workdir, redis_server, procs):
     statuses = [mastodon_status(r) for r in demo()]
     ref = write_jsonl(os.path.join(workdir, "ref.jsonl"), statuses)
-    alerted = [a["post"]["id"] for a in replay(ref, fmt="mastodon")]
+    alerted = [a["post"]["id"] for a in replay(ref, fmt="mastodon", framing="lines")]
     emu, m = mastodon_run(workdir, redis_server, procs, statuses)
     wait_for(lambda: len(landed_ids(redis_server)) >= len(alerted), 20, what="alerts")
     # 1. an alert already in Redis: a "deleted" record follows it on its queue

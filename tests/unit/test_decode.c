@@ -17,6 +17,7 @@ struct got {
         char ref_id[128], ref_author[64], to[64], url[256], bio[128];
         long long followers;
         int verified, rt, quote, reply, deleted, edit, nurls, media;
+        unsigned controls;
     } p[MAX_POSTS];
 };
 
@@ -33,6 +34,7 @@ static void on_post(void *ctx, struct post *p)
     str_copy(g->p[g->n].url, p->nurls > 0 && p->urls[0] ? p->urls[0] : "", sizeof g->p[0].url);
     str_copy(g->p[g->n].bio, p->author.bio ? p->author.bio : "", sizeof g->p[0].bio);
     g->p[g->n].deleted = p->deleted;
+    g->p[g->n].controls = p->controls;
     g->p[g->n].edit = p->is_edit;
     g->p[g->n].nurls = p->nurls;
     g->p[g->n].media = p->has_media;
@@ -727,10 +729,67 @@ static void corpus_rss(void **state)
     assert_true(all.posts >= 1360);            /* the corpus counts 1,371 items and entries */
 }
 
+/* Control characters in a post's text never cut it short: every JSON
+ * decoder gets a record of its own fixture with "\u0000hidden\u0007 " and a
+ * CR LF and a lone CR put in front of the text.  The text keeps all of it,
+ * each control shown as U+FFFD and counted, the line breaks as newlines. */
+static void controls_replaced_in_every_decoder(void **state)
+{
+    static const struct { const char *format, *rel; int line; const char *key, *skip, *want; } cases[] = {
+        {"x_v2", XF, 1, "\"text\":\"", NULL, NULL},
+        {"x_v1", "tests/fixtures/x_v1/cases.jsonl", 1, "\"full_text\":\"", NULL, NULL},  /* the long text wins */
+        {"ndjson", "tests/fixtures/ndjson/feed.jsonl", 1, "\"body\":\"", NULL, NULL},
+        {"jetstream", JF, 1, "\"text\":\"", NULL, NULL},
+        /* HTML: a line break in the markup is a space */
+        {"mastodon", "tests/fixtures/mastodon/stream.sse", 3, "\"content\": \"", "data: ",
+         "\xEF\xBF\xBDhidden\xEF\xBF\xBD line next end"},
+    };
+    const char *inject = "\\u0000hidden\\u0007 line\\r\\nnext\\rend ";
+    const char *want = "\xEF\xBF\xBDhidden\xEF\xBF\xBD line\nnext\nend ";
+    (void)state;
+
+    for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+        struct decoder_inst d;
+        struct source_conf sc;
+        struct got g;
+        char err[256], *line = fixture_line(cases[i].rel, cases[i].line), *rec, *at;
+        const char *json = line;
+        size_t klen = strlen(cases[i].key);
+
+        if (cases[i].skip) {
+            assert_memory_equal(line, cases[i].skip, strlen(cases[i].skip));
+            json += strlen(cases[i].skip);
+        }
+        at = strstr(json, cases[i].key);
+        if (!at)
+            fail_msg("%s: no %s in %s:%d", cases[i].format, cases[i].key, cases[i].rel, cases[i].line);
+        rec = xmalloc(strlen(json) + strlen(inject) + 1);
+        sprintf(rec, "%.*s%s%s", (int)(at - json + (long)klen), json, inject, at + klen);
+        generic_conf(&sc);
+        if (!strcmp(cases[i].format, "ndjson")) {
+            sc.field[PF_id] = "/msg/uid";
+            sc.field[PF_text] = "/msg/body";
+        }
+        assert_int_equal(decoder_open(&d, cases[i].format, &sc), 0);
+        memset(&g, 0, sizeof g);
+        if (decoder_run(&d, rec, strlen(rec), on_post, &g, err, sizeof err) != DECODE_OK)
+            fail_msg("%s: %s", cases[i].format, err);
+        assert_int_equal(g.n, 1);
+        if (!strstr(g.p[0].text, cases[i].want ? cases[i].want : want))
+            fail_msg("%s: the text lost its controls' context: '%s'", cases[i].format, g.p[0].text);
+        assert_true(strlen(g.p[0].text) > strlen(want) + 5);    /* the original text after it */
+        assert_int_equal(g.p[0].controls, 2);
+        decoder_close(&d);
+        free(rec);
+        free(line);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(x_fixtures),
+        cmocka_unit_test(controls_replaced_in_every_decoder),
         cmocka_unit_test(x_v1_fixtures),
         cmocka_unit_test(mastodon_fixtures),
         cmocka_unit_test(html_text),
