@@ -403,9 +403,9 @@ static void key_error_at(struct errlist *errs, const char *file, const char *sec
         errlist_add(errs, "%s: [%s] %s = %s (the default): %s", file, section, k->key, val, why);
 }
 
-static void key_error(struct errlist *errs, const struct config *c, const char *key, const char *fmt, ...)
+static void key_error(struct errlist *errs, struct config *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void key_error(struct errlist *errs, const struct config *c, const char *key, const char *fmt, ...)
+static void key_error(struct errlist *errs, struct config *c, const char *key, const char *fmt, ...)
 {
     size_t i;
     va_list ap;
@@ -414,6 +414,7 @@ static void key_error(struct errlist *errs, const struct config *c, const char *
         ;
     if (i == NKEYS)
         abort();                        /* a message about a key not in the table */
+    c->key_bad[i] = 1;
     va_start(ap, fmt);
     key_error_at(errs, c->path, keys[i].section, &keys[i], c, c->key_line[i], fmt, ap);
     va_end(ap);
@@ -546,6 +547,8 @@ static int loader_set(struct loader *ld, const struct ckey *tab, size_t n, void 
     }
     lines[idx] = pos->line;
     if ((why = ckey_set(k, base, value, buf, sizeof buf))) {
+        if (tab == keys)
+            ld->c->key_bad[idx] = 1;
         /* the value as written: the field keeps its default */
         if (k->flags & KEY_SECRET)
             errlist_add(ld->errs, "%s:%d: [%s] %s = (hidden): %s", pos->file, pos->line, shown, key, why);
@@ -1246,18 +1249,20 @@ static void parse_priority(struct config *c, struct errlist *errs)
     config_split_list(c->own_handles, add_own, &lc);
 }
 
-struct config *config_load(const char *path, struct errlist *errs)
+struct config *config_parse(const char *path, struct errlist *errs)
 {
     struct config *c = xcalloc_try(1, sizeof *c);
     struct loader ld = {.c = c, .errs = errs};
-    int before = errs->n;
 
     if (!c || !(c->path = xstrdup_try(path)) || config_defaults(c, keys, NKEYS) < 0) {
         errlist_add(errs, "%s: out of memory", path);
-        goto fail;
+        config_free(c);
+        return NULL;
     }
-    if (inifile_parse(path, loader_key, &ld, errs) < 0)
-        goto fail;
+    if (inifile_parse(path, loader_key, &ld, errs) < 0) {
+        config_free(c);
+        return NULL;
+    }
     check_keys(c, errs);
     for (struct source_conf *s = c->sources; s; s = s->next)
         validate_source(c, s, errs);
@@ -1265,12 +1270,29 @@ struct config *config_load(const char *path, struct errlist *errs)
     validate_delivery(c, errs);
     validate_alerting(c, errs);
     parse_priority(c, errs);
-    if (errs->n > before)
-        goto fail;
     return c;
-fail:
-    config_free(c);
-    return NULL;
+}
+
+struct config *config_load(const char *path, struct errlist *errs)
+{
+    int before = errs->n;
+    struct config *c = config_parse(path, errs);
+
+    if (errs->n > before) {
+        config_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int config_rules_usable(const struct config *c)
+{
+    static const char *const need[] = {"rules", "lexicons", "accents"};
+
+    for (size_t i = 0; i < ARRAY_LEN(need); i++)
+        if (c->key_bad[config_key_index("daemon", need[i])])
+            return 0;
+    return 1;
 }
 
 struct config *config_defaults_new(void)

@@ -78,6 +78,7 @@ enum durability { DURABILITY_MEMORY, DURABILITY_SPOOL };
 struct config {
     char *path;
     int key_line[CONFIG_MAX_KEYS];      /* where each key was set; 0: its default */
+    unsigned char key_bad[CONFIG_MAX_KEYS]; /* an error named this key */
     struct errlist warnings;            /* valid but worth saying (-t prints, the daemon logs) */
     /* [daemon] */
     char *name;
@@ -166,6 +167,14 @@ struct config {
  * secrets).  Returns NULL and fills errs ("file:line: [section] key = value:
  * why"; a key left at a bad default says "(the default)" instead of a line). */
 struct config *config_load(const char *path, struct errlist *errs);
+/* The same checks, but the configuration comes back even when some failed
+ * (NULL only if the file cannot be read or without memory), so that -t and
+ * the start can check the rule files too and report every error in one
+ * round.  Never run a daemon on it with errors. */
+struct config *config_parse(const char *path, struct errlist *errs);
+/* Whether the keys the rules are loaded with (rules, lexicons, accents)
+ * passed their checks. */
+int config_rules_usable(const struct config *c);
 void config_free(struct config *c);
 /* Every key at its default, no sources: for --replay without -c, and tests. */
 struct config *config_defaults_new(void);

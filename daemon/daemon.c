@@ -171,6 +171,25 @@ static void job_free(struct build_job *j)
     free(j);
 }
 
+int daemon_load(const char *config_path, const struct rule_text *extra, int nextra, const char *origin,
+                struct config **cfg, struct ruleset **rs, struct errlist *errs)
+{
+    int before = errs->n;
+    struct config *c = config_parse(config_path, errs);
+    struct ruleset *r = NULL;
+
+    if (c && config_rules_usable(c))
+        r = rules_load_with(c->rules, (int)c->accents_fold, c->lexicons, extra, nextra, origin, errs);
+    if (errs->n > before || !c || !r) {
+        rules_free(r);
+        config_free(c);
+        return -1;
+    }
+    *cfg = c;
+    *rs = r;
+    return 0;
+}
+
 /* Worker thread: read and compile, touching only the job. */
 static void job_work(void *arg)
 {
@@ -179,11 +198,8 @@ static void job_work(void *arg)
     int fold = j->fold;
 
     if (j->kind == JOB_RELOAD) {
-        if (!(j->cfg = config_load(j->config_path, &j->errs)))
-            return;
-        glob = j->cfg->rules;
-        lex = j->cfg->lexicons;
-        fold = (int)j->cfg->accents_fold;
+        daemon_load(j->config_path, j->extra, j->nextra, j->origin, &j->cfg, &j->rs, &j->errs);
+        return;
     }
     j->rs = rules_load_with(glob, fold, lex, j->extra, j->nextra, j->origin, &j->errs);
 }
@@ -1166,14 +1182,11 @@ int daemon_run(const char *config_path, int foreground)
     struct errlist errs = {0};
     char status[256];
 
-    d.cfg = config_load(config_path, &errs);
-    if (d.cfg)
-        d.rs = rules_load(d.cfg->rules, (int)d.cfg->accents_fold, d.cfg->lexicons, &errs);
-    if (!d.cfg || !d.rs) {
+    if (daemon_load(config_path, NULL, 0, NULL, &d.cfg, &d.rs, &errs) != 0) {
         for (int i = 0; i < errs.n; i++)
             fprintf(stderr, "mentiond: %s\n", errs.msgs[i]);
+        fprintf(stderr, "mentiond: %s: %d error%s\n", config_path, errs.n, errs.n == 1 ? "" : "s");
         errlist_free(&errs);
-        config_free(d.cfg);
         return 1;
     }
     log_set_level((int)d.cfg->log_level);

@@ -39,12 +39,11 @@ static void usage(FILE *f)
 static int check(const char *path)
 {
     struct errlist errs = {0};
-    struct config *cfg = config_load(path, &errs);
+    struct config *cfg = NULL;
     struct ruleset *rs = NULL;
     int rc;
 
-    if (cfg)
-        rs = rules_load(cfg->rules, (int)cfg->accents_fold, cfg->lexicons, &errs);
+    daemon_load(path, NULL, 0, NULL, &cfg, &rs, &errs);
     for (int i = 0; i < errs.n; i++)
         fprintf(stderr, "mentiond: %s\n", errs.msgs[i]);
     for (int i = 0; cfg && i < cfg->warnings.n; i++)

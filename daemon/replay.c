@@ -136,7 +136,8 @@ int replay_run(const char *input, const char *format, const char *framing, const
         fprintf(stderr, "mentiond: --framing %s: unknown (lines, length, sse, document)\n", framing);
         return 2;
     }
-    if (config_path && !(cfg = config_load(config_path, &errs))) {
+    /* every error of the configuration and of the rules in one round */
+    if (config_path && !(cfg = config_parse(config_path, &errs))) {
         print_errors(&errs);
         return 1;
     }
@@ -157,9 +158,11 @@ int replay_run(const char *input, const char *format, const char *framing, const
         if (!lexicons)
             lexicons = "/nonexistent";
     }
-    rs = rules_load(rules_glob, (int)cfg->accents_fold, lexicons, &errs);
-    if (!rs) {
+    if (!config_path || config_rules_usable(cfg))
+        rs = rules_load(rules_glob, (int)cfg->accents_fold, lexicons, &errs);
+    if (!rs || errs.n) {
         print_errors(&errs);
+        rules_free(rs);
         config_free(cfg);
         return 1;
     }

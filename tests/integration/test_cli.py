@@ -160,21 +160,27 @@ def test_replay_says_which_word_lists_scored(tmp_path):
 
 
 def test_check_reports_every_error(tmp_path):
+    """Every error of the configuration and of every rule file in one run:
+    a bad value elsewhere does not hide the rule files' errors."""
     rules = tmp_path / "r.rules"
     rules.write_text('[rule "a"]\nquery = -x\n[rule "b"]\nquery = b\npriority = urgent\n')
     conf = tmp_path / "m.conf"
-    conf.write_text('[daemon]\nrules = %s\nbogus = 1\nspool_dir =\n[source "x"]\ntype = file\npath = /dev/null\n'
-                    % rules)
+    conf.write_text('[daemon]\nrules = %s\nbogus = 1\nspool_dir =\nworkers = 99\n[source "x"]\ntype = file\n'
+                    'path = /dev/null\n' % rules)
+    for args in (["-t", "-c", str(conf)], ["-f", "-c", str(conf)],
+                 ["--replay", DEMO_POSTS, "--format", "x_v2", "-c", str(conf)]):
+        r = run(*args)
+        assert r.returncode == 1, args
+        assert "%s:3: unknown key 'bogus' in [daemon]" % conf in r.stderr, r.stderr
+        assert "%s:5: [daemon] workers = 99: expected an integer from 0 to 8" % conf in r.stderr
+        assert "%s:2:9: rule \"a\": a rule needs at least one positive term" % rules in r.stderr
+        assert "%s:5: priority = urgent" % rules in r.stderr
+    assert "4 errors" in run("-t", "-c", str(conf)).stderr
+    # an empty rule glob is said together with the rest too
+    conf.write_text('[daemon]\nrules = %s/none/*.rules\nworkers = 99\nspool_dir =\n' % tmp_path)
     r = run("-t", "-c", str(conf))
-    assert r.returncode == 1
-    assert "%s:3: unknown key 'bogus' in [daemon]" % conf in r.stderr
-    # config errors stop before rules; fix the config and every rule error shows
-    conf.write_text('[daemon]\nrules = %s\nspool_dir =\n[source "x"]\ntype = file\npath = /dev/null\n' % rules)
-    r = run("-t", "-c", str(conf))
-    assert r.returncode == 1
-    assert "%s:2:9: rule \"a\": a rule needs at least one positive term" % rules in r.stderr
-    assert "%s:5: priority = urgent" % rules in r.stderr
-    assert "2 errors" in r.stderr
+    assert "%s:2: [daemon] rules = %s/none/*.rules: no rule file matches" % (conf, tmp_path) in r.stderr, r.stderr
+    assert "workers = 99" in r.stderr and "2 errors" in r.stderr
 
 
 def test_replay_whole_v2_corpus():
