@@ -332,8 +332,8 @@ static void job_done(void *arg)
     if (!j->rs) {
         for (int i = 0; i < j->errs.n; i++)
             log_msg(LOG_ERR, "%s rejected: %s", what, j->errs.msgs[i]);
-        log_msg(LOG_ERR, "%s rejected (%d errors); the previous configuration and %d rules keep running",
-                what, j->errs.n, d->rs->n);
+        log_msg(LOG_ERR, "%s rejected (%d error%s); the previous configuration and %d rules keep running",
+                what, j->errs.n, j->errs.n == 1 ? "" : "s", d->rs->n);
         if (j->kind == JOB_REDIS_RULES)
             d->extra_digest = j->digest;   /* do not rebuild the same bad hash every poll */
         publish_status(d, j, 0);

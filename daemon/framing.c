@@ -39,6 +39,13 @@ void framer_free(struct framer *f)
     buf_free(&f->sse);
 }
 
+/* A record over max_record: counted, and where it began (for the log). */
+static void framer_oversized(struct framer *f, uint64_t start)
+{
+    f->stats.oversized++;
+    f->oversized_at = start;
+}
+
 static void sse_clear_event(struct framer *f)
 {
     buf_reset(&f->sse);
@@ -85,7 +92,7 @@ static int framer_emit(struct framer *f, const char *rec, size_t len, uint64_t o
         return 0;
     }
     if (len > f->max_record) {
-        f->stats.oversized++;
+        framer_oversized(f, off);
         return 0;
     }
     f->stats.records++;
@@ -123,7 +130,7 @@ static void length_line(struct framer *f, const char *line, size_t len)
     /* The count includes the record's CRLF. */
     f->body_skip = v > f->max_record + 2;
     if (f->body_skip)
-        f->stats.oversized++;
+        framer_oversized(f, f->record_start);
 }
 
 static int length_emit(struct framer *f, const char *rec, size_t len, framer_record_fn fn, void *ctx)
@@ -172,7 +179,7 @@ static int sse_dispatch(struct framer *f, framer_record_fn fn, void *ctx)
     }
     /* Prefix the event name: grow by its length, then shift the data. */
     if (buf_append(&f->sse, name, nl) != BUF_OK) {
-        f->stats.oversized++;
+        framer_oversized(f, f->sse_start);
     } else {
         memmove(f->sse.data + nl, f->sse.data, old);
         memcpy(f->sse.data, name, nl - 1);
@@ -190,7 +197,7 @@ static void sse_data(struct framer *f, const char *v, size_t vlen)
         return;
     if ((f->sse_has_data && buf_appendc(&f->sse, '\n') != BUF_OK) ||
         buf_append(&f->sse, v, vlen) != BUF_OK || f->sse.len > f->max_record) {
-        f->stats.oversized++;
+        framer_oversized(f, f->sse_start);
         f->sse_skip = 1;
         return;
     }
@@ -265,10 +272,10 @@ static void line_too_long(struct framer *f)
         f->stats.garbage++;
     } else if (f->mode == FRAMING_SSE) {
         if (!f->sse_skip)
-            f->stats.oversized++;
+            framer_oversized(f, f->sse_start);
         f->sse_skip = 1;                        /* the whole event goes */
     } else {
-        f->stats.oversized++;
+        framer_oversized(f, f->record_start);
     }
 }
 
@@ -324,7 +331,7 @@ int framer_feed(struct framer *f, const char *p, size_t n, framer_record_fn fn, 
             f->record_start = f->offset;
         f->offset += n;
         if (!f->skipping && buf_append(&f->pending, p, n) != BUF_OK) {
-            f->stats.oversized++;
+            framer_oversized(f, f->record_start);
             f->skipping = 1;
             buf_reset(&f->pending);
         }

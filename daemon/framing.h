@@ -73,6 +73,7 @@ struct framer {
     char sse_last_id[FRAMING_SSE_MAX_ID];
     long sse_retry_ms;          /* from "retry:", -1 if never sent */
     struct framer_stats stats;
+    uint64_t oversized_at;      /* stream offset of the last oversized record */
 };
 
 void framer_init(struct framer *f, size_t max_record);

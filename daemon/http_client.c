@@ -250,6 +250,31 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* "remaining 3 of 50, reset 2026-12-06T21:40:05Z": only what the server
+ * sent (a plain feed may send one header or none). */
+static void rate_limit_text(struct http_stream *s)
+{
+    char *o = s->rate_limit, reset[40];
+    size_t len = sizeof s->rate_limit, n = 0;
+    long long t;
+
+    o[0] = '\0';
+    if (s->rl_remaining[0])
+        n += (size_t)snprintf(o + n, len - n, "remaining %s", s->rl_remaining);
+    if (s->rl_limit[0] && n < len)
+        n += (size_t)snprintf(o + n, len - n, n ? " of %s" : "limit %s", s->rl_limit);
+    if (s->rl_reset[0] && n < len) {
+        if (parse_ll(s->rl_reset, 1, 32503680000LL, &t) == 0) {
+            format_iso8601_ms((uint64_t)t * 1000, reset, sizeof reset);
+            reset[19] = 'Z';            /* whole seconds */
+            reset[20] = '\0';
+        } else {
+            str_copy(reset, s->rl_reset, sizeof reset);
+        }
+        snprintf(o + n, len - n, "%sreset %s", n ? ", " : "", reset);
+    }
+}
+
 /* Header lines: note the status and X's x-rate-limit-* values. */
 static size_t header_cb(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -285,9 +310,7 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *arg)
     v[vl] = '\0';
     str_copy(dst, v, dstlen);
     if (rl)
-        snprintf(s->rate_limit, sizeof s->rate_limit, "remaining %s of %s, reset %s",
-             s->rl_remaining[0] ? s->rl_remaining : "?", s->rl_limit[0] ? s->rl_limit : "?",
-             s->rl_reset[0] ? s->rl_reset : "?");
+        rate_limit_text(s);
     return n;
 }
 

@@ -1,5 +1,6 @@
 /* log: syslog + optional stderr; see log.h. */
 #include "log.h"
+#include "util.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -86,9 +87,15 @@ void log_write(int level, const char *fmt, ...)
     va_end(ap);
     if (log_syslog_open)
         syslog(level, "%s", msg);
-    /* Before log_open (command-line tools, tests) stderr is the only sink. */
-    if (log_to_stderr || !log_syslog_open)
+    /* -f: the daemon's stderr, timestamped like a log file.  Before
+     * log_open (command-line tools, tests) stderr is the only sink. */
+    if (log_to_stderr) {
+        char at[40];
+        format_iso8601_ms(now_real_ms(), at, sizeof at);
+        fprintf(stderr, "%s mentiond[%s]: %s\n", at, log_level_name(level), msg);
+    } else if (!log_syslog_open) {
         fprintf(stderr, "mentiond[%s]: %s\n", log_level_name(level), msg);
+    }
 }
 
 int log_rl_allow(struct log_rl *rl, int level)

@@ -822,8 +822,10 @@ void feed_bytes(struct feed *f, const char *p, size_t n)
     framer_feed(&f->fr, p, n, feed_on_record, f);
     feed_submit(f);
     if (f->fr.stats.oversized != over)
-        log_limited(LOG_WARNING, "source %s: record over %zu bytes skipped (%llu so far)",
-                    f->name, f->fr.max_record, (unsigned long long)f->fr.stats.oversized);
+        log_limited(LOG_WARNING, "source %s: stream offset %llu: record over %zu bytes skipped (%llu so far); "
+                    "raise the source's max_record if such records are real", f->name,
+                    (unsigned long long)f->fr.oversized_at, f->fr.max_record,
+                    (unsigned long long)f->fr.stats.oversized);
 }
 
 void feed_record(struct feed *f, const char *p, size_t n)

@@ -877,8 +877,15 @@ static int node_positive(const struct query *q, const struct qnode *n)
     return 0;
 }
 
+static void or_side_error(struct parser *p, size_t off)
+{
+    perr(p, off, "each side of OR needs a positive term "
+         "(negated terms and lang:, is:, has:, sample:, follower counts cannot stand alone)");
+}
+
 static struct qnode *parse_or(struct parser *p)
 {
+    size_t first_off = p->cur.off, kid_off;
     struct qnode *first = parse_and(p), *n, *kid;
     size_t or_off;
 
@@ -888,6 +895,12 @@ static struct qnode *parse_or(struct parser *p)
         return first;
     if (!(n = node_with(p, Q_OR, first)))
         return NULL;
+    /* the caret goes under the side that cannot stand alone */
+    if (!node_positive(p->q, first)) {
+        or_side_error(p, first_off);
+        node_free(n);
+        return NULL;
+    }
     while (p->cur.type == L_OR) {
         or_off = p->cur.off;
         lex_next(p);
@@ -896,20 +909,19 @@ static struct qnode *parse_or(struct parser *p)
             node_free(n);
             return NULL;
         }
+        kid_off = p->cur.off;
         if (!(kid = parse_and(p))) {
             node_free(n);
             return NULL;
         }
         if (node_add(p, n, kid))
             return NULL;
-    }
-    for (int i = 0; i < n->nkids; i++)
-        if (!node_positive(p->q, n->kids[i])) {
-            perr(p, p->cur.off, "each side of OR needs a positive term "
-                 "(negated terms and lang:, is:, has:, sample:, follower counts cannot stand alone)");
+        if (!node_positive(p->q, kid)) {
+            or_side_error(p, kid_off);
             node_free(n);
             return NULL;
         }
+    }
     return n;
 }
 

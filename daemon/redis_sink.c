@@ -229,6 +229,9 @@ static void set_state(struct redis_sink *r, enum redis_state st, const char *why
     if (st == REDIS_UP) {
         r->st.went_up++;
         log_msg(LOG_NOTICE, "redis: up (%s)", why);
+    } else if (st == REDIS_DOWN && r->closing && !redis_sink_pending(r)) {
+        r->st.went_down++;              /* our own close at shutdown, nothing left: not a fault */
+        log_msg(LOG_INFO, "redis: closed (%s)", why);
     } else if (st == REDIS_DOWN) {
         r->st.went_down++;
         log_msg(LOG_WARNING, "redis: down: %s; %llu alerts waiting (%llu in memory)", why,

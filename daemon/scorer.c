@@ -29,7 +29,26 @@ static void raise_to(struct score *s, int level)
         s->level = level;
 }
 
-/* Words of one lexicon found in the post: up to max, each a reason. */
+/* Whether term a's tokens stand, in order and adjacent, inside term b's
+ * ("nere" inside "banken ligger nere"): one urgency, not two. */
+static int term_within(const struct qterm *a, const struct qterm *b)
+{
+    if (!a->ntoks || b->ntoks <= a->ntoks)
+        return 0;
+    for (int s = 0; s + a->ntoks <= b->ntoks; s++) {
+        int k = 0;
+        while (k < a->ntoks && strcmp(a->toks[k], b->toks[s + k]) == 0)
+            k++;
+        if (k == a->ntoks)
+            return 1;
+    }
+    return 0;
+}
+
+#define LEXICON_HITS_MAX 64             /* terms of one list looked at per post */
+
+/* Words of one lexicon found in the post: up to max, each a reason; a term
+ * inside a longer one that also matched counts with it, not again. */
 static int lexicon_terms(const struct ruleset *lex, const struct match_ctx *lexmc, const char *list,
                          const char *kind, int max, struct score *out)
 {
@@ -39,13 +58,21 @@ static int lexicon_terms(const struct ruleset *lex, const struct match_ctx *lexm
         return 0;
     for (int i = 0; i < lexmc->nhits && found < max; i++) {
         const struct rule *r = &lex->rules[lexmc->hits[i].rule];
+        int hit[LEXICON_HITS_MAX], nhit = 0;
         if (strcmp(r->name, list) != 0)
             continue;
-        for (int t = 0; t < r->q->nterms && found < max; t++)
-            if (matcher_term_hit(lexmc, r, t)) {
-                add_reason(out, "%s:%s", kind, r->q->terms[t].raw);    /* as the list has it */
-                found++;
-            }
+        for (int t = 0; t < r->q->nterms && nhit < LEXICON_HITS_MAX; t++)
+            if (matcher_term_hit(lexmc, r, t))
+                hit[nhit++] = t;
+        for (int h = 0; h < nhit && found < max; h++) {
+            int inside = 0;
+            for (int o = 0; o < nhit && !inside; o++)
+                inside = o != h && term_within(&r->q->terms[hit[h]], &r->q->terms[hit[o]]);
+            if (inside)
+                continue;
+            add_reason(out, "%s:%s", kind, r->q->terms[hit[h]].raw);    /* as the list has it */
+            found++;
+        }
     }
     return found;
 }

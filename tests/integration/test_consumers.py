@@ -1,6 +1,7 @@
 """The reference workers of the README (scripts/consumer-list and
 scripts/consumer-stream) against alerts the real daemon wrote."""
 import json
+import re
 import os
 import signal
 import subprocess
@@ -79,10 +80,16 @@ def test_stream_worker_acks_and_claims_what_a_dead_worker_left(workdir, redis_se
     # a poison alert (always failing) ends in the dead-letter stream
     m.stop()
     r.xadd("mentiond:s:online:critical", {"alert": '{"priority":{"level":"critical"},"post":{"id":"x"}}'})
+    said = ""
     for _ in range(3):
-        run([STREAM, "--queue", queue, "--group", "workers", "--consumer", "w3", "--socket", redis_server.sock,
-             "--claim-idle-ms", "0", "--max-deliveries", "2", "--exec", "exit 1", "--once"])
+        said += run([STREAM, "--queue", queue, "--group", "workers", "--consumer", "w3", "--socket",
+                     redis_server.sock, "--claim-idle-ms", "0", "--max-deliveries", "2", "--exec", "exit 1",
+                     "--once"]).stderr
     assert r.xlen("mentiond:s:online:critical:dead") == 1
+    # ids as Redis writes them, not Python's bytes repr
+    assert re.search(r"consumer-stream: mentiond:s:online:critical \d+-\d+ moved to "
+                     r"mentiond:s:online:critical:dead", said), said
+    assert "b'" not in said, said
     assert r.xpending("mentiond:s:online:critical", "workers")["pending"] == 0
 
 

@@ -172,7 +172,8 @@ def test_demo_reports_a_dead_mentiond(demo):
     assert "demo: mentiond exited (killed by SIGKILL)" in out, out
     assert "demo: last lines of run/mentiond.log:" in out, out
     # the log's own lines, on the terminal
-    assert re.search(r"^    mentiond\[notice\]: mentiond \S+ starting: instance demo", out, re.M), out
+    assert re.search(r"^    \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z mentiond\[notice\]: mentiond \S+ starting: "
+                     r"instance demo", out, re.M), out
     left = [(pid, cmd) for pid, cmd in kids if not gone(pid)]
     assert not left, "still running after the demo gave up: %s" % left
 

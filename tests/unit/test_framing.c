@@ -78,6 +78,7 @@ static void oversized_skipped_then_resync(void **state)
         framer_feed(&f, "\nok2\n", 5, collect_rec, &c);
         assert_string_equal(c.out, "ok1|ok2|");
         assert_int_equal(f.stats.oversized, 1);
+        assert_int_equal(f.oversized_at, 4);            /* where the big record began */
         /* Memory stayed within the cap. */
         assert_true(f.pending.alloc <= 64 + 2);
         framer_free(&f);

@@ -129,7 +129,9 @@ static void composition_errors(void **state)
     parse_error("-(fraud scam)", "cannot be negated", 1);
     parse_error("-fraud", "positive term", 1);
     parse_error("-fraud -scam", "positive term", 0);
-    parse_error("apple OR -ipad", "each side of OR", 0);
+    parse_error("apple OR -ipad", "each side of OR", 10);        /* under the side, not past the end */
+    parse_error("-ipad OR apple", "each side of OR", 1);
+    parse_error("nordvik OR (lang:sv OR bank)", "each side of OR", 13);
     parse_error("lang:en", "positive term", 0);
     parse_error("is:retweet OR bofa", "each side of OR", 0);
     parse_error("fraud OR", "OR needs a term", 7);

@@ -14,7 +14,7 @@ static struct ruleset *load(void)
     struct ruleset *rs;
     char dir[600];
 
-    write_temp("urgency.txt", "; test list\nfraud\n\"charged twice\"\nstolen\nlawyer\n");
+    write_temp("urgency.txt", "; test list\nfraud\n\"charged twice\"\nstolen\nlawyer\n\"banken ligger nere\"\nnere\n");
     write_temp("negative.txt", "worst\n😡\n");
     rules = write_temp("s.rules", "[rule \"n\"]\nquery = nordvik\npriority = normal\nqueue = care\n"
                                   "[rule \"l\"]\nquery = sponsor\npriority = low\n");
@@ -88,6 +88,10 @@ static void each_reason(void **state)
     /* accents folded in lexicons; at most terms_max (2) words counted */
     EXPECT(score(rs, cfg, "nordvik FRAUD stolen, charged twice", -1, 0, none), LEVEL_NORMAL, 52,
            "rule:normal urgency:fraud urgency:charged twice");
+    /* a term inside a longer one that matched is the same urgency, once */
+    EXPECT(score(rs, cfg, "nordvik: banken ligger nere", -1, 0, none), LEVEL_NORMAL, 46,
+           "rule:normal urgency:banken ligger nere");
+    EXPECT(score(rs, cfg, "nordvik nere igen", -1, 0, none), LEVEL_NORMAL, 46, "rule:normal urgency:nere");
     EXPECT(score(rs, cfg, "nordvik worst 😡", -1, 0, none), LEVEL_NORMAL, 46,
            "rule:normal sentiment:worst sentiment:😡");
     EXPECT(score(rs, cfg, "nordvik", -1, 0, pii), LEVEL_HIGH, 60, "rule:normal pii:card_number");
