@@ -59,7 +59,10 @@ def test_alerts_land_once_by_queue_and_level(workdir, redis_server, procs, worke
     assert "mentiond_worker_threads %d" % workers in m.metrics()
     log = m.text()
     assert "it-token" not in log                     # the bearer token never reaches the log
+    assert re.search(r"connection rate limit remaining 49 of 50, reset \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", log)
     assert m.stop() == 0
+    # a clean stop closes Redis without a warning
+    assert "redis: down:" not in m.text() and "redis: closed" in m.text(), m.text()[-2000:]
 
 
 @pytest.mark.parametrize("workers", [0, 1])
