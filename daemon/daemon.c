@@ -601,9 +601,44 @@ static void cursors_final(struct daemon *d)
 
 static void on_close_poll(evutil_socket_t fd, short what, void *arg);
 
+/* What the status line and the heartbeat report, summed over levels and
+ * sources. */
+struct totals {
+    uint64_t enqueued, dropped, records, posts, rejected;
+    int sources_up;
+};
+
+static void totals_get(struct daemon *d, struct totals *t)
+{
+    const struct redis_stats *rst = redis_sink_stats(d->sink);
+    const struct spool *sp = redis_sink_spool(d->sink);
+
+    memset(t, 0, sizeof *t);
+    for (int l = 0; l < LEVEL_COUNT; l++) {
+        t->enqueued += rst->enqueued[l];
+        t->dropped += rst->dropped[l] + rst->dropped_spool[l] + (sp ? spool_stats(sp)->dropped[l] : 0);
+    }
+    for (int i = 0; i < d->nsrc; i++) {
+        const struct feed *f = source_feed(d->src[i]);
+        t->records += f->fr.stats.records;
+        t->posts += f->st.posts;
+        t->rejected += feed_rejected(f);
+        t->sources_up += source_state(d->src[i]) == SOURCE_UP;
+    }
+}
+
 static void finish(struct daemon *d)
 {
     uint64_t left = redis_sink_pending(d->sink), written = 0, lost;
+    struct totals t;
+
+    /* What was read and what became of it, so a stop can be checked
+     * against what the sources sent. */
+    totals_get(d, &t);
+    log_msg(LOG_NOTICE, "shutdown: since the start %llu records read, %llu posts decoded, %llu rejected; "
+            "%llu alerts acknowledged by Redis, %llu still to deliver", (unsigned long long)t.records,
+            (unsigned long long)t.posts, (unsigned long long)t.rejected, (unsigned long long)t.enqueued,
+            (unsigned long long)left);
 
     if (!left) {
         log_msg(LOG_NOTICE, "shutdown: all alerts delivered");
@@ -714,32 +749,6 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     else
         log_msg(LOG_WARNING, "watchdog: loop was blocked for %llums", (unsigned long long)(now - d->last_tick_ms));
     d->last_tick_ms = now;
-}
-
-/* What the status line and the heartbeat report, summed over levels and
- * sources. */
-struct totals {
-    uint64_t enqueued, dropped, records, posts, rejected;
-    int sources_up;
-};
-
-static void totals_get(struct daemon *d, struct totals *t)
-{
-    const struct redis_stats *rst = redis_sink_stats(d->sink);
-    const struct spool *sp = redis_sink_spool(d->sink);
-
-    memset(t, 0, sizeof *t);
-    for (int l = 0; l < LEVEL_COUNT; l++) {
-        t->enqueued += rst->enqueued[l];
-        t->dropped += rst->dropped[l] + rst->dropped_spool[l] + (sp ? spool_stats(sp)->dropped[l] : 0);
-    }
-    for (int i = 0; i < d->nsrc; i++) {
-        const struct feed *f = source_feed(d->src[i]);
-        t->records += f->fr.stats.records;
-        t->posts += f->st.posts;
-        t->rejected += feed_rejected(f);
-        t->sources_up += source_state(d->src[i]) == SOURCE_UP;
-    }
 }
 
 /* Periodic summary at info: what an on-call engineer wants from the log. */
