@@ -32,6 +32,8 @@ static void put_times(struct json_writer *w, const struct post *p, uint64_t now_
     jw_map_close(w);
 }
 
+static void put_referenced(struct json_writer *w, const struct post *p);
+
 static void put_post(struct json_writer *w, const struct post *p)
 {
     jw_key(w, "post");
@@ -60,12 +62,52 @@ static void put_post(struct json_writer *w, const struct post *p)
     jw_bool(w, p->is_retweet);
     jw_key(w, "is_quote");
     jw_bool(w, p->is_quote);
-    if (p->referenced_id)
+    if (p->referenced_id) {
         jw_put_str(w, "referenced_id", p->referenced_id);
+        put_referenced(w, p);
+    }
     jw_map_close(w);
 }
 
-static void put_matches(struct json_writer *w, const struct ruleset *rs, const struct match_ctx *mc)
+/* The retweeted or quoted post as the source gave it (text masked like the
+ * post's): what the agent reads, and whose it is. */
+static void put_referenced(struct json_writer *w, const struct post *p)
+{
+    jw_key(w, "referenced");
+    jw_map_open(w);
+    jw_put_str(w, "id", p->referenced_id);
+    jw_put_str(w, "text", p->referenced_text);
+    jw_key(w, "author");
+    jw_map_open(w);
+    jw_put_str(w, "id", p->referenced_author_id);
+    jw_put_str(w, "handle", p->referenced_author);
+    jw_put_str(w, "name", p->referenced_name);
+    jw_key(w, "followers");
+    if (p->referenced_followers >= 0)
+        jw_int(w, p->referenced_followers);
+    else
+        jw_null(w);
+    jw_map_close(w);
+    jw_map_close(w);
+}
+
+/* Whom to answer: a retweet's customer is the original author (the
+ * retweeter only passed the complaint on); anyone else's, the author. */
+static void put_customer(struct json_writer *w, const struct post *p)
+{
+    int ref = p->is_retweet && (p->referenced_author || p->referenced_author_id);
+
+    jw_key(w, "customer");
+    jw_map_open(w);
+    jw_put_str(w, "id", ref ? p->referenced_author_id : p->author.id);
+    jw_put_str(w, "handle", ref ? p->referenced_author : p->author.handle);
+    jw_put_str(w, "name", ref ? p->referenced_name : p->author.name);
+    jw_put_str(w, "is", ref ? "referenced_author" : "author");
+    jw_map_close(w);
+}
+
+static void put_matches(struct json_writer *w, const struct ruleset *rs, const struct match_ctx *mc,
+                        const unsigned char *in_referenced)
 {
     jw_key(w, "matches");
     jw_array_open(w);
@@ -75,6 +117,7 @@ static void put_matches(struct json_writer *w, const struct ruleset *rs, const s
         jw_put_str(w, "rule", r->name);
         jw_put_str(w, "tag", r->tag);
         jw_put_str(w, "queue", r->queue);
+        jw_put_str(w, "in", in_referenced && in_referenced[i] ? "referenced" : "text");
         jw_key(w, "terms");
         jw_array_open(w);
         for (int t = 0; t < r->q->nterms; t++)
@@ -240,7 +283,8 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
 
     snprintf(id, sizeof id, "%s:%s", p->source_name ? p->source_name : "", p->id);
     put_head(w, "mention", id, instance, p);
-    put_matches(w, rs, mc);
+    put_matches(w, rs, mc, cx->in_referenced);
+    put_customer(w, p);
     jw_put_str(w, "queue", best->queue);
     {
         const char *reasons[SCORER_MAX_REASONS];

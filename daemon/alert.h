@@ -47,6 +47,9 @@ struct alert_context {
     const char *const *author_ids;      /* their ids, most recent first */
     int nids;
     uint32_t shares;            /* shares seen of this post (or the post it shares) */
+    /* per hit of mc: 1 when the rule matched only with the referenced
+     * post's text (matches[].in = "referenced"); NULL: all in the text */
+    const unsigned char *in_referenced;
 };
 
 /* Build the alert for a matched post (its text already masked).  instance

@@ -228,6 +228,9 @@ static int m_build(struct decoder *m, struct post *p, int edit, char *err, size_
         p->is_retweet = 1;
         p->referenced_id = rb->id;
         p->referenced_author = rb->acct;
+        p->referenced_author_id = rb->acct_id;
+        p->referenced_name = rb->display_name;
+        p->referenced_followers = rb->followers;
         buf_reset(&m->links);
         p->referenced_text = m_plain(m, rb, 1);
         p->has_media = rb->nmedia > 0;

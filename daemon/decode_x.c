@@ -424,7 +424,15 @@ static void x_build_post(struct decoder *x, const struct x_tweet *t, struct post
     p->referenced_id = t->rt_id ? t->rt_id : t->quote_id;
     ref = x_find_tweet(x, p->referenced_id);
     p->referenced_text = ref ? ref->text : NULL;
-    p->referenced_author = ref ? x_handle(x, ref->author_id) : NULL;
+    if (ref) {
+        const struct x_user *ru = x_find_user(x, ref->author_id);
+        p->referenced_author_id = ref->author_id;
+        if (ru) {
+            p->referenced_author = ru->username;
+            p->referenced_name = ru->name;
+            p->referenced_followers = ru->followers;
+        }
+    }
     p->urls = t->urls;
     p->nurls = t->nurls;
     p->nmentions = t->nmentions;

@@ -343,6 +343,9 @@ static void x1_build(struct decoder *x, const struct x1_status *s, struct post *
             p->referenced_text = ttext(ref);
         }
         p->referenced_author = ref->screen_name;
+        p->referenced_author_id = ref->user_id;
+        p->referenced_name = ref->name;
+        p->referenced_followers = ref->followers;
     }
     p->urls = e->urls;
     p->nurls = e->nurls;

@@ -23,6 +23,8 @@
 #define SHARES_VIRAL 1u
 
 static void pipeline_stop_workers(struct pipeline *pl);
+static void masks_init(struct pl_masks *m);
+static void masks_free(struct pl_masks *m);
 
 void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct ruleset *rs,
                    alert_sink_fn sink, void *sink_ctx)
@@ -32,10 +34,10 @@ void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct r
     pl->sink = sink;
     pl->sink_ctx = sink_ctx;
     match_ctx_init(&pl->mc);
+    match_ctx_init(&pl->mc_own);
     match_ctx_init(&pl->lexmc);
     tokens_init(&pl->canned_tk);
-    buf_init(&pl->masked, TEXT_MAX_FOLDED);
-    buf_init(&pl->masked_name, 4096);
+    masks_init(&pl->masked);
     pl->jw = jw_new();
     if (!pl->jw)
         abort();
@@ -50,10 +52,11 @@ void pipeline_free(struct pipeline *pl)
 {
     pipeline_stop_workers(pl);
     match_ctx_free(&pl->mc);
+    match_ctx_free(&pl->mc_own);
+    free(pl->in_ref);
     match_ctx_free(&pl->lexmc);
     tokens_free(&pl->canned_tk);
-    buf_free(&pl->masked);
-    buf_free(&pl->masked_name);
+    masks_free(&pl->masked);
     window_free(&pl->authors);
     window_free(&pl->shares);
     window_free(&pl->seen);
@@ -160,24 +163,53 @@ static void watch_own_post(struct pipeline *pl, struct post *p, uint64_t now)
     }
 }
 
-/* Mask card and account numbers in the text and the author's name; the
- * post then points at the masked copies (in mt and mn). */
-static int mask_fields(const struct config *cfg, struct post *p, struct buf *mt, struct buf *mn)
+static void masks_init(struct pl_masks *m)
 {
-    int found = pii_mask(p->text, strlen(p->text), &cfg->accounts, mt), f2 = 0;
+    for (int i = 0; i < MASK_FIELDS; i++)
+        buf_init(&m->f[i], i == MASK_TEXT || i == MASK_REF_TEXT ? TEXT_MAX_FOLDED : 4096);
+}
 
-    if (found < 0)
-        return -1;
-    if (found)
-        p->text = mt->data;
-    if (p->author.name && (f2 = pii_mask(p->author.name, strlen(p->author.name), &cfg->accounts, mn)) > 0)
-        p->author.name = mn->data;
-    return found | (f2 > 0 ? f2 : 0);
+static void masks_free(struct pl_masks *m)
+{
+    for (int i = 0; i < MASK_FIELDS; i++)
+        buf_free(&m->f[i]);
+}
+
+/* The fields masking covers, in the order of MASK_*. */
+static const char **mask_field(struct post *p, int i)
+{
+    switch (i) {
+    case MASK_TEXT: return &p->text;
+    case MASK_NAME: return &p->author.name;
+    case MASK_REF_TEXT: return &p->referenced_text;
+    default: return &p->referenced_name;
+    }
+}
+
+/* Mask card and account numbers in the text and the author's name, and in
+ * the referenced post's (the alert carries it too); the post then points at
+ * the masked copies in m.  The kinds found (pii.h), or -1 on a text that
+ * cannot be masked. */
+static int mask_fields(const struct config *cfg, struct post *p, struct pl_masks *m)
+{
+    int found = 0;
+
+    for (int i = 0; i < MASK_FIELDS; i++) {
+        const char **f = mask_field(p, i);
+        int k = *f ? pii_mask(*f, strlen(*f), &cfg->accounts, &m->f[i]) : 0;
+        if (k < 0 && i == MASK_TEXT)
+            return -1;
+        if (k > 0) {
+            *f = m->f[i].data;
+            found |= k;
+        }
+    }
+    return found;
 }
 
 static int mask_post(struct pipeline *pl, struct post *p)
 {
-    return mask_fields(pl->cfg, p, &pl->masked, &pl->masked_name);
+    return mask_fields(pl->cfg, p, &pl->masked);
 }
 
 /* One more share of the post `key`.  Past viral_shares, an alerted post is
@@ -199,10 +231,10 @@ static void count_share(struct pipeline *pl, struct post *p, const char *key, ui
     sh->flags |= SHARES_VIRAL;
     pl->st.viral++;
     text = p->is_retweet && p->referenced_text ? p->referenced_text : p->text;
-    f = text ? pii_mask(text, strlen(text), &pl->cfg->accounts, &pl->masked) : 0;
+    f = text ? pii_mask(text, strlen(text), &pl->cfg->accounts, &pl->masked.f[MASK_TEXT]) : 0;
     if (f < 0)
         return;
-    pl->obs.viral(pl->obs.ctx, key, p, f ? pl->masked.data : text, n);
+    pl->obs.viral(pl->obs.ctx, key, p, f ? pl->masked.f[MASK_TEXT].data : text, n);
 }
 
 /* A deletion notice.  Posts this process saw and did not alert need
@@ -245,7 +277,7 @@ struct pl_post {
     struct post p;              /* strings in the job's arena */
     int n;                      /* matcher_match() */
     int pii;                    /* mask_fields(), when n > 0 */
-    const char *masked_text, *masked_name;      /* NULL: nothing masked */
+    const char *masked[MASK_FIELDS];            /* NULL: nothing masked */
     size_t ids_off;             /* rules, terms, lexicon rules, lexicon terms */
     int nterms, nlex, nlexterms;                /* nlex -1: lexicons not matched */
     const uint32_t *ids;        /* set when the job is collected */
@@ -261,6 +293,38 @@ static int run_match(struct pipeline *pl, struct post *p, const struct pl_post *
     return pre->n;
 }
 
+/* A retweet or quote is matched with the post it shares (as X does); for
+ * each rule that matched, whether the post's own text would have matched
+ * it too, or only the shared one: matches[].in.  Only posts that alert
+ * carry a shared text through here, so the second match is rare.  NULL
+ * when every match is in the text (or without memory to say). */
+static const unsigned char *referenced_hits(struct pipeline *pl, const struct post *p)
+{
+    struct post own;
+    int n = pl->mc.nhits, m;
+
+    if (!p->referenced_text)
+        return NULL;
+    if ((size_t)n > pl->in_ref_alloc) {
+        unsigned char *grown = xrealloc_try(pl->in_ref, (size_t)n);
+        if (!grown)
+            return NULL;
+        pl->in_ref = grown;
+        pl->in_ref_alloc = (size_t)n;
+    }
+    own = *p;
+    own.referenced_text = NULL;
+    own.referenced_author = NULL;       /* retweets_of: is about the shared post */
+    m = matcher_match(&pl->mc_own, pl->rs->m, &own);
+    for (int i = 0; i < n; i++) {
+        int alone = 0;
+        for (int k = 0; k < m && !alone; k++)
+            alone = pl->mc_own.hits[k].rule == pl->mc.hits[i].rule;
+        pl->in_ref[i] = !alone;
+    }
+    return pl->in_ref;
+}
+
 /* Personal data masked, then the lexicons matched on what is left. */
 static int run_mask_lexicons(struct pipeline *pl, struct post *p, const struct pl_post *pre)
 {
@@ -273,10 +337,9 @@ static int run_mask_lexicons(struct pipeline *pl, struct post *p, const struct p
     }
     if (pre->pii < 0)
         return -1;
-    if (pre->masked_text)
-        p->text = pre->masked_text;
-    if (pre->masked_name)
-        p->author.name = pre->masked_name;
+    for (int i = 0; i < MASK_FIELDS; i++)
+        if (pre->masked[i])
+            *mask_field(p, i) = pre->masked[i];
     if (pl->rs->lex && (pre->nlex < 0 || matcher_import(&pl->lexmc, pl->rs->lex->m, pre->ids + pre->n + pre->nterms,
                                                         pre->nlex, pre->nlexterms) != 0))
         pl->lexmc.nhits = 0;
@@ -355,6 +418,7 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
     pl->st.matched++;
     for (int i = 0; i < n; i++)
         pl->rule_matches[pl->mc.hits[i].rule]++;
+    cx.in_referenced = referenced_hits(pl, p);
     if ((in.pii = run_mask_lexicons(pl, p, pre)) < 0) {
         pl->st.encode_failed++;
         return;
@@ -432,7 +496,7 @@ struct pl_job {
 /* Per worker thread; touched by that thread only. */
 struct pl_worker {
     struct match_ctx mc, lexmc;
-    struct buf masked, masked_name;
+    struct pl_masks masked;
 };
 
 struct work_ctx {
@@ -464,7 +528,7 @@ static int job_export(struct pl_job *j, const struct match_ctx *mc, const struct
 static int work_match(struct work_ctx *c, struct pl_post *jp, const struct post *p)
 {
     const struct ruleset *rs = c->pl->rs;
-    struct post q;
+    struct post q, orig;
     int nt;
 
     jp->ids_off = c->j->nids;
@@ -474,13 +538,14 @@ static int work_match(struct work_ctx *c, struct pl_post *jp, const struct post 
     if (job_export(c->j, &c->wk->mc, rs->rules, &jp->nterms) < 0)
         return -1;
     q = *p;
-    if ((jp->pii = mask_fields(c->pl->cfg, &q, &c->wk->masked, &c->wk->masked_name)) < 0)
+    if ((jp->pii = mask_fields(c->pl->cfg, &q, &c->wk->masked)) < 0)
         return 0;
-    if (q.text != p->text && !(jp->masked_text = arena_strndup(&c->j->arena, q.text, strlen(q.text))))
-        return -1;
-    if (q.author.name != p->author.name &&
-        !(jp->masked_name = arena_strndup(&c->j->arena, q.author.name, strlen(q.author.name))))
-        return -1;
+    orig = *p;                          /* the fields as they were, to compare */
+    for (int i = 0; i < MASK_FIELDS; i++) {
+        const char *m = *mask_field(&q, i);
+        if (m != *mask_field(&orig, i) && !(jp->masked[i] = arena_strndup(&c->j->arena, m, strlen(m))))
+            return -1;
+    }
     if (rs->lex && matcher_match(&c->wk->lexmc, rs->lex->m, &q) >= 0) {
         if ((jp->nlex = job_export(c->j, &c->wk->lexmc, rs->lex->rules, &nt)) < 0)
             return -1;
@@ -618,8 +683,7 @@ int pipeline_start_workers(struct pipeline *pl, int n)
     for (int i = 0; i < n; i++) {
         match_ctx_init(&pl->wk[i].mc);
         match_ctx_init(&pl->wk[i].lexmc);
-        buf_init(&pl->wk[i].masked, TEXT_MAX_FOLDED);
-        buf_init(&pl->wk[i].masked_name, 4096);
+        masks_init(&pl->wk[i].masked);
     }
     /* One more job than the ring holds: the one being filled. */
     for (int i = 0; i <= depth; i++) {
@@ -642,8 +706,7 @@ static void pipeline_stop_workers(struct pipeline *pl)
     for (int i = 0; i < pl->nwk; i++) {
         match_ctx_free(&pl->wk[i].mc);
         match_ctx_free(&pl->wk[i].lexmc);
-        buf_free(&pl->wk[i].masked);
-        buf_free(&pl->wk[i].masked_name);
+        masks_free(&pl->wk[i].masked);
     }
     for (int i = 0; i < pl->njobs; i++)
         job_free(&pl->jobs[i]);

@@ -44,6 +44,13 @@ struct pipeline_observer {
     void *ctx;
 };
 
+/* Masked copies of a post's fields (pii.h): its text and author's name,
+ * and the referenced post's. */
+enum { MASK_TEXT, MASK_NAME, MASK_REF_TEXT, MASK_REF_NAME, MASK_FIELDS };
+struct pl_masks {
+    struct buf f[MASK_FIELDS];
+};
+
 struct pipeline_stats {
     uint64_t posts;
     uint64_t matched;
@@ -75,9 +82,12 @@ struct pipeline {
     const struct config *cfg;
     const struct ruleset *rs;
     struct match_ctx mc;
+    struct match_ctx mc_own;    /* a share's own text alone: which rules the referenced post made */
+    unsigned char *in_ref;      /* per hit of mc (alert_context.in_referenced) */
+    size_t in_ref_alloc;
     struct match_ctx lexmc;
     struct json_writer *jw;
-    struct buf masked, masked_name;
+    struct pl_masks masked;
     struct tokens canned_tk;
     struct window authors, shares, seen, canned;
     alert_sink_fn sink;

@@ -18,6 +18,7 @@ void post_clear(struct post *p)
 {
     memset(p, 0, sizeof *p);
     p->author.followers = -1;
+    p->referenced_followers = -1;
     p->nmentions = -1;
     p->nhashtags = -1;
 }
@@ -127,6 +128,8 @@ int post_copy(struct post *dst, const struct post *src, struct arena *a)
     rc |= copy_str(a, &dst->referenced_text, src->referenced_text);
     rc |= copy_str(a, &dst->referenced_id, src->referenced_id);
     rc |= copy_str(a, &dst->referenced_author, src->referenced_author);
+    rc |= copy_str(a, &dst->referenced_author_id, src->referenced_author_id);
+    rc |= copy_str(a, &dst->referenced_name, src->referenced_name);
     rc |= copy_str(a, &dst->to_handle, src->to_handle);
     rc |= copy_str(a, &dst->author.id, src->author.id);
     rc |= copy_str(a, &dst->author.handle, src->author.handle);

@@ -34,6 +34,9 @@ struct post {
     const char *referenced_text; /* text of the quoted or retweeted post */
     const char *referenced_id;
     const char *referenced_author; /* handle of the retweeted/quoted author */
+    const char *referenced_author_id;
+    const char *referenced_name;
+    long long referenced_followers; /* -1 if unknown */
     const char *to_handle;      /* handle of the account replied to */
     const char *const *urls;    /* expanded URLs from the entities */
     int nurls;

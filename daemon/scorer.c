@@ -94,11 +94,20 @@ void scorer_score(const struct config *cfg, const struct ruleset *rs, const stru
     out->level = best >= 0 ? rs->rules[best].level : LEVEL_LOW;
     add_reason(out, "rule:%s", level_names[out->level]);
 
+    /* A retweet carries the original author's complaint to the
+     * retweeter's followers; the complaint's own author is the customer,
+     * so the reach counted is theirs (and the reason says whose). */
+    int theirs = p->is_retweet && p->referenced_followers >= 0;
+    long long followers = theirs ? p->referenced_followers : p->author.followers;
+
     for (int i = 0; i < cfg->nreach; i++)
-        passed += p->author.followers >= cfg->reach[i];
+        passed += followers >= cfg->reach[i];
     if (passed) {
         points += passed * (int)cfg->reach_points;
-        add_reason(out, "reach:%lld", p->author.followers);
+        if (theirs)
+            add_reason(out, "reach:%lld:@%s", followers, p->referenced_author ? p->referenced_author : "?");
+        else
+            add_reason(out, "reach:%lld", followers);
     }
     if (p->author.verified) {
         points += (int)cfg->verified_points;
@@ -108,7 +117,7 @@ void scorer_score(const struct config *cfg, const struct ruleset *rs, const stru
     points += urgent * (int)cfg->urgency_points;
     points += lexicon_terms(rs->lex, lexmc, LEXICON_NEGATIVE, "sentiment", (int)cfg->terms_max, out) *
               (int)cfg->negative_points;
-    if (urgent && p->author.followers >= cfg->urgency_escalate_followers)
+    if (urgent && followers >= cfg->urgency_escalate_followers)
         raise_to(out, LEVEL_HIGH);
     for (int k = 0; k < PII_COUNT; k++)
         if (in->pii & (1 << k)) {

@@ -8,7 +8,9 @@ import re
 import socket
 import threading
 
-from conftest import Emulator, Mentiond, config, demo_alert_count, token_file, wait_for, x_source
+import pytest
+
+from conftest import TOP, Emulator, Mentiond, config, demo_alert_count, token_file, wait_for, x_source
 
 SECRETS = ["4111111111111111", "5555555555554444", "378282246310005", "SE4550000000058398257466",
            "GB82WEST12345698765432", "83279123456"]
@@ -117,3 +119,32 @@ def test_no_card_number_reaches_redis_or_logs(workdir, redis_server, procs):
         assert leaked("\n".join(syslog.lines)) == []
     else:
         print("SKIPPED: syslog capture: /dev/log is owned by this system; stderr was checked")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_retweet_alert_names_the_customer_and_masks_the_original(workdir, redis_server, procs, workers):
+    """A retweet of a complaint, its text cut by X before the words that
+    matter: the alert carries the original post (masked like the post),
+    says which rules matched only through it, names its author as the
+    customer, and counts that author's reach, not the retweeter's 5."""
+    fixture = os.path.join(TOP, "tests", "fixtures", "x_v2", "retweet.jsonl")
+    emu = Emulator(["--posts", fixture, "--token", "it-token"])
+    procs.append(emu)
+    m = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir)),
+                                 extra_daemon="workers = %d" % workers))
+    procs.append(m)
+    wait_for(lambda: redis_server.count() >= 1, 10, what="the retweet's alert")
+    assert m.stop() == 0
+    a = [x for alerts in redis_server.alerts().values() for x in alerts][0]
+    ref = a["post"]["referenced"]
+    assert ref["id"] == "1900000000000000500" and a["post"]["referenced_id"] == ref["id"]
+    assert ref["text"].startswith("@NordvikHelp honestly the worst week: someone used my card 4111 **** **** 1111 "
+                                  "for fraud while I was abroad")
+    assert ref["author"] == {"id": "101", "handle": "jane_lindqvist", "name": "Jane Lindqvist", "followers": 143000}
+    assert a["customer"] == {"id": "101", "handle": "jane_lindqvist", "name": "Jane Lindqvist",
+                             "is": "referenced_author"}
+    assert {x["rule"]: x["in"] for x in a["matches"]} == {"cards-fraud": "referenced", "cards-general": "referenced",
+                                                          "brand-mention": "text"}
+    assert "reach:143000:@jane_lindqvist" in a["priority"]["reasons"]
+    assert a["pii"]["redacted"] == ["card_number"]
+    assert leaked(json.dumps(a)) == [] and leaked(m.text()) == []
