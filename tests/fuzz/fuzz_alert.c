@@ -1,7 +1,8 @@
 /* libFuzzer target: the alert encoder round trip.  A post is made of the
  * input (fields separated by NUL bytes), matched against the fuzz rules,
  * encoded as an alert (mention, and deleted), and parsed back: every post
- * field must come back byte for byte where it went in, the document must be
+ * field must come back byte for byte where it went in (as the JSON reader
+ * gives strings: its control characters replaced, json.h), the document must be
  * one JSON object, and an input of printable ASCII must always encode (only
  * bytes that are not UTF-8 may make the encoder refuse). */
 #include "fuzz_common.h"
@@ -61,6 +62,31 @@ static void round_trip(const struct alert *a, struct seen *s, int deleted)
         }
     if (s->bad)
         abort();
+}
+
+/* s as the JSON reader hands it back: each C0 control but tab and newline
+ * U+FFFD, CR LF a newline, a lone CR a newline. */
+static char *reader_view(const char *s)
+{
+    char *out, *o;
+
+    if (!s)
+        return NULL;
+    o = out = xmalloc(strlen(s) * 3 + 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 || c == '\t' || c == '\n')
+            *o++ = (char)c;
+        else if (c == '\r') {
+            if (s[1] != '\n')
+                *o++ = '\n';
+        } else {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 static int printable(const char *const *f)
@@ -131,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cx.pii = flags >> 5;
     cx.shares = (uint32_t)flags;
     for (int i = 0; i < F_N; i++)
-        s.want[i] = f[i];
+        s.want[i] = reader_view(f[i]);
 
     a = alert_build(w, "fuzz", rs, &mc, &sc, &post, &cx, 1700000000000ull);
     if (a) {
@@ -152,6 +178,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "a printable deletion was not encoded\n");
         abort();
     }
+    for (int i = 0; i < F_N; i++)
+        free((char *)s.want[i]);
     free(copy);
     return 0;
 }
