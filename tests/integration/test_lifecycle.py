@@ -78,7 +78,7 @@ def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs, workers):
         f.write('[rule "broken"]\nquery = (weather\n')
     m.signal(signal.SIGHUP)
     m.wait_log(r"reload rejected: %s:2:9: rule \"broken\": unbalanced parenthesis" % bad)
-    m.wait_log(r"previous configuration and 6 rules keep running")
+    m.wait_log(r"reload rejected \(1 error\); the previous configuration and 6 rules keep running")
     text = m.metrics()
     assert value(text, "mentiond_reloads_total", trigger="sighup", result="rejected") == 1
     assert value(text, "mentiond_config_last_reload_successful") == 0
