@@ -122,3 +122,24 @@ def test_websocket_handshake_head_over_16k_ends_the_connection(workdir, redis_se
         assert m.stop() == 0
     finally:
         srv.stop()
+
+
+def test_rate_limit_text_says_only_what_the_server_sent(workdir, redis_server, procs):
+    """A plain feed's 429 with one rate-limit header (no limit, no reset):
+    the log says what was sent, not '0 of ?, reset ?'."""
+    def reply(n):
+        if n == 1:
+            return (b"HTTP/1.1 429 Too Many Requests\r\nx-rate-limit-remaining: 0\r\nContent-Length: 2\r\n"
+                    b"Connection: close\r\n\r\n{}")
+        return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(POST)
+    srv = RawServer(reply)
+    try:
+        m = Mentiond(workdir, config(redis_server.sock, ndjson_source(srv.port)))
+        procs.append(m)
+        m.wait_log(r"source lim: disconnected: HTTP 429", 20)
+        log = m.text()
+        assert "rate limit remaining 0" in log, log
+        assert "?" not in "".join(l for l in log.splitlines() if "rate limit" in l), log
+        assert m.stop() == 0
+    finally:
+        srv.stop()
