@@ -175,6 +175,9 @@ static void masks_free(struct pl_masks *m)
         buf_free(&m->f[i]);
 }
 
+/* pl_post.masked[i] for a field left out because it could not be masked. */
+static const char mask_dropped[] = "";
+
 /* The fields masking covers, in the order of MASK_*. */
 static const char **mask_field(struct post *p, int i)
 {
@@ -199,6 +202,8 @@ static int mask_fields(const struct config *cfg, struct post *p, struct pl_masks
         int k = *f ? pii_mask(*f, strlen(*f), &cfg->accounts, &m->f[i]) : 0;
         if (k < 0 && i == MASK_TEXT)
             return -1;
+        if (k < 0)
+            *f = NULL;                  /* what cannot be masked is not shown */
         if (k > 0) {
             *f = m->f[i].data;
             found |= k;
@@ -339,7 +344,7 @@ static int run_mask_lexicons(struct pipeline *pl, struct post *p, const struct p
         return -1;
     for (int i = 0; i < MASK_FIELDS; i++)
         if (pre->masked[i])
-            *mask_field(p, i) = pre->masked[i];
+            *mask_field(p, i) = pre->masked[i] == mask_dropped ? NULL : pre->masked[i];
     if (pl->rs->lex && (pre->nlex < 0 || matcher_import(&pl->lexmc, pl->rs->lex->m, pre->ids + pre->n + pre->nterms,
                                                         pre->nlex, pre->nlexterms) != 0))
         pl->lexmc.nhits = 0;
@@ -543,7 +548,11 @@ static int work_match(struct work_ctx *c, struct pl_post *jp, const struct post 
     orig = *p;                          /* the fields as they were, to compare */
     for (int i = 0; i < MASK_FIELDS; i++) {
         const char *m = *mask_field(&q, i);
-        if (m != *mask_field(&orig, i) && !(jp->masked[i] = arena_strndup(&c->j->arena, m, strlen(m))))
+        if (m == *mask_field(&orig, i))
+            continue;
+        if (!m)
+            jp->masked[i] = mask_dropped;
+        else if (!(jp->masked[i] = arena_strndup(&c->j->arena, m, strlen(m))))
             return -1;
     }
     if (rs->lex && matcher_match(&c->wk->lexmc, rs->lex->m, &q) >= 0) {
