@@ -517,6 +517,8 @@ static void html_text(void **state)
         {"x<br>y<br/>z", "x\ny\nz"},
         {"&amp;&lt;&gt;&quot;&#39;&#x263A;&nbsp;&unknown; & x", "&<>\"'\xe2\x98\xba &unknown; & x"},
         {"&#0;&#xD800;&#1114112;", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+        /* control characters by reference hide text as raw ones would */
+        {"a&#1;b&#x7;c&#9;d", "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\td"},
         {"<script>evil()</script>ok<style>p{}</style>", "ok"},
         {"see <a href=\"https://e.example/a?b=1&amp;c=2\">e.example/a\xe2\x80\xa6</a> now",
          "see https://e.example/a?b=1&c=2 now"},
