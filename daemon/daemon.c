@@ -343,7 +343,7 @@ static void job_done(void *arg)
         pipeline_drain(&d->pl);
         if (j->kind == JOB_RELOAD)
             keep_restart_keys(d, j->cfg);
-        /* before the swap: paging compares the old configuration */
+        /* paging takes the new configuration (restart-only keys kept above) */
         paging_set(d->paging, j->kind == JOB_RELOAD ? j->cfg : d->cfg, j->rs);
         if (j->kind == JOB_RELOAD)
             apply_reload(d, j);

@@ -106,6 +106,7 @@ static int reader_scalar(struct json_reader *r, enum json_type t, const char *v,
 static int cb_null(void *c) { return reader_scalar(c, JSON_NULL, NULL, 0, 0); }
 static int cb_bool(void *c, int b) { return reader_scalar(c, JSON_BOOL, NULL, 0, b); }
 static int cb_number(void *c, const char *s, size_t l) { return reader_scalar(c, JSON_NUMBER, s, l, 0); }
+
 static int is_control(unsigned char c)
 {
     return c < 0x20 && c != '\t' && c != '\n';
