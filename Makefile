@@ -11,6 +11,10 @@ CPPFLAGS += -std=c11 -D_GNU_SOURCE -pthread -DMENTIOND_VERSION='"$(VERSION)"' $(
 LDLIBS  += $(PKG_LIBS) -lm -pthread
 
 B := build
+# Each object (and test program) records the headers it includes (-MMD) with
+# phony targets for them (-MP: a header removed is not an error); a header
+# change rebuilds what uses it and nothing else.
+DEPFLAGS := -MMD -MP
 # Pure modules: no libevent/libcurl/hiredis/libsystemd; unit-tested directly.
 CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifile.c \
             daemon/framing.c daemon/json.c daemon/post.c daemon/decode.c \
@@ -125,25 +129,25 @@ deps:
 $(B):
 	@mkdir -p $(B)
 
-$(B)/%.o: daemon/%.c $(wildcard daemon/*.h) Makefile | $(B)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+$(B)/%.o: daemon/%.c Makefile | $(B)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
 $(B)/mentiond: $(CORE_OBJ) $(IO_OBJ) $(MAIN_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(B)/test_%: tests/unit/test_%.c $(CORE_OBJ) tests/unit/testutil.h
-	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS) -lcmocka
+$(B)/test_%: tests/unit/test_%.c $(CORE_OBJ)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS) -lcmocka
 
-$(ALLOC_B)/%.o: daemon/%.c $(wildcard daemon/*.h) Makefile
+$(ALLOC_B)/%.o: daemon/%.c Makefile
 	@mkdir -p $(ALLOC_B)
-	$(CC) $(CPPFLAGS) -DMENTIOND_ALLOC_FAIL $(CFLAGS) $(WARN) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -DMENTIOND_ALLOC_FAIL $(CFLAGS) $(WARN) -c -o $@ $<
 
-$(B)/test_alloc: tests/unit/test_alloc.c $(ALLOC_OBJ) tests/unit/testutil.h
-	$(CC) $(CPPFLAGS) -DMENTIOND_ALLOC_FAIL -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(ALLOC_OBJ) $(LDLIBS) -lcmocka
+$(B)/test_alloc: tests/unit/test_alloc.c $(ALLOC_OBJ)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -DMENTIOND_ALLOC_FAIL -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(ALLOC_OBJ) $(LDLIBS) -lcmocka
 
 # Fuzz targets' regression corpora, replayed without libFuzzer (part of make test).
-$(B)/%_replay: tests/fuzz/%.c tests/fuzz/replay_main.c tests/fuzz/fuzz_common.h $(CORE_OBJ)
-	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< tests/fuzz/replay_main.c $(CORE_OBJ) $(LDLIBS)
+$(B)/%_replay: tests/fuzz/%.c tests/fuzz/replay_main.c $(CORE_OBJ)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< tests/fuzz/replay_main.c $(CORE_OBJ) $(LDLIBS)
 
 # The stream targets also take every real capture of ../shared/corpus, when
 # it is beside the project (read there, never copied in).
@@ -170,14 +174,14 @@ fuzz-replay: $(FUZZ_TARGETS:%=$(B)/%_replay)
 # libFuzzer with ASan/UBSan: make fuzz [FUZZ_TIME=seconds per target].  New
 # coverage goes to $(FB)/corpus-*, crashes to $(FB)/; add what a crash teaches
 # to tests/fuzz/corpus/ once fixed.
-$(FB)/%.o: daemon/%.c $(wildcard daemon/*.h) | $(FB)
-	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
+$(FB)/%.o: daemon/%.c | $(FB)
+	clang $(CPPFLAGS) $(DEPFLAGS) -g -O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c -o $@ $<
 
 $(FB):
 	@mkdir -p $(FB)
 
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c $(CORE_SRC:daemon/%.c=$(FB)/%.o)
-	clang $(CPPFLAGS) -Idaemon -g -O1 -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(CORE_SRC:daemon/%.c=$(FB)/%.o) $(LDLIBS)
+	clang $(CPPFLAGS) $(DEPFLAGS) -Idaemon -g -O1 -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(CORE_SRC:daemon/%.c=$(FB)/%.o) $(LDLIBS)
 
 fuzz: $(FUZZ_TARGETS:%=$(FB)/%)
 	@for t in $(FUZZ_TARGETS); do c=$${t#fuzz_}; mkdir -p $(FB)/corpus-$$c; \
@@ -191,10 +195,10 @@ fuzz: $(FUZZ_TARGETS:%=$(FB)/%)
 
 # make bench: optimised build, then the figures of README "Performance".
 $(B)/bench_rules: scripts/bench/bench_rules.c $(CORE_OBJ)
-	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 
 $(B)/bench_spike: scripts/bench/bench_spike.c $(CORE_OBJ)
-	$(CC) $(CPPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(DEPFLAGS) -Idaemon $(CFLAGS) $(WARN) -o $@ $< $(CORE_OBJ) $(LDLIBS)
 
 $(B)/xblast: scripts/bench/xblast.c | $(B)
 	$(CC) -O2 $(WARN) -o $@ $<
@@ -215,7 +219,7 @@ soak: $(B)/mentiond
 	$(PYTHON) scripts/soak --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
 
 clean-objs:
-	rm -f $(B)/*.o $(ALLOC_B)/*.o
+	rm -f $(B)/*.o $(B)/*.d $(ALLOC_B)/*.o $(ALLOC_B)/*.d
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do \
@@ -257,3 +261,6 @@ run: deps
 
 clean:
 	rm -rf $(B) build-clang build-san $(FB) $(DEB) run
+
+# The recorded header dependencies of whatever this build directory holds.
+-include $(wildcard $(B)/*.d $(ALLOC_B)/*.d $(FB)/*.d)
