@@ -11,11 +11,15 @@
 #ifndef MENTIOND_ZDEC_H
 #define MENTIOND_ZDEC_H
 
+#include "buf.h"
+
 #include <stddef.h>
 
 struct zdec;
 
-enum zdec_ret { ZDEC_OK = 0, ZDEC_TOOBIG = 1, ZDEC_CORRUPT = -1 };
+/* The project's return convention (buf.h): 0 ok, negative an error; "too
+ * big" has buf's value, so a caller may treat both caps alike. */
+enum zdec_ret { ZDEC_OK = 0, ZDEC_TOOBIG = BUF_TOOBIG, ZDEC_CORRUPT = -3 };
 
 /* Load the dictionary at path (NULL: frames without one).  Returns NULL
  * with err naming the file and the reason. */
