@@ -384,6 +384,13 @@ static size_t skey_index(const char *key)
     return i;
 }
 
+/* A source section's name as written in messages: source "x-main". */
+static const char *source_section(const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "source \"%s\"", name);
+    return out;
+}
+
 /* An error about one key: "file:line: [section] key = value: why"; a key
  * left at its default names no line but says so.  Every message about a
  * value goes through here (or key_error for a source's keys). */
@@ -435,7 +442,7 @@ static void skey_error(struct errlist *errs, const struct config *c, const struc
         ;
     if (i == NSKEYS)
         abort();
-    snprintf(section, sizeof section, "source \"%s\"", s->name);
+    source_section(s->name, section, sizeof section);
     va_start(ap, fmt);
     key_error_at(errs, c->path, section, &skeys[i], s, s->key_line[i] ? s->key_line[i] : s->line, fmt, ap);
     va_end(ap);
@@ -563,7 +570,7 @@ static int loader_source_key(struct loader *ld, const struct inifile_pos *pos, c
 {
     char shown[100];
 
-    snprintf(shown, sizeof shown, "source \"%s\"", ld->cur->name);
+    source_section(ld->cur->name, shown, sizeof shown);
     if (strncmp(key, "field.", 6) == 0) {
         for (int i = 0; i < PF_COUNT; i++)
             if (strcmp(key + 6, post_field_names[i]) == 0) {
