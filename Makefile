@@ -19,7 +19,8 @@ DEPFLAGS := -MMD -MP
 CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifile.c \
             daemon/framing.c daemon/json.c daemon/post.c daemon/decode.c \
             daemon/decode_x.c daemon/decode_x1.c daemon/decode_ndjson.c daemon/decode_mastodon.c daemon/decode_rss.c daemon/decode_jetstream.c daemon/html.c daemon/text.c daemon/query.c \
-            daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/pii.c daemon/window.c daemon/rules.c daemon/scorer.c daemon/alert.c \
+            daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/pii.c daemon/window.c daemon/level.c daemon/rules.c daemon/scorer.c \
+            daemon/alert.c daemon/alert_build.c \
             daemon/pipeline.c daemon/workers.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/ws_client.c daemon/source.c daemon/redis_sink.c daemon/sdnotify.c daemon/notify.c daemon/paging.c \
@@ -58,7 +59,7 @@ FB := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-.PHONY: all deps test unit integration run clean clean-objs check-clang fuzz fuzz-replay bench soak sanitize integration-san \
+.PHONY: all deps test unit integration run clean clean-objs check-clang check-layers fuzz fuzz-replay bench soak sanitize integration-san \
         man install uninstall check-ops deb package-test
 all: $(B)/mentiond man
 
@@ -239,6 +240,7 @@ integration-san:
 test: deps
 	$(MAKE) all
 	$(MAKE) check-clang
+	$(MAKE) check-layers
 	$(MAKE) unit
 	$(MAKE) fuzz-replay
 	$(MAKE) sanitize
@@ -254,6 +256,19 @@ sanitize:
 
 check-clang:
 	$(MAKE) B=build-clang CC=clang build-clang/mentiond $(UNIT_TESTS:%=build-clang/%) build-clang/test_alloc
+
+# Delivery sits below matching: spool and redis_sink must compile with only
+# their own headers and those below them.  Each is copied with exactly those
+# into a directory of its own, so a "..." include cannot reach the rest of
+# daemon/ (the rule engine: rules, matcher, scorer, incident, alert_build).
+DELIVERY_SRC := spool.c redis_sink.c
+DELIVERY_HDR := spool.h redis_sink.h alert.h level.h config.h pii.h buf.h util.h log.h strmap.h
+check-layers: | $(B)
+	@rm -rf $(B)/layers && mkdir -p $(B)/layers
+	@cp $(addprefix daemon/,$(DELIVERY_SRC) $(DELIVERY_HDR)) $(B)/layers/
+	@for f in $(DELIVERY_SRC); do \
+	  $(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $(B)/layers/$${f%.c}.o $(B)/layers/$$f || exit 1; done
+	@echo "check-layers: $(DELIVERY_SRC) compile with only $(DELIVERY_HDR)"
 
 run: deps
 	$(MAKE) all

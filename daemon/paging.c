@@ -1,6 +1,6 @@
 /* paging: incidents to Redis and on-call; see paging.h. */
 #include "paging.h"
-#include "alert.h"
+#include "alert_build.h"
 #include "config.h"
 #include "incident.h"
 #include "log.h"

@@ -21,7 +21,7 @@
 #ifndef MENTIOND_PIPELINE_H
 #define MENTIOND_PIPELINE_H
 
-#include "alert.h"
+#include "alert_build.h"
 #include "decode.h"
 #include "framing.h"
 #include "matcher.h"

@@ -28,7 +28,7 @@
 
 #include "alert.h"
 #include "config.h"
-#include "rules.h"
+#include "level.h"
 
 #include <stdint.h>
 

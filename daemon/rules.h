@@ -21,12 +21,9 @@
 #ifndef MENTIOND_RULES_H
 #define MENTIOND_RULES_H
 
+#include "level.h"
 #include "query.h"
 #include "util.h"
-
-enum level { LEVEL_CRITICAL = 0, LEVEL_HIGH, LEVEL_NORMAL, LEVEL_LOW, LEVEL_COUNT };
-extern const char *const level_names[LEVEL_COUNT];
-int level_parse(const char *s);
 
 #define RULES_MAX_COUNT 1000000
 /* The rule count limit in force: RULES_MAX_COUNT (tests lower it, since a

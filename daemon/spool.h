@@ -26,7 +26,7 @@
 #define MENTIOND_SPOOL_H
 
 #include "alert.h"
-#include "rules.h"
+#include "level.h"
 
 #include <stddef.h>
 #include <stdint.h>

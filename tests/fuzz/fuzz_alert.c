@@ -6,7 +6,7 @@
  * one JSON object, and an input of printable ASCII must always encode (only
  * bytes that are not UTF-8 may make the encoder refuse). */
 #include "fuzz_common.h"
-#include "alert.h"
+#include "alert_build.h"
 #include "matcher.h"
 #include "scorer.h"
 

@@ -1,6 +1,6 @@
 /* alert: the §3.4 JSON, checked by parsing it back. */
 #include "testutil.h"
-#include "alert.h"
+#include "alert_build.h"
 #include "json.h"
 #include "matcher.h"
 #include "scorer.h"
