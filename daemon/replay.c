@@ -153,10 +153,9 @@ int replay_run(const char *input, const char *format, const char *framing, const
         for (int i = 0; i < cfg->warnings.n; i++)
             fprintf(stderr, "mentiond: warning: %s\n", cfg->warnings.msgs[i]);
     } else {
-        /* no directory found: one that does not exist, so the scorer has none */
+        /* none found: the default beside the rules, which still serves
+         * list:NAME files (the scorer then has no lists, and says so) */
         lexicons = replay_lexicons(rules_glob, lexdir, sizeof lexdir);
-        if (!lexicons)
-            lexicons = "/nonexistent";
     }
     if (!config_path || config_rules_usable(cfg))
         rs = rules_load(rules_glob, (int)cfg->accents_fold, lexicons, &errs);

@@ -250,3 +250,22 @@ def test_replay_counts_control_characters():
     alerts = [json.loads(l) for l in r.stdout.splitlines()]
     assert len(alerts) == 1 and alerts[0]["post"]["text"] == "\ufffd nordvik fraud: my card was stolen"
     assert "1 control characters replaced" in r.stderr
+
+
+def test_replay_without_word_lists_still_reads_list_files_beside_the_rules(tmp_path):
+    """No urgency or negative list anywhere: scored without them, but a
+    rule's list:NAME still comes from lexicons/ beside the rules."""
+    (tmp_path / "rules.d").mkdir()
+    (tmp_path / "lexicons").mkdir()
+    (tmp_path / "lexicons" / "brands.txt").write_text("nordvik\n")
+    (tmp_path / "rules.d" / "a.rules").write_text('[rule "r"]\nquery = list:brands\n')
+    alone = tmp_path / "bin" / "mentiond"
+    alone.parent.mkdir()
+    alone.write_bytes(open(BIN, "rb").read())
+    alone.chmod(0o755)
+    r = subprocess.run([str(alone), "--replay", DEMO_POSTS, "--format", "x_v2", "--rules",
+                        str(tmp_path / "rules.d" / "*.rules")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) > 10
+    if not os.path.isdir("/etc/mentiond/lexicons"):
+        assert "priorities scored without the urgency and negative word lists" in r.stderr, r.stderr
