@@ -55,7 +55,7 @@ static const char *const choice_errors[] = {
  * read (a default too: the start needs it as much as a written value).
  * Returns NULL or why not, in why. */
 struct kcheck {
-    const struct config *c;
+    struct config *c;                   /* for warnings */
     int configured;                     /* written in the file (else the default) */
     char why[1400];
 };
@@ -216,7 +216,6 @@ struct loader {
     struct config *c;
     struct errlist *errs;
     struct source_conf *cur;            /* source section being read */
-    unsigned char field_seen[PF_COUNT];
     int too_many;                       /* sources over the cap: said once */
 };
 
@@ -376,6 +375,16 @@ static const struct ckey *ckey_find(const struct ckey *tab, size_t n, const char
     return NULL;
 }
 
+/* The index of a key the code names (a message about a key not in the
+ * table is a bug: abort). */
+static size_t key_index(const char *key)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].key, key) == 0)
+            return i;
+    abort();
+}
+
 static size_t skey_index(const char *key)
 {
     size_t i;
@@ -414,13 +423,9 @@ static void key_error(struct errlist *errs, struct config *c, const char *key, c
     __attribute__((format(printf, 4, 5)));
 static void key_error(struct errlist *errs, struct config *c, const char *key, const char *fmt, ...)
 {
-    size_t i;
+    size_t i = key_index(key);
     va_list ap;
 
-    for (i = 0; i < NKEYS && strcmp(keys[i].key, key); i++)
-        ;
-    if (i == NKEYS)
-        abort();                        /* a message about a key not in the table */
     c->key_bad[i] = 1;
     va_start(ap, fmt);
     key_error_at(errs, c->path, keys[i].section, &keys[i], c, c->key_line[i], fmt, ap);
@@ -434,14 +439,10 @@ static void skey_error(struct errlist *errs, const struct config *c, const struc
 static void skey_error(struct errlist *errs, const struct config *c, const struct source_conf *s, const char *key,
                        const char *fmt, ...)
 {
-    size_t i;
+    size_t i = skey_index(key);
     char section[100];
     va_list ap;
 
-    for (i = 0; i < NSKEYS && strcmp(skeys[i].key, key); i++)
-        ;
-    if (i == NSKEYS)
-        abort();
     source_section(s->name, section, sizeof section);
     va_start(ap, fmt);
     key_error_at(errs, c->path, section, &skeys[i], s, s->key_line[i] ? s->key_line[i] : s->line, fmt, ap);
@@ -720,7 +721,7 @@ static int parse_redis_url(struct config *c, struct errlist *errs)
     if (strchr(p, '@')) {
         /* not key_error: the value holds the password */
         errlist_add(errs, "%s:%d: [redis] url: credentials in the URL are not accepted; use password_file or "
-                    "the redis-password credential", c->path, c->key_line[config_key_index("redis", "url")]);
+                    "the redis-password credential", c->path, c->key_line[key_index("url")]);
         return -1;
     }
     slash = strchr(p, '/');
@@ -1054,6 +1055,8 @@ static const char *check_lexicons(struct kcheck *k, const char *v)
         snprintf(k->why, sizeof k->why, "%s", access(v, F_OK) == 0 ? "not a directory" : strerror(errno));
         return k->why;
     }
+    errlist_add(&k->c->warnings, "%s: [daemon] lexicons = %s (the default) does not exist: priorities are scored "
+                "without the urgency and negative word lists", k->c->path, v);
     return NULL;
 }
 
@@ -1189,9 +1192,6 @@ static void check_keys(struct config *c, struct errlist *errs)
         if ((why = keys[i].check(&k, *(char **)field_ptr(c, keys[i].off))))
             key_error(errs, c, keys[i].key, "%s", why);
     }
-    if (!c->key_line[config_key_index("daemon", "lexicons")] && !is_dir(c->lexicons))
-        errlist_add(&c->warnings, "%s: [daemon] lexicons = %s (the default) does not exist: priorities are "
-                    "scored without the urgency and negative word lists", c->path, c->lexicons);
 }
 
 /* [daemon] durability and the spool, [redis] mode and stream_groups. */
@@ -1297,7 +1297,7 @@ int config_rules_usable(const struct config *c)
     static const char *const need[] = {"rules", "lexicons", "accents"};
 
     for (size_t i = 0; i < ARRAY_LEN(need); i++)
-        if (c->key_bad[config_key_index("daemon", need[i])])
+        if (c->key_bad[key_index(need[i])])
             return 0;
     return 1;
 }
@@ -1379,12 +1379,6 @@ int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
         if (!str_eq(a->field[i], b->field[i]))
             return 0;
     return 1;
-}
-
-int config_key_index(const char *section, const char *key)
-{
-    size_t i;
-    return ckey_find(keys, NKEYS, section, key, &i) ? (int)i : -1;
 }
 
 int config_key_info(enum config_key_kind kind, size_t n, struct config_key_info *out)
@@ -1500,13 +1494,20 @@ int config_keep_restart(struct config *next, const struct config *running, char 
 
 /* ---- the running configuration, for GET /config ---- */
 
-static void dump_table(struct buf *out, const struct ckey *tab, size_t n, const void *base, const char *only)
+/* Every key of a table, a [section] line before each new section (the
+ * table keeps a section's keys together); strings whole, not cut. */
+static void dump_table(struct buf *out, const struct ckey *tab, size_t n, const void *base, const char *header)
 {
-    char val[1024];
+    char val[256];
 
     for (size_t i = 0; i < n; i++) {
-        if (only && strcmp(tab[i].section, only))
+        const char *str = tab[i].type == CT_STR ? *(char *const *)field_ptr(base, tab[i].off) : NULL;
+        if (header && (i == 0 || strcmp(tab[i].section, tab[i - 1].section)))
+            buf_printf(out, "\n[%s]\n", tab[i].section);
+        if (str && !(tab[i].flags & KEY_SECRET)) {
+            buf_printf(out, "%s = %s\n", tab[i].key, str);
             continue;
+        }
         ckey_format(&tab[i], base, val, sizeof val);
         buf_printf(out, "%s = %s\n", tab[i].key, val);
     }
@@ -1514,17 +1515,12 @@ static void dump_table(struct buf *out, const struct ckey *tab, size_t n, const 
 
 void config_dump(const struct config *c, struct buf *out)
 {
-    static const char *const sections[] = {"daemon", "redis", "priority", "alerting"};
-
     buf_printf(out, "# running configuration of %s (secrets hidden)\n# restart-only:", c->path);
     for (size_t i = 0; i < NKEYS; i++)
         if (keys[i].flags & KEY_RESTART)
             buf_printf(out, " [%s] %s,", keys[i].section, keys[i].key);
     buf_printf(out, "\n");
-    for (size_t i = 0; i < ARRAY_LEN(sections); i++) {
-        buf_printf(out, "\n[%s]\n", sections[i]);
-        dump_table(out, keys, NKEYS, c, sections[i]);
-    }
+    dump_table(out, keys, NKEYS, c, "sections");
     for (const struct source_conf *s = c->sources; s; s = s->next) {
         buf_printf(out, "\n[source \"%s\"]\n", s->name);
         dump_table(out, skeys, NSKEYS, s, NULL);

@@ -206,8 +206,6 @@ struct config_key_info {
 };
 /* The nth key of a table; -1 past its end. */
 int config_key_info(enum config_key_kind kind, size_t n, struct config_key_info *out);
-/* A global key's index (into key_line[]), -1 if unknown. */
-int config_key_index(const char *section, const char *key);
 
 /* A reload keeps every restart-only key (and what is derived from it: the
  * resolved Redis address, secrets read from files) at its running value:

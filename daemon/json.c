@@ -137,14 +137,36 @@ static int string_cleaned(struct json_reader *r, const unsigned char *s, size_t 
     return reader_scalar(r, JSON_STRING, r->clean.data ? r->clean.data : "", r->clean.len, 0);
 }
 
+/* Whether s holds a control character.  Every string of every record
+ * passes here, so eight bytes at a time: a word with no byte below 0x20
+ * (the common case) costs a subtraction and two masks; only a word with
+ * one (a tab or a newline, mostly) is looked at byte by byte. */
+static int has_control(const unsigned char *s, size_t l)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+
+    for (; i + 8 <= l; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (((x - ones * 0x20) & ~x & highs) == 0)
+            continue;                   /* no byte below 0x20 in these eight */
+        for (size_t k = i; k < i + 8; k++)
+            if (is_control(s[k]))
+                return 1;
+    }
+    for (; i < l; i++)
+        if (is_control(s[i]))
+            return 1;
+    return 0;
+}
+
 static int cb_string(void *c, const unsigned char *s, size_t l)
 {
     struct json_reader *r = c;
 
-    if (!r->skip)
-        for (size_t i = 0; i < l; i++)
-            if (is_control(s[i]))
-                return string_cleaned(r, s, l);
+    if (!r->skip && has_control(s, l))
+        return string_cleaned(r, s, l);
     return reader_scalar(r, JSON_STRING, (const char *)s, l, 0);
 }
 

@@ -533,7 +533,8 @@ static int job_export(struct pl_job *j, const struct match_ctx *mc, const struct
 static int work_match(struct work_ctx *c, struct pl_post *jp, const struct post *p)
 {
     const struct ruleset *rs = c->pl->rs;
-    struct post q, orig;
+    struct post q;
+    const char *was[MASK_FIELDS];
     int nt;
 
     jp->ids_off = c->j->nids;
@@ -543,12 +544,13 @@ static int work_match(struct work_ctx *c, struct pl_post *jp, const struct post 
     if (job_export(c->j, &c->wk->mc, rs->rules, &jp->nterms) < 0)
         return -1;
     q = *p;
+    for (int i = 0; i < MASK_FIELDS; i++)
+        was[i] = *mask_field(&q, i);    /* before masking, to see what it changed */
     if ((jp->pii = mask_fields(c->pl->cfg, &q, &c->wk->masked)) < 0)
         return 0;
-    orig = *p;                          /* the fields as they were, to compare */
     for (int i = 0; i < MASK_FIELDS; i++) {
         const char *m = *mask_field(&q, i);
-        if (m == *mask_field(&orig, i))
+        if (m == was[i])
             continue;
         if (!m)
             jp->masked[i] = mask_dropped;

@@ -190,6 +190,53 @@ static int skip_event(void *ctx, const struct json_event *ev)
     return 0;
 }
 
+static int keep_string(void *ctx, const struct json_event *ev)
+{
+    if (ev->type == JSON_STRING)
+        snprintf(ctx, 256, "%.*s", (int)ev->val_len, ev->val);
+    return 0;
+}
+
+/* The reader's control scan looks at eight bytes at a time: a control at
+ * every position of strings of every length up to 40, among ASCII and
+ * two-byte UTF-8 neighbours (bytes with the high bit set), is found, and
+ * only a control: a tab, a newline and U+007F stay as they are. */
+static void json_controls_at_every_position(void **state)
+{
+    char got[256], doc[512], want[256];
+    struct json_reader *r = json_reader_new(4, keep_string, got);
+    (void)state;
+
+    assert_non_null(r);
+    for (int utf8 = 0; utf8 < 2; utf8++)
+        for (int len = 1; len <= 40; len++)
+            for (int pos = 0; pos < len; pos++) {
+                size_t d = 0, w = 0;
+                char err[256];
+                d += (size_t)snprintf(doc + d, sizeof doc - d, "{\"t\":\"");
+                for (int i = 0; i < len; i++) {
+                    const char *c = i == pos ? "\\u0001" : utf8 ? "\xc3\xa9" : (i % 3 ? "a" : "\\t");
+                    const char *o = i == pos ? "\xef\xbf\xbd" : utf8 ? "\xc3\xa9" : (i % 3 ? "a" : "\t");
+                    d += (size_t)snprintf(doc + d, sizeof doc - d, "%s", c);
+                    w += (size_t)snprintf(want + w, sizeof want - w, "%s", o);
+                }
+                snprintf(doc + d, sizeof doc - d, "\"}");
+                assert_int_equal(json_reader_parse(r, doc, strlen(doc), err, sizeof err), 0);
+                if (strcmp(got, want) != 0)
+                    fail_msg("utf8 %d, length %d, control at %d: got '%s'", utf8, len, pos, got);
+                assert_int_equal(json_reader_take_controls(r), 1);
+            }
+    /* nothing to replace: the same bytes, nothing counted */
+    {
+        const char *plain = "{\"t\":\"tab\\there\\nand \\u007f\"}";
+        char err[256];
+        assert_int_equal(json_reader_parse(r, plain, strlen(plain), err, sizeof err), 0);
+    }
+    assert_string_equal(got, "tab\there\nand \x7f");
+    assert_int_equal(json_reader_take_controls(r), 0);
+    json_reader_free(r);
+}
+
 static void json_skip(void **state)
 {
     struct skip_log l = {.skip = {"/b", "/e/1"}};
@@ -802,6 +849,7 @@ int main(void)
         cmocka_unit_test(corpus_rss),
         cmocka_unit_test(nesting_limit),
         cmocka_unit_test(json_skip),
+        cmocka_unit_test(json_controls_at_every_position),
         cmocka_unit_test(ndjson_mapping),
         cmocka_unit_test(corpus_x_v2),
         cmocka_unit_test(corpus_ndjson_mastodon),
