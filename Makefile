@@ -15,16 +15,20 @@ B := build
 # phony targets for them (-MP: a header removed is not an error); a header
 # change rebuilds what uses it and nothing else.
 DEPFLAGS := -MMD -MP
+# One driver per source type (source_driver.h); the table is in source_driver.c.
+SOURCE_DRIVERS := daemon/source_x_v2.c daemon/source_x_v1.c daemon/source_mastodon.c daemon/source_jetstream.c \
+                  daemon/source_ndjson.c daemon/source_sse.c daemon/source_rss.c daemon/source_file.c
 # Pure modules: no libevent/libcurl/hiredis/libsystemd; unit-tested directly.
 CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifile.c \
             daemon/framing.c daemon/json.c daemon/post.c daemon/decode.c \
             daemon/decode_x.c daemon/decode_x1.c daemon/decode_ndjson.c daemon/decode_mastodon.c daemon/decode_rss.c daemon/decode_jetstream.c daemon/html.c daemon/text.c daemon/query.c \
             daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/pii.c daemon/window.c daemon/level.c daemon/rules.c daemon/scorer.c \
             daemon/alert.c daemon/alert_build.c \
+            daemon/source_driver.c $(SOURCE_DRIVERS) \
             daemon/pipeline.c daemon/workers.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/ws_client.c daemon/source.c daemon/redis_sink.c daemon/sdnotify.c daemon/notify.c daemon/paging.c \
-            daemon/builder.c daemon/metrics.c daemon/daemon.c daemon/replay.c
+            daemon/builder.c daemon/metrics.c daemon/store.c daemon/daemon.c daemon/replay.c
 MAIN_SRC := daemon/main.c
 CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)

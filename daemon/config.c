@@ -1,10 +1,12 @@
 /* config: table-driven INI configuration; see config.h. */
 #include "config.h"
 #include "buf.h"
+#include "config_key.h"
 #include "framing.h"
 #include "inifile.h"
 #include "log.h"
 #include "rules.h"
+#include "source_driver.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -33,9 +35,6 @@ const char *const post_field_defaults[PF_COUNT] = {
 #undef X
 };
 
-enum ctype { CT_STR, CT_INT, CT_BOOL, CT_LOGLEVEL, CT_FACILITY, CT_ACCENTS, CT_MODE, CT_DURABILITY, CT_FSYNC,
-             CT_SRCTYPE, CT_LEVEL };
-
 /* Keys with a fixed set of words: the value stored is the word's index,
  * in the order of the matching enum. */
 static const char *const choices[][4] = {
@@ -49,33 +48,6 @@ static const char *const choice_errors[] = {
     [CT_MODE] = "expected list or stream",
     [CT_DURABILITY] = "expected memory or spool",
     [CT_FSYNC] = "expected never, second or always",
-};
-
-/* What a value must satisfy beyond its type, checked once the file is
- * read (a default too: the start needs it as much as a written value).
- * Returns NULL or why not, in why. */
-struct kcheck {
-    struct config *c;                   /* for warnings */
-    int configured;                     /* written in the file (else the default) */
-    char why[1400];
-};
-typedef const char *(*check_fn)(struct kcheck *k, const char *v);
-/* Copies what a restart-only key derives (the resolved address, a secret
- * read from its file) from the running configuration; 1 if it differed. */
-typedef int (*carry_fn)(struct config *next, const struct config *running);
-
-enum { KEY_RESTART = 1, KEY_SECRET = 2 };
-
-struct ckey {
-    const char *section;        /* "daemon", "redis", "priority", "alerting"; "source" in skeys */
-    const char *key;
-    enum ctype type;
-    size_t off;                 /* into struct config, or struct source_conf */
-    const char *def;            /* default, parsed like a value; NULL = unset */
-    long long min, max;
-    unsigned flags;             /* KEY_RESTART: a reload keeps the running value; KEY_SECRET */
-    check_fn check;
-    carry_fn carry;
 };
 
 static const char *check_name(struct kcheck *k, const char *v);
@@ -180,29 +152,18 @@ static const struct ckey keys[] = {
     {"alerting", "notify_queue", CT_INT, C(notify_queue), "256", 1, 100000, R, NULL, NULL},
     {"alerting", "resend_interval", CT_INT, C(resend_interval), "60", 5, 3600, 0, NULL, NULL},
 };
-/* [source "NAME"] keys.  A reload that changes any of them (or the secret
- * or file a key names) reconnects that source with the new values. */
+/* The keys of every [source "NAME"] section; each type's own are in its
+ * driver's table (source_TYPE.c).  A reload that changes any of them (or the
+ * secret or file a key names) reconnects that source with the new values. */
 static const struct ckey skeys[] = {
-    {"source", "type", CT_SRCTYPE, S(type), NULL, 0, 0, 0, NULL, NULL},
+    {"source", "type", CT_SRCTYPE, S(driver), NULL, 0, 0, 0, NULL, NULL},
     {"source", "url", CT_STR, S(url), NULL, 0, 0, 0, NULL, NULL},
-    {"source", "path", CT_STR, S(path), NULL, 0, 0, 0, NULL, NULL},
-    {"source", "format", CT_STR, S(format), NULL, 0, 0, 0, NULL, NULL},
     {"source", "framing", CT_STR, S(framing_name), NULL, 0, 0, 0, NULL, NULL},
-    {"source", "events", CT_STR, S(events), "message", 0, 0, 0, NULL, NULL},
     {"source", "token_file", CT_STR, S(token_file), NULL, 0, 0, 0, NULL, NULL},
     {"source", "stall_timeout", CT_INT, S(stall_timeout), "30", 1, 3600, 0, NULL, NULL},
     {"source", "connect_timeout", CT_INT, S(connect_timeout), "10", 1, 600, 0, NULL, NULL},
     {"source", "max_record", CT_INT, S(max_record), "1048576", 1024, 64 * 1024 * 1024, 0, NULL, NULL},
     {"source", "max_depth", CT_INT, S(max_depth), "64", 2, 256, 0, NULL, NULL},
-    {"source", "rate", CT_INT, S(rate), "0", 0, 10000000, 0, NULL, NULL},
-    {"source", "backfill_minutes", CT_INT, S(backfill_minutes), "0", 0, 5, 0, NULL, NULL},
-    {"source", "interval", CT_INT, S(interval), "300", 1, 86400, 0, NULL, NULL},
-    {"source", "collections", CT_STR, S(collections), "app.bsky.feed.post", 0, 0, 0, NULL, NULL},
-    {"source", "dids", CT_STR, S(dids), "", 0, 0, 0, NULL, NULL},
-    {"source", "dids_file", CT_STR, S(dids_file), NULL, 0, 0, 0, NULL, NULL},
-    {"source", "compress", CT_BOOL, S(compress), "off", 0, 0, 0, NULL, NULL},
-    {"source", "dictionary", CT_STR, S(dictionary), NULL, 0, 0, 0, NULL, NULL},
-    {"source", "ca_file", CT_STR, S(ca_file), NULL, 0, 0, 0, NULL, NULL},
 };
 #undef C
 #undef S
@@ -283,32 +244,22 @@ static const char *ckey_set(const struct ckey *k, void *base, const char *v, cha
         return NULL;
     case CT_SRCTYPE: {
         struct source_conf *s = base;
-        int t = source_type_parse(v);
-        if (t < 0)
-            return "expected x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss or file";
+        const struct source_driver *d = source_driver_find(v);
+        char names[200];
+        if (!d) {
+            snprintf(why, whylen, "expected %s", source_driver_names(names, sizeof names, 0));
+            return why;
+        }
         char *dup = xstrdup_try(v);
         if (!dup)
             return "out of memory";
-        s->type = (enum source_type)t;
+        s->driver = d;
         free(s->type_name);
         s->type_name = dup;
         return NULL;
     }
     }
     return "internal: unknown key type";
-}
-
-static const char *const source_type_names[] = {
-    [SRC_X_V2] = "x_v2", [SRC_X_V1] = "x_v1", [SRC_MASTODON] = "mastodon", [SRC_NDJSON] = "ndjson",
-    [SRC_SSE] = "sse", [SRC_JETSTREAM] = "jetstream", [SRC_RSS] = "rss", [SRC_FILE] = "file",
-};
-
-int source_type_parse(const char *name)
-{
-    for (size_t i = 0; i < ARRAY_LEN(source_type_names); i++)
-        if (strcmp(name, source_type_names[i]) == 0)
-            return (int)i;
-    return -1;
 }
 
 /* The value as it would be written (secrets hidden), into out. */
@@ -356,7 +307,7 @@ static int ckey_equal(const struct ckey *k, const void *a, const void *b)
     const char *x, *y;
 
     if (k->type == CT_SRCTYPE)
-        return ((const struct source_conf *)a)->type == ((const struct source_conf *)b)->type;
+        return ((const struct source_conf *)a)->driver == ((const struct source_conf *)b)->driver;
     if (k->type != CT_STR)
         return *(const long long *)field_ptr(a, k->off) == *(const long long *)field_ptr(b, k->off);
     x = *(char *const *)field_ptr(a, k->off);
@@ -385,12 +336,48 @@ static size_t key_index(const char *key)
     abort();
 }
 
-static size_t skey_index(const char *key)
+/* A source section's keys, in the order of its key_line slots: the keys of
+ * every source, then (once the type's keys are applied) its type's own,
+ * then for a file source its format's.  NULL past the last. */
+static const struct ckey *source_key_at(const struct source_conf *s, size_t i)
 {
-    size_t i;
-    if (!ckey_find(skeys, NSKEYS, "source", key, &i))
-        abort();
-    return i;
+    const struct source_driver *d[2] = {s->driver, s->format_driver};
+
+    if (i < NSKEYS)
+        return &skeys[i];
+    i -= NSKEYS;
+    for (int j = 0; j < 2 && s->keys_applied && d[j]; j++) {
+        if (i < d[j]->nkeys)
+            return &d[j]->keys[i];
+        i -= d[j]->nkeys;
+    }
+    return NULL;
+}
+
+static const struct ckey *source_key_find(const struct source_conf *s, const char *key, size_t *slot)
+{
+    const struct ckey *k;
+
+    for (size_t i = 0; (k = source_key_at(s, i)); i++)
+        if (strcmp(k->key, key) == 0) {
+            *slot = i;
+            return k;
+        }
+    return NULL;
+}
+
+/* The types whose own keys include key ("rss" or "x_v2, jetstream"); ""
+ * if none. */
+static const char *source_key_types(const char *key, char *out, size_t len)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < source_driver_count; i++)
+        for (size_t j = 0; j < source_drivers[i]->nkeys; j++)
+            if (strcmp(source_drivers[i]->keys[j].key, key) == 0 && n < len)
+                n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "", source_drivers[i]->name);
+    return out;
 }
 
 /* A source section's name as written in messages: source "x-main". */
@@ -433,25 +420,35 @@ static void key_error(struct errlist *errs, struct config *c, const char *key, c
 }
 
 /* The same for a source's key; a key the section lacks points at the
- * section's header. */
-static void skey_error(struct errlist *errs, const struct config *c, const struct source_conf *s, const char *key,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void skey_error(struct errlist *errs, const struct config *c, const struct source_conf *s, const char *key,
-                       const char *fmt, ...)
+ * section's header.  Without a key, about the section as a whole:
+ * "file:line: [source "x"]: why". */
+void source_key_error(struct errlist *errs, const struct config *c, const struct source_conf *s, const char *key,
+                      const char *fmt, ...)
 {
-    size_t i = skey_index(key);
-    char section[100];
+    char section[100], why[1500];
+    const struct ckey *k;
+    size_t i = 0;
     va_list ap;
 
     source_section(s->name, section, sizeof section);
     va_start(ap, fmt);
-    key_error_at(errs, c->path, section, &skeys[i], s, s->key_line[i] ? s->key_line[i] : s->line, fmt, ap);
+    if (!key) {
+        vsnprintf(why, sizeof why, fmt, ap);
+        errlist_add(errs, "%s:%d: [%s]: %s", c->path, s->line, section, why);
+    } else if ((k = source_key_find(s, key, &i))) {
+        key_error_at(errs, c->path, section, k, s, s->key_line[i] ? s->key_line[i] : s->line, fmt, ap);
+    } else {
+        abort();                        /* a key the section's tables lack: a bug */
+    }
     va_end(ap);
 }
 
-/* An error about a source section as a whole: "file:line: [source "x"]: ...". */
-#define source_error(errs, c, s, fmt, ...) \
-    errlist_add((errs), "%s:%d: [source \"%s\"]: " fmt, (c)->path, (s)->line, (s)->name, __VA_ARGS__)
+int source_key_written(const struct source_conf *s, const char *key)
+{
+    size_t i;
+
+    return source_key_find(s, key, &i) && s->key_line[i] != 0;
+}
 
 /* The defaults of one table's keys (-1 if out of memory: the defaults
  * themselves are valid). */
@@ -472,7 +469,6 @@ static struct source_conf *source_new(struct loader *ld, const char *name, int l
 
     if (!s)
         return NULL;
-    s->type = (enum source_type)-1;
     s->line = line;
     if (!(s->name = xstrdup_try(name)) || config_defaults(s, skeys, NSKEYS) < 0) {
         source_conf_free(s);
@@ -485,13 +481,35 @@ static struct source_conf *source_new(struct loader *ld, const char *name, int l
     return s;
 }
 
+/* Keys of the type's own, held until the type is known. */
+struct source_pending {
+    char *key, *value, *file;
+    int line;
+    struct source_pending *next;
+};
+
+static void pending_free(struct source_conf *s)
+{
+    while (s->pending) {
+        struct source_pending *p = s->pending;
+        s->pending = p->next;
+        free(p->key);
+        free(p->value);
+        free(p->file);
+        free(p);
+    }
+}
+
 void source_conf_free(struct source_conf *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < NSKEYS; i++)
-        if (skeys[i].type == CT_STR)
-            free(*(char **)field_ptr(s, skeys[i].off));
+    const struct ckey *k;
+
+    for (size_t i = 0; (k = source_key_at(s, i)); i++)
+        if (k->type == CT_STR)
+            free(*(char **)field_ptr(s, k->off));
+    pending_free(s);
     free(s->name);
     free(s->type_name);
     if (s->token) {
@@ -569,7 +587,8 @@ static int loader_set(struct loader *ld, const struct ckey *tab, size_t n, void 
 
 static int loader_source_key(struct loader *ld, const struct inifile_pos *pos, const char *key, const char *value)
 {
-    char shown[100];
+    char shown[100], types[200];
+    size_t idx;
 
     source_section(ld->cur->name, shown, sizeof shown);
     if (strncmp(key, "field.", 6) == 0) {
@@ -592,7 +611,37 @@ static int loader_source_key(struct loader *ld, const struct inifile_pos *pos, c
         errlist_add(ld->errs, "%s:%d: unknown field '%s' in [%s]", pos->file, pos->line, key + 6, shown);
         return -1;
     }
-    return loader_set(ld, skeys, NSKEYS, ld->cur, ld->cur->key_line, "source", shown, pos, key, value);
+    if (ckey_find(skeys, NSKEYS, "source", key, &idx))
+        return loader_set(ld, skeys, NSKEYS, ld->cur, ld->cur->key_line, "source", shown, pos, key, value);
+    if (!*source_key_types(key, types, sizeof types)) {
+        errlist_add(ld->errs, "%s:%d: unknown key '%s' in [%s]", pos->file, pos->line, key, shown);
+        return -1;
+    }
+    /* A key of some type's own: kept until the whole section (its type
+     * above all) is read. */
+    for (struct source_pending **t = &ld->cur->pending;; t = &(*t)->next) {
+        if (*t && strcmp((*t)->key, key) == 0) {
+            errlist_add(ld->errs, "%s:%d: duplicate key '%s' in [%s] (first set at line %d)", pos->file,
+                        pos->line, key, shown, (*t)->line);
+            return -1;
+        }
+        if (!*t) {
+            struct source_pending *p = xcalloc_try(1, sizeof *p);
+            if (!p || !(p->key = xstrdup_try(key)) || !(p->value = xstrdup_try(value)) ||
+                !(p->file = xstrdup_try(pos->file))) {
+                if (p) {
+                    free(p->key);
+                    free(p->value);
+                    free(p);
+                }
+                errlist_add(ld->errs, "%s:%d: %s: out of memory", pos->file, pos->line, key);
+                return -1;
+            }
+            p->line = pos->line;
+            *t = p;
+            return 0;
+        }
+    }
 }
 
 static int loader_key(void *ctx, const struct inifile_pos *pos, const char *section,
@@ -765,174 +814,111 @@ static int parse_redis_url(struct config *c, struct errlist *errs)
     return 0;
 }
 
-int source_framing_default(enum source_type t, int from_file, const char *url)
-{
-    if (t == SRC_RSS)
-        return FRAMING_DOCUMENT;
-    if (t == SRC_SSE || (t == SRC_MASTODON && !from_file))
-        return FRAMING_SSE;
-    if (t == SRC_X_V1 && url && strstr(url, "delimited=length"))
-        return FRAMING_LENGTH;
-    return FRAMING_LINES;
-}
-
 static void validate_framing(struct config *c, struct source_conf *s, struct errlist *errs)
 {
     int m;
 
     if (s->framing_name) {
         if ((m = framing_mode_parse(s->framing_name)) < 0)
-            skey_error(errs, c, s, "framing", "expected lines, length, sse or document");
+            source_key_error(errs, c, s, "framing", "expected lines, length, sse or document");
         s->framing = m < 0 ? FRAMING_LINES : m;
-    } else if (s->type == SRC_FILE) {
-        m = s->format ? source_type_parse(s->format) : SRC_X_V2;
-        s->framing = source_framing_default(m < 0 ? SRC_X_V2 : (enum source_type)m, 1, NULL);
     } else {
-        s->framing = source_framing_default(s->type, 0, s->url);
+        s->framing = (int)source_driver_framing(s->driver, s, 0);
     }
 }
 
-static void count_item(void *ctx, const char *item)
+/* The keys of the type's own (and for a file source, of its format's):
+ * their defaults, then the values the section gave; a key that belongs to
+ * other types only is an error naming them.  -1 without memory for the
+ * defaults (nothing more can be checked). */
+static int apply_type_keys(struct config *c, struct source_conf *s, struct errlist *errs)
 {
-    (void)item;
-    (*(int *)ctx)++;
-}
+    struct loader ld = {.c = c, .errs = errs, .cur = s};
+    const struct source_driver *d[2] = {s->driver, NULL};
+    char shown[100], types[200];
+    size_t base = NSKEYS, idx;
 
-/* Counts DIDs and the first that is not one ("did:METHOD:ID"). */
-struct did_count {
-    int n;
-    char bad[80];
-};
-
-static void count_did(void *ctx, const char *item)
-{
-    struct did_count *dc = ctx;
-    const char *m = strncmp(item, "did:", 4) == 0 ? strchr(item + 4, ':') : NULL;
-
-    if ((!m || m == item + 4 || !m[1]) && !dc->bad[0])
-        snprintf(dc->bad, sizeof dc->bad, "%.60s", item);
-    dc->n++;
-}
-
-/* Jetstream: a ws:// or wss:// URL, filters within the server's limits
- * (100 collections, 10,000 DIDs), a dictionary for compress = on. */
-static void validate_jetstream(struct config *c, struct source_conf *s, struct errlist *errs)
-{
-    int ncoll = 0;
-    struct did_count dids = {0};
-
-    if (!s->url)
-        source_error(errs, c, s, "jetstream needs 'url' (ws:// or wss://, e.g. %s)",
-                     "wss://jetstream2.us-east.bsky.network/subscribe");
-    else if (strncmp(s->url, "ws://", 5) && strncmp(s->url, "wss://", 6))
-        skey_error(errs, c, s, "url", "jetstream needs 'url' (ws:// or wss://, e.g. "
-                   "wss://jetstream2.us-east.bsky.network/subscribe)");
-    else if (strchr(s->url, '?'))
-        skey_error(errs, c, s, "url", "give the filters as 'collections' and 'dids', not in the url");
-    if (s->path || s->format)
-        skey_error(errs, c, s, s->path ? "path" : "format", "'path' and 'format' belong to file sources");
-    if (s->dids_file) {
-        /* A long list lives in a file (one DID per line, or separated by
-         * commas or blanks); it is read now, so a reload re-reads it. */
-        char err[512];
-        char *list = file_read_all(s->dids_file, 1024 * 1024, NULL, err, sizeof err);
-        if (!list) {
-            skey_error(errs, c, s, "dids_file", "%s", err);
-        } else {
-            for (char *p = list; *p; p++)
-                if (*p == '\n' || *p == '\r')
-                    *p = ' ';
-            if (*s->dids) {
-                char *both = xmalloc_try(strlen(s->dids) + strlen(list) + 2);
-                if (both)
-                    sprintf(both, "%s %s", s->dids, list);
-                else
-                    skey_error(errs, c, s, "dids_file", "out of memory");
-                free(list);
-                list = both;
-            }
-            if (list) {
-                free(s->dids);
-                s->dids = list;
+    source_section(s->name, shown, sizeof shown);
+    s->keys_applied = 1;
+    for (int j = 0; j < 2 && d[j]; j++) {
+        if (config_defaults(s, d[j]->keys, d[j]->nkeys) < 0) {
+            source_key_error(errs, c, s, NULL, "out of memory");
+            pending_free(s);
+            return -1;
+        }
+        for (struct source_pending *p = s->pending; p; p = p->next) {
+            struct inifile_pos pos = {.file = p->file, .line = p->line};
+            if (p->line && ckey_find(d[j]->keys, d[j]->nkeys, "source", p->key, &idx)) {
+                loader_set(&ld, d[j]->keys, d[j]->nkeys, s, s->key_line + base, "source", shown, &pos, p->key,
+                           p->value);
+                p->line = 0;            /* applied */
             }
         }
+        base += d[j]->nkeys;
+        /* a file source reads its format's keys too (events, for sse) */
+        if (d[j]->transport == TRANSPORT_FILE && s->format && (d[1] = source_driver_find(s->format)) &&
+            d[1]->decoder)
+            s->format_driver = d[1];
+        else
+            d[1] = NULL;
     }
-    config_split_list(s->collections, count_item, &ncoll);
-    config_split_list(s->dids, count_did, &dids);
-    if (ncoll > 100)
-        skey_error(errs, c, s, "collections", "%d given, Jetstream takes at most 100", ncoll);
-    if (dids.n > 10000)
-        skey_error(errs, c, s, s->key_line[skey_index("dids")] ? "dids" : "dids_file",
-                   "%d DIDs given, Jetstream takes at most 10000", dids.n);
-    if (dids.bad[0])
-        skey_error(errs, c, s, s->key_line[skey_index("dids")] ? "dids" : "dids_file",
-                   "'%s' is not a DID (did:METHOD:ID, e.g. did:plc:...)", dids.bad);
-    if (s->compress && (!s->dictionary || !*s->dictionary))
-        skey_error(errs, c, s, "compress", "needs 'dictionary' (Jetstream's zstd dictionary file, see README)");
-    else if (s->compress && access(s->dictionary, R_OK) != 0)
-        skey_error(errs, c, s, "dictionary", "%s", strerror(errno));
+    for (struct source_pending *p = s->pending; p; p = p->next)
+        if (p->line)
+            errlist_add(errs, "%s:%d: [%s] %s = %s: not a key of type %s (it is one of %s)", p->file, p->line,
+                        shown, p->key, p->value, s->driver->name,
+                        source_key_types(p->key, types, sizeof types));
+    pending_free(s);
+    return 0;
 }
 
-static int events_valid(const char *e)
+/* A network source's URL by its transport; its token if it takes one. */
+static void validate_endpoint(struct config *c, struct source_conf *s, struct errlist *errs)
 {
-    int names = 0;
+    const struct source_driver *d = s->driver;
+    char err[512];
+    int missing;
 
-    for (const char *p = e; *p; p++) {
-        if (isalnum((unsigned char)*p) || strchr("_.-", *p))
-            names++;
-        else if (!strchr(", \t", *p))
-            return 0;
+    if (d->transport == TRANSPORT_WEBSOCKET) {
+        if (!s->url)
+            source_key_error(errs, c, s, NULL, "%s needs 'url' (ws:// or wss://, e.g. %s)", d->name, d->url_example);
+        else if (strncmp(s->url, "ws://", 5) && strncmp(s->url, "wss://", 6))
+            source_key_error(errs, c, s, "url", "%s needs 'url' (ws:// or wss://, e.g. %s)", d->name,
+                             d->url_example);
+        return;
     }
-    return names > 0;
+    if (!s->url)
+        source_key_error(errs, c, s, NULL, "needs 'url' (http:// or https://)");
+    else if (strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8))
+        source_key_error(errs, c, s, "url", "needs 'url' (http:// or https://)");
+    s->token = secret_load(s->token_file, s->name, &missing, err, sizeof err);
+    if (!s->token && !missing)
+        source_key_error(errs, c, s, "token_file", "%s", err);
+    else if (!s->token && (d->flags & DRIVER_NEEDS_TOKEN))
+        source_key_error(errs, c, s, NULL, "%s needs a bearer token%s: set token_file or provide the credential '%s' "
+                         "(LoadCredential=)", d->name, d->token_why, s->name);
 }
 
 static void validate_source(struct config *c, struct source_conf *s, struct errlist *errs)
 {
-    char err[512];
-    int missing;
+    char names[200];
 
-    if ((int)s->type < 0) {
-        source_error(errs, c, s, "missing 'type' (%s)", "x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss or file");
+    if (!s->driver) {
+        source_key_error(errs, c, s, NULL, "missing 'type' (%s)", source_driver_names(names, sizeof names, 0));
+        pending_free(s);
         return;
     }
+    if (apply_type_keys(c, s, errs) < 0)
+        return;
     validate_framing(c, s, errs);
-    if (s->type == SRC_FILE) {
-        int ft;
-        if (!s->path)
-            source_error(errs, c, s, "type = file needs 'path'%s", "");
-        if (!s->format && !(s->format = xstrdup_try("x_v2"))) {
-            source_error(errs, c, s, "out of memory%s", "");
-            return;
-        }
-        ft = source_type_parse(s->format);
-        if (ft < 0 || ft == SRC_FILE)
-            skey_error(errs, c, s, "format", "expected x_v2, x_v1, mastodon, jetstream, ndjson, sse or rss");
-        if (s->url)
-            skey_error(errs, c, s, "url", "a file source takes 'path', not 'url'");
-    } else if (s->type == SRC_JETSTREAM) {
-        validate_jetstream(c, s, errs);
-    } else {
-        if (!s->url)
-            source_error(errs, c, s, "needs 'url' (http:// or https://)%s", "");
-        else if (strncmp(s->url, "http://", 7) && strncmp(s->url, "https://", 8))
-            skey_error(errs, c, s, "url", "needs 'url' (http:// or https://)");
-        if (s->path || s->format)
-            skey_error(errs, c, s, s->path ? "path" : "format", "'path' and 'format' belong to file sources");
-        s->token = secret_load(s->token_file, s->name, &missing, err, sizeof err);
-        if (!s->token && !missing)
-            skey_error(errs, c, s, "token_file", "%s", err);
-        else if (!s->token && (s->type == SRC_X_V2 || s->type == SRC_MASTODON))
-            source_error(errs, c, s, "%s needs a bearer token%s: set token_file or provide the credential '%s' "
-                         "(LoadCredential=)", s->type_name,
-                         s->type == SRC_MASTODON ? " (Mastodon 4.2+ refuses anonymous streaming)" : "", s->name);
-    }
-    if (!events_valid(s->events))
-        skey_error(errs, c, s, "events", "expected event names (letters, digits, '_', '.', '-') separated by commas");
-    if (s->ca_file && access(s->ca_file, R_OK) != 0)
-        skey_error(errs, c, s, "ca_file", "%s", strerror(errno));
+    if (s->driver->transport != TRANSPORT_FILE)
+        validate_endpoint(c, s, errs);
+    if (s->driver->validate)
+        s->driver->validate(c, s, errs);
+    if (s->format_driver && s->format_driver->validate)
+        s->format_driver->validate(c, s, errs);
     for (int i = 0; i < PF_COUNT; i++)
         if (!s->field[i] && !(s->field[i] = xstrdup_try(post_field_defaults[i]))) {
-            source_error(errs, c, s, "out of memory%s", "");
+            source_key_error(errs, c, s, NULL, "out of memory");
             return;
         }
 }
@@ -1370,10 +1356,13 @@ static int str_eq(const char *a, const char *b)
  * resolved, the DIDs read from dids_file). */
 int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
 {
-    if (!str_eq(a->name, b->name) || !str_eq(a->token, b->token) || a->framing != b->framing)
+    const struct ckey *k;
+
+    if (!str_eq(a->name, b->name) || !str_eq(a->token, b->token) || a->framing != b->framing ||
+        a->driver != b->driver || a->format_driver != b->format_driver || a->keys_applied != b->keys_applied)
         return 0;
-    for (size_t i = 0; i < NSKEYS; i++)
-        if (!ckey_equal(&skeys[i], a, b))
+    for (size_t i = 0; (k = source_key_at(a, i)); i++)
+        if (!ckey_equal(k, a, b))
             return 0;
     for (int i = 0; i < PF_COUNT; i++)
         if (!str_eq(a->field[i], b->field[i]))
@@ -1383,11 +1372,27 @@ int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
 
 int config_key_info(enum config_key_kind kind, size_t n, struct config_key_info *out)
 {
-    const struct ckey *k;
+    const struct ckey *k = NULL;
 
-    if (n >= (kind == CK_SOURCE ? NSKEYS : NKEYS))
-        return -1;
-    k = kind == CK_SOURCE ? &skeys[n] : &keys[n];
+    out->type = NULL;
+    if (kind == CK_GLOBAL) {
+        if (n >= NKEYS)
+            return -1;
+        k = &keys[n];
+    } else if (n < NSKEYS) {
+        k = &skeys[n];
+    } else {
+        n -= NSKEYS;
+        for (size_t i = 0; i < source_driver_count && !k; i++) {
+            if (n < source_drivers[i]->nkeys) {
+                k = &source_drivers[i]->keys[n];
+                out->type = source_drivers[i]->name;
+            }
+            n -= source_drivers[i]->nkeys;
+        }
+        if (!k)
+            return -1;
+    }
     out->section = k->section;
     out->key = k->key;
     out->def = k->def;
@@ -1522,8 +1527,10 @@ void config_dump(const struct config *c, struct buf *out)
     buf_printf(out, "\n");
     dump_table(out, keys, NKEYS, c, "sections");
     for (const struct source_conf *s = c->sources; s; s = s->next) {
+        const struct ckey *k;
         buf_printf(out, "\n[source \"%s\"]\n", s->name);
-        dump_table(out, skeys, NSKEYS, s, NULL);
+        for (size_t i = 0; (k = source_key_at(s, i)); i++)
+            dump_table(out, k, 1, s, NULL);
         for (int i = 0; i < PF_COUNT; i++)
             if (s->field[i] && strcmp(s->field[i], post_field_defaults[i]))
                 buf_printf(out, "field.%s = %s\n", post_field_names[i], s->field[i]);
@@ -1538,11 +1545,13 @@ static char *dup_or_null(const char *s)
 struct source_conf *source_conf_dup(const struct source_conf *s)
 {
     struct source_conf *d = xmalloc(sizeof *d);
+    const struct ckey *k;
 
     *d = *s;
-    for (size_t i = 0; i < NSKEYS; i++)
-        if (skeys[i].type == CT_STR)
-            *(char **)field_ptr(d, skeys[i].off) = dup_or_null(*(char *const *)field_ptr(s, skeys[i].off));
+    d->pending = NULL;                  /* applied by validation */
+    for (size_t i = 0; (k = source_key_at(s, i)); i++)
+        if (k->type == CT_STR)
+            *(char **)field_ptr(d, k->off) = dup_or_null(*(char *const *)field_ptr(s, k->off));
     d->name = dup_or_null(s->name);
     d->type_name = dup_or_null(s->type_name);
     d->token = dup_or_null(s->token);

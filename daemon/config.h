@@ -33,19 +33,22 @@ enum post_field {
 extern const char *const post_field_names[PF_COUNT];
 extern const char *const post_field_defaults[PF_COUNT];
 
-enum source_type { SRC_X_V2, SRC_X_V1, SRC_MASTODON, SRC_NDJSON, SRC_SSE, SRC_JETSTREAM, SRC_RSS,
-                   SRC_FILE };
-
 #define CONFIG_MAX_SOURCES 10000        /* streams in one process (target: 1,000+) */
 #define CONFIG_MAX_GROUPS 16            /* [redis] stream_groups */
 #define CONFIG_MAX_KEYS 96              /* entries of the global key table (checked at build) */
-#define CONFIG_MAX_SOURCE_KEYS 32       /* entries of the [source] key table */
+#define CONFIG_MAX_SOURCE_KEYS 32       /* a section's keys: every source's, its type's, its format's */
 
+struct source_driver;
+struct source_pending;
+
+/* One [source "NAME"] section.  The keys of every source first; then the
+ * fields of the keys each type's driver declares (source_TYPE.c). */
 struct source_conf {
     char *name;
-    enum source_type type;
+    const struct source_driver *driver; /* by type; NULL until a valid type is read */
+    const struct source_driver *format_driver; /* file sources: the format's */
     char *type_name;            /* as written */
-    char *url;                  /* http(s) sources */
+    char *url;                  /* network sources */
     char *path;                 /* file source */
     char *format;               /* decoder for file sources (x_v2, x_v1, mastodon, ndjson, sse) */
     char *framing_name;         /* lines | length | sse, as written (NULL: by type) */
@@ -69,6 +72,8 @@ struct source_conf {
     char *field[PF_COUNT];      /* JSON pointers for generic decoders */
     int line;                   /* where the section starts, for messages */
     int key_line[CONFIG_MAX_SOURCE_KEYS]; /* where each key was set; 0: its default */
+    int keys_applied;           /* the type's own keys are set (validation) */
+    struct source_pending *pending; /* the type's own keys as written, until then */
     struct source_conf *next;
 };
 
@@ -178,12 +183,6 @@ int config_rules_usable(const struct config *c);
 void config_free(struct config *c);
 /* Every key at its default, no sources: for --replay without -c, and tests. */
 struct config *config_defaults_new(void);
-/* A source type name -> enum source_type; -1 if unknown or not in this build. */
-int source_type_parse(const char *name);
-/* The framing (enum framing_mode) a source of type t uses unless it sets
- * one: by type, and for X v1.1 by its URL (delimited=length).  A file of
- * Mastodon statuses is one per line, not an event stream. */
-int source_framing_default(enum source_type t, int from_file, const char *url);
 const struct source_conf *config_source(const struct config *c, const char *name);
 /* Deep copy, so a running source outlives the config it came from. */
 struct source_conf *source_conf_dup(const struct source_conf *s);
@@ -198,6 +197,7 @@ int source_conf_equal(const struct source_conf *a, const struct source_conf *b);
 enum config_key_kind { CK_GLOBAL, CK_SOURCE };
 struct config_key_info {
     const char *section, *key;          /* section "source" for [source "NAME"] keys */
+    const char *type;                   /* a type's own key: the type; NULL: every source's */
     const char *def;                    /* NULL: required or unset */
     int is_int;                         /* with its range: */
     long long min, max;

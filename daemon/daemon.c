@@ -12,6 +12,7 @@
 #include "rules.h"
 #include "sdnotify.h"
 #include "source.h"
+#include "store.h"
 #include "util.h"
 #include "ws_client.h"
 
@@ -53,10 +54,11 @@ struct daemon {
     struct http_client *http;
     struct ws_client *ws;
     struct redis_sink *sink;
+    struct store *store;                /* positions and the rules hash, in Redis */
     struct source **src;
     int nsrc;
     struct event *ev_term, *ev_int, *ev_hup;
-    struct event *watchdog, *status, *shutdown, *closing, *cursors;
+    struct event *watchdog, *status, *shutdown, *closing;
     uint64_t watchdog_usec;
     uint64_t last_tick_ms;
     uint64_t shutdown_deadline_ms;
@@ -75,7 +77,6 @@ struct daemon {
     uint64_t building_digest;
     struct event *rules_poll;
     struct event *ev_workers;           /* a batch finished on a worker thread */
-    int poll_inflight;
     struct metrics_server *metrics;
     struct paging *paging;
     uint64_t started_ms;
@@ -123,7 +124,7 @@ static void start_sources(struct daemon *d, const struct config *cfg, struct sou
                 break;
             }
         if (!s) {
-            s = source_new(d->base, d->http, d->ws, sc, &d->pl);
+            s = source_new(d->base, d->http, d->ws, store_positions(d->store), sc, &d->pl);
             if (!s)
                 continue;
             source_start(s);
@@ -441,7 +442,6 @@ static void on_rules_hash(void *ctx, int ok, const char *const *fields, const ch
     struct rule_text *t;
     uint64_t h;
 
-    d->poll_inflight = 0;
     log_msg(LOG_DEBUG, "rules hash %s: %s, %d fields", d->cfg->rules_key, ok ? "read" : "not read", n);
     if (!ok || d->stopping)
         return;
@@ -477,126 +477,9 @@ static void on_rules_poll(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (d->cfg->rules_key[0] && !d->poll_inflight &&
-        redis_sink_hgetall(d->sink, d->cfg->rules_key, on_rules_hash, d) == 0)
-        d->poll_inflight = 1;
+    if (d->cfg->rules_key[0])
+        store_rules_read(d->store, d->cfg->rules_key, on_rules_hash, d);
     arm_rules_poll(d);
-}
-
-/* ---- stream positions (Jetstream cursors) kept in Redis --------------- */
-
-#define CURSOR_TICK_MS 250
-#define CURSOR_TTL_S (7 * 86400)        /* longer than Jetstream's 36 h window */
-
-struct cursor_req {
-    struct daemon *d;
-    char name[];
-};
-
-static void cursor_key(const struct daemon *d, const char *source, char *key, size_t len)
-{
-    snprintf(key, len, "%s:cursor:%s", d->cfg->key_prefix, source);
-}
-
-static struct source *source_by_name(struct daemon *d, const char *name)
-{
-    for (int i = 0; i < d->nsrc; i++)
-        if (strcmp(source_conf_of(d->src[i])->name, name) == 0)
-            return d->src[i];
-    return NULL;
-}
-
-/* The saved position arrived (or the GET failed: asked again next tick).
- * The source is looked up by name: a reload may have replaced it. */
-static void on_cursor(void *ctx, int ok, const char *val, size_t len)
-{
-    struct cursor_req *req = ctx;
-    struct source *s = source_by_name(req->d, req->name);
-    struct source_cursor *c = s ? source_cursor(s) : NULL;
-    char num[32];
-    unsigned long long us = 0;
-
-    if (c) {
-        c->requested = 0;
-        if (ok && val && len < sizeof num) {
-            memcpy(num, val, len);
-            num[len] = '\0';
-            us = strtoull(num, NULL, 10);
-        }
-        if (ok && val && !us)
-            log_msg(LOG_WARNING, "source %s: saved position in Redis is not a number; starting live", req->name);
-        if (ok)
-            source_resume_from(s, us);
-    }
-    free(req);
-}
-
-static void cursor_save(struct daemon *d, struct source *s, uint64_t us)
-{
-    struct source_cursor *c = source_cursor(s);
-    char key[512], val[32];
-    int n;
-
-    if (us <= c->saved_us)
-        return;
-    cursor_key(d, source_conf_of(s)->name, key, sizeof key);
-    n = snprintf(val, sizeof val, "%llu", (unsigned long long)us);
-    if (redis_sink_set(d->sink, key, val, (size_t)n, CURSOR_TTL_S) == 0)
-        c->saved_us = us;
-}
-
-/* Fetch positions for sources waiting on them; save each source's position
- * once every alert from the records before it is settled in Redis. */
-static void on_cursor_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct daemon *d = arg;
-    int up = redis_sink_state(d->sink) == REDIS_UP;
-    uint64_t oldest = 0;
-    int have_oldest = 0;
-
-    (void)fd;
-    (void)what;
-    for (int i = 0; up && i < d->nsrc; i++) {
-        struct source *s = d->src[i];
-        struct source_cursor *c = source_cursor(s);
-        const char *name = source_conf_of(s)->name;
-
-        if (!c)
-            continue;
-        if (c->waiting && !c->requested) {
-            struct cursor_req *req = xmalloc(sizeof *req + strlen(name) + 1);
-            char key[512];
-            req->d = d;
-            strcpy(req->name, name);
-            cursor_key(d, name, key, sizeof key);
-            if (redis_sink_get(d->sink, key, on_cursor, req) == 0)
-                c->requested = 1;
-            else
-                free(req);
-            continue;
-        }
-        if (c->snap_pending && !have_oldest) {
-            oldest = redis_sink_oldest(d->sink);
-            have_oldest = 1;
-        }
-        if (c->snap_pending && c->snap_seq < oldest) {
-            cursor_save(d, s, c->snap_us);
-            c->snap_pending = 0;
-        }
-        if (!c->snap_pending && source_position(s) > c->saved_us) {
-            c->snap_seq = redis_sink_seq(d->sink);
-            c->snap_us = source_position(s);
-            c->snap_pending = 1;
-        }
-    }
-}
-
-/* Shutdown with everything delivered: every position reached is safe. */
-static void cursors_final(struct daemon *d)
-{
-    for (int i = 0; i < d->nsrc; i++)
-        if (source_cursor(d->src[i]))
-            cursor_save(d, d->src[i], source_position(d->src[i]));
 }
 
 static void on_close_poll(evutil_socket_t fd, short what, void *arg);
@@ -642,13 +525,13 @@ static void finish(struct daemon *d)
 
     if (!left) {
         log_msg(LOG_NOTICE, "shutdown: all alerts delivered");
-        cursors_final(d);
+        store_positions_final(d->store);
     } else if (!(lost = redis_sink_spill(d->sink, &written))) {
         /* On disk, replayed first at the next start: positions are safe. */
         log_msg(LOG_NOTICE, "shutdown: %llu alerts not delivered to Redis within %llds are in the spool %s "
                 "(%llu written now); the next start sends them first", (unsigned long long)left,
                 d->cfg->shutdown_timeout, d->cfg->spool_dir, (unsigned long long)written);
-        cursors_final(d);
+        store_positions_final(d->store);
     } else {
         log_msg(LOG_ERR, "shutdown: %llu alerts could not be delivered to Redis within %llds and are lost%s",
                 (unsigned long long)lost, d->cfg->shutdown_timeout,
@@ -1155,9 +1038,10 @@ static void daemon_free(struct daemon *d)
     for (int i = 0; i < d->nsrc; i++)
         source_free(d->src[i]);
     free(d->src);
-    d->src = NULL;                      /* the sink's last callbacks look sources up */
+    d->src = NULL;
     d->nsrc = 0;
-    redis_sink_free(d->sink);
+    redis_sink_free(d->sink);           /* its last callbacks reach the store */
+    store_free(d->store);
     http_client_free(d->http);
     ws_client_free(d->ws);
     pipeline_free(&d->pl);
@@ -1177,8 +1061,6 @@ static void daemon_free(struct daemon *d)
         event_free(d->shutdown);
     if (d->closing)
         event_free(d->closing);
-    if (d->cursors)
-        event_free(d->cursors);
     if (d->heartbeat)
         event_free(d->heartbeat);
     if (d->base)
@@ -1230,6 +1112,12 @@ int daemon_run(const char *config_path, int foreground)
     } else {
         d.sink = redis_sink_new(d.base, d.cfg, NULL);
     }
+    if (!(d.store = store_new(d.base, d.sink, d.cfg->key_prefix))) {
+        log_msg(LOG_ERR, "cannot create the event loop's timers");
+        daemon_free(&d);
+        http_global_cleanup();
+        return 3;
+    }
     sink_queues(&d);
     pipeline_init(&d.pl, d.cfg, d.rs, sink_push, d.sink);
     d.paging = paging_new(d.base, d.http, d.cfg, d.rs, sink_push, d.sink);
@@ -1278,7 +1166,6 @@ int daemon_run(const char *config_path, int foreground)
         log_msg(LOG_WARNING, "no [source \"name\"] section in %s: nothing is watched until one is added "
                 "(then reload); not ready meanwhile", d.cfg->path);
     start_sources(&d, d.cfg, NULL, 0);
-    d.cursors = persist_timer(&d, CURSOR_TICK_MS, on_cursor_tick);
     if ((d.watchdog_usec = sdnotify_watchdog_usec()))
         d.watchdog = persist_timer(&d, d.watchdog_usec / 2000, on_watchdog);
     arm_status(&d);

@@ -1,25 +1,16 @@
-/* decode: decoder registry; see decode.h. */
+/* decode: a format name to its decoder (through the source types' table), and
+ * the wrappers; see decode.h. */
 #include "decode.h"
 #include "json.h"
+#include "source_driver.h"
 
 #include <string.h>
 
-static const struct decoder_ops *const decoders[] = {
-    &decode_x_v2_ops,
-    &decode_ndjson_ops,
-    &decode_x_v1_ops,
-    &decode_mastodon_ops,
-    &decode_sse_ops,
-    &decode_rss_ops,
-    &decode_jetstream_ops,
-};
-
 const struct decoder_ops *decoder_find(const char *format)
 {
-    for (size_t i = 0; i < sizeof decoders / sizeof decoders[0]; i++)
-        if (strcmp(decoders[i]->name, format) == 0)
-            return decoders[i];
-    return NULL;
+    const struct source_driver *d = source_driver_find(format);
+
+    return d ? d->decoder : NULL;
 }
 
 int decoder_open(struct decoder_inst *di, const char *format, const struct source_conf *sc)

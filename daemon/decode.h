@@ -44,7 +44,8 @@ struct decoder_ops {
 struct json_event;
 const char *decode_str(struct arena *a, const struct json_event *ev, const char **reject);
 
-/* The decoder for a format name ("x_v2", "ndjson"); NULL if unknown. */
+/* The decoder for a format name ("x_v2", "ndjson": the source types' names,
+ * source_driver.h); NULL if unknown or not a format (file). */
 const struct decoder_ops *decoder_find(const char *format);
 
 /* Convenience wrappers that keep the ops with the instance. */

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "rules.h"
+#include "source_driver.h"
 #include "util.h"
 
 #include <errno.h>
@@ -122,14 +123,14 @@ int replay_run(const char *input, const char *format, const char *framing, const
     size_t n;
     int rc = 0;
 
-    int type = source_type_parse(format);
+    const struct source_driver *d = source_driver_find(format);
     /* The framing the live source of this format uses (a Mastodon capture
      * is an event stream); --framing lines for a file of statuses. */
-    int mode = framing ? framing_mode_parse(framing)
-                       : source_framing_default(type < 0 ? SRC_X_V2 : (enum source_type)type, 0, NULL);
+    int mode = framing ? framing_mode_parse(framing) : d && d->decoder ? (int)source_driver_framing(d, NULL, 0) : 0;
+    char names[200];
 
-    if (!decoder_find(format)) {
-        fprintf(stderr, "mentiond: --format %s: unknown (x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss)\n", format);
+    if (!d || !d->decoder) {
+        fprintf(stderr, "mentiond: --format %s: unknown (%s)\n", format, source_driver_names(names, sizeof names, 1));
         return 2;
     }
     if (mode < 0) {

@@ -1,8 +1,9 @@
 /* source: connection life cycle, backoff and stall detection; see source.h. */
 #include "source.h"
 #include "http_client.h"
-#include "json.h"
 #include "log.h"
+#include "position.h"
+#include "source_driver.h"
 #include "util.h"
 #include "ws.h"
 #include "ws_client.h"
@@ -19,16 +20,12 @@
 #define FILE_TICK_MS 10
 /* Backing off for longer than this makes the source unhealthy (readyz). */
 #define SOURCE_BACKOFF_BUDGET_MS 60000
-/* Jetstream: time_us is not strictly ordered across repositories, so a
- * reconnect resumes this far before the highest position seen. */
-#define JETSTREAM_REWIND_US 3000000ULL
-/* Filters that make the URL longer than this go in an options_update
- * message after connecting (requireHello), as Jetstream documents. */
-#define JETSTREAM_URL_MAX 6000
-#define CURSOR_WAIT_MS 5000
+/* How long a start waits for the saved position before starting live. */
+#define POSITION_WAIT_MS 5000
 
 struct source {
     struct source_conf *conf;           /* owned copy */
+    const struct source_driver *drv;    /* conf->driver */
     struct event_base *base;
     struct http_client *http;
     struct pipeline *pl;
@@ -36,22 +33,26 @@ struct source {
     int feed_ok;
     enum source_state state;
     struct http_stream *stream;
-    /* jetstream */
+    /* WebSocket */
     struct ws_client *wsc;
     struct ws_conn *ws;
-    struct zdec *zdec;
-    uint64_t resume_us;                 /* position to ask for on the next connect */
-    struct source_cursor cur;
-    char *hello;                        /* options_update to send on open, or NULL */
+    struct zdec *zdec;                  /* compressed messages (Jetstream compress = on) */
+    char *hello;                        /* the request's message to send on open, or NULL */
+    /* a position (DRIVER_POSITION) */
+    const struct position_store *ps;
+    struct position *pos;               /* our handle, or NULL */
+    int waiting;                        /* start waits for the saved position */
+    uint64_t saved;                     /* the saved position it started from (0: live) */
     struct event *timer;                /* reconnect, stall check, file ticks */
     struct backoff bo;
     uint64_t up_since_ms;
     uint64_t last_byte_ms;
     uint64_t down_since_ms;             /* not up since (0: up, or done) */
     struct source_stats st;
-    /* rss: validators of the last document, for conditional GET */
+    /* polled documents: validators of the last one, for conditional GET */
     char etag[256], last_modified[64];
     int polls_ok;
+    uint64_t poll_ms;
     /* file source */
     int fd;
     char *fbuf;
@@ -91,7 +92,7 @@ static void source_schedule(struct source *s, enum backoff_kind kind, const char
 static void on_open(void *ctx, long status, const char *rate_limit)
 {
     struct source *s = ctx;
-    int quiet = s->conf->type == SRC_RSS && s->polls_ok;
+    int quiet = s->drv->transport == TRANSPORT_HTTP_POLL && s->polls_ok;
 
     s->state = SOURCE_UP;
     s->up_since_ms = now_mono_ms();
@@ -126,9 +127,9 @@ static void source_dropped(struct source *s, const char *why, int was_up)
 /* A feed document arrived whole (or was not modified): hand it on, keep
  * its validators, and poll again after the interval (with up to 10% jitter,
  * so many feeds do not poll in step). */
-static void rss_done(struct source *s, const struct http_result *r)
+static void poll_done(struct source *s, const struct http_result *r)
 {
-    uint64_t ms = (uint64_t)s->conf->interval * 1000;
+    uint64_t ms = s->poll_ms;
 
     if (r->status == 304) {
         log_msg(LOG_DEBUG, "source %s: not modified", s->conf->name);
@@ -139,8 +140,8 @@ static void rss_done(struct source *s, const struct http_result *r)
         str_copy(s->last_modified, r->last_modified ? r->last_modified : "", sizeof s->last_modified);
     }
     if (!s->polls_ok++)
-        log_msg(LOG_NOTICE, "source %s: polled (HTTP %ld); polling every %llds", s->conf->name, r->status,
-                s->conf->interval);
+        log_msg(LOG_NOTICE, "source %s: polled (HTTP %ld); polling every %llus", s->conf->name, r->status,
+                (unsigned long long)(ms / 1000));
     backoff_reset(&s->bo);
     s->state = SOURCE_UP;
     s->down_since_ms = 0;
@@ -154,15 +155,15 @@ static void on_done(void *ctx, const struct http_result *r)
     int was_up = s->state == SOURCE_UP;
 
     s->stream = NULL;
-    if (s->conf->type == SRC_RSS && s->state != SOURCE_STOPPED && r->transport_ok &&
+    if (s->drv->transport == TRANSPORT_HTTP_POLL && s->state != SOURCE_STOPPED && r->transport_ok &&
         ((r->status >= 200 && r->status < 300) || r->status == 304)) {
-        rss_done(s, r);
+        poll_done(s, r);
         return;
     }
     feed_finish(&s->feed, 0);
     if (s->state == SOURCE_STOPPED)
         return;
-    if (s->conf->type == SRC_RSS)
+    if (s->drv->transport == TRANSPORT_HTTP_POLL)
         s->polls_ok = 0;                /* say so when it works again */
     if (!r->transport_ok) {
         s->st.network_errors++;
@@ -239,10 +240,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     switch (s->state) {
     case SOURCE_IDLE:
-        if (s->cur.waiting) {
-            s->cur.waiting = 0;
+        if (s->waiting) {
+            s->waiting = 0;
+            s->ps->ops->load(s->pos, NULL, NULL);
             log_msg(LOG_WARNING, "source %s: no saved position from Redis within %ds; starting live",
-                    s->conf->name, CURSOR_WAIT_MS / 1000);
+                    s->conf->name, POSITION_WAIT_MS / 1000);
             source_connect(s);
         }
         break;
@@ -252,9 +254,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         break;
     case SOURCE_CONNECTING:
     case SOURCE_UP:
-        if (s->conf->type == SRC_FILE)
+        if (s->drv->transport == TRANSPORT_FILE)
             file_tick(s);
-        else if (s->conf->type == SRC_RSS && !s->stream)
+        else if (s->drv->transport == TRANSPORT_HTTP_POLL && !s->stream)
             source_connect(s);          /* the next poll */
         else
             stall_check(s);
@@ -311,59 +313,38 @@ static void file_tick(struct source *s)
     timer_in(s, budget >= 0 ? FILE_TICK_MS : 0);
 }
 
-/* The request URL: X v2 with backfill_minutes asks for what it missed
- * while away, on every connect: a reconnect's gap, and on the first one a
- * restart's (what was alerted before is dropped by the seen keys). */
-static void source_url(const struct source *s, char *url, size_t len)
+/* The request of one connection attempt, built by the type's driver from
+ * what the life cycle knows: the position to resume from (the highest
+ * processed, else the saved one), the last event id, the validators. */
+static int source_request(struct source *s, struct source_request *rq, const char **why)
 {
-    const struct source_conf *c = s->conf;
+    uint64_t pos = source_position(s);
+    struct source_resume at = {
+        .position = pos ? pos : s->saved,
+        .last_event_id = s->feed.fr.sse_last_id,
+        .etag = s->etag,
+        .last_modified = s->last_modified,
+    };
 
-    if (c->type == SRC_X_V2 && c->backfill_minutes > 0)
-        snprintf(url, len, "%s%cbackfill_minutes=%lld", c->url, strchr(c->url, '?') ? '&' : '?',
-                 c->backfill_minutes);
-    else
-        snprintf(url, len, "%s", c->url);
+    source_request_init(rq);
+    *why = NULL;
+    if ((s->drv->request ? s->drv->request : source_request_http)(s->conf, &at, rq, why) != 0) {
+        if (!*why)
+            *why = "could not build the request";
+        source_request_free(rq);
+        return -1;
+    }
+    return 0;
 }
 
-/* Event streams ask for text/event-stream and resume from the last id the
- * server gave (Mastodon gives none; generic SSE servers may). */
-/* Request header lines built for one connection attempt. */
-struct req_headers {
-    const char *h[8];
-    char last_id[FRAMING_SSE_MAX_ID + 32];
-    char inm[300], ims[100];
-};
-
-static void source_headers(struct source *s, struct req_headers *rh)
+/* The position reached, for the store to save once it is safe. */
+static void position_note(struct source *s)
 {
-    const char **h = rh->h;
-    int n = 0;
-
-    if (s->conf->type == SRC_RSS) {
-        /* Conditional GET: only a changed feed is sent again. */
-        if (s->etag[0]) {
-            snprintf(rh->inm, sizeof rh->inm, "If-None-Match: %s", s->etag);
-            h[n++] = rh->inm;
-        }
-        if (s->last_modified[0]) {
-            snprintf(rh->ims, sizeof rh->ims, "If-Modified-Since: %s", s->last_modified);
-            h[n++] = rh->ims;
-        }
-        h[n++] = "Accept: application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5";
-    }
-
-    if (s->feed.fr.mode == FRAMING_SSE) {
-        h[n++] = "Accept: text/event-stream";
-        h[n++] = "Cache-Control: no-cache";
-        if (s->feed.fr.sse_last_id[0]) {
-            snprintf(rh->last_id, sizeof rh->last_id, "Last-Event-ID: %s", s->feed.fr.sse_last_id);
-            h[n++] = rh->last_id;
-        }
-    }
-    h[n] = NULL;
+    if (s->pos)
+        s->ps->ops->reached(s->pos, source_position(s));
 }
 
-/* ---- jetstream over WebSocket ---------------------------------------- */
+/* ---- WebSocket: one message is one record ----------------------------- */
 
 static void ws_on_open(void *ctx)
 {
@@ -391,11 +372,13 @@ static void ws_on_message(void *ctx, int opcode, const char *p, size_t n)
 
     if (!s->zdec || opcode == WS_TEXT) {
         feed_record(&s->feed, p, n);
+        position_note(s);
         return;
     }
     switch (zdec_frame(s->zdec, p, n, &out, &outlen, err, sizeof err)) {
     case ZDEC_OK:
         feed_record(&s->feed, out, outlen);
+        position_note(s);
         break;
     case ZDEC_TOOBIG:
         feed_oversized(&s->feed, n);
@@ -450,103 +433,11 @@ static const struct ws_conn_cbs source_ws_cbs = {
     .on_done = ws_on_done,
 };
 
-struct js_params {
-    struct buf *q;
-    struct json_writer *w;              /* options_update instead, when set */
-    const char *name;
-};
-
-/* Query-string value: unreserved characters, ':' and '*' as they are. */
-static void query_add(struct buf *q, const char *name, const char *v)
+static void ws_connect(struct source *s)
 {
-    buf_printf(q, "%s%s=", q->len ? "&" : "", name);
-    for (; *v; v++) {
-        unsigned char c = (unsigned char)*v;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~:*", c))
-            buf_appendc(q, (char)c);
-        else
-            buf_printf(q, "%%%02X", c);
-    }
-}
-
-static void js_param(void *ctx, const char *item)
-{
-    struct js_params *jp = ctx;
-
-    if (jp->w)
-        jw_str(jp->w, item);
-    else
-        query_add(jp->q, jp->name, item);
-}
-
-/* The options_update message that carries long filter lists. */
-static char *jetstream_hello(const struct source_conf *c)
-{
-    struct json_writer *w = jw_new();
-    struct js_params jp = {.w = w};
-    const char *out;
-    size_t len;
-    char *msg = NULL;
-
-    if (!w)
-        return NULL;
-    jw_map_open(w);
-    jw_key(w, "type");
-    jw_str(w, "options_update");
-    jw_key(w, "payload");
-    jw_map_open(w);
-    jw_key(w, "wantedCollections");
-    jw_array_open(w);
-    config_split_list(c->collections, js_param, &jp);
-    jw_array_close(w);
-    jw_key(w, "wantedDids");
-    jw_array_open(w);
-    config_split_list(c->dids, js_param, &jp);
-    jw_array_close(w);
-    jw_key(w, "maxMessageSizeBytes");
-    jw_int(w, c->max_record);
-    jw_map_close(w);
-    jw_map_close(w);
-    if (jw_finish(w, &out, &len) == 0)
-        msg = xstrndup(out, len);
-    jw_free(w);
-    return msg;
-}
-
-/* wantedCollections, wantedDids, maxMessageSizeBytes, compress and the
- * cursor; filters past JETSTREAM_URL_MAX go in an options_update. */
-static void jetstream_url(struct source *s, struct buf *url)
-{
-    const struct source_conf *c = s->conf;
-    struct buf q;
-    struct js_params jp = {.q = &q};
-
-    buf_init(&q, 1024 * 1024);
-    jp.name = "wantedCollections";
-    config_split_list(c->collections, js_param, &jp);
-    jp.name = "wantedDids";
-    config_split_list(c->dids, js_param, &jp);
-    free(s->hello);
-    s->hello = NULL;
-    if (q.len + strlen(c->url) > JETSTREAM_URL_MAX) {
-        buf_reset(&q);
-        query_add(&q, "requireHello", "true");
-        s->hello = jetstream_hello(c);
-    }
-    buf_printf(&q, "&maxMessageSizeBytes=%lld", c->max_record);
-    if (c->compress)
-        query_add(&q, "compress", "true");
-    if (s->resume_us)
-        buf_printf(&q, "&cursor=%llu", (unsigned long long)s->resume_us);
-    buf_printf(url, "%s?%s", c->url, q.data[0] == '&' ? q.data + 1 : q.data);
-    buf_free(&q);
-}
-
-static void jetstream_connect(struct source *s)
-{
-    struct buf url;
+    struct source_request rq;
+    const char *why;
     char err[256];
-    uint64_t pos = source_position(s);
     struct ws_conn_opts o = {
         .connect_timeout_s = (long)s->conf->connect_timeout,
         .ping_interval_s = s->conf->stall_timeout / 3 > 0 ? (long)(s->conf->stall_timeout / 3) : 1,
@@ -555,78 +446,102 @@ static void jetstream_connect(struct source *s)
         .ca_file = s->conf->ca_file,
     };
 
-    if (pos)
-        s->resume_us = pos > JETSTREAM_REWIND_US ? pos - JETSTREAM_REWIND_US : 1;
-    buf_init(&url, 16 * 1024);
-    jetstream_url(s, &url);
-    o.url = url.data;
+    if (source_request(s, &rq, &why) != 0) {
+        source_schedule(s, BACKOFF_HTTP, why, 0);
+        return;
+    }
+    free(s->hello);
+    s->hello = rq.hello;
+    rq.hello = NULL;
+    o.url = rq.url.data;
+    o.headers = rq.nheaders ? rq.headers : NULL;
     s->state = SOURCE_CONNECTING;
     s->last_byte_ms = now_mono_ms();
     s->ws = ws_conn_start(s->wsc, &o, &source_ws_cbs, s, err, sizeof err);
     if (!s->ws) {
-        buf_free(&url);
+        source_request_free(&rq);
         source_schedule(s, BACKOFF_NETWORK, err, 0);
         return;
     }
     log_msg(LOG_INFO, "source %s: connecting to %s%s", s->conf->name, s->conf->url,
-            s->resume_us ? " (resuming from the saved position)" : " (live)");
-    log_msg(LOG_DEBUG, "source %s: request %s", s->conf->name, url.data);
-    buf_free(&url);
+            !s->pos ? "" : source_position(s) || s->saved ? " (resuming from the saved position)" : " (live)");
+    log_msg(LOG_DEBUG, "source %s: request %s", s->conf->name, rq.url.data);
+    source_request_free(&rq);
     timer_in(s, (uint64_t)s->conf->stall_timeout * 1000);
 }
 
-
-static void source_connect(struct source *s)
+static void file_open(struct source *s)
 {
-    char url[4096];
-    struct req_headers rh;
+    s->fd = open(s->conf->path, O_RDONLY | O_CLOEXEC);
+    if (s->fd < 0) {
+        log_msg(LOG_ERR, "source %s: %s: %s", s->conf->name, s->conf->path, strerror(errno));
+        s->state = SOURCE_DONE;
+        return;
+    }
+    s->state = SOURCE_UP;
+    s->down_since_ms = 0;
+    log_msg(LOG_NOTICE, "source %s: reading %s", s->conf->name, s->conf->path);
+    timer_in(s, 0);
+}
+
+static void http_connect(struct source *s)
+{
+    struct source_request rq;
+    const char *why;
     struct http_stream_opts o = {
-        .url = url,
         .bearer = s->conf->token,
         .connect_timeout_s = (long)s->conf->connect_timeout,
         .user_agent = "mentiond/" MENTIOND_VERSION,
-        .headers = rh.h,
     };
 
-    if (s->conf->type == SRC_FILE) {
-        s->fd = open(s->conf->path, O_RDONLY | O_CLOEXEC);
-        if (s->fd < 0) {
-            log_msg(LOG_ERR, "source %s: %s: %s", s->conf->name, s->conf->path, strerror(errno));
-            s->state = SOURCE_DONE;
-            return;
-        }
-        s->state = SOURCE_UP;
-        s->down_since_ms = 0;
-        log_msg(LOG_NOTICE, "source %s: reading %s", s->conf->name, s->conf->path);
-        timer_in(s, 0);
+    if (source_request(s, &rq, &why) != 0) {
+        source_schedule(s, BACKOFF_HTTP, why, 0);
         return;
     }
-    if (s->conf->type == SRC_JETSTREAM) {
-        jetstream_connect(s);
-        return;
-    }
-    source_url(s, url, sizeof url);
-    source_headers(s, &rh);
+    o.url = rq.url.data;
+    o.headers = rq.headers;
+    s->poll_ms = rq.poll_interval_ms;
     s->state = SOURCE_CONNECTING;
     s->last_byte_ms = now_mono_ms();
     s->stream = http_stream_start(s->http, &o, &source_http_cbs, s);
     if (!s->stream) {
+        source_request_free(&rq);
         source_schedule(s, BACKOFF_NETWORK, "could not start the HTTP transfer", 0);
         return;
     }
     log_msg(s->polls_ok ? LOG_DEBUG : LOG_INFO, "source %s: %s %s", s->conf->name,
-            s->conf->type == SRC_RSS ? "polling" : "connecting to", url);
+            s->drv->transport == TRANSPORT_HTTP_POLL ? "polling" : "connecting to", rq.url.data);
+    source_request_free(&rq);
     /* Also covers a server that accepts and then sends nothing. */
     timer_in(s, (uint64_t)s->conf->stall_timeout * 1000);
 }
 
+/* The life cycle dispatches on the transport only. */
+static void source_connect(struct source *s)
+{
+    switch (s->drv->transport) {
+    case TRANSPORT_FILE:
+        file_open(s);
+        break;
+    case TRANSPORT_WEBSOCKET:
+        ws_connect(s);
+        break;
+    case TRANSPORT_HTTP_STREAM:
+    case TRANSPORT_HTTP_POLL:
+        http_connect(s);
+        break;
+    }
+}
+
 struct source *source_new(struct event_base *base, struct http_client *http, struct ws_client *ws,
-                          const struct source_conf *sc, struct pipeline *pl)
+                          const struct position_store *ps, const struct source_conf *sc, struct pipeline *pl)
 {
     struct source *s = xcalloc(1, sizeof *s);
-    const char *format = sc->type == SRC_FILE ? sc->format : sc->type_name;
+    /* a file source's records are in its format */
+    const char *format = (sc->format_driver ? sc->format_driver : sc->driver)->name;
 
     s->conf = source_conf_dup(sc);
+    s->drv = sc->driver;
     s->base = base;
     s->http = http;
     s->wsc = ws;
@@ -645,9 +560,13 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
         return NULL;
     }
     s->feed_ok = 1;
-    if (sc->type == SRC_FILE)
+    if (s->drv->transport == TRANSPORT_FILE)
         s->fbuf = xmalloc(FILE_SLICE);
-    if (sc->type == SRC_JETSTREAM && sc->compress) {
+    if ((s->drv->flags & DRIVER_POSITION) && ps) {
+        s->ps = ps;
+        s->pos = ps->ops->open(ps->ctx, sc->name);
+    }
+    if (s->drv->transport == TRANSPORT_WEBSOCKET && sc->compress) {
         char err[512];
         if (!(s->zdec = zdec_new(sc->dictionary, (size_t)sc->max_record, err, sizeof err))) {
             log_msg(LOG_ERR, "source %s: %s", sc->name, err);
@@ -661,37 +580,35 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
     return s;
 }
 
-void source_start(struct source *s)
+/* The saved position arrived: resume from it, or start live. */
+static void on_position(void *arg, int found, uint64_t pos)
 {
-    if (s->state != SOURCE_IDLE)
-        return;
-    if (s->conf->type == SRC_JETSTREAM && !s->resume_us) {
-        s->cur.waiting = 1;             /* source_resume_from() or the timer */
-        timer_in(s, CURSOR_WAIT_MS);
-        return;
-    }
-    source_connect(s);
-}
+    struct source *s = arg;
 
-void source_resume_from(struct source *s, uint64_t us)
-{
-    if (!s->cur.waiting)
+    if (!s->waiting)
         return;
-    s->cur.waiting = 0;
-    s->resume_us = us > JETSTREAM_REWIND_US ? us - JETSTREAM_REWIND_US : us;
-    s->cur.saved_us = us;
-    if (us)
+    s->waiting = 0;
+    s->saved = found ? pos : 0;
+    if (s->saved)
         log_msg(LOG_NOTICE, "source %s: resuming from the saved position %llu (%llds ago)", s->conf->name,
-                (unsigned long long)us, (long long)((int64_t)now_real_ms() / 1000 - (int64_t)(us / 1000000)));
+                (unsigned long long)pos, (long long)((int64_t)now_real_ms() / 1000 - (int64_t)(pos / 1000000)));
     else
         log_msg(LOG_NOTICE, "source %s: no saved position; starting live", s->conf->name);
     evtimer_del(s->timer);
     source_connect(s);
 }
 
-struct source_cursor *source_cursor(struct source *s)
+void source_start(struct source *s)
 {
-    return s->conf->type == SRC_JETSTREAM ? &s->cur : NULL;
+    if (s->state != SOURCE_IDLE)
+        return;
+    if (s->pos && !s->saved) {
+        s->waiting = 1;                 /* on_position() or the timer */
+        timer_in(s, POSITION_WAIT_MS);
+        s->ps->ops->load(s->pos, on_position, s);
+        return;
+    }
+    source_connect(s);
 }
 
 uint64_t source_position(const struct source *s)
@@ -711,7 +628,9 @@ void source_stop(struct source *s)
     }
     ws_conn_cancel(s->ws);
     s->ws = NULL;
-    s->cur.waiting = 0;
+    if (s->waiting)
+        s->ps->ops->load(s->pos, NULL, NULL);
+    s->waiting = 0;
     if (s->fd >= 0) {
         close(s->fd);
         s->fd = -1;
@@ -729,6 +648,8 @@ void source_free(struct source *s)
     event_free(s->timer);
     if (s->feed_ok)
         feed_free(&s->feed);
+    if (s->pos)
+        s->ps->ops->close(s->pos);
     source_conf_free(s->conf);
     zdec_free(s->zdec);
     free(s->hello);
@@ -755,7 +676,7 @@ int source_healthy(const struct source *s)
     case SOURCE_DONE:
         return 1;
     case SOURCE_IDLE:
-        return s->cur.waiting;          /* for its saved position, briefly */
+        return s->waiting;              /* for its saved position, briefly */
     case SOURCE_CONNECTING:
     case SOURCE_BACKOFF:
         return source_down_ms(s) < SOURCE_BACKOFF_BUDGET_MS;

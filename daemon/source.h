@@ -3,17 +3,19 @@
  *   idle -> connecting -> up -> (dropped | stalled | HTTP error) -> backoff
  *        -> connecting ...      stopped (shutdown, reload removed it)
  *
- * HTTP sources (x_v2, ndjson...) use http_client; jetstream uses
- * ws_client (one WebSocket message is one record, zstd-decompressed when
- * compress = on); a file source reads a file from the loop in bounded
- * slices (optionally paced) and then stays done.
+ * What a type is (its transport, decoder, keys and requests) is its
+ * driver's (source_driver.h); this module runs the life cycle and
+ * dispatches on the transport only: an HTTP stream or a polled document
+ * through http_client, a WebSocket through ws_client (one message is one
+ * record, zstd-decompressed when compress = on), a file read from the loop
+ * in bounded slices (optionally paced) that then stays done.
  *
- * Jetstream keeps a position (the highest time_us processed).  On start it
- * waits briefly for the position saved in Redis (source_resume_from(); live
- * if none comes within 5 s), and every reconnect resumes a few seconds
- * before the position reached, so a restart or a dropped connection loses
- * nothing inside Jetstream's 36-hour window; the duplicates that rewinding
- * brings are dropped by the duplicate window and the seen keys.
+ * A type that keeps a position (DRIVER_POSITION: Jetstream's time_us) has
+ * a handle in the position store (position.h): on start it waits briefly
+ * for the saved position (live if none comes within 5 s), reports the
+ * position reached as records are processed, and every reconnect resumes
+ * from the highest processed, so a restart or a dropped connection loses
+ * nothing inside the service's window.
  * Bytes go into the source's feed (framer -> decoder -> pipeline).  Every
  * state change is logged once; counters are kept for metrics and the
  * periodic summary.  Owner: the daemon; source_free() accepts NULL.
@@ -29,6 +31,7 @@
 
 struct event_base;
 struct http_client;
+struct position_store;
 struct ws_client;
 
 enum source_state { SOURCE_IDLE, SOURCE_CONNECTING, SOURCE_UP, SOURCE_BACKOFF,
@@ -44,19 +47,9 @@ struct source_stats {
 
 struct source;
 
-/* What a source saves of its position, tracked by the daemon: a snapshot
- * (sink sequence number, position) is saved once the sink has settled
- * every alert up to that number. */
-struct source_cursor {
-    int waiting;                /* start waits for the saved position */
-    int requested;              /* its GET is in flight */
-    int snap_pending;
-    uint64_t snap_seq, snap_us;
-    uint64_t saved_us;
-};
-
+/* ps: where a type that keeps a position keeps it (NULL: it starts live). */
 struct source *source_new(struct event_base *base, struct http_client *http, struct ws_client *ws,
-                          const struct source_conf *sc, struct pipeline *pl);
+                          const struct position_store *ps, const struct source_conf *sc, struct pipeline *pl);
 void source_start(struct source *s);
 void source_stop(struct source *s);
 void source_free(struct source *s);
@@ -66,12 +59,8 @@ enum source_state source_state(const struct source *s);
 const char *source_state_name(enum source_state st);
 const struct feed *source_feed(const struct source *s);
 const struct source_stats *source_stats(const struct source *s);
-/* Sources with a stream position (jetstream): their cursor, else NULL. */
-struct source_cursor *source_cursor(struct source *s);
-/* The highest position processed (0: none yet). */
+/* The highest position processed (0: none yet, or the type keeps none). */
 uint64_t source_position(const struct source *s);
-/* The saved position (0: none, start live); starts a source waiting for it. */
-void source_resume_from(struct source *s, uint64_t us);
 /* How long it has been trying to (re)connect, across attempts: 0 while up,
  * done or stopped. */
 uint64_t source_down_ms(const struct source *s);

@@ -2,6 +2,7 @@
 #include "testutil.h"
 #include "config.h"
 #include "framing.h"
+#include "source_driver.h"
 #include "buf.h"
 
 /* text, then what every loadable configuration needs on a machine where
@@ -355,7 +356,7 @@ static void jetstream_sources(void **state)
     c = config_load(path, &errs);
     assert_non_null(c);
     s = config_source(c, "j");
-    assert_int_equal(s->type, SRC_JETSTREAM);
+    assert_string_equal(s->driver->name, "jetstream");
     assert_int_equal(s->compress, 1);
     assert_string_equal(s->collections, "app.bsky.feed.post, app.bsky.graph.*");
     assert_string_equal(s->dids, "did:plc:aaa did:plc:bbb did:plc:ccc  ");
@@ -462,8 +463,14 @@ static const char *bad_value_of(const struct config_key_info *k, char *buf, size
 }
 
 /* What a source key needs around it to be judged: its type's section. */
-static const char *source_context(const char *key)
+static const char *source_context(const char *key, const char *type)
 {
+    if (type && !strcmp(type, "rss"))
+        return "type = rss\nurl = http://127.0.0.1:1/feed\n";
+    if (type && !strcmp(type, "x_v2"))
+        return "type = x_v2\nurl = http://127.0.0.1:1/stream\n";
+    if (type && !strcmp(type, "sse"))
+        return "type = sse\nurl = http://127.0.0.1:1/events\n";
     if (!strcmp(key, "type"))
         return "url = http://127.0.0.1:1/feed\n";
     if (!strcmp(key, "format") || !strcmp(key, "rate"))
@@ -495,7 +502,7 @@ static void every_key_bad_value(void **state)
 
             snprintf(section, sizeof section, "%s", is_src ? "source \"s\"" : k.section);
             snprintf(text, sizeof text, "[%s]\n%s = %s\n%s[daemon]\n%s%s%s%s", section, k.key, bad,
-                     is_src ? source_context(k.key) : "",
+                     is_src ? source_context(k.key, k.type) : "",
                      strcmp(k.key, "rules") ? "rules = " : "", strcmp(k.key, "rules") ? SRC_PATH(rules,
                      "conf/rules.d/*.rules") : "", strcmp(k.key, "rules") ? "\n" : "",
                      strcmp(k.key, "spool_dir") ? "spool_dir =\n" : "");

@@ -1,0 +1,247 @@
+/* store: positions and the rules hash, kept in Redis; see store.h. */
+#include "store.h"
+#include "log.h"
+#include "position.h"
+#include "redis_sink.h"
+#include "util.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POSITION_TICK_MS 250
+#define POSITION_TTL_S (7 * 86400)      /* longer than Jetstream's 36 h window */
+
+/* One source's position.  A snapshot (sink sequence number, position) is
+ * saved once the sink has settled every alert up to that number. */
+struct position {
+    struct store *st;
+    uint64_t id;                        /* a GET's reply finds its handle by it */
+    char *source;
+    position_done_fn done;              /* a load is wanted */
+    void *arg;
+    int requested;                      /* its GET is in flight */
+    uint64_t reached, saved;
+    int snap_pending;
+    uint64_t snap_seq, snap_pos;
+    struct position *next;
+};
+
+struct store {
+    struct redis_sink *sink;
+    char *prefix;
+    struct event *tick;
+    struct position *positions;
+    uint64_t next_id;
+    struct position_store ps;
+    /* the rules hash */
+    int rules_inflight;
+    store_hash_fn rules_done;
+    void *rules_ctx;
+};
+
+struct get_req {
+    struct store *st;
+    uint64_t id;
+};
+
+static void position_key(const struct store *st, const char *source, char *key, size_t len)
+{
+    snprintf(key, len, "%s:cursor:%s", st->prefix, source);
+}
+
+static struct position *position_by_id(struct store *st, uint64_t id)
+{
+    for (struct position *p = st->positions; p; p = p->next)
+        if (p->id == id)
+            return p;
+    return NULL;
+}
+
+/* The saved position arrived (or the GET failed: asked again next tick).
+ * A handle closed meanwhile is not found, and nothing is called. */
+static void on_get(void *ctx, int ok, const char *val, size_t len)
+{
+    struct get_req *req = ctx;
+    struct position *p = position_by_id(req->st, req->id);
+    char num[32];
+    unsigned long long v = 0;
+    position_done_fn done;
+
+    free(req);
+    if (!p)
+        return;
+    p->requested = 0;
+    if (!ok || !p->done)
+        return;
+    if (val && len < sizeof num) {
+        memcpy(num, val, len);
+        num[len] = '\0';
+        v = strtoull(num, NULL, 10);
+    }
+    if (val && !v)
+        log_msg(LOG_WARNING, "source %s: saved position in Redis is not a number; starting live", p->source);
+    p->saved = v;
+    done = p->done;
+    p->done = NULL;
+    done(p->arg, v != 0, v);
+}
+
+static void position_save(struct store *st, struct position *p, uint64_t pos)
+{
+    char key[512], val[32];
+    int n;
+
+    if (pos <= p->saved)
+        return;
+    position_key(st, p->source, key, sizeof key);
+    n = snprintf(val, sizeof val, "%llu", (unsigned long long)pos);
+    if (redis_sink_set(st->sink, key, val, (size_t)n, POSITION_TTL_S) == 0)
+        p->saved = pos;
+}
+
+/* Fetch positions for sources waiting on them; save each position once
+ * every alert from the records before it is settled in Redis. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct store *st = arg;
+    uint64_t oldest = 0;
+    int have_oldest = 0;
+
+    (void)fd;
+    (void)what;
+    if (redis_sink_state(st->sink) != REDIS_UP)
+        return;
+    for (struct position *p = st->positions; p; p = p->next) {
+        if (p->done && !p->requested) {
+            struct get_req *req = xmalloc(sizeof *req);
+            char key[512];
+            req->st = st;
+            req->id = p->id;
+            position_key(st, p->source, key, sizeof key);
+            if (redis_sink_get(st->sink, key, on_get, req) == 0)
+                p->requested = 1;
+            else
+                free(req);
+            continue;
+        }
+        if (p->snap_pending && !have_oldest) {
+            oldest = redis_sink_oldest(st->sink);
+            have_oldest = 1;
+        }
+        if (p->snap_pending && p->snap_seq < oldest) {
+            position_save(st, p, p->snap_pos);
+            p->snap_pending = 0;
+        }
+        if (!p->snap_pending && p->reached > p->saved) {
+            p->snap_seq = redis_sink_seq(st->sink);
+            p->snap_pos = p->reached;
+            p->snap_pending = 1;
+        }
+    }
+}
+
+static struct position *ps_open(void *ctx, const char *source)
+{
+    struct store *st = ctx;
+    struct position *p = xcalloc(1, sizeof *p);
+
+    p->st = st;
+    p->id = ++st->next_id;
+    p->source = xstrdup(source);
+    p->next = st->positions;
+    st->positions = p;
+    return p;
+}
+
+static void ps_load(struct position *p, position_done_fn done, void *arg)
+{
+    p->done = done;
+    p->arg = arg;
+}
+
+static void ps_reached(struct position *p, uint64_t pos)
+{
+    if (pos > p->reached)
+        p->reached = pos;
+}
+
+static void ps_close(struct position *p)
+{
+    for (struct position **pp = &p->st->positions; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    free(p->source);
+    free(p);
+}
+
+static const struct position_store_ops redis_positions = {
+    .open = ps_open,
+    .load = ps_load,
+    .reached = ps_reached,
+    .close = ps_close,
+};
+
+struct store *store_new(struct event_base *base, struct redis_sink *sink, const char *key_prefix)
+{
+    struct store *st = xcalloc(1, sizeof *st);
+    struct timeval tv = ms_to_timeval(POSITION_TICK_MS);
+
+    st->sink = sink;
+    st->prefix = xstrdup(key_prefix);
+    st->ps.ops = &redis_positions;
+    st->ps.ctx = st;
+    st->tick = event_new(base, -1, EV_PERSIST, on_tick, st);
+    if (!st->tick) {
+        store_free(st);
+        return NULL;
+    }
+    evtimer_add(st->tick, &tv);
+    return st;
+}
+
+const struct position_store *store_positions(struct store *st)
+{
+    return &st->ps;
+}
+
+void store_positions_final(struct store *st)
+{
+    for (struct position *p = st->positions; p; p = p->next)
+        position_save(st, p, p->reached);
+}
+
+static void on_rules(void *ctx, int ok, const char *const *fields, const char *const *vals, int n)
+{
+    struct store *st = ctx;
+
+    st->rules_inflight = 0;
+    st->rules_done(st->rules_ctx, ok, fields, vals, n);
+}
+
+int store_rules_read(struct store *st, const char *key, store_hash_fn done, void *ctx)
+{
+    if (st->rules_inflight)
+        return -1;
+    st->rules_done = done;
+    st->rules_ctx = ctx;
+    if (redis_sink_hgetall(st->sink, key, on_rules, st) != 0)
+        return -1;
+    st->rules_inflight = 1;
+    return 0;
+}
+
+void store_free(struct store *st)
+{
+    if (!st)
+        return;
+    if (st->positions)
+        log_msg(LOG_ERR, "store: freed with positions still open (a bug)");
+    if (st->tick)
+        event_free(st->tick);
+    free(st->prefix);
+    free(st);
+}
