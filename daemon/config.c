@@ -366,6 +366,17 @@ static const struct ckey *source_key_find(const struct source_conf *s, const cha
     return NULL;
 }
 
+/* Where a source key's value lives: the section, or for a KEY_OWN key the
+ * own settings of the driver whose table holds it. */
+static void *key_base(const struct source_conf *s, const struct ckey *k)
+{
+    const struct source_driver *d = s->driver;
+
+    if (!(k->flags & KEY_OWN))
+        return (void *)s;
+    return d && k >= d->keys && k < d->keys + d->nkeys ? s->own[0] : s->own[1];
+}
+
 /* The types whose own keys include key ("rss" or "x_v2, jetstream"); ""
  * if none. */
 static const char *source_key_types(const char *key, char *out, size_t len)
@@ -436,7 +447,7 @@ void source_key_error(struct errlist *errs, const struct config *c, const struct
         vsnprintf(why, sizeof why, fmt, ap);
         errlist_add(errs, "%s:%d: [%s]: %s", c->path, s->line, section, why);
     } else if ((k = source_key_find(s, key, &i))) {
-        key_error_at(errs, c->path, section, k, s, s->key_line[i] ? s->key_line[i] : s->line, fmt, ap);
+        key_error_at(errs, c->path, section, k, key_base(s, k), s->key_line[i] ? s->key_line[i] : s->line, fmt, ap);
     } else {
         abort();                        /* a key the section's tables lack: a bug */
     }
@@ -507,9 +518,11 @@ void source_conf_free(struct source_conf *s)
     const struct ckey *k;
 
     for (size_t i = 0; (k = source_key_at(s, i)); i++)
-        if (k->type == CT_STR)
-            free(*(char **)field_ptr(s, k->off));
+        if (k->type == CT_STR && key_base(s, k))
+            free(*(char **)field_ptr(key_base(s, k), k->off));
     pending_free(s);
+    free(s->own[0]);
+    free(s->own[1]);
     free(s->name);
     free(s->type_name);
     if (s->token) {
@@ -841,16 +854,17 @@ static int apply_type_keys(struct config *c, struct source_conf *s, struct errli
     source_section(s->name, shown, sizeof shown);
     s->keys_applied = 1;
     for (int j = 0; j < 2 && d[j]; j++) {
-        if (config_defaults(s, d[j]->keys, d[j]->nkeys) < 0) {
-            source_key_error(errs, c, s, NULL, "out of memory");
-            pending_free(s);
-            return -1;
-        }
+        if (d[j]->own_size && !(s->own[j] = xcalloc_try(1, d[j]->own_size)))
+            goto nomem;
+        for (size_t i = 0; i < d[j]->nkeys; i++)
+            if (config_defaults(key_base(s, &d[j]->keys[i]), &d[j]->keys[i], 1) < 0)
+                goto nomem;
         for (struct source_pending *p = s->pending; p; p = p->next) {
             struct inifile_pos pos = {.file = p->file, .line = p->line};
-            if (p->line && ckey_find(d[j]->keys, d[j]->nkeys, "source", p->key, &idx)) {
-                loader_set(&ld, d[j]->keys, d[j]->nkeys, s, s->key_line + base, "source", shown, &pos, p->key,
-                           p->value);
+            const struct ckey *k = p->line ? ckey_find(d[j]->keys, d[j]->nkeys, "source", p->key, &idx) : NULL;
+            if (k) {
+                loader_set(&ld, d[j]->keys, d[j]->nkeys, key_base(s, k), s->key_line + base, "source", shown, &pos,
+                           p->key, p->value);
                 p->line = 0;            /* applied */
             }
         }
@@ -869,6 +883,10 @@ static int apply_type_keys(struct config *c, struct source_conf *s, struct errli
                         source_key_types(p->key, types, sizeof types));
     pending_free(s);
     return 0;
+nomem:
+    source_key_error(errs, c, s, NULL, "out of memory");
+    pending_free(s);
+    return -1;
 }
 
 /* A network source's URL by its transport; its token if it takes one. */
@@ -1362,7 +1380,7 @@ int source_conf_equal(const struct source_conf *a, const struct source_conf *b)
         a->driver != b->driver || a->format_driver != b->format_driver || a->keys_applied != b->keys_applied)
         return 0;
     for (size_t i = 0; (k = source_key_at(a, i)); i++)
-        if (!ckey_equal(k, a, b))
+        if (!ckey_equal(k, key_base(a, k), key_base(b, k)))
             return 0;
     for (int i = 0; i < PF_COUNT; i++)
         if (!str_eq(a->field[i], b->field[i]))
@@ -1530,7 +1548,7 @@ void config_dump(const struct config *c, struct buf *out)
         const struct ckey *k;
         buf_printf(out, "\n[source \"%s\"]\n", s->name);
         for (size_t i = 0; (k = source_key_at(s, i)); i++)
-            dump_table(out, k, 1, s, NULL);
+            dump_table(out, k, 1, key_base(s, k), NULL);
         for (int i = 0; i < PF_COUNT; i++)
             if (s->field[i] && strcmp(s->field[i], post_field_defaults[i]))
                 buf_printf(out, "field.%s = %s\n", post_field_names[i], s->field[i]);
@@ -1549,9 +1567,15 @@ struct source_conf *source_conf_dup(const struct source_conf *s)
 
     *d = *s;
     d->pending = NULL;                  /* applied by validation */
+    for (int j = 0; j < 2; j++) {
+        const struct source_driver *drv = j ? s->format_driver : s->driver;
+        d->own[j] = s->own[j] ? xmalloc(drv->own_size) : NULL;
+        if (d->own[j])
+            memcpy(d->own[j], s->own[j], drv->own_size);
+    }
     for (size_t i = 0; (k = source_key_at(s, i)); i++)
         if (k->type == CT_STR)
-            *(char **)field_ptr(d, k->off) = dup_or_null(*(char *const *)field_ptr(s, k->off));
+            *(char **)field_ptr(key_base(d, k), k->off) = dup_or_null(*(char *const *)field_ptr(key_base(s, k), k->off));
     d->name = dup_or_null(s->name);
     d->type_name = dup_or_null(s->type_name);
     d->token = dup_or_null(s->token);

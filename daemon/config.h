@@ -61,7 +61,6 @@ struct source_conf {
     long long max_record;       /* bytes */
     long long max_depth;
     long long rate;             /* file source: records per second, 0 = unpaced */
-    long long backfill_minutes; /* x_v2: asked for on reconnect (1..5), 0 = off */
     long long interval;         /* rss: seconds between polls */
     char *collections;          /* jetstream: wantedCollections (list) */
     char *dids;                 /* jetstream: wantedDids (list; dids_file's added at load) */
@@ -73,6 +72,7 @@ struct source_conf {
     int line;                   /* where the section starts, for messages */
     int key_line[CONFIG_MAX_SOURCE_KEYS]; /* where each key was set; 0: its default */
     int keys_applied;           /* the type's own keys are set (validation) */
+    void *own[2];               /* the type's and the format's own settings (source_own()) */
     struct source_pending *pending; /* the type's own keys as written, until then */
     struct source_conf *next;
 };

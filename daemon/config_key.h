@@ -30,13 +30,15 @@ typedef const char *(*check_fn)(struct kcheck *k, const char *v);
  * read from its file) from the running configuration; 1 if it differed. */
 typedef int (*carry_fn)(struct config *next, const struct config *running);
 
-enum { KEY_RESTART = 1, KEY_SECRET = 2 };
+/* KEY_OWN: a source key stored in its driver's own settings (see
+ * SOURCE_OWN_KEY), not in struct source_conf. */
+enum { KEY_RESTART = 1, KEY_SECRET = 2, KEY_OWN = 4 };
 
 struct ckey {
     const char *section;        /* "daemon", "redis", "priority", "alerting"; "source" for [source] keys */
     const char *key;
     enum ctype type;
-    size_t off;                 /* into struct config, or struct source_conf */
+    size_t off;                 /* into struct config, struct source_conf, or (KEY_OWN) a driver's own */
     const char *def;            /* default, parsed like a value; NULL = unset */
     long long min, max;
     unsigned flags;             /* KEY_RESTART: a reload keeps the running value; KEY_SECRET */
@@ -44,9 +46,15 @@ struct ckey {
     carry_fn carry;
 };
 
-/* A [source] key of a driver's table: name, type, field, default, range. */
+/* A [source] key of a driver's table: name, type, field, default, range.
+ * SOURCE_KEY stores it in struct source_conf (for keys other modules read:
+ * a decoder, the life cycle); SOURCE_OWN_KEY in the driver's own struct
+ * (own_size bytes; the driver reads it with source_own()), so a new type's
+ * keys need nothing outside its file. */
 #define SOURCE_KEY(name, type, field, def, min, max) \
     {"source", name, type, offsetof(struct source_conf, field), def, min, max, 0, NULL, NULL}
+#define SOURCE_OWN_KEY(name, type, own_struct, field, def, min, max) \
+    {"source", name, type, offsetof(own_struct, field), def, min, max, KEY_OWN, NULL, NULL}
 
 /* For drivers' checks: an error about a source's key, "file:line: [source
  * "NAME"] key = value: why" (the section's line when the key is not set);

@@ -2,16 +2,22 @@
 #include "daemon.h"
 #include "builder.h"
 #include "config.h"
+#include "heartbeat.h"
 #include "http_client.h"
 #include "log.h"
 #include "metrics.h"
 #include "paging.h"
 #include "pipeline.h"
+#include "prometheus.h"
+#include "readiness.h"
+#include "redis_conn.h"
 #include "redis_sink.h"
-#include "spool.h"
 #include "rules.h"
+#include "running.h"
 #include "sdnotify.h"
 #include "source.h"
+#include "spool.h"
+#include "status.h"
 #include "store.h"
 #include "util.h"
 #include "ws_client.h"
@@ -27,7 +33,9 @@
 #define SHUTDOWN_POLL_MS 20
 #define CLOSE_WAIT_MS 1000              /* for Redis to answer the last writes */
 
-enum job_kind { JOB_RELOAD, JOB_REDIS_RULES };
+/* A build's trigger: SIGHUP (the configuration and its rules) or a
+ * change of the Redis rules hash (the rules only). */
+enum job_kind { JOB_RELOAD = BUILD_SIGHUP, JOB_REDIS_RULES = BUILD_REDIS_RULES };
 
 /* A configuration and/or ruleset built on the worker thread.  Inputs are
  * copies: the thread touches nothing the loop owns. */
@@ -53,6 +61,7 @@ struct daemon {
     struct pipeline pl;
     struct http_client *http;
     struct ws_client *ws;
+    struct redis_conn *redis;           /* the one connection: sink and store use it */
     struct redis_sink *sink;
     struct store *store;                /* positions and the rules hash, in Redis */
     struct source **src;
@@ -80,19 +89,13 @@ struct daemon {
     struct metrics_server *metrics;
     struct paging *paging;
     uint64_t started_ms;
-    struct event *heartbeat;
-    uint64_t heartbeat_ms;              /* last sent (monotonic) */
+    struct heartbeat *heartbeat;
     uint64_t reloads[2][2];             /* [kind][applied] */
     int last_build_ok;                  /* of the last reload or Redis rules build */
     uint64_t last_build_ok_ms;          /* wall clock of the last applied one */
 };
 
-/* Rules beyond this many get one aggregated series, so a 100,000-rule
- * deployment does not flood Prometheus. */
-#define METRICS_MAX_RULES 500
-
 static void start_build(struct daemon *d);
-static void heartbeat_send(struct daemon *d, const char *state);
 static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback_fn fn);
 static void on_status(evutil_socket_t fd, short what, void *arg);
 
@@ -101,13 +104,34 @@ static void sink_push(void *ctx, struct alert *a)
     redis_sink_push(ctx, a);
 }
 
-static void status_text(struct daemon *d, char *out, size_t len)
+/* What the reports read (running.h), as of now. */
+static void running_view(void *ctx, struct running *r)
 {
-    int up = 0;
-    for (int i = 0; i < d->nsrc; i++)
-        up += source_state(d->src[i]) == SOURCE_UP;
-    snprintf(out, len, "%d/%d sources up, %d rules, redis %s", up, d->nsrc, d->rs->n,
-             redis_sink_state(d->sink) == REDIS_UP ? "up" : "down");
+    struct daemon *d = ctx;
+
+    *r = (struct running){
+        .cfg = d->cfg,
+        .rs = d->rs,
+        .src = d->src,
+        .nsrc = d->nsrc,
+        .sink = d->sink,
+        .pl = &d->pl,
+        .paging = d->paging,
+        .started_ms = d->started_ms,
+        .stopping = d->stopping,
+        .redis_rules = d->nextra,
+        .last_build_ok = d->last_build_ok,
+        .last_build_ok_ms = d->last_build_ok_ms,
+    };
+    memcpy(r->builds, d->reloads, sizeof r->builds);
+}
+
+static void status_now(struct daemon *d, char *out, size_t len)
+{
+    struct running r;
+
+    running_view(d, &r);
+    status_text(&r, out, len);
 }
 
 static void start_sources(struct daemon *d, const struct config *cfg, struct source **keep, int nkeep)
@@ -236,7 +260,7 @@ static void publish_status(struct daemon *d, const struct build_job *j, int appl
     jw_map_close(w);
     if (jw_finish(w, &out, &len) == 0) {
         snprintf(key, sizeof key, "%s:rules:status", d->cfg->key_prefix);
-        redis_sink_set(d->sink, key, out, len, 0);
+        store_set(d->store, key, out, len, 0);
     }
     jw_free(w);
 }
@@ -366,7 +390,7 @@ static void job_done(void *arg)
         publish_status(d, j, 1);
     }
     if (j->kind == JOB_RELOAD) {
-        status_text(d, status, sizeof status);
+        status_now(d, status, sizeof status);
         sdnotify_ready(status);
     }
     job_free(j);
@@ -484,40 +508,16 @@ static void on_rules_poll(evutil_socket_t fd, short what, void *arg)
 
 static void on_close_poll(evutil_socket_t fd, short what, void *arg);
 
-/* What the status line and the heartbeat report, summed over levels and
- * sources. */
-struct totals {
-    uint64_t enqueued, dropped, records, posts, rejected;
-    int sources_up;
-};
-
-static void totals_get(struct daemon *d, struct totals *t)
-{
-    const struct redis_stats *rst = redis_sink_stats(d->sink);
-    const struct spool *sp = redis_sink_spool(d->sink);
-
-    memset(t, 0, sizeof *t);
-    for (int l = 0; l < LEVEL_COUNT; l++) {
-        t->enqueued += rst->enqueued[l];
-        t->dropped += rst->dropped[l] + rst->dropped_spool[l] + (sp ? spool_stats(sp)->dropped[l] : 0);
-    }
-    for (int i = 0; i < d->nsrc; i++) {
-        const struct feed *f = source_feed(d->src[i]);
-        t->records += f->fr.stats.records;
-        t->posts += f->st.posts;
-        t->rejected += feed_rejected(f);
-        t->sources_up += source_state(d->src[i]) == SOURCE_UP;
-    }
-}
-
 static void finish(struct daemon *d)
 {
     uint64_t left = redis_sink_pending(d->sink), written = 0, lost;
-    struct totals t;
+    struct status_totals t;
+    struct running r;
 
     /* What was read and what became of it, so a stop can be checked
      * against what the sources sent. */
-    totals_get(d, &t);
+    running_view(d, &r);
+    status_totals(&r, &t);
     log_msg(LOG_NOTICE, "shutdown: since the start %llu records read, %llu posts decoded, %llu rejected; "
             "%llu alerts acknowledged by Redis, %llu still to deliver", (unsigned long long)t.records,
             (unsigned long long)t.posts, (unsigned long long)t.rejected, (unsigned long long)t.enqueued,
@@ -540,7 +540,8 @@ static void finish(struct daemon *d)
             log_msg(LOG_NOTICE, "shutdown: %llu more written to the spool %s", (unsigned long long)written,
                     d->cfg->spool_dir);
     }
-    heartbeat_send(d, "stopped");
+    heartbeat_send(d->heartbeat, "stopped");
+    heartbeat_stop(d->heartbeat);       /* the last word */
     redis_sink_close(d->sink);
     /* the last writes (cursors, heartbeat) are on the wire once Redis has
      * answered them and hiredis closed the connection */
@@ -601,7 +602,7 @@ static void begin_shutdown(struct daemon *d, int sig)
     if (d->status)
         evtimer_del(d->status);
     evtimer_del(d->rules_poll);
-    heartbeat_send(d, "stopping");
+    heartbeat_send(d->heartbeat, "stopping");
     d->shutdown_deadline_ms = now_mono_ms() + (uint64_t)d->cfg->shutdown_timeout * 1000;
     on_shutdown_poll(-1, 0, d);
 }
@@ -637,136 +638,12 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 /* Periodic summary at info: what an on-call engineer wants from the log. */
 static void on_status(evutil_socket_t fd, short what, void *arg)
 {
-    struct daemon *d = arg;
-    struct totals t;
-    char status[256];
+    struct running r;
 
     (void)fd;
     (void)what;
-    totals_get(d, &t);
-    status_text(d, status, sizeof status);
-    log_msg(LOG_INFO, "status: %s; posts %llu, rejected records %llu, matched %llu, alerts enqueued %llu, "
-            "buffered %llu, spooled %llu, dropped %llu", status, (unsigned long long)t.posts,
-            (unsigned long long)t.rejected, (unsigned long long)d->pl.st.matched, (unsigned long long)t.enqueued,
-            (unsigned long long)redis_sink_buffered(d->sink),
-            (unsigned long long)(redis_sink_pending(d->sink) - redis_sink_buffered(d->sink)),
-            (unsigned long long)t.dropped);
-    sdnotify_status(status);
-}
-
-/* The heartbeat hash's fields, built as owned strings. */
-struct kv {
-    char **f, **v;
-    int n, cap;
-};
-
-static void kv_add(struct kv *k, const char *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void kv_add(struct kv *k, const char *f, const char *fmt, ...)
-{
-    va_list ap;
-    char v[512];
-
-    if (k->n == k->cap) {
-        k->cap = k->cap ? 2 * k->cap : 64;
-        k->f = xrealloc(k->f, (size_t)k->cap * sizeof *k->f);
-        k->v = xrealloc(k->v, (size_t)k->cap * sizeof *k->v);
-    }
-    va_start(ap, fmt);
-    vsnprintf(v, sizeof v, fmt, ap);
-    va_end(ap);
-    k->f[k->n] = xstrdup(f);
-    k->v[k->n++] = xstrdup(v);
-}
-
-static void kv_free(struct kv *k)
-{
-    for (int i = 0; i < k->n; i++) {
-        free(k->f[i]);
-        free(k->v[i]);
-    }
-    free(k->f);
-    free(k->v);
-}
-
-static void heartbeat_sources(struct daemon *d, struct kv *k)
-{
-    char f[300];
-
-    for (int i = 0; i < d->nsrc; i++) {
-        const char *n = source_conf_of(d->src[i])->name;
-        snprintf(f, sizeof f, "source:%s", n);
-        kv_add(k, f, "%s", source_state_name(source_state(d->src[i])));
-        snprintf(f, sizeof f, "source:%s:posts", n);
-        kv_add(k, f, "%llu", (unsigned long long)source_feed(d->src[i])->st.posts);
-        snprintf(f, sizeof f, "source:%s:reconnects", n);
-        kv_add(k, f, "%llu", (unsigned long long)source_stats(d->src[i])->reconnects);
-    }
-}
-
-/* <prefix>:instance:<name>: who runs, since when, what it did, and the state
- * of every source; expires after three intervals, so a dead instance's hash
- * goes away by itself.  state is running, stopping or stopped. */
-static void heartbeat_send(struct daemon *d, const char *state)
-{
-    uint64_t now = now_real_ms();
-    long long ttl = d->cfg->heartbeat_interval * 3;
-    struct kv k = {0};
-    struct totals t;
-    char key[512], host[256] = "", at[40];
-
-    if (d->cfg->heartbeat_interval <= 0 || redis_sink_state(d->sink) != REDIS_UP)
-        return;
-    totals_get(d, &t);
-    gethostname(host, sizeof host - 1);
-    kv_add(&k, "state", "%s", state);
-    kv_add(&k, "version", "%s", MENTIOND_VERSION);
-    kv_add(&k, "host", "%s", host);
-    kv_add(&k, "pid", "%ld", (long)getpid());
-    format_iso8601_ms(d->started_ms, at, sizeof at);
-    kv_add(&k, "started", "%s", at);
-    format_iso8601_ms(now, at, sizeof at);
-    kv_add(&k, "updated", "%s", at);
-    kv_add(&k, "uptime_seconds", "%llu", (unsigned long long)((now - d->started_ms) / 1000));
-    kv_add(&k, "heartbeat_interval", "%lld", d->cfg->heartbeat_interval);
-    kv_add(&k, "rules", "%d", d->rs->n);
-    kv_add(&k, "rules_from_redis", "%d", d->nextra);
-    kv_add(&k, "last_reload", "%s", d->reloads[0][0] + d->reloads[0][1] + d->reloads[1][0] + d->reloads[1][1] == 0
-                                        ? "none" : d->last_build_ok ? "applied" : "rejected");
-    kv_add(&k, "sources", "%d", d->nsrc);
-    kv_add(&k, "sources_up", "%d", t.sources_up);
-    kv_add(&k, "records_received", "%llu", (unsigned long long)t.records);
-    kv_add(&k, "posts_decoded", "%llu", (unsigned long long)t.posts);
-    kv_add(&k, "records_rejected", "%llu", (unsigned long long)t.rejected);
-    kv_add(&k, "posts_matched", "%llu", (unsigned long long)d->pl.st.matched);
-    kv_add(&k, "alerts_enqueued", "%llu", (unsigned long long)t.enqueued);
-    kv_add(&k, "alerts_deduplicated", "%llu", (unsigned long long)redis_sink_stats(d->sink)->duplicates);
-    kv_add(&k, "alerts_buffered", "%llu", (unsigned long long)redis_sink_buffered(d->sink));
-    kv_add(&k, "alerts_spooled", "%llu",
-           (unsigned long long)(redis_sink_pending(d->sink) - redis_sink_buffered(d->sink)));
-    kv_add(&k, "alerts_dropped", "%llu", (unsigned long long)t.dropped);
-    kv_add(&k, "incidents_open", "%llu", (unsigned long long)paging_open(d->paging));
-    heartbeat_sources(d, &k);
-    snprintf(key, sizeof key, "%s:instance:%s", d->cfg->key_prefix, d->cfg->name);
-    if (redis_sink_hash_replace(d->sink, key, (const char *const *)k.f, (const char *const *)k.v, k.n,
-                                ttl < 3 ? 3 : ttl) == 0)
-        d->heartbeat_ms = now_mono_ms();
-    kv_free(&k);
-}
-
-/* Every second: due, or Redis just came back (the hash may have expired). */
-static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
-{
-    struct daemon *d = arg;
-    int up = redis_sink_state(d->sink) == REDIS_UP;
-
-    (void)fd;
-    (void)what;
-    if (d->finishing)
-        return;                         /* "stopped" was the last word */
-    if (!up)
-        d->heartbeat_ms = 0;
-    else if (!d->heartbeat_ms || now_mono_ms() - d->heartbeat_ms >= (uint64_t)d->cfg->heartbeat_interval * 1000)
-        heartbeat_send(d, d->stopping ? "stopping" : "running");
+    running_view(arg, &r);
+    status_log(&r);
 }
 
 /* Worker threads finished batches: their posts go on, in arrival order. */
@@ -792,227 +669,18 @@ static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback
 
 static int ready_check(void *ctx, char *why, size_t whylen)
 {
-    struct daemon *d = ctx;
+    struct running r;
 
-    if (redis_sink_state(d->sink) != REDIS_UP) {
-        snprintf(why, whylen, "redis is not connected");
-        return 0;
-    }
-    if (!d->nsrc) {
-        snprintf(why, whylen, "no sources configured");
-        return 0;
-    }
-    for (int i = 0; i < d->nsrc; i++)
-        if (!source_healthy(d->src[i])) {
-            snprintf(why, whylen, "source %s is %s beyond its budget", source_conf_of(d->src[i])->name,
-                     source_state_name(source_state(d->src[i])));
-            return 0;
-        }
-    return 1;
-}
-
-static void render_sources(struct daemon *d, struct buf *o)
-{
-#define PER_SOURCE(mname, type, help, expr)                                                       \
-    do {                                                                                          \
-        metrics_family(o, mname, type, help);                                                     \
-        for (int i = 0; i < d->nsrc; i++) {                                                       \
-            const struct source *s_ = d->src[i];                                                  \
-            const struct feed *f_ = source_feed(s_);                                              \
-            const struct source_stats *ss_ = source_stats(s_);                                    \
-            (void)f_;                                                                             \
-            (void)ss_;                                                                            \
-            metrics_sample(o, mname, (double)(expr), "source", source_conf_of(s_)->name, NULL);   \
-        }                                                                                         \
-    } while (0)
-    PER_SOURCE("mentiond_source_up", "gauge", "1 while the source is connected (or a file is read)",
-               source_state(s_) == SOURCE_UP);
-    PER_SOURCE("mentiond_source_down_seconds", "gauge",
-               "Seconds the source has been trying to (re)connect, across attempts (0 while up or done)",
-               (double)(source_down_ms(s_) / 1000));
-    PER_SOURCE("mentiond_source_bytes_total", "counter", "Bytes received", f_->st.bytes);
-    PER_SOURCE("mentiond_posts_received_total", "counter", "Records framed", f_->fr.stats.records);
-    PER_SOURCE("mentiond_posts_decoded_total", "counter", "Posts decoded", f_->st.posts);
-    PER_SOURCE("mentiond_keepalives_total", "counter", "Keep-alive lines received", f_->fr.stats.keepalives);
-    PER_SOURCE("mentiond_control_messages_total", "counter", "In-stream control messages (errors, notices)",
-               f_->st.control);
-    PER_SOURCE("mentiond_source_connects_total", "counter", "Successful connections", ss_->connects);
-    PER_SOURCE("mentiond_source_reconnects_total", "counter", "Connection attempts after the first",
-               ss_->reconnects);
-    PER_SOURCE("mentiond_source_stalls_total", "counter", "Connections dropped as stalled", ss_->stalls);
-    PER_SOURCE("mentiond_source_http_errors_total", "counter", "HTTP error responses", ss_->http_errors);
-    PER_SOURCE("mentiond_source_network_errors_total", "counter", "Network errors", ss_->network_errors);
-#undef PER_SOURCE
-    metrics_family(o, "mentiond_records_rejected_total", "counter", "Records skipped, by reason");
-    for (int i = 0; i < d->nsrc; i++) {
-        const struct feed *f = source_feed(d->src[i]);
-        const char *n = source_conf_of(d->src[i])->name;
-        metrics_sample(o, "mentiond_records_rejected_total", (double)f->st.malformed, "source", n, "reason", "malformed", NULL);
-        metrics_sample(o, "mentiond_records_rejected_total", (double)f->fr.stats.oversized, "source", n, "reason", "oversized", NULL);
-        metrics_sample(o, "mentiond_records_rejected_total", (double)f->fr.stats.truncated, "source", n, "reason", "truncated", NULL);
-        metrics_sample(o, "mentiond_records_rejected_total", (double)f->st.skipped, "source", n, "reason", "not_a_post", NULL);
-        metrics_sample(o, "mentiond_records_rejected_total", (double)f->fr.stats.garbage, "source", n, "reason", "bad_length", NULL);
-    }
-}
-
-/* One family with a sample per priority level. */
-static void render_levels(struct buf *o, const char *name, const char *type, const char *help,
-                          const uint64_t v[LEVEL_COUNT])
-{
-    metrics_family(o, name, type, help);
-    for (int l = 0; l < LEVEL_COUNT; l++)
-        metrics_sample(o, name, (double)v[l], "level", level_names[l], NULL);
-}
-
-static void render_spool(struct buf *o, const struct spool *sp)
-{
-    const struct spool_stats *st;
-    uint64_t unread[LEVEL_COUNT];
-
-    if (!sp)
-        return;
-    st = spool_stats(sp);
-    for (int l = 0; l < LEVEL_COUNT; l++)
-        unread[l] = spool_unread(sp, l);
-    metrics_family(o, "mentiond_spool_bytes", "gauge", "Bytes in the spool directory's segments");
-    metrics_sample(o, "mentiond_spool_bytes", (double)spool_bytes(sp), NULL);
-    render_levels(o, "mentiond_spool_alerts", "gauge", "Alerts waiting on disk to be sent, by level", unread);
-    render_levels(o, "mentiond_alerts_spooled_total", "counter", "Alerts written to the spool, by level",
-                  st->written);
-    render_levels(o, "mentiond_spool_replayed_total", "counter", "Alerts read back from the spool, by level",
-                  st->read);
-    metrics_family(o, "mentiond_spool_recovered", "gauge", "Alerts found in the spool at start (an earlier run's)");
-    metrics_sample(o, "mentiond_spool_recovered", (double)st->recovered, NULL);
-    metrics_family(o, "mentiond_spool_corrupt_records_total", "counter", "Spool records skipped: bad checksum or torn");
-    metrics_sample(o, "mentiond_spool_corrupt_records_total", (double)st->corrupt, NULL);
-    metrics_family(o, "mentiond_spool_write_errors_total", "counter", "Spool writes that failed");
-    metrics_sample(o, "mentiond_spool_write_errors_total", (double)st->write_errors, NULL);
-}
-
-/* Per queue and level; queues with no alert yet show nothing. */
-static void render_enqueued(struct daemon *d, struct buf *o)
-{
-    char *const *names;
-    const uint64_t(*counts)[LEVEL_COUNT];
-    int n = redis_sink_queue_counts(d->sink, &names, &counts);
-
-    metrics_family(o, "mentiond_alerts_enqueued_total", "counter",
-                   "Alerts acknowledged by Redis, by queue (the first 200 by name, then _other) and level");
-    for (int i = 0; i < n; i++)
-        for (int l = 0; l < LEVEL_COUNT; l++)
-            metrics_sample(o, "mentiond_alerts_enqueued_total", (double)counts[i][l], "queue", names[i], "level",
-                           level_names[l], NULL);
+    running_view(ctx, &r);
+    return readiness_check(&r, why, whylen);
 }
 
 static void render_metrics(void *ctx, struct buf *o)
 {
-    struct daemon *d = ctx;
-    const struct redis_stats *rs = redis_sink_stats(d->sink);
-    const struct spool *sp = redis_sink_spool(d->sink);
-    const struct pipeline_stats *ps = &d->pl.st;
-    uint64_t other = 0, cum = 0;
+    struct running r;
 
-    metrics_family(o, "mentiond_build_info", "gauge", "Version and instance");
-    metrics_sample(o, "mentiond_build_info", 1, "version", MENTIOND_VERSION, "instance", d->cfg->name, NULL);
-    metrics_family(o, "mentiond_start_time_seconds", "gauge", "Start time, seconds since the epoch");
-    metrics_sample(o, "mentiond_start_time_seconds", (double)(d->started_ms / 1000), NULL);
-    render_sources(d, o);
-    metrics_family(o, "mentiond_reloads_total", "counter",
-                   "Configuration and rule builds, by trigger (SIGHUP or the Redis rules hash) and result");
-    for (int k = 0; k < 2; k++)
-        for (int ok = 0; ok < 2; ok++)
-            metrics_sample(o, "mentiond_reloads_total", (double)d->reloads[k][ok], "trigger",
-                           k == JOB_RELOAD ? "sighup" : "redis", "result", ok ? "applied" : "rejected", NULL);
-    metrics_family(o, "mentiond_config_last_reload_successful", "gauge",
-                   "1 unless the last reload or Redis rules build was rejected");
-    metrics_sample(o, "mentiond_config_last_reload_successful",
-                   d->reloads[0][0] + d->reloads[1][0] == 0 || d->last_build_ok, NULL);
-    metrics_family(o, "mentiond_config_last_reload_success_timestamp_seconds", "gauge",
-                   "When the running configuration and rules were applied (the start, or the last reload)");
-    metrics_sample(o, "mentiond_config_last_reload_success_timestamp_seconds",
-                   (double)((d->last_build_ok_ms ? d->last_build_ok_ms : d->started_ms) / 1000), NULL);
-    metrics_family(o, "mentiond_rules", "gauge", "Rules loaded");
-    metrics_sample(o, "mentiond_rules", d->rs->n, NULL);
-    metrics_family(o, "mentiond_rule_matches_total", "counter",
-                   "Posts matched, per rule (rules beyond the first 500 aggregated as _other)");
-    for (int i = 0; i < d->rs->n; i++) {
-        if (i < METRICS_MAX_RULES)
-            metrics_sample(o, "mentiond_rule_matches_total", (double)d->pl.rule_matches[i], "rule",
-                           d->rs->rules[i].name, NULL);
-        else
-            other += d->pl.rule_matches[i];
-    }
-    if (d->rs->n > METRICS_MAX_RULES)
-        metrics_sample(o, "mentiond_rule_matches_total", (double)other, "rule", "_other", NULL);
-    metrics_family(o, "mentiond_worker_threads", "gauge", "Decode-and-match threads ([daemon] workers; 0: the loop)");
-    metrics_sample(o, "mentiond_worker_threads", (double)pipeline_worker_count(&d->pl), NULL);
-    metrics_family(o, "mentiond_worker_batches_pending", "gauge",
-                   "Batches of records handed to the worker threads and not yet through the pipeline");
-    metrics_sample(o, "mentiond_worker_batches_pending", (double)pipeline_pending(&d->pl), NULL);
-#define PIPE(mname, help, v)                            \
-    do {                                                \
-        metrics_family(o, mname, "counter", help);      \
-        metrics_sample(o, mname, (double)(v), NULL);    \
-    } while (0)
-    PIPE("mentiond_posts_matched_total", "Posts that matched at least one rule", ps->matched);
-    PIPE("mentiond_posts_unmatched_total", "Posts looked at that matched no rule", ps->unmatched);
-    PIPE("mentiond_posts_duplicate_total", "The same post again within dedup_window: no alert", ps->duplicates);
-    PIPE("mentiond_shares_folded_total", "Retweets of an alerted post, counted as its shares", ps->shares_folded);
-    PIPE("mentiond_own_posts_total", "Posts of own_handles (not mentions)", ps->own_posts);
-    PIPE("mentiond_canned_replies_total", "canned_reply alerts raised", ps->canned_replies);
-    PIPE("mentiond_pii_masked_total", "Alerts whose text had numbers masked", ps->pii_masked);
-    PIPE("mentiond_text_controls_replaced_total",
-         "Control characters (NUL and C0 but tab and newline) in posts, replaced by U+FFFD before matching",
-         ps->controls_replaced);
-    PIPE("mentiond_alerts_deduplicated_total", "Alerts Redis already had (seen key): not pushed", rs->duplicates);
-    PIPE("mentiond_redis_requeued_total", "Alerts sent again after a lost or refused command", rs->requeued);
-    PIPE("mentiond_post_deletions_total", "Deletion notices from the sources", ps->deletions);
-    PIPE("mentiond_alerts_withdrawn_total", "Alerts not sent because their post was deleted first", rs->withdrawn);
-    PIPE("mentiond_deleted_records_total", "\"deleted\" records pushed after an alert already sent",
-         rs->deletions_pushed);
-    PIPE("mentiond_redis_errors_total", "Error replies from Redis", rs->errors);
-    PIPE("mentiond_redis_timeouts_total", "Connect or command deadlines hit", rs->timeouts);
-    PIPE("mentiond_redis_connects_total", "Connections to Redis", rs->connects);
-#undef PIPE
-    metrics_family(o, "mentiond_alerts_dropped_total", "counter", "Alerts dropped, by reason and level");
-    metrics_sample(o, "mentiond_alerts_dropped_total", (double)(ps->encode_failed + ps->bad_text), "reason",
-                   "unencodable", "level", "any", NULL);
-    metrics_sample(o, "mentiond_alerts_dropped_total", (double)ps->nomem, "reason", "out_of_memory", "level",
-                   "any", NULL);
-    for (int l = 0; l < LEVEL_COUNT; l++) {
-        metrics_sample(o, "mentiond_alerts_dropped_total", (double)rs->dropped[l], "reason", "buffer_full",
-                       "level", level_names[l], NULL);
-        metrics_sample(o, "mentiond_alerts_dropped_total",
-                       (double)(rs->dropped_spool[l] + (sp ? spool_stats(sp)->dropped[l] : 0)), "reason",
-                       "spool_full", "level", level_names[l], NULL);
-    }
-    render_levels(o, "mentiond_alerts_trimmed_total", "counter",
-                  "Alerts removed from a Redis queue by max_queue_length (least urgent first), by level", rs->trimmed);
-    render_spool(o, sp);
-    paging_metrics(d->paging, o);
-    metrics_family(o, "mentiond_viral_posts_total", "counter", "Alerted posts whose shares reached viral_shares");
-    metrics_sample(o, "mentiond_viral_posts_total", (double)ps->viral, NULL);
-    metrics_family(o, "mentiond_redis_state_changes_total", "counter", "Redis connection state changes");
-    metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_up, "to", "up", NULL);
-    metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_down, "to", "down", NULL);
-    render_enqueued(d, o);
-    metrics_family(o, "mentiond_alerts_buffered", "gauge", "Alerts held in memory (buffered or in flight)");
-    metrics_sample(o, "mentiond_alerts_buffered", (double)redis_sink_buffered(d->sink), NULL);
-    metrics_family(o, "mentiond_redis_up", "gauge", "1 while connected to Redis");
-    metrics_sample(o, "mentiond_redis_up", redis_sink_state(d->sink) == REDIS_UP, NULL);
-    metrics_family(o, "mentiond_alert_latency_seconds", "histogram",
-                   "From a post's arrival to Redis acknowledging its alert");
-    for (int b = 0; b <= REDIS_LATENCY_BUCKETS; b++) {
-        char le[32];
-        cum += rs->latency_hist[b];
-        if (b < REDIS_LATENCY_BUCKETS)
-            snprintf(le, sizeof le, "%g", redis_latency_bounds[b]);
-        else
-            snprintf(le, sizeof le, "+Inf");
-        metrics_sample(o, "mentiond_alert_latency_seconds_bucket", (double)cum, "le", le, NULL);
-    }
-    metrics_sample(o, "mentiond_alert_latency_seconds_sum", (double)rs->latency_us_sum / 1e6, NULL);
-    metrics_sample(o, "mentiond_alert_latency_seconds_count", (double)rs->latency_count, NULL);
+    running_view(ctx, &r);
+    prometheus_render(&r, o);
 }
 
 /* GET /config: the configuration as it runs (restart-only keys at their
@@ -1040,7 +708,8 @@ static void daemon_free(struct daemon *d)
     free(d->src);
     d->src = NULL;
     d->nsrc = 0;
-    redis_sink_free(d->sink);           /* its last callbacks reach the store */
+    redis_conn_free(d->redis);          /* its last callbacks reach the sink and the store */
+    redis_sink_free(d->sink);
     store_free(d->store);
     http_client_free(d->http);
     ws_client_free(d->ws);
@@ -1061,8 +730,7 @@ static void daemon_free(struct daemon *d)
         event_free(d->shutdown);
     if (d->closing)
         event_free(d->closing);
-    if (d->heartbeat)
-        event_free(d->heartbeat);
+    heartbeat_free(d->heartbeat);
     if (d->base)
         event_base_free(d->base);
 }
@@ -1097,6 +765,19 @@ int daemon_run(const char *config_path, int foreground)
         http_global_cleanup();
         return 3;
     }
+    {
+        struct redis_conn_opts ro = {
+            .unix_path = d.cfg->redis_unix,
+            .host = d.cfg->redis_host,
+            .port = d.cfg->redis_port,
+            .db = d.cfg->redis_db,
+            .username = d.cfg->redis_username,
+            .password = d.cfg->redis_password,
+            .connect_timeout_ms = (uint64_t)d.cfg->redis_connect_timeout,
+            .command_timeout_ms = (uint64_t)d.cfg->redis_command_timeout,
+        };
+        d.redis = redis_conn_new(d.base, &ro);
+    }
     if (d.cfg->spool_dir[0]) {
         char err[512];
         struct spool *sp = spool_open(d.cfg->spool_dir, (uint64_t)d.cfg->spool_max_bytes,
@@ -1108,11 +789,11 @@ int daemon_run(const char *config_path, int foreground)
             http_global_cleanup();
             return 3;
         }
-        d.sink = redis_sink_new(d.base, d.cfg, sp);
+        d.sink = redis_sink_new(d.base, d.cfg, d.redis, sp);
     } else {
-        d.sink = redis_sink_new(d.base, d.cfg, NULL);
+        d.sink = redis_sink_new(d.base, d.cfg, d.redis, NULL);
     }
-    if (!(d.store = store_new(d.base, d.sink, d.cfg->key_prefix))) {
+    if (!(d.store = store_new(d.base, d.redis, d.sink, d.cfg->key_prefix))) {
         log_msg(LOG_ERR, "cannot create the event loop's timers");
         daemon_free(&d);
         http_global_cleanup();
@@ -1161,7 +842,7 @@ int daemon_run(const char *config_path, int foreground)
         log_msg(LOG_NOTICE, "metrics: listening on %s (port %d): /metrics /healthz /readyz /config",
                 d.cfg->metrics_listen, metrics_server_port(d.metrics));
     }
-    redis_sink_start(d.sink);
+    redis_conn_start(d.redis);
     if (!d.cfg->nsources)
         log_msg(LOG_WARNING, "no [source \"name\"] section in %s: nothing is watched until one is added "
                 "(then reload); not ready meanwhile", d.cfg->path);
@@ -1169,8 +850,8 @@ int daemon_run(const char *config_path, int foreground)
     if ((d.watchdog_usec = sdnotify_watchdog_usec()))
         d.watchdog = persist_timer(&d, d.watchdog_usec / 2000, on_watchdog);
     arm_status(&d);
-    d.heartbeat = persist_timer(&d, 1000, on_heartbeat);
-    status_text(&d, status, sizeof status);
+    d.heartbeat = heartbeat_new(d.base, d.store, running_view, &d);
+    status_now(&d, status, sizeof status);
     sdnotify_ready(status);
     if (event_base_dispatch(d.base) < 0)
         d.exit_code = 3;

@@ -939,3 +939,30 @@ uint64_t feed_rejected(const struct feed *f)
 {
     return f->st.malformed + f->fr.stats.oversized + f->fr.stats.truncated + f->fr.stats.garbage;
 }
+
+void feed_counts(const struct feed *f, struct feed_counts *out)
+{
+    *out = (struct feed_counts){
+        .bytes = f->st.bytes,
+        .records = f->fr.stats.records,
+        .keepalives = f->fr.stats.keepalives,
+        .posts = f->st.posts,
+        .control = f->st.control,
+        .rejected = feed_rejected(f),
+        .malformed = f->st.malformed,
+        .oversized = f->fr.stats.oversized,
+        .truncated = f->fr.stats.truncated,
+        .not_a_post = f->st.skipped,
+        .bad_length = f->fr.stats.garbage,
+    };
+}
+
+const struct pipeline_stats *pipeline_stats(const struct pipeline *pl)
+{
+    return &pl->st;
+}
+
+uint64_t pipeline_rule_matches(const struct pipeline *pl, int i)
+{
+    return pl->rule_matches[i];
+}

@@ -156,5 +156,14 @@ void feed_oversized(struct feed *f, uint64_t n);
 void feed_finish(struct feed *f, int deliver_partial);
 /* Records rejected by the framer (oversized, truncated) plus malformed. */
 uint64_t feed_rejected(const struct feed *f);
+/* A feed's counters, the framer's and the decoder's together, for reports. */
+struct feed_counts {
+    uint64_t bytes, records, keepalives, posts, control, rejected;
+    uint64_t malformed, oversized, truncated, not_a_post, bad_length;   /* rejected, by reason */
+};
+void feed_counts(const struct feed *f, struct feed_counts *out);
+const struct pipeline_stats *pipeline_stats(const struct pipeline *pl);
+/* Posts matched by rule i of the running ruleset. */
+uint64_t pipeline_rule_matches(const struct pipeline *pl, int i);
 
 #endif

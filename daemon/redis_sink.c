@@ -1,14 +1,13 @@
-/* redis_sink: hiredis async on libevent; see redis_sink.h. */
+/* redis_sink: alerts onto Redis, over redis_conn; see redis_sink.h. */
 #include "redis_sink.h"
 #include "log.h"
+#include "redis_conn.h"
 #include "spool.h"
 #include "strmap.h"
 #include "util.h"
 
 #include <event2/event.h>
-#include <hiredis/adapters/libevent.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,8 +78,6 @@ static const char enqueue_lua[] =
     "end\n"
     "return out\n";
 
-#define RECONNECT_MIN_MS 100
-#define RECONNECT_MAX_MS 30000
 #define ERROR_PAUSE_MS 1000
 #define KEY_MAX 512
 
@@ -100,9 +97,9 @@ struct redis_sink {
     char **qnames;
     uint64_t (*qcount)[LEVEL_COUNT];
     int nq;
+    struct redis_conn *conn;            /* the daemon's */
     /* settings copied from the config: the sink outlives reloads */
-    char *unix_path, *host, *username, *password, *prefix;
-    int port, db;
+    char *prefix;
     int stream;                         /* mode = stream */
     char **groups;                      /* consumer groups of each stream */
     int ngroups;
@@ -110,12 +107,11 @@ struct redis_sink {
     int nqueues;
     int durability;                     /* enum durability */
     struct spool *spool;                /* NULL: no disk tier */
-    uint64_t buffer_max, inflight_max, connect_timeout_ms, command_timeout_ms;
+    uint64_t buffer_max, inflight_max;
     long long max_queue_length;
     long long author_history, author_ttl, dedup_ttl;
     char sha[48];                       /* of enqueue_lua, from SCRIPT LOAD */
 
-    redisAsyncContext *ac;
     enum redis_state state;
     int closing;                        /* shutdown: no reconnect */
     int paused;                         /* after an error reply */
@@ -123,17 +119,13 @@ struct redis_sink {
     struct aqueue pending[LEVEL_COUNT]; /* not yet sent */
     struct aqueue inflight;             /* sent, awaiting reply, in order */
     struct aqueue retry;                /* refused (error reply), sent again after a pause */
-    uint64_t inflight_since_us;         /* send time of the oldest in flight */
-    struct event *connect_timer, *reconnect_timer, *deadline_timer, *pause_timer, *sync_timer;
-    uint64_t reconnect_delay_ms;
+    struct event *pause_timer, *sync_timer;
     uint64_t seq;                       /* of the last alert pushed */
     struct redis_stats st;
 };
 
 static void sink_flush(struct redis_sink *r);
-static void sink_connect(struct redis_sink *r);
 static void create_groups(struct redis_sink *r);
-static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata);
 
 static void q_push_tail(struct aqueue *q, struct alert *a)
 {
@@ -242,13 +234,14 @@ static void set_state(struct redis_sink *r, enum redis_state st, const char *why
     r->state = st;
 }
 
-/* The context is gone (failed connect, disconnect, or freed by a deadline):
- * put the unacknowledged back and schedule the next attempt. */
-static void sink_lost(struct redis_sink *r, const char *why)
+/* The connection is gone (failed connect, disconnect, or freed by a
+ * deadline; redis_conn reconnects): put the unacknowledged back. */
+static void on_lost(void *ctx, const char *why, int timed_out)
 {
-    r->ac = NULL;
-    evtimer_del(r->connect_timer);
-    evtimer_del(r->deadline_timer);
+    struct redis_sink *r = ctx;
+
+    if (timed_out)
+        r->st.timeouts++;
     requeue(r, &r->inflight);
     requeue(r, &r->retry);
     r->paused = 0;
@@ -259,92 +252,79 @@ static void sink_lost(struct redis_sink *r, const char *why)
     } else {
         /* Retries while down: say it once, then only at debug level. */
         log_msg(r->failure_logged ? LOG_DEBUG : LOG_WARNING, "redis: cannot connect to %s: %s; "
-                "retrying with backoff, %llu alerts buffered", r->unix_path ? r->unix_path : r->host,
+                "retrying with backoff, %llu alerts buffered", redis_conn_address(r->conn),
                 why, (unsigned long long)redis_sink_pending(r));
         r->failure_logged = 1;
         r->state = REDIS_DOWN;
     }
-    if (r->closing)
-        return;
-    r->reconnect_delay_ms = r->reconnect_delay_ms ? r->reconnect_delay_ms * 2 : RECONNECT_MIN_MS;
-    if (r->reconnect_delay_ms > RECONNECT_MAX_MS)
-        r->reconnect_delay_ms = RECONNECT_MAX_MS;
-    timer_in(r->reconnect_timer, r->reconnect_delay_ms + (uint64_t)random() % (r->reconnect_delay_ms / 5 + 1));
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void on_connecting(void *ctx)
 {
-    struct redis_sink *r = ac->data;
+    set_state(ctx, REDIS_CONNECTING, "connecting");
+}
 
-    if (status != REDIS_OK) {
-        /* hiredis frees the context itself after a failed connect. */
-        char why[256];
-        snprintf(why, sizeof why, "connect failed: %s", ac->errstr);
-        sink_lost(r, why);
-        return;
-    }
-    /* The connect deadline stays armed until the handshake completes. */
+static void on_connected(void *ctx)
+{
+    struct redis_sink *r = ctx;
     r->st.connects++;
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
-{
-    struct redis_sink *r = ac->data;
-    char why[256];
+static void load_script(struct redis_sink *r);
 
-    if (!r->ac)
-        return;                 /* already handled (deadline freed it) */
-    snprintf(why, sizeof why, "%s", status == REDIS_OK ? "connection closed" : ac->errstr);
-    sink_lost(r, why);
-}
-
-/* AUTH, SELECT and SCRIPT LOAD replies: the connection is usable after the
- * script is loaded (privdata marks that last one). */
-static void on_handshake(redisAsyncContext *ac, void *reply_, void *privdata)
+/* The connection is usable for alerts once the enqueue script is loaded. */
+static void on_script(void *privdata, const struct redis_reply *reply)
 {
-    struct redis_sink *r = ac->data;
-    redisReply *reply = reply_;
-    int last = privdata != NULL;
+    struct redis_sink *r = privdata;
+    size_t len;
+    const char *sha;
 
     if (!reply)
-        return;                 /* connection lost; on_disconnect handles it */
-    if (reply->type == REDIS_REPLY_ERROR) {
-        /* Never log the password; the server's message does not contain it. */
-        log_msg(LOG_ERR, "redis: handshake refused: %s", reply->str);
-        redisAsyncDisconnect(ac);
+        return;                 /* connection lost; on_lost handles it */
+    sha = redis_reply_str(reply, &len);
+    if (redis_reply_type(reply) == RREPLY_ERROR) {
+        log_msg(LOG_ERR, "redis: handshake refused: %s", sha);
+        redis_conn_drop(r->conn);
         return;
     }
-    if (last) {
-        if (reply->type != REDIS_REPLY_STRING || reply->len >= (int)sizeof r->sha) {
-            log_msg(LOG_ERR, "redis: SCRIPT LOAD gave no digest");
-            redisAsyncDisconnect(ac);
-            return;
-        }
-        memcpy(r->sha, reply->str, (size_t)reply->len);
-        r->sha[reply->len] = '\0';
-        if (r->state == REDIS_UP) {     /* a reload after NOSCRIPT */
-            r->paused = 0;
-            requeue(r, &r->retry);
-            sink_flush(r);
-            return;
-        }
-        evtimer_del(r->connect_timer);
-        r->reconnect_delay_ms = 0;
-        r->failure_logged = 0;
-        set_state(r, REDIS_UP, r->unix_path ? r->unix_path : r->host);
-        create_groups(r);
-        sink_flush(r);
+    if (redis_reply_type(reply) != RREPLY_STRING || len >= sizeof r->sha) {
+        log_msg(LOG_ERR, "redis: SCRIPT LOAD gave no digest");
+        redis_conn_drop(r->conn);
+        return;
     }
+    memcpy(r->sha, sha, len);
+    r->sha[len] = '\0';
+    if (r->state == REDIS_UP) {         /* a reload after NOSCRIPT */
+        r->paused = 0;
+        requeue(r, &r->retry);
+        sink_flush(r);
+        return;
+    }
+    r->failure_logged = 0;
+    set_state(r, REDIS_UP, redis_conn_address(r->conn));
+    create_groups(r);
+    sink_flush(r);
 }
 
-static void on_group(redisAsyncContext *ac, void *reply_, void *privdata)
+static void on_ready(void *ctx)
 {
-    redisReply *reply = reply_;
+    load_script(ctx);
+}
 
-    (void)ac;
+static const struct redis_conn_events sink_events = {
+    .connecting = on_connecting,
+    .connected = on_connected,
+    .ready = on_ready,
+    .lost = on_lost,
+};
+
+static void on_group(void *privdata, const struct redis_reply *reply)
+{
+    const char *why = reply ? redis_reply_str(reply, NULL) : "";
+
     (void)privdata;
-    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "BUSYGROUP", 9) != 0)
-        log_limited(LOG_WARNING, "redis: cannot create a consumer group: %s", reply->str);
+    if (reply && redis_reply_type(reply) == RREPLY_ERROR && strncmp(why, "BUSYGROUP", 9) != 0)
+        log_limited(LOG_WARNING, "redis: cannot create a consumer group: %s", why);
 }
 
 /* mode = stream: every configured group on every level of every queue the
@@ -353,14 +333,14 @@ static void create_groups(struct redis_sink *r)
 {
     char key[KEY_MAX];
 
-    if (!r->stream || !r->ngroups || r->state != REDIS_UP || !r->ac)
+    if (!r->stream || !r->ngroups || r->state != REDIS_UP)
         return;
     for (int q = 0; q < r->nqueues; q++)
         for (int l = 0; l < LEVEL_COUNT; l++) {
             key_for(r, r->queues[q], l, key, sizeof key);
             for (int g = 0; g < r->ngroups; g++) {
                 const char *argv[] = {"XGROUP", "CREATE", key, r->groups[g], "0", "MKSTREAM"};
-                redisAsyncCommandArgv(r->ac, on_group, NULL, 6, argv, NULL);
+                redis_conn_command(r->conn, on_group, NULL, 6, argv, NULL);
             }
         }
 }
@@ -380,7 +360,7 @@ void redis_sink_set_queues(struct redis_sink *r, const char *const *queues, int 
 static void load_script(struct redis_sink *r)
 {
     const char *argv[] = {"SCRIPT", "LOAD", enqueue_lua};
-    redisAsyncCommandArgv(r->ac, on_handshake, r, 3, argv, NULL);
+    redis_conn_command(r->conn, on_script, r, 3, argv, NULL);
 }
 
 static void count_latency(struct redis_sink *r, const struct alert *a)
@@ -432,9 +412,9 @@ int redis_sink_queue_counts(const struct redis_sink *r, char *const **names,
     return r->nq;
 }
 
-static void count_pushed(struct redis_sink *r, const struct alert *a, const redisReply *reply)
+static void count_pushed(struct redis_sink *r, const struct alert *a, const struct redis_reply *reply)
 {
-    long long pushed = reply->element[0]->integer;
+    long long pushed = redis_reply_integer(redis_reply_at(reply, 0));
 
     if (a->kind == ALERT_DELETED) {
         if (pushed == 1)
@@ -448,8 +428,8 @@ static void count_pushed(struct redis_sink *r, const struct alert *a, const redi
     r->st.enqueued[a->level]++;
     count_queue(r, a);
     count_latency(r, a);
-    for (size_t i = 1; i < reply->elements && i <= LEVEL_COUNT; i++) {
-        long long k = reply->element[i]->type == REDIS_REPLY_INTEGER ? reply->element[i]->integer : 0;
+    for (size_t i = 1; i < redis_reply_count(reply) && i <= LEVEL_COUNT; i++) {
+        long long k = redis_reply_integer(redis_reply_at(reply, i));
         if (k <= 0)
             continue;
         r->st.trimmed[i - 1] += (uint64_t)k;
@@ -459,47 +439,50 @@ static void count_pushed(struct redis_sink *r, const struct alert *a, const redi
     }
 }
 
-static void on_pushed(redisAsyncContext *ac, void *reply_, void *privdata)
+/* Replies come in the order sent, so this one is the oldest in flight's. */
+static void on_pushed(void *privdata, const struct redis_reply *reply)
 {
-    struct redis_sink *r = ac->data;
-    redisReply *reply = reply_;
-    struct alert *a = privdata, *head;
+    struct redis_sink *r = privdata;
+    struct alert *a;
+    const char *why;
 
     if (!reply)
-        return;                 /* stays in inflight; requeued on disconnect */
-    head = q_pop(&r->inflight);
-    if (head != a)              /* Redis replies in order; anything else is a bug */
-        log_msg(LOG_ERR, "redis: reply order mismatch (%s != %s)", head ? head->id : "-", a->id);
-    r->inflight_since_us = now_mono_us();
-    if (reply->type == REDIS_REPLY_ERROR) {
+        return;                 /* stays in inflight; requeued when the loss is reported */
+    if (!(a = q_pop(&r->inflight))) {
+        log_msg(LOG_ERR, "redis: an enqueue reply with no alert in flight (a bug)");
+        return;
+    }
+    why = redis_reply_str(reply, NULL);
+    if (redis_reply_type(reply) == RREPLY_ERROR) {
         /* Kept in order and sent again: after reloading the script if the
          * server lost it (restart, failover), else after a pause. */
         q_push_tail(&r->retry, a);
         r->st.requeued++;
         if (!r->paused) {
             r->paused = 1;
-            if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+            if (strncmp(why, "NOSCRIPT", 8) == 0) {
                 log_msg(LOG_NOTICE, "redis: the enqueue script is gone (restart or failover); loading it again");
                 load_script(r);
             } else {
                 r->st.errors++;
                 log_limited(LOG_WARNING, "redis: enqueue refused for %s: %s; retrying in %dms", a->id,
-                            reply->str, ERROR_PAUSE_MS);
+                            why, ERROR_PAUSE_MS);
                 timer_in(r->pause_timer, ERROR_PAUSE_MS);
             }
         }
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
-        reply->element[0]->type == REDIS_REPLY_INTEGER)
+    if (redis_reply_type(reply) == RREPLY_ARRAY && redis_reply_count(reply) >= 1 &&
+        redis_reply_type(redis_reply_at(reply, 0)) == RREPLY_INTEGER)
         count_pushed(r, a, reply);
     else
-        log_limited(LOG_ERR, "redis: unexpected reply type %d to the enqueue script for %s", reply->type, a->id);
+        log_limited(LOG_ERR, "redis: unexpected reply type %d to the enqueue script for %s",
+                    (int)redis_reply_type(reply), a->id);
     sink_release(r, a);
     sink_flush(r);
 }
 
-/* EVALSHA of the enqueue script for a.  Returns redisAsyncCommandArgv's. */
+/* EVALSHA of the enqueue script for a.  0, or -1 if it could not be sent. */
 static int send_alert(struct redis_sink *r, struct alert *a)
 {
     char keys[LEVEL_COUNT][KEY_MAX], seen[KEY_MAX], author[KEY_MAX];
@@ -546,7 +529,7 @@ static int send_alert(struct redis_sink *r, struct alert *a)
         ARGS(r->groups[g]);
 #undef ARGS
 #undef ARG
-    return redisAsyncCommandArgv(r->ac, on_pushed, a, n, argv, lens);
+    return redis_conn_command(r->conn, on_pushed, r, n, argv, lens);
 }
 
 /* Send waiting alerts, most urgent level first, up to the in-flight cap.
@@ -556,60 +539,19 @@ static void sink_flush(struct redis_sink *r)
 {
     struct alert *a;
 
-    if (r->state != REDIS_UP || r->paused || !r->ac)
+    if (r->state != REDIS_UP || r->paused || !redis_conn_ready(r->conn))
         return;
     for (int l = 0; l < LEVEL_COUNT; l++) {
         while (r->inflight.n < r->inflight_max &&
                ((a = q_pop(&r->pending[l])) || (a = spool_read(r->spool, l)))) {
-            if (send_alert(r, a) != REDIS_OK) {
+            if (send_alert(r, a) != 0) {
                 /* The callback will never run: the alert is still ours. */
                 q_push_head(&r->pending[l], a);
                 return;
             }
-            if (r->inflight.n == 0)
-                r->inflight_since_us = now_mono_us();
             q_push_tail(&r->inflight, a);
         }
     }
-    if (r->inflight.n)
-        timer_in(r->deadline_timer, r->command_timeout_ms);
-}
-
-/* Connect deadline and command deadline: free the context from the timer. */
-static void on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-    struct redis_sink *r = arg;
-    redisAsyncContext *ac = r->ac;
-    uint64_t age_ms;
-    char why[128];
-
-    (void)fd;
-    (void)what;
-    if (!ac)
-        return;
-    if (r->state == REDIS_UP) {
-        if (!r->inflight.n)
-            return;
-        age_ms = (now_mono_us() - r->inflight_since_us) / 1000;
-        if (age_ms < r->command_timeout_ms) {
-            timer_in(r->deadline_timer, r->command_timeout_ms - age_ms);
-            return;
-        }
-        snprintf(why, sizeof why, "no reply for %llums", (unsigned long long)age_ms);
-    } else {
-        snprintf(why, sizeof why, "connect timed out after %llums", (unsigned long long)r->connect_timeout_ms);
-    }
-    r->st.timeouts++;
-    r->ac = NULL;
-    redisAsyncFree(ac);         /* pending callbacks run with NULL replies */
-    sink_lost(r, why);
-}
-
-static void on_reconnect(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    sink_connect(arg);
 }
 
 static void on_unpause(evutil_socket_t fd, short what, void *arg)
@@ -620,54 +562,6 @@ static void on_unpause(evutil_socket_t fd, short what, void *arg)
     r->paused = 0;
     requeue(r, &r->retry);
     sink_flush(r);
-}
-
-static void sink_connect(struct redis_sink *r)
-{
-    redisAsyncContext *ac;
-    char db[16];
-
-    if (r->ac || r->closing)
-        return;
-    ac = r->unix_path ? redisAsyncConnectUnix(r->unix_path) : redisAsyncConnect(r->host, r->port);
-    if (!ac) {
-        sink_lost(r, "out of memory");
-        return;
-    }
-    if (ac->err) {
-        char why[256];
-        snprintf(why, sizeof why, "connect failed: %s", ac->errstr);
-        redisAsyncFree(ac);
-        sink_lost(r, why);
-        return;
-    }
-    ac->data = r;
-    if (redisLibeventAttach(ac, r->base) != REDIS_OK) {
-        redisAsyncFree(ac);
-        sink_lost(r, "cannot attach to the event loop");
-        return;
-    }
-    if (!r->unix_path)
-        redisEnableKeepAlive(&ac->c);
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    r->ac = ac;
-    set_state(r, REDIS_CONNECTING, "connecting");
-    timer_in(r->connect_timer, r->connect_timeout_ms);
-    /* Commands queue until the connection is up; the last one says "ready". */
-    snprintf(db, sizeof db, "%d", r->db);
-    if (r->password && r->username) {
-        const char *argv[] = {"AUTH", r->username, r->password};
-        redisAsyncCommandArgv(ac, on_handshake, NULL, 3, argv, NULL);
-    } else if (r->password) {
-        const char *argv[] = {"AUTH", r->password};
-        redisAsyncCommandArgv(ac, on_handshake, NULL, 2, argv, NULL);
-    }
-    {
-        const char *argv[] = {"SELECT", db};
-        redisAsyncCommandArgv(ac, on_handshake, NULL, 2, argv, NULL);
-    }
-    load_script(r);
 }
 
 static void on_sync(evutil_socket_t fd, short what, void *arg)
@@ -685,34 +579,26 @@ static void add_group(void *ctx, const char *name)
     r->groups[r->ngroups++] = xstrdup(name);
 }
 
-struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg, struct spool *spool)
+struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg, struct redis_conn *conn,
+                                  struct spool *spool)
 {
     struct redis_sink *r = xcalloc(1, sizeof *r);
 
     r->base = base;
+    r->conn = conn;
+    redis_conn_set_events(conn, &sink_events, r);
     strmap_init(&r->qidx);
-    r->unix_path = cfg->redis_unix ? xstrdup(cfg->redis_unix) : NULL;
-    r->host = cfg->redis_host ? xstrdup(cfg->redis_host) : NULL;
-    r->username = cfg->redis_username[0] ? xstrdup(cfg->redis_username) : NULL;
-    r->password = cfg->redis_password ? xstrdup(cfg->redis_password) : NULL;
     r->prefix = xstrdup(cfg->key_prefix);
-    r->port = cfg->redis_port;
-    r->db = cfg->redis_db;
     r->stream = cfg->redis_mode == REDIS_MODE_STREAM;
     config_split_list(cfg->stream_groups, add_group, r);
     r->durability = (int)cfg->durability;
     r->spool = spool;
     r->buffer_max = (uint64_t)cfg->buffer_alerts;
     r->inflight_max = (uint64_t)cfg->max_inflight;
-    r->connect_timeout_ms = (uint64_t)cfg->redis_connect_timeout;
-    r->command_timeout_ms = (uint64_t)cfg->redis_command_timeout;
     r->max_queue_length = cfg->max_queue_length;
     r->author_history = cfg->author_history;
     r->dedup_ttl = cfg->dedup_ttl;
     r->author_ttl = cfg->author_history_ttl;
-    r->connect_timer = evtimer_new(base, on_deadline, r);
-    r->deadline_timer = evtimer_new(base, on_deadline, r);
-    r->reconnect_timer = evtimer_new(base, on_reconnect, r);
     r->pause_timer = evtimer_new(base, on_unpause, r);
     if (spool && cfg->spool_fsync == SPOOL_FSYNC_SECOND) {
         struct timeval sec = {1, 0};
@@ -721,11 +607,6 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
     }
     r->state = REDIS_DOWN;
     return r;
-}
-
-void redis_sink_start(struct redis_sink *r)
-{
-    sink_connect(r);
 }
 
 /* Remove the unsent alert with id from q; 1 if found. */
@@ -818,150 +699,6 @@ void redis_sink_push(struct redis_sink *r, struct alert *a)
     sink_flush(r);
 }
 
-struct hash_req {
-    redis_hash_fn fn;
-    void *ctx;
-};
-
-static void on_hash(redisAsyncContext *ac, void *reply_, void *privdata)
-{
-    struct hash_req *req = privdata;
-    redisReply *reply = reply_;
-    const char **f = NULL, **v = NULL;
-    int n = 0, ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements % 2 == 0;
-
-    (void)ac;
-    if (ok) {
-        n = (int)(reply->elements / 2);
-        f = xcalloc((size_t)n + 1, sizeof *f);
-        v = xcalloc((size_t)n + 1, sizeof *v);
-        for (int i = 0; i < n && ok; i++) {
-            redisReply *k = reply->element[2 * i], *val = reply->element[2 * i + 1];
-            ok = k->type == REDIS_REPLY_STRING && val->type == REDIS_REPLY_STRING;
-            f[i] = ok ? k->str : NULL;
-            v[i] = ok ? val->str : NULL;
-        }
-    } else if (reply && reply->type == REDIS_REPLY_ERROR) {
-        log_limited(LOG_WARNING, "redis: HGETALL refused: %s", reply->str);
-    }
-    req->fn(req->ctx, ok, f, v, ok ? n : 0);
-    free(f);
-    free(v);
-    free(req);
-}
-
-int redis_sink_hgetall(struct redis_sink *r, const char *key, redis_hash_fn fn, void *ctx)
-{
-    struct hash_req *req;
-    const char *argv[] = {"HGETALL", key};
-
-    if (r->state != REDIS_UP || !r->ac)
-        return -1;
-    req = xcalloc(1, sizeof *req);
-    req->fn = fn;
-    req->ctx = ctx;
-    if (redisAsyncCommandArgv(r->ac, on_hash, req, 2, argv, NULL) != REDIS_OK) {
-        free(req);              /* the callback will never run */
-        return -1;
-    }
-    return 0;
-}
-
-int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len, long long ttl_s)
-{
-    char ttl[24];
-    const char *argv[] = {"SET", key, val, "EX", ttl};
-    size_t lens[] = {3, strlen(key), len, 2, 0};
-
-    if (r->state != REDIS_UP || !r->ac)
-        return -1;
-    lens[4] = (size_t)snprintf(ttl, sizeof ttl, "%lld", ttl_s);
-    return redisAsyncCommandArgv(r->ac, NULL, NULL, ttl_s > 0 ? 5 : 3, argv, lens) == REDIS_OK ? 0 : -1;
-}
-
-static void on_exec(redisAsyncContext *ac, void *reply_, void *privdata)
-{
-    redisReply *reply = reply_;
-
-    (void)ac;
-    if (reply && reply->type == REDIS_REPLY_ERROR)
-        log_limited(LOG_WARNING, "redis: %s refused: %s", (const char *)privdata, reply->str);
-    else if (reply && reply->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i < reply->elements; i++)
-            if (reply->element[i]->type == REDIS_REPLY_ERROR)
-                log_limited(LOG_WARNING, "redis: %s refused: %s", (const char *)privdata,
-                            reply->element[i]->str);
-}
-
-int redis_sink_hash_replace(struct redis_sink *r, const char *key, const char *const *fields,
-                            const char *const *vals, int n, long long ttl_s)
-{
-    const char **argv;
-    char ttl[24];
-    const char *multi[] = {"MULTI"}, *del[] = {"DEL", key}, *expire[] = {"EXPIRE", key, ttl},
-               *exec[] = {"EXEC"};
-    int argc = 2 + 2 * n, rc;
-
-    if (r->state != REDIS_UP || !r->ac || n <= 0)
-        return -1;
-    snprintf(ttl, sizeof ttl, "%lld", ttl_s);
-    argv = xcalloc((size_t)argc, sizeof *argv);
-    argv[0] = "HSET";
-    argv[1] = key;
-    for (int i = 0; i < n; i++) {
-        argv[2 + 2 * i] = fields[i];
-        argv[3 + 2 * i] = vals[i];
-    }
-    /* errors inside the transaction come back in EXEC's reply */
-    rc = redisAsyncCommandArgv(r->ac, on_exec, "MULTI (hash update)", 1, multi, NULL) == REDIS_OK &&
-         redisAsyncCommandArgv(r->ac, NULL, NULL, 2, del, NULL) == REDIS_OK &&
-         redisAsyncCommandArgv(r->ac, NULL, NULL, argc, argv, NULL) == REDIS_OK &&
-         redisAsyncCommandArgv(r->ac, NULL, NULL, 3, expire, NULL) == REDIS_OK &&
-         redisAsyncCommandArgv(r->ac, on_exec, "hash update", 1, exec, NULL) == REDIS_OK ? 0 : -1;
-    free(argv);
-    return rc;
-}
-
-struct get_req {
-    redis_get_fn fn;
-    void *ctx;
-};
-
-static void on_get(redisAsyncContext *ac, void *reply_, void *privdata)
-{
-    struct get_req *req = privdata;
-    redisReply *reply = reply_;
-
-    (void)ac;
-    if (reply && reply->type == REDIS_REPLY_STRING)
-        req->fn(req->ctx, 1, reply->str, reply->len);
-    else if (reply && reply->type == REDIS_REPLY_NIL)
-        req->fn(req->ctx, 1, NULL, 0);
-    else {
-        if (reply && reply->type == REDIS_REPLY_ERROR)
-            log_limited(LOG_WARNING, "redis: GET refused: %s", reply->str);
-        req->fn(req->ctx, 0, NULL, 0);
-    }
-    free(req);
-}
-
-int redis_sink_get(struct redis_sink *r, const char *key, redis_get_fn fn, void *ctx)
-{
-    struct get_req *req;
-    const char *argv[] = {"GET", key};
-
-    if (r->state != REDIS_UP || !r->ac)
-        return -1;
-    req = xcalloc(1, sizeof *req);
-    req->fn = fn;
-    req->ctx = ctx;
-    if (redisAsyncCommandArgv(r->ac, on_get, req, 2, argv, NULL) != REDIS_OK) {
-        free(req);
-        return -1;
-    }
-    return 0;
-}
-
 uint64_t redis_sink_seq(const struct redis_sink *r)
 {
     return r->seq;
@@ -989,15 +726,13 @@ const struct redis_stats *redis_sink_stats(const struct redis_sink *r) { return 
 
 int redis_sink_closed(const struct redis_sink *r)
 {
-    return r->closing && !r->ac;
+    return redis_conn_closed(r->conn);
 }
 
 void redis_sink_close(struct redis_sink *r)
 {
     r->closing = 1;
-    evtimer_del(r->reconnect_timer);
-    if (r->ac)
-        redisAsyncDisconnect(r->ac);    /* after the pending replies */
+    redis_conn_close(r->conn);          /* after the outstanding replies */
 }
 
 /* Shutdown: whatever is still in memory and not on disk goes to the spool,
@@ -1035,11 +770,6 @@ void redis_sink_free(struct redis_sink *r)
     if (!r)
         return;
     r->closing = 1;
-    if (r->ac) {
-        redisAsyncContext *ac = r->ac;
-        r->ac = NULL;
-        redisAsyncFree(ac);
-    }
     requeue(r, &r->inflight);
     requeue(r, &r->retry);
     /* Freed, not settled: what was not delivered stays in the spool. */
@@ -1052,9 +782,6 @@ void redis_sink_free(struct redis_sink *r)
     free(r->qnames);
     free(r->qcount);
     strmap_free(&r->qidx);
-    event_free(r->connect_timer);
-    event_free(r->deadline_timer);
-    event_free(r->reconnect_timer);
     event_free(r->pause_timer);
     if (r->sync_timer)
         event_free(r->sync_timer);
@@ -1064,13 +791,6 @@ void redis_sink_free(struct redis_sink *r)
     for (int i = 0; i < r->nqueues; i++)
         free(r->queues[i]);
     free(r->queues);
-    free(r->unix_path);
-    free(r->host);
-    free(r->username);
-    if (r->password) {
-        explicit_bzero(r->password, strlen(r->password));
-        free(r->password);
-    }
     free(r->prefix);
     free(r);
 }

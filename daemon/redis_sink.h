@@ -1,4 +1,6 @@
-/* redis_sink: the one module that talks to hiredis.
+/* redis_sink: alerts onto Redis, over the one connection (redis_conn.h,
+ * the module that talks to hiredis); it neither reads Redis nor knows the
+ * rule engine: what it sends is the alert's wire form (alert.h).
  *
  * Alerts handed to redis_sink_push() are owned by the sink until Redis has
  * acknowledged them.  Each is enqueued by one server-side script (EVALSHA,
@@ -18,10 +20,9 @@
  * both limits the least urgent are dropped first, each drop counted and
  * logged (rate-limited).
  *
- * hiredis 0.14 has no timeouts: connect and command deadlines are libevent
- * timers, and on expiry the context is freed from the timer (never from a
- * hiredis callback).  It resolves names synchronously, so only numeric
- * addresses or unix sockets reach it (config.c resolves at load time).
+ * The connection's deadlines and reconnects are redis_conn's; the sink
+ * hears when it is ready (then loads the script: "redis: up") and when it
+ * is lost (the alerts in flight go back to the front of their levels).
  */
 #ifndef MENTIOND_REDIS_SINK_H
 #define MENTIOND_REDIS_SINK_H
@@ -33,6 +34,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct redis_conn;
 struct redis_sink;
 
 enum redis_state { REDIS_DOWN, REDIS_CONNECTING, REDIS_UP };
@@ -61,10 +63,12 @@ struct redis_stats {
 };
 
 struct spool;
-/* spool (may be NULL) is owned by the sink from here on. */
-struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg, struct spool *spool);
+/* spool (may be NULL) is owned by the sink from here on; conn is not (the
+ * sink hears its events).  Free the sink after the connection: freeing
+ * the connection runs its outstanding callbacks, some into the sink. */
+struct redis_sink *redis_sink_new(struct event_base *base, const struct config *cfg, struct redis_conn *conn,
+                                  struct spool *spool);
 void redis_sink_free(struct redis_sink *r);
-void redis_sink_start(struct redis_sink *r);
 /* Take ownership of a; never fails (a full buffer drops the least urgent).
  * A deletion record withdraws its alert if that has not been sent yet;
  * otherwise it is sent after every alert already here (it waits at the
@@ -91,25 +95,6 @@ const struct redis_stats *redis_sink_stats(const struct redis_sink *r);
 #define REDIS_QUEUE_SERIES 200
 int redis_sink_queue_counts(const struct redis_sink *r, char *const **names,
                             const uint64_t (**counts)[LEVEL_COUNT]);
-/* HGETALL key.  fn runs exactly once: ok = 1 with the fields and values
- * (valid during the call), or ok = 0 if the command failed or the
- * connection was lost.  Returns -1 (fn not called) when Redis is not up. */
-typedef void (*redis_hash_fn)(void *ctx, int ok, const char *const *fields, const char *const *vals, int n);
-int redis_sink_hgetall(struct redis_sink *r, const char *key, redis_hash_fn fn, void *ctx);
-/* SET key value [EX ttl_s], fire and forget (status records, cursors);
- * ttl_s 0: no expiry.  -1 when not up. */
-int redis_sink_set(struct redis_sink *r, const char *key, const char *val, size_t len, long long ttl_s);
-/* Replace the hash at key with the n field/value pairs and let it expire
- * after ttl_s (MULTI DEL HSET EXPIRE EXEC: readers never see half of it).
- * Fire and forget; an error reply is logged (rate-limited).  -1 when not up. */
-int redis_sink_hash_replace(struct redis_sink *r, const char *key, const char *const *fields,
-                            const char *const *vals, int n, long long ttl_s);
-/* GET key.  fn runs exactly once: ok = 1 with the value (NULL if the key
- * does not exist), ok = 0 if the command failed or the connection was
- * lost.  Returns -1 (fn not called) when Redis is not up. */
-typedef void (*redis_get_fn)(void *ctx, int ok, const char *val, size_t len);
-int redis_sink_get(struct redis_sink *r, const char *key, redis_get_fn fn, void *ctx);
-
 /* Every alert pushed gets the next sequence number.  redis_sink_seq() is
  * the last one given; redis_sink_oldest() the lowest one still waiting
  * (UINT64_MAX when none).  Every alert numbered below it was acknowledged,

@@ -590,6 +590,16 @@ fail:
     return NULL;
 }
 
+int rules_count(const struct ruleset *rs)
+{
+    return rs->n;
+}
+
+const char *rules_name(const struct ruleset *rs, int i)
+{
+    return rs->rules[i].name;
+}
+
 void rules_free(struct ruleset *rs)
 {
     if (!rs)

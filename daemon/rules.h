@@ -88,6 +88,9 @@ struct ruleset *rules_load_with(const char *glob_pattern, int accents_fold, cons
                                 const struct rule_text *extra, int nextra, const char *origin,
                                 struct errlist *errs);
 void rules_free(struct ruleset *rs);
+/* How many rules, and the name of rule i (for reports). */
+int rules_count(const struct ruleset *rs);
+const char *rules_name(const struct ruleset *rs, int i);
 /* "lexicons" beside the directory of a rule glob's files. */
 void rules_default_lexicons(const char *pattern, char *out, size_t outlen);
 /* "with the word lists urgency, negative from DIR", or "without word

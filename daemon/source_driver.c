@@ -44,6 +44,15 @@ const char *source_driver_names(char *out, size_t len, int formats)
     return out;
 }
 
+const void *source_own(const struct source_conf *sc, const struct source_driver *d)
+{
+    if (sc->driver == d)
+        return sc->own[0];
+    if (sc->format_driver == d)
+        return sc->own[1];
+    return NULL;
+}
+
 enum framing_mode source_driver_framing(const struct source_driver *d, const struct source_conf *sc, int from_file)
 {
     return d->framing_for ? d->framing_for(sc, from_file) : d->framing;

@@ -72,6 +72,7 @@ struct source_driver {
     const char *token_why;              /* appended to "needs a bearer token", or "" */
     const struct ckey *keys;            /* its own [source] keys */
     size_t nkeys;
+    size_t own_size;                    /* its own settings (SOURCE_OWN_KEY's struct), or 0 */
     /* Optional: the framing by the section's other keys (X v1.1: the URL
      * asks for delimited=length), and when records come from a file. */
     enum framing_mode (*framing_for)(const struct source_conf *sc, int from_file);
@@ -93,6 +94,9 @@ const struct source_driver *source_driver_find(const char *name);
 /* "x_v2, x_v1, ... or file": the types, or (formats = 1) the ones a file or
  * --replay can be read as. */
 const char *source_driver_names(char *out, size_t len, int formats);
+/* A section's settings of driver d's own (SOURCE_OWN_KEY); NULL if d has
+ * none or is not the section's type or format. */
+const void *source_own(const struct source_conf *sc, const struct source_driver *d);
 /* The framing a section of this driver uses unless it sets one. */
 enum framing_mode source_driver_framing(const struct source_driver *d, const struct source_conf *sc, int from_file);
 

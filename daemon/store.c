@@ -1,7 +1,9 @@
-/* store: positions and the rules hash, kept in Redis; see store.h. */
+/* store: positions, the rules hash and the status records, in Redis over
+ * redis_conn; see store.h. */
 #include "store.h"
 #include "log.h"
 #include "position.h"
+#include "redis_conn.h"
 #include "redis_sink.h"
 #include "util.h"
 
@@ -29,7 +31,8 @@ struct position {
 };
 
 struct store {
-    struct redis_sink *sink;
+    struct redis_conn *conn;
+    struct redis_sink *sink;            /* which alerts are settled, for positions */
     char *prefix;
     struct event *tick;
     struct position *positions;
@@ -61,19 +64,28 @@ static struct position *position_by_id(struct store *st, uint64_t id)
 
 /* The saved position arrived (or the GET failed: asked again next tick).
  * A handle closed meanwhile is not found, and nothing is called. */
-static void on_get(void *ctx, int ok, const char *val, size_t len)
+static void on_get(void *ctx, const struct redis_reply *reply)
 {
     struct get_req *req = ctx;
     struct position *p = position_by_id(req->st, req->id);
     char num[32];
     unsigned long long v = 0;
     position_done_fn done;
+    size_t len = 0;
+    const char *val = NULL;
 
     free(req);
+    if (reply && redis_reply_type(reply) == RREPLY_STRING)
+        val = redis_reply_str(reply, &len);
+    else if (reply && redis_reply_type(reply) != RREPLY_NIL) {
+        if (redis_reply_type(reply) == RREPLY_ERROR)
+            log_limited(LOG_WARNING, "redis: GET refused: %s", redis_reply_str(reply, NULL));
+        reply = NULL;                   /* not read: asked again */
+    }
     if (!p)
         return;
     p->requested = 0;
-    if (!ok || !p->done)
+    if (!reply || !p->done)
         return;
     if (val && len < sizeof num) {
         memcpy(num, val, len);
@@ -97,7 +109,7 @@ static void position_save(struct store *st, struct position *p, uint64_t pos)
         return;
     position_key(st, p->source, key, sizeof key);
     n = snprintf(val, sizeof val, "%llu", (unsigned long long)pos);
-    if (redis_sink_set(st->sink, key, val, (size_t)n, POSITION_TTL_S) == 0)
+    if (store_set(st, key, val, (size_t)n, POSITION_TTL_S) == 0)
         p->saved = pos;
 }
 
@@ -111,7 +123,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (redis_sink_state(st->sink) != REDIS_UP)
+    if (!store_ready(st))
         return;
     for (struct position *p = st->positions; p; p = p->next) {
         if (p->done && !p->requested) {
@@ -119,8 +131,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
             char key[512];
             req->st = st;
             req->id = p->id;
+            const char *argv[] = {"GET", key};
             position_key(st, p->source, key, sizeof key);
-            if (redis_sink_get(st->sink, key, on_get, req) == 0)
+            if (redis_conn_command(st->conn, on_get, req, 2, argv, NULL) == 0)
                 p->requested = 1;
             else
                 free(req);
@@ -185,11 +198,13 @@ static const struct position_store_ops redis_positions = {
     .close = ps_close,
 };
 
-struct store *store_new(struct event_base *base, struct redis_sink *sink, const char *key_prefix)
+struct store *store_new(struct event_base *base, struct redis_conn *conn, struct redis_sink *sink,
+                        const char *key_prefix)
 {
     struct store *st = xcalloc(1, sizeof *st);
     struct timeval tv = ms_to_timeval(POSITION_TICK_MS);
 
+    st->conn = conn;
     st->sink = sink;
     st->prefix = xstrdup(key_prefix);
     st->ps.ops = &redis_positions;
@@ -214,24 +229,101 @@ void store_positions_final(struct store *st)
         position_save(st, p, p->reached);
 }
 
-static void on_rules(void *ctx, int ok, const char *const *fields, const char *const *vals, int n)
+/* HGETALL's reply: pairs of strings. */
+static void on_rules(void *ctx, const struct redis_reply *reply)
 {
     struct store *st = ctx;
+    const char **f = NULL, **v = NULL;
+    int n = 0, ok = reply && redis_reply_type(reply) == RREPLY_ARRAY && redis_reply_count(reply) % 2 == 0;
 
     st->rules_inflight = 0;
-    st->rules_done(st->rules_ctx, ok, fields, vals, n);
+    if (ok) {
+        n = (int)(redis_reply_count(reply) / 2);
+        f = xcalloc((size_t)n + 1, sizeof *f);
+        v = xcalloc((size_t)n + 1, sizeof *v);
+        for (int i = 0; i < n && ok; i++) {
+            const struct redis_reply *k = redis_reply_at(reply, 2 * (size_t)i);
+            const struct redis_reply *val = redis_reply_at(reply, 2 * (size_t)i + 1);
+            ok = redis_reply_type(k) == RREPLY_STRING && redis_reply_type(val) == RREPLY_STRING;
+            f[i] = ok ? redis_reply_str(k, NULL) : NULL;
+            v[i] = ok ? redis_reply_str(val, NULL) : NULL;
+        }
+    } else if (reply && redis_reply_type(reply) == RREPLY_ERROR) {
+        log_limited(LOG_WARNING, "redis: HGETALL refused: %s", redis_reply_str(reply, NULL));
+    }
+    st->rules_done(st->rules_ctx, ok, f, v, ok ? n : 0);
+    free(f);
+    free(v);
 }
 
 int store_rules_read(struct store *st, const char *key, store_hash_fn done, void *ctx)
 {
+    const char *argv[] = {"HGETALL", key};
+
     if (st->rules_inflight)
         return -1;
     st->rules_done = done;
     st->rules_ctx = ctx;
-    if (redis_sink_hgetall(st->sink, key, on_rules, st) != 0)
+    if (redis_conn_command(st->conn, on_rules, st, 2, argv, NULL) != 0)
         return -1;
     st->rules_inflight = 1;
     return 0;
+}
+
+int store_ready(const struct store *st)
+{
+    return redis_conn_ready(st->conn);
+}
+
+int store_set(struct store *st, const char *key, const char *val, size_t len, long long ttl_s)
+{
+    char ttl[24];
+    const char *argv[] = {"SET", key, val, "EX", ttl};
+    size_t lens[] = {3, strlen(key), len, 2, 0};
+
+    lens[4] = (size_t)snprintf(ttl, sizeof ttl, "%lld", ttl_s);
+    return redis_conn_command(st->conn, NULL, NULL, ttl_s > 0 ? 5 : 3, argv, lens);
+}
+
+/* Errors inside a transaction come back in EXEC's reply. */
+static void on_exec(void *privdata, const struct redis_reply *reply)
+{
+    const char *what = privdata;
+
+    if (reply && redis_reply_type(reply) == RREPLY_ERROR)
+        log_limited(LOG_WARNING, "redis: %s refused: %s", what, redis_reply_str(reply, NULL));
+    else if (reply && redis_reply_type(reply) == RREPLY_ARRAY)
+        for (size_t i = 0; i < redis_reply_count(reply); i++)
+            if (redis_reply_type(redis_reply_at(reply, i)) == RREPLY_ERROR)
+                log_limited(LOG_WARNING, "redis: %s refused: %s", what,
+                            redis_reply_str(redis_reply_at(reply, i), NULL));
+}
+
+int store_hash_replace(struct store *st, const char *key, const char *const *fields, const char *const *vals, int n,
+                       long long ttl_s)
+{
+    const char **argv;
+    char ttl[24];
+    const char *multi[] = {"MULTI"}, *del[] = {"DEL", key}, *expire[] = {"EXPIRE", key, ttl}, *exec[] = {"EXEC"};
+    int argc = 2 + 2 * n, rc;
+
+    if (!store_ready(st) || n <= 0)
+        return -1;
+    snprintf(ttl, sizeof ttl, "%lld", ttl_s);
+    argv = xcalloc((size_t)argc, sizeof *argv);
+    argv[0] = "HSET";
+    argv[1] = key;
+    for (int i = 0; i < n; i++) {
+        argv[2 + 2 * i] = fields[i];
+        argv[3 + 2 * i] = vals[i];
+    }
+    rc = redis_conn_command(st->conn, on_exec, "MULTI (hash update)", 1, multi, NULL) == 0 &&
+         redis_conn_command(st->conn, NULL, NULL, 2, del, NULL) == 0 &&
+         redis_conn_command(st->conn, NULL, NULL, argc, argv, NULL) == 0 &&
+         redis_conn_command(st->conn, NULL, NULL, 3, expire, NULL) == 0 &&
+         redis_conn_command(st->conn, on_exec, "hash update", 1, exec, NULL) == 0 ? 0 : -1;
+    free(argv);
+    return rc;
 }
 
 void store_free(struct store *st)

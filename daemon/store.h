@@ -1,7 +1,8 @@
 /* store: what mentiond reads back from Redis and keeps there besides the
- * alerts: the sources' stream positions (it implements position.h's store)
- * and the rules hash.  Beside the sink, over the same connection; the
- * daemon wires it, sources see only the position interface.
+ * alerts: the sources' stream positions (it implements position.h's store),
+ * the rules hash, and the status records (the instance heartbeat, the
+ * rules status).  Beside the sink, over the same connection (redis_conn.h);
+ * the daemon wires it, sources see only the position interface.
  *
  * Positions: <prefix>:cursor:<source>, the highest position processed,
  * saved once every alert from the records before it is settled in Redis
@@ -15,11 +16,16 @@
 
 struct event_base;
 struct position_store;
+struct redis_conn;
 struct redis_sink;
 
 struct store;
 
-struct store *store_new(struct event_base *base, struct redis_sink *sink, const char *key_prefix);
+#include <stddef.h>
+
+/* sink: which alerts are settled, so a position is saved only past them. */
+struct store *store_new(struct event_base *base, struct redis_conn *conn, struct redis_sink *sink,
+                        const char *key_prefix);
 void store_free(struct store *st);
 const struct position_store *store_positions(struct store *st);
 /* A clean shutdown with everything delivered: every position reached is
@@ -31,5 +37,16 @@ void store_positions_final(struct store *st);
  * -1 (done not called) when Redis is not up or a read is in flight. */
 typedef void (*store_hash_fn)(void *ctx, int ok, const char *const *fields, const char *const *vals, int n);
 int store_rules_read(struct store *st, const char *key, store_hash_fn done, void *ctx);
+
+/* 1 while Redis is connected. */
+int store_ready(const struct store *st);
+/* SET key value [EX ttl_s] (ttl_s 0: no expiry), fire and forget; -1 when
+ * Redis is away. */
+int store_set(struct store *st, const char *key, const char *val, size_t len, long long ttl_s);
+/* Replace the hash at key with the n field/value pairs and let it expire
+ * after ttl_s (MULTI DEL HSET EXPIRE EXEC: readers never see half of it).
+ * Fire and forget; an error reply is logged (rate-limited).  -1 when away. */
+int store_hash_replace(struct store *st, const char *key, const char *const *fields, const char *const *vals, int n,
+                       long long ttl_s);
 
 #endif

@@ -318,7 +318,10 @@ static void framing_by_type(void **state)
     assert_int_equal(s->framing, FRAMING_SSE);
     assert_string_equal(s->events, "put, patch");
     assert_int_equal(config_source(c, "f")->framing, FRAMING_LINES);
-    assert_int_equal(config_source(c, "x")->backfill_minutes, 2);
+    /* x_v2's own setting, in its own struct (its first field) */
+    s = config_source(c, "x");
+    assert_int_equal(*(const long long *)source_own(s, source_driver_find("x_v2")), 2);
+    assert_null(source_own(s, source_driver_find("rss")));
     config_free(c);
 
     path = write_temp("framing-bad.conf",
@@ -331,6 +334,54 @@ static void framing_by_type(void **state)
     snprintf(want, sizeof want, "%s:8: [source \"b\"] backfill_minutes = 6: expected an integer from 0 to 5", path);
     assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:12: [source \"c\"] format = file: expected x_v2", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    errlist_free(&errs);
+}
+
+/* A type's own keys come from its driver's table: on another type they
+ * are an error naming the types that have them (whatever the order of
+ * the section's lines); a file source takes its format's keys too. */
+static void keys_of_the_type(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    char want[1024];
+    const char *path;
+    (void)state;
+
+    path = load_path("types.conf",
+                      "[source \"a\"]\ninterval = 60\nurl = http://127.0.0.1:1/\ntype = ndjson\n"
+                      "[source \"b\"]\ntype = rss\nurl = http://127.0.0.1:1/\npath = /dev/null\n"
+                      "[source \"c\"]\ntype = ndjson\nurl = http://127.0.0.1:1/\ncompress = on\ncompress = off\n"
+                      "[source \"d\"]\ntype = sse\nurl = http://127.0.0.1:1/\nbogus = 1\n");
+    assert_null(config_load(path, &errs));
+    snprintf(want, sizeof want, "%s:2: [source \"a\"] interval = 60: not a key of type ndjson (it is one of rss)", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:8: [source \"b\"] path = /dev/null: not a key of type rss (it is one of file)",
+             path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:13: duplicate key 'compress' in [source \"c\"] (first set at line 12)", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    snprintf(want, sizeof want, "%s:17: unknown key 'bogus' in [source \"d\"]", path);
+    assert_true(ERRLIST_HAS(&errs, want));
+    assert_int_equal(errs.n, 5);        /* c's compress is not ndjson's either */
+    errlist_free(&errs);
+
+    /* type last; a file of server-sent events takes sse's events */
+    path = load_path("types-ok.conf",
+                      "[source \"r\"]\ninterval = 60\nurl = http://127.0.0.1:1/feed\ntype = rss\n"
+                      "[source \"f\"]\ntype = file\npath = /dev/null\nformat = sse\nevents = update\nrate = 5\n");
+    c = config_load(path, &errs);
+    assert_non_null(c);
+    assert_int_equal(config_source(c, "r")->interval, 60);
+    assert_string_equal(config_source(c, "f")->events, "update");
+    assert_int_equal(config_source(c, "f")->framing, FRAMING_SSE);
+    assert_int_equal(config_source(c, "f")->rate, 5);
+    config_free(c);
+
+    path = load_path("types-file.conf", "[source \"f\"]\ntype = file\npath = /dev/null\nformat = x_v2\nevents = update\n");
+    assert_null(config_load(path, &errs));
+    snprintf(want, sizeof want, "%s:5: [source \"f\"] events = update: not a key of type file (it is one of sse)", path);
     assert_true(ERRLIST_HAS(&errs, want));
     errlist_free(&errs);
 }
@@ -597,6 +648,7 @@ int main(void)
         cmocka_unit_test(errors_name_file_and_line),
         cmocka_unit_test(redis_urls_and_secrets),
         cmocka_unit_test(framing_by_type),
+        cmocka_unit_test(keys_of_the_type),
         cmocka_unit_test(reload_equality),
         cmocka_unit_test(jetstream_sources),
         cmocka_unit_test(delivery_settings),

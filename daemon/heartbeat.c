@@ -1,0 +1,180 @@
+/* heartbeat: the instance hash; see heartbeat.h. */
+#include "heartbeat.h"
+#include "config.h"
+#include "paging.h"
+#include "pipeline.h"
+#include "redis_sink.h"
+#include "rules.h"
+#include "running.h"
+#include "source.h"
+#include "status.h"
+#include "store.h"
+#include "util.h"
+
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct heartbeat {
+    struct store *store;
+    running_fn view;
+    void *ctx;
+    struct event *timer;
+    uint64_t sent_ms;                   /* last sent (monotonic); 0: send when up */
+    int stopped;
+};
+
+/* The hash's fields, built as owned strings. */
+struct kv {
+    char **f, **v;
+    int n, cap;
+};
+
+static void kv_add(struct kv *k, const char *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void kv_add(struct kv *k, const char *f, const char *fmt, ...)
+{
+    va_list ap;
+    char v[512];
+
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 64;
+        k->f = xrealloc(k->f, (size_t)k->cap * sizeof *k->f);
+        k->v = xrealloc(k->v, (size_t)k->cap * sizeof *k->v);
+    }
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    k->f[k->n] = xstrdup(f);
+    k->v[k->n++] = xstrdup(v);
+}
+
+static void kv_free(struct kv *k)
+{
+    for (int i = 0; i < k->n; i++) {
+        free(k->f[i]);
+        free(k->v[i]);
+    }
+    free(k->f);
+    free(k->v);
+}
+
+static void add_sources(const struct running *r, struct kv *k)
+{
+    char f[300];
+
+    for (int i = 0; i < r->nsrc; i++) {
+        const char *n = source_conf_of(r->src[i])->name;
+        struct feed_counts c;
+        feed_counts(source_feed(r->src[i]), &c);
+        snprintf(f, sizeof f, "source:%s", n);
+        kv_add(k, f, "%s", source_state_name(source_state(r->src[i])));
+        snprintf(f, sizeof f, "source:%s:posts", n);
+        kv_add(k, f, "%llu", (unsigned long long)c.posts);
+        snprintf(f, sizeof f, "source:%s:reconnects", n);
+        kv_add(k, f, "%llu", (unsigned long long)source_stats(r->src[i])->reconnects);
+    }
+}
+
+static void add_totals(const struct running *r, struct kv *k)
+{
+    struct status_totals t;
+    uint64_t buffered = redis_sink_buffered(r->sink);
+    uint64_t builds = r->builds[0][0] + r->builds[0][1] + r->builds[1][0] + r->builds[1][1];
+
+    status_totals(r, &t);
+    kv_add(k, "rules", "%d", rules_count(r->rs));
+    kv_add(k, "rules_from_redis", "%d", r->redis_rules);
+    kv_add(k, "last_reload", "%s", !builds ? "none" : r->last_build_ok ? "applied" : "rejected");
+    kv_add(k, "sources", "%d", r->nsrc);
+    kv_add(k, "sources_up", "%d", t.sources_up);
+    kv_add(k, "records_received", "%llu", (unsigned long long)t.records);
+    kv_add(k, "posts_decoded", "%llu", (unsigned long long)t.posts);
+    kv_add(k, "records_rejected", "%llu", (unsigned long long)t.rejected);
+    kv_add(k, "posts_matched", "%llu", (unsigned long long)pipeline_stats(r->pl)->matched);
+    kv_add(k, "alerts_enqueued", "%llu", (unsigned long long)t.enqueued);
+    kv_add(k, "alerts_deduplicated", "%llu", (unsigned long long)redis_sink_stats(r->sink)->duplicates);
+    kv_add(k, "alerts_buffered", "%llu", (unsigned long long)buffered);
+    kv_add(k, "alerts_spooled", "%llu", (unsigned long long)(redis_sink_pending(r->sink) - buffered));
+    kv_add(k, "alerts_dropped", "%llu", (unsigned long long)t.dropped);
+    kv_add(k, "incidents_open", "%llu", (unsigned long long)paging_open(r->paging));
+}
+
+void heartbeat_send(struct heartbeat *hb, const char *state)
+{
+    struct running r;
+    uint64_t now = now_real_ms();
+    long long ttl;
+    struct kv k = {0};
+    char key[512], host[256] = "", at[40];
+
+    hb->view(hb->ctx, &r);
+    ttl = r.cfg->heartbeat_interval * 3;
+    if (hb->stopped || r.cfg->heartbeat_interval <= 0 || !store_ready(hb->store))
+        return;
+    gethostname(host, sizeof host - 1);
+    kv_add(&k, "state", "%s", state);
+    kv_add(&k, "version", "%s", MENTIOND_VERSION);
+    kv_add(&k, "host", "%s", host);
+    kv_add(&k, "pid", "%ld", (long)getpid());
+    format_iso8601_ms(r.started_ms, at, sizeof at);
+    kv_add(&k, "started", "%s", at);
+    format_iso8601_ms(now, at, sizeof at);
+    kv_add(&k, "updated", "%s", at);
+    kv_add(&k, "uptime_seconds", "%llu", (unsigned long long)((now - r.started_ms) / 1000));
+    kv_add(&k, "heartbeat_interval", "%lld", r.cfg->heartbeat_interval);
+    add_totals(&r, &k);
+    add_sources(&r, &k);
+    snprintf(key, sizeof key, "%s:instance:%s", r.cfg->key_prefix, r.cfg->name);
+    if (store_hash_replace(hb->store, key, (const char *const *)k.f, (const char *const *)k.v, k.n,
+                           ttl < 3 ? 3 : ttl) == 0)
+        hb->sent_ms = now_mono_ms();
+    kv_free(&k);
+}
+
+/* Every second: due, or Redis just came back (the hash may have expired). */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct heartbeat *hb = arg;
+    struct running r;
+
+    (void)fd;
+    (void)what;
+    if (hb->stopped)
+        return;
+    hb->view(hb->ctx, &r);
+    if (!store_ready(hb->store))
+        hb->sent_ms = 0;
+    else if (!hb->sent_ms || now_mono_ms() - hb->sent_ms >= (uint64_t)r.cfg->heartbeat_interval * 1000)
+        heartbeat_send(hb, r.stopping ? "stopping" : "running");
+}
+
+struct heartbeat *heartbeat_new(struct event_base *base, struct store *store, running_fn view, void *ctx)
+{
+    struct heartbeat *hb = xcalloc(1, sizeof *hb);
+    struct timeval tv = ms_to_timeval(1000);
+
+    hb->store = store;
+    hb->view = view;
+    hb->ctx = ctx;
+    if (!(hb->timer = event_new(base, -1, EV_PERSIST, on_tick, hb))) {
+        free(hb);
+        return NULL;
+    }
+    evtimer_add(hb->timer, &tv);
+    return hb;
+}
+
+void heartbeat_stop(struct heartbeat *hb)
+{
+    hb->stopped = 1;
+}
+
+void heartbeat_free(struct heartbeat *hb)
+{
+    if (!hb)
+        return;
+    event_free(hb->timer);
+    free(hb);
+}

@@ -1,0 +1,238 @@
+/* prometheus: the /metrics page, every family in the Prometheus text
+ * format (metrics.c serves it and writes the lines), read from the running
+ * parts through running.h.  The README's metrics list names the same. */
+#include "prometheus.h"
+#include "level.h"
+#include "metrics.h"
+#include "paging.h"
+#include "pipeline.h"
+#include "redis_sink.h"
+#include "rules.h"
+#include "running.h"
+#include "source.h"
+#include "spool.h"
+#include "config.h"
+
+#include <stdio.h>
+
+/* Rules beyond this many get one aggregated series, so a 100,000-rule
+ * deployment does not flood Prometheus. */
+#define METRICS_MAX_RULES 500
+
+static void render_sources(const struct running *r, struct buf *o)
+{
+#define PER_SOURCE(mname, type, help, expr)                                                       \
+    do {                                                                                          \
+        metrics_family(o, mname, type, help);                                                     \
+        for (int i = 0; i < r->nsrc; i++) {                                                       \
+            const struct source *s_ = r->src[i];                                                  \
+            const struct source_stats *ss_ = source_stats(s_);                                    \
+            struct feed_counts c_;                                                                \
+            feed_counts(source_feed(s_), &c_);                                                    \
+            (void)ss_;                                                                            \
+            metrics_sample(o, mname, (double)(expr), "source", source_conf_of(s_)->name, NULL);   \
+        }                                                                                         \
+    } while (0)
+    PER_SOURCE("mentiond_source_up", "gauge", "1 while the source is connected (or a file is read)",
+               source_state(s_) == SOURCE_UP);
+    PER_SOURCE("mentiond_source_down_seconds", "gauge",
+               "Seconds the source has been trying to (re)connect, across attempts (0 while up or done)",
+               (double)(source_down_ms(s_) / 1000));
+    PER_SOURCE("mentiond_source_bytes_total", "counter", "Bytes received", c_.bytes);
+    PER_SOURCE("mentiond_posts_received_total", "counter", "Records framed", c_.records);
+    PER_SOURCE("mentiond_posts_decoded_total", "counter", "Posts decoded", c_.posts);
+    PER_SOURCE("mentiond_keepalives_total", "counter", "Keep-alive lines received", c_.keepalives);
+    PER_SOURCE("mentiond_control_messages_total", "counter", "In-stream control messages (errors, notices)",
+               c_.control);
+    PER_SOURCE("mentiond_source_connects_total", "counter", "Successful connections", ss_->connects);
+    PER_SOURCE("mentiond_source_reconnects_total", "counter", "Connection attempts after the first",
+               ss_->reconnects);
+    PER_SOURCE("mentiond_source_stalls_total", "counter", "Connections dropped as stalled", ss_->stalls);
+    PER_SOURCE("mentiond_source_http_errors_total", "counter", "HTTP error responses", ss_->http_errors);
+    PER_SOURCE("mentiond_source_network_errors_total", "counter", "Network errors", ss_->network_errors);
+#undef PER_SOURCE
+    metrics_family(o, "mentiond_records_rejected_total", "counter", "Records skipped, by reason");
+    for (int i = 0; i < r->nsrc; i++) {
+        const char *n = source_conf_of(r->src[i])->name;
+        struct feed_counts c;
+        feed_counts(source_feed(r->src[i]), &c);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)c.malformed, "source", n, "reason", "malformed", NULL);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)c.oversized, "source", n, "reason", "oversized", NULL);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)c.truncated, "source", n, "reason", "truncated", NULL);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)c.not_a_post, "source", n, "reason", "not_a_post", NULL);
+        metrics_sample(o, "mentiond_records_rejected_total", (double)c.bad_length, "source", n, "reason", "bad_length", NULL);
+    }
+}
+
+/* One family with a sample per priority level. */
+static void render_levels(struct buf *o, const char *name, const char *type, const char *help,
+                          const uint64_t v[LEVEL_COUNT])
+{
+    metrics_family(o, name, type, help);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        metrics_sample(o, name, (double)v[l], "level", level_names[l], NULL);
+}
+
+static void render_spool(struct buf *o, const struct spool *sp)
+{
+    const struct spool_stats *st;
+    uint64_t unread[LEVEL_COUNT];
+
+    if (!sp)
+        return;
+    st = spool_stats(sp);
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        unread[l] = spool_unread(sp, l);
+    metrics_family(o, "mentiond_spool_bytes", "gauge", "Bytes in the spool directory's segments");
+    metrics_sample(o, "mentiond_spool_bytes", (double)spool_bytes(sp), NULL);
+    render_levels(o, "mentiond_spool_alerts", "gauge", "Alerts waiting on disk to be sent, by level", unread);
+    render_levels(o, "mentiond_alerts_spooled_total", "counter", "Alerts written to the spool, by level",
+                  st->written);
+    render_levels(o, "mentiond_spool_replayed_total", "counter", "Alerts read back from the spool, by level",
+                  st->read);
+    metrics_family(o, "mentiond_spool_recovered", "gauge", "Alerts found in the spool at start (an earlier run's)");
+    metrics_sample(o, "mentiond_spool_recovered", (double)st->recovered, NULL);
+    metrics_family(o, "mentiond_spool_corrupt_records_total", "counter", "Spool records skipped: bad checksum or torn");
+    metrics_sample(o, "mentiond_spool_corrupt_records_total", (double)st->corrupt, NULL);
+    metrics_family(o, "mentiond_spool_write_errors_total", "counter", "Spool writes that failed");
+    metrics_sample(o, "mentiond_spool_write_errors_total", (double)st->write_errors, NULL);
+}
+
+/* Per queue and level; queues with no alert yet show nothing. */
+static void render_enqueued(const struct running *r, struct buf *o)
+{
+    char *const *names;
+    const uint64_t(*counts)[LEVEL_COUNT];
+    int n = redis_sink_queue_counts(r->sink, &names, &counts);
+
+    metrics_family(o, "mentiond_alerts_enqueued_total", "counter",
+                   "Alerts acknowledged by Redis, by queue (the first 200 by name, then _other) and level");
+    for (int i = 0; i < n; i++)
+        for (int l = 0; l < LEVEL_COUNT; l++)
+            metrics_sample(o, "mentiond_alerts_enqueued_total", (double)counts[i][l], "queue", names[i], "level",
+                           level_names[l], NULL);
+}
+
+/* The running state's families; what each counts is in its help text. */
+static void render_builds(const struct running *r, struct buf *o)
+{
+    metrics_family(o, "mentiond_reloads_total", "counter",
+                   "Configuration and rule builds, by trigger (SIGHUP or the Redis rules hash) and result");
+    for (int k = 0; k < 2; k++)
+        for (int ok = 0; ok < 2; ok++)
+            metrics_sample(o, "mentiond_reloads_total", (double)r->builds[k][ok], "trigger",
+                           k == BUILD_SIGHUP ? "sighup" : "redis", "result", ok ? "applied" : "rejected", NULL);
+    metrics_family(o, "mentiond_config_last_reload_successful", "gauge",
+                   "1 unless the last reload or Redis rules build was rejected");
+    metrics_sample(o, "mentiond_config_last_reload_successful",
+                   r->builds[0][0] + r->builds[1][0] == 0 || r->last_build_ok, NULL);
+    metrics_family(o, "mentiond_config_last_reload_success_timestamp_seconds", "gauge",
+                   "When the running configuration and rules were applied (the start, or the last reload)");
+    metrics_sample(o, "mentiond_config_last_reload_success_timestamp_seconds",
+                   (double)((r->last_build_ok_ms ? r->last_build_ok_ms : r->started_ms) / 1000), NULL);
+}
+
+static void render_rules(const struct running *r, struct buf *o)
+{
+    int n = rules_count(r->rs);
+    uint64_t other = 0;
+
+    metrics_family(o, "mentiond_rules", "gauge", "Rules loaded");
+    metrics_sample(o, "mentiond_rules", n, NULL);
+    metrics_family(o, "mentiond_rule_matches_total", "counter",
+                   "Posts matched, per rule (rules beyond the first 500 aggregated as _other)");
+    for (int i = 0; i < n; i++) {
+        if (i < METRICS_MAX_RULES)
+            metrics_sample(o, "mentiond_rule_matches_total", (double)pipeline_rule_matches(r->pl, i), "rule",
+                           rules_name(r->rs, i), NULL);
+        else
+            other += pipeline_rule_matches(r->pl, i);
+    }
+    if (n > METRICS_MAX_RULES)
+        metrics_sample(o, "mentiond_rule_matches_total", (double)other, "rule", "_other", NULL);
+}
+
+void prometheus_render(const struct running *r, struct buf *o)
+{
+    const struct redis_stats *rs = redis_sink_stats(r->sink);
+    const struct spool *sp = redis_sink_spool(r->sink);
+    const struct pipeline_stats *ps = pipeline_stats(r->pl);
+    uint64_t cum = 0;
+
+    metrics_family(o, "mentiond_build_info", "gauge", "Version and instance");
+    metrics_sample(o, "mentiond_build_info", 1, "version", MENTIOND_VERSION, "instance", r->cfg->name, NULL);
+    metrics_family(o, "mentiond_start_time_seconds", "gauge", "Start time, seconds since the epoch");
+    metrics_sample(o, "mentiond_start_time_seconds", (double)(r->started_ms / 1000), NULL);
+    render_sources(r, o);
+    render_builds(r, o);
+    render_rules(r, o);
+    metrics_family(o, "mentiond_worker_threads", "gauge", "Decode-and-match threads ([daemon] workers; 0: the loop)");
+    metrics_sample(o, "mentiond_worker_threads", (double)pipeline_worker_count(r->pl), NULL);
+    metrics_family(o, "mentiond_worker_batches_pending", "gauge",
+                   "Batches of records handed to the worker threads and not yet through the pipeline");
+    metrics_sample(o, "mentiond_worker_batches_pending", (double)pipeline_pending(r->pl), NULL);
+#define PIPE(mname, help, v)                            \
+    do {                                                \
+        metrics_family(o, mname, "counter", help);      \
+        metrics_sample(o, mname, (double)(v), NULL);    \
+    } while (0)
+    PIPE("mentiond_posts_matched_total", "Posts that matched at least one rule", ps->matched);
+    PIPE("mentiond_posts_unmatched_total", "Posts looked at that matched no rule", ps->unmatched);
+    PIPE("mentiond_posts_duplicate_total", "The same post again within dedup_window: no alert", ps->duplicates);
+    PIPE("mentiond_shares_folded_total", "Retweets of an alerted post, counted as its shares", ps->shares_folded);
+    PIPE("mentiond_own_posts_total", "Posts of own_handles (not mentions)", ps->own_posts);
+    PIPE("mentiond_canned_replies_total", "canned_reply alerts raised", ps->canned_replies);
+    PIPE("mentiond_pii_masked_total", "Alerts whose text had numbers masked", ps->pii_masked);
+    PIPE("mentiond_text_controls_replaced_total",
+         "Control characters (NUL and C0 but tab and newline) in posts, replaced by U+FFFD before matching",
+         ps->controls_replaced);
+    PIPE("mentiond_alerts_deduplicated_total", "Alerts Redis already had (seen key): not pushed", rs->duplicates);
+    PIPE("mentiond_redis_requeued_total", "Alerts sent again after a lost or refused command", rs->requeued);
+    PIPE("mentiond_post_deletions_total", "Deletion notices from the sources", ps->deletions);
+    PIPE("mentiond_alerts_withdrawn_total", "Alerts not sent because their post was deleted first", rs->withdrawn);
+    PIPE("mentiond_deleted_records_total", "\"deleted\" records pushed after an alert already sent",
+         rs->deletions_pushed);
+    PIPE("mentiond_redis_errors_total", "Error replies from Redis", rs->errors);
+    PIPE("mentiond_redis_timeouts_total", "Connect or command deadlines hit", rs->timeouts);
+    PIPE("mentiond_redis_connects_total", "Connections to Redis", rs->connects);
+#undef PIPE
+    metrics_family(o, "mentiond_alerts_dropped_total", "counter", "Alerts dropped, by reason and level");
+    metrics_sample(o, "mentiond_alerts_dropped_total", (double)(ps->encode_failed + ps->bad_text), "reason",
+                   "unencodable", "level", "any", NULL);
+    metrics_sample(o, "mentiond_alerts_dropped_total", (double)ps->nomem, "reason", "out_of_memory", "level",
+                   "any", NULL);
+    for (int l = 0; l < LEVEL_COUNT; l++) {
+        metrics_sample(o, "mentiond_alerts_dropped_total", (double)rs->dropped[l], "reason", "buffer_full",
+                       "level", level_names[l], NULL);
+        metrics_sample(o, "mentiond_alerts_dropped_total",
+                       (double)(rs->dropped_spool[l] + (sp ? spool_stats(sp)->dropped[l] : 0)), "reason",
+                       "spool_full", "level", level_names[l], NULL);
+    }
+    render_levels(o, "mentiond_alerts_trimmed_total", "counter",
+                  "Alerts removed from a Redis queue by max_queue_length (least urgent first), by level", rs->trimmed);
+    render_spool(o, sp);
+    paging_metrics(r->paging, o);
+    metrics_family(o, "mentiond_viral_posts_total", "counter", "Alerted posts whose shares reached viral_shares");
+    metrics_sample(o, "mentiond_viral_posts_total", (double)ps->viral, NULL);
+    metrics_family(o, "mentiond_redis_state_changes_total", "counter", "Redis connection state changes");
+    metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_up, "to", "up", NULL);
+    metrics_sample(o, "mentiond_redis_state_changes_total", (double)rs->went_down, "to", "down", NULL);
+    render_enqueued(r, o);
+    metrics_family(o, "mentiond_alerts_buffered", "gauge", "Alerts held in memory (buffered or in flight)");
+    metrics_sample(o, "mentiond_alerts_buffered", (double)redis_sink_buffered(r->sink), NULL);
+    metrics_family(o, "mentiond_redis_up", "gauge", "1 while connected to Redis");
+    metrics_sample(o, "mentiond_redis_up", redis_sink_state(r->sink) == REDIS_UP, NULL);
+    metrics_family(o, "mentiond_alert_latency_seconds", "histogram",
+                   "From a post's arrival to Redis acknowledging its alert");
+    for (int b = 0; b <= REDIS_LATENCY_BUCKETS; b++) {
+        char le[32];
+        cum += rs->latency_hist[b];
+        if (b < REDIS_LATENCY_BUCKETS)
+            snprintf(le, sizeof le, "%g", redis_latency_bounds[b]);
+        else
+            snprintf(le, sizeof le, "+Inf");
+        metrics_sample(o, "mentiond_alert_latency_seconds_bucket", (double)cum, "le", le, NULL);
+    }
+    metrics_sample(o, "mentiond_alert_latency_seconds_sum", (double)rs->latency_us_sum / 1e6, NULL);
+    metrics_sample(o, "mentiond_alert_latency_seconds_count", (double)rs->latency_count, NULL);
+}

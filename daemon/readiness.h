@@ -1,0 +1,14 @@
+/* readiness: GET /readyz's answer.  Ready when Redis is connected and
+ * every source is up, done, or reconnecting within its budget; else why
+ * not, for the 503's body. */
+#ifndef MENTIOND_READINESS_H
+#define MENTIOND_READINESS_H
+
+#include <stddef.h>
+
+struct running;
+
+/* 1 ready; 0 with why set. */
+int readiness_check(const struct running *r, char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,39 @@
+/* running: the view of a running daemon that its reports read: the status
+ * line and the shutdown summary (status.c), the instance heartbeat
+ * (heartbeat.c), readiness (readiness.c) and the Prometheus page
+ * (prometheus.c).  Pointers to the running parts, each read through its
+ * owner's accessors, plus the few facts only the daemon knows (when it
+ * started, its builds).  The daemon fills one before each report; reports
+ * never keep it and never change what it points to.
+ */
+#ifndef MENTIOND_RUNNING_H
+#define MENTIOND_RUNNING_H
+
+#include <stdint.h>
+
+struct config;
+struct paging;
+struct pipeline;
+struct redis_sink;
+struct ruleset;
+struct source;
+
+enum build_trigger { BUILD_SIGHUP, BUILD_REDIS_RULES };
+
+struct running {
+    const struct config *cfg;
+    const struct ruleset *rs;
+    struct source *const *src;
+    int nsrc;
+    const struct redis_sink *sink;
+    const struct pipeline *pl;
+    const struct paging *paging;
+    uint64_t started_ms;                /* wall clock */
+    int stopping;                       /* a signal asked it to stop */
+    int redis_rules;                    /* rules from the Redis hash in rs */
+    uint64_t builds[2][2];              /* [enum build_trigger][applied] */
+    int last_build_ok;                  /* of the last build, either trigger */
+    uint64_t last_build_ok_ms;          /* wall clock of the last applied one (0: none since the start) */
+};
+
+#endif

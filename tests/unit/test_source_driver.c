@@ -1,0 +1,185 @@
+/* Source drivers: the one table of types, their framing, their requests. */
+#include "testutil.h"
+#include "config.h"
+#include "config_key.h"
+#include "decode.h"
+#include "source_driver.h"
+
+/* Every type once, in the order messages list them; every type but file is
+ * a format with its decoder, and the decoder is found by the type's name. */
+static void one_table(void **state)
+{
+    char names[256];
+    size_t most = 0;
+    (void)state;
+
+    assert_string_equal(source_driver_names(names, sizeof names, 0),
+                        "x_v2, x_v1, mastodon, jetstream, ndjson, sse, rss or file");
+    assert_string_equal(source_driver_names(names, sizeof names, 1),
+                        "x_v2, x_v1, mastodon, jetstream, ndjson, sse or rss");
+    for (size_t i = 0; i < source_driver_count; i++) {
+        const struct source_driver *d = source_drivers[i];
+        assert_ptr_equal(source_driver_find(d->name), d);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(source_drivers[j]->name, d->name);
+        if (d->transport == TRANSPORT_FILE) {
+            assert_null(d->decoder);
+            assert_null(decoder_find(d->name));
+        } else {
+            assert_non_null(d->decoder);
+            assert_ptr_equal(decoder_find(d->name), d->decoder);
+        }
+        if (d->transport == TRANSPORT_WEBSOCKET)
+            assert_non_null(d->url_example);
+        /* a driver's keys are [source] keys, none shadowing another type's
+         * under a different field */
+        for (size_t k = 0; k < d->nkeys; k++)
+            assert_string_equal(d->keys[k].section, "source");
+        if (d->nkeys > most)
+            most = d->nkeys;
+    }
+    assert_null(source_driver_find("twitter"));
+    /* a section's key slots: every source's (8), its type's, a file's format's */
+    assert_true(8 + most + most <= CONFIG_MAX_SOURCE_KEYS);
+}
+
+static void framing_by_type(void **state)
+{
+    struct source_conf sc = {0};
+    const struct source_driver *file = source_driver_find("file");
+    (void)state;
+
+    assert_int_equal(source_driver_framing(source_driver_find("x_v2"), &sc, 0), FRAMING_LINES);
+    assert_int_equal(source_driver_framing(source_driver_find("mastodon"), &sc, 0), FRAMING_SSE);
+    assert_int_equal(source_driver_framing(source_driver_find("mastodon"), &sc, 1), FRAMING_LINES);
+    assert_int_equal(source_driver_framing(source_driver_find("sse"), &sc, 0), FRAMING_SSE);
+    assert_int_equal(source_driver_framing(source_driver_find("rss"), &sc, 0), FRAMING_DOCUMENT);
+    sc.url = "https://stream.example/1.1/statuses/filter.json?delimited=length";
+    assert_int_equal(source_driver_framing(source_driver_find("x_v1"), &sc, 0), FRAMING_LENGTH);
+    sc.url = "https://stream.example/1.1/statuses/filter.json";
+    assert_int_equal(source_driver_framing(source_driver_find("x_v1"), &sc, 0), FRAMING_LINES);
+    /* a file is framed as a file of its format holds it */
+    sc.url = NULL;
+    sc.format = "mastodon";
+    assert_int_equal(source_driver_framing(file, &sc, 0), FRAMING_LINES);
+    sc.format = "rss";
+    assert_int_equal(source_driver_framing(file, &sc, 0), FRAMING_DOCUMENT);
+    sc.format = "sse";
+    assert_int_equal(source_driver_framing(file, &sc, 0), FRAMING_SSE);
+}
+
+/* The request a driver builds, or the generic one. */
+static int request(const char *type, const struct source_conf *sc, const struct source_resume *at,
+                   struct source_request *rq)
+{
+    const struct source_driver *d = source_driver_find(type);
+    const char *why = NULL;
+
+    source_request_init(rq);
+    return (d->request ? d->request : source_request_http)(sc, at, rq, &why);
+}
+
+static int has_header(const struct source_request *rq, const char *line)
+{
+    for (int i = 0; i < rq->nheaders; i++)
+        if (strcmp(rq->headers[i], line) == 0)
+            return 1;
+    return 0;
+}
+
+static void requests(void **state)
+{
+    struct source_conf sc = {0};
+    struct source_resume at = {.last_event_id = "", .etag = "", .last_modified = ""};
+    struct source_request rq;
+    (void)state;
+
+    /* X v2 asks for what it missed, with ? or & as the URL needs
+     * (backfill_minutes is the first field of its own settings) */
+    long long backfill = 2;
+    sc.driver = source_driver_find("x_v2");
+    sc.own[0] = &backfill;
+    sc.url = "https://api.x.example/2/tweets/search/stream";
+    assert_int_equal(request("x_v2", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, "https://api.x.example/2/tweets/search/stream?backfill_minutes=2");
+    assert_int_equal(rq.nheaders, 0);
+    source_request_free(&rq);
+    sc.url = "https://api.x.example/2/tweets/search/stream?expansions=author_id";
+    assert_int_equal(request("x_v2", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, "https://api.x.example/2/tweets/search/stream?expansions=author_id&backfill_minutes=2");
+    source_request_free(&rq);
+    backfill = 0;
+    assert_int_equal(request("x_v2", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, sc.url);
+    source_request_free(&rq);
+
+    /* an event stream resumes after the last id; a polled feed is conditional */
+    sc.driver = NULL;
+    sc.own[0] = NULL;
+    sc.url = "http://127.0.0.1:1/events";
+    sc.framing = FRAMING_SSE;
+    at.last_event_id = "42";
+    assert_int_equal(request("sse", &sc, &at, &rq), 0);
+    assert_true(has_header(&rq, "Accept: text/event-stream"));
+    assert_true(has_header(&rq, "Last-Event-ID: 42"));
+    assert_null(rq.headers[rq.nheaders]);
+    source_request_free(&rq);
+    sc.framing = FRAMING_DOCUMENT;
+    sc.interval = 60;
+    at.etag = "\"abc\"";
+    at.last_modified = "Mon, 07 Dec 2026 00:00:00 GMT";
+    assert_int_equal(request("rss", &sc, &at, &rq), 0);
+    assert_true(has_header(&rq, "If-None-Match: \"abc\""));
+    assert_true(has_header(&rq, "If-Modified-Since: Mon, 07 Dec 2026 00:00:00 GMT"));
+    assert_false(has_header(&rq, "Last-Event-ID: 42"));
+    assert_int_equal(rq.poll_interval_ms, 60000);
+    source_request_free(&rq);
+}
+
+/* Jetstream: filters in the query, a cursor a few seconds before the
+ * position (time_us is not ordered across repositories), none when live;
+ * long filter lists go in the options_update sent once open. */
+static void jetstream_request(void **state)
+{
+    struct source_conf sc = {0};
+    struct source_resume at = {0};
+    struct source_request rq;
+    char dids[20000] = "";
+    (void)state;
+
+    sc.url = "wss://jetstream.example/subscribe";
+    sc.collections = "app.bsky.feed.post";
+    sc.dids = "did:plc:abc";
+    sc.max_record = 1048576;
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, "wss://jetstream.example/subscribe?wantedCollections=app.bsky.feed.post"
+                                     "&wantedDids=did:plc:abc&maxMessageSizeBytes=1048576");
+    assert_null(rq.hello);
+    source_request_free(&rq);
+    at.position = 1700000000000000ULL;
+    sc.compress = 1;
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_non_null(strstr(rq.url.data, "&compress=true&cursor=1699999997000000"));
+    source_request_free(&rq);
+    for (int i = 0; i < 500; i++)
+        snprintf(dids + strlen(dids), sizeof dids - strlen(dids), "%sdid:plc:%024d", i ? "," : "", i);
+    sc.dids = dids;
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_non_null(strstr(rq.url.data, "?requireHello=true&maxMessageSizeBytes="));
+    assert_null(strstr(rq.url.data, "wantedDids"));
+    assert_non_null(rq.hello);
+    assert_non_null(strstr(rq.hello, "\"type\":\"options_update\""));
+    assert_non_null(strstr(rq.hello, "did:plc:000000000000000000000499"));
+    source_request_free(&rq);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_table),
+        cmocka_unit_test(framing_by_type),
+        cmocka_unit_test(requests),
+        cmocka_unit_test(jetstream_request),
+    };
+    return cmocka_run_group_tests_name("source_driver", tests, NULL, NULL);
+}
