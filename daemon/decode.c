@@ -4,6 +4,7 @@
 #include "json.h"
 #include "source_driver.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const struct decoder_ops *decoder_find(const char *format)
@@ -37,4 +38,25 @@ const char *decode_str(struct arena *a, const struct json_event *ev, const char 
     if (!s)
         *reject = a->nomem ? "out of memory" : "record strings exceed the arena cap";
     return s;
+}
+
+void *json_decoder_new(size_t size, const struct source_conf *sc, json_event_fn fn, size_t arena_records)
+{
+    struct json_decoder *jd = xcalloc_try(1, size);
+
+    if (!jd)
+        return NULL;
+    if (!(jd->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, fn, jd))) {
+        free(jd);
+        return NULL;
+    }
+    arena_init(&jd->arena, (sc ? (size_t)sc->max_record : 1024 * 1024) * arena_records + 4096);
+    return jd;
+}
+
+void json_decoder_free(struct json_decoder *jd)
+{
+    json_reader_free(jd->reader);
+    arena_free(&jd->arena);
+    free(jd);
 }

@@ -15,6 +15,7 @@
 #define MENTIOND_DECODE_H
 
 #include "config.h"
+#include "json.h"
 #include "post.h"
 
 #include <stddef.h>
@@ -38,6 +39,23 @@ struct decoder_ops {
      * time_us seen), 0 if none; a source resumes from it. */
     uint64_t (*position)(struct decoder *d);
 };
+
+/* What every JSON decoder begins with (its struct's first member): the
+ * streaming reader and the arena its posts' strings live in. */
+struct json_decoder {
+    struct json_reader *reader;
+    struct arena arena;
+};
+/* A decoder of size bytes, zeroed, whose first member is a struct
+ * json_decoder: its reader (sc's max_depth, events to fn with the decoder)
+ * and an arena of arena_records times sc's max_record plus 4 KiB (strings
+ * copied out of a record never exceed it, plus a NUL each; a decoder that
+ * also makes text from HTML needs more).  sc may be NULL (defaults).  NULL
+ * without memory. */
+void *json_decoder_new(size_t size, const struct source_conf *sc, json_event_fn fn, size_t arena_records);
+/* Frees the reader, the arena and the decoder itself (jd is its start):
+ * the last call of a decoder's destroy. */
+void json_decoder_free(struct json_decoder *jd);
 
 /* A string or number value copied into the arena (NULL for other types).
  * When the arena is full, *reject says so and NULL is returned. */

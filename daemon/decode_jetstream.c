@@ -42,8 +42,7 @@ struct j_event {
 };
 
 struct decoder {
-    struct json_reader *reader;
-    struct arena arena;
+    struct json_decoder jd;             /* first: json_decoder_new() */
     struct j_event e;
     const char *urls[J_MAX_URLS];
     int nurls;
@@ -53,7 +52,7 @@ struct decoder {
 
 static const char *j_str(struct decoder *j, const struct json_event *ev)
 {
-    return decode_str(&j->arena, ev, &j->reject);
+    return decode_str(&j->jd.arena, ev, &j->reject);
 }
 
 static void j_url(struct decoder *j, const struct json_event *ev)
@@ -148,27 +147,14 @@ static int j_event_cb(void *ctx, const struct json_event *ev)
 
 static struct decoder *j_create(const struct source_conf *sc)
 {
-    struct decoder *j = xcalloc_try(1, sizeof *j);
-    size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
-
-    if (!j)
-        return NULL;
-    j->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, j_event_cb, j);
-    if (!j->reader) {
-        free(j);
-        return NULL;
-    }
-    arena_init(&j->arena, max_record * 2 + 4096);
-    return j;
+    return json_decoder_new(sizeof(struct decoder), sc, j_event_cb, 2);
 }
 
 static void j_destroy(struct decoder *j)
 {
     if (!j)
         return;
-    json_reader_free(j->reader);
-    arena_free(&j->arena);
-    free(j);
+    json_decoder_free(&j->jd);
 }
 
 /* "at://<did>/..." -> "<did>", in the arena. */
@@ -180,7 +166,7 @@ static const char *uri_did(struct decoder *j, const char *uri)
         return NULL;
     s = uri + 5;
     e = strchr(s, '/');
-    return arena_strndup(&j->arena, s, e ? (size_t)(e - s) : strlen(s));
+    return arena_strndup(&j->jd.arena, s, e ? (size_t)(e - s) : strlen(s));
 }
 
 /* a + b + c + d, in the arena (NULL past 1 KiB or the arena cap). */
@@ -189,7 +175,7 @@ static const char *j_cat(struct decoder *j, const char *a, const char *b, const 
     char tmp[1024];
     int n = snprintf(tmp, sizeof tmp, "%s%s%s%s", a, b, c, d);
 
-    return n < 0 || n >= (int)sizeof tmp ? NULL : arena_strndup(&j->arena, tmp, (size_t)n);
+    return n < 0 || n >= (int)sizeof tmp ? NULL : arena_strndup(&j->jd.arena, tmp, (size_t)n);
 }
 
 static int j_build(struct decoder *j, struct post *p, char *err, size_t errlen)
@@ -240,11 +226,11 @@ static enum decode_ret j_decode(struct decoder *j, const char *rec, size_t len, 
     struct j_event *e = &j->e;
     struct post post;
 
-    arena_reset(&j->arena);
+    arena_reset(&j->jd.arena);
     memset(e, 0, sizeof *e);
     j->nurls = 0;
     j->reject = NULL;
-    if (json_reader_parse(j->reader, rec, len, err, errlen) != 0)
+    if (json_reader_parse(j->jd.reader, rec, len, err, errlen) != 0)
         return DECODE_MALFORMED;
     if (!e->did || !e->kind) {
         snprintf(err, errlen, "event without \"%s\"", e->did ? "kind" : "did");
@@ -270,7 +256,7 @@ static enum decode_ret j_decode(struct decoder *j, const char *rec, size_t len, 
     }
     if (j_build(j, &post, err, errlen) != 0)
         return DECODE_MALFORMED;
-    post.controls = json_reader_take_controls(j->reader);
+    post.controls = json_reader_take_controls(j->jd.reader);
     fn(ctx, &post);
     return DECODE_OK;
 }

@@ -38,8 +38,7 @@ struct m_status {
 };
 
 struct decoder {
-    struct json_reader *reader;
-    struct arena arena;
+    struct json_decoder jd;             /* first: json_decoder_new() */
     struct m_status s, rb;              /* the status and its reblog */
     struct buf text, links;
     const char *urls[M_MAX_URLS];
@@ -48,7 +47,7 @@ struct decoder {
 
 static const char *m_str(struct decoder *m, const struct json_event *ev)
 {
-    return decode_str(&m->arena, ev, &m->reject);
+    return decode_str(&m->jd.arena, ev, &m->reject);
 }
 
 /* mentions[]: counted, and the first M_MAX_MENTIONS kept (id, acct) so a
@@ -139,17 +138,12 @@ static int m_event(void *ctx, const struct json_event *ev)
 
 static struct decoder *m_create(const struct source_conf *sc)
 {
-    struct decoder *m = xcalloc_try(1, sizeof *m);
+    /* the arena holds the text and links made from the HTML too */
+    struct decoder *m = json_decoder_new(sizeof *m, sc, m_event, 3);
     size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
 
     if (!m)
         return NULL;
-    m->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, m_event, m);
-    if (!m->reader) {
-        free(m);
-        return NULL;
-    }
-    arena_init(&m->arena, max_record * 3 + 4096);
     buf_init(&m->text, max_record + 1024);
     buf_init(&m->links, max_record);
     return m;
@@ -159,11 +153,9 @@ static void m_destroy(struct decoder *m)
 {
     if (!m)
         return;
-    json_reader_free(m->reader);
-    arena_free(&m->arena);
     buf_free(&m->text);
     buf_free(&m->links);
-    free(m);
+    json_decoder_free(&m->jd);
 }
 
 /* Spoiler text and content as plain text, copied into the arena. */
@@ -176,7 +168,7 @@ static const char *m_plain(struct decoder *m, const struct m_status *s, int coll
     if (s->content && html_to_text(s->content, strlen(s->content), &m->text,
                                    collect_links ? &m->links : NULL) != 0)
         return NULL;
-    return arena_strndup(&m->arena, m->text.data ? m->text.data : "", m->text.len);
+    return arena_strndup(&m->jd.arena, m->text.data ? m->text.data : "", m->text.len);
 }
 
 static const char *m_note(struct decoder *m, const char *note)
@@ -186,7 +178,7 @@ static const char *m_note(struct decoder *m, const char *note)
     buf_reset(&m->text);
     if (html_to_text(note, strlen(note), &m->text, NULL) != 0)
         return NULL;
-    return arena_strndup(&m->arena, m->text.data ? m->text.data : "", m->text.len);
+    return arena_strndup(&m->jd.arena, m->text.data ? m->text.data : "", m->text.len);
 }
 
 static int m_build(struct decoder *m, struct post *p, int edit, char *err, size_t errlen)
@@ -237,7 +229,7 @@ static int m_build(struct decoder *m, struct post *p, int edit, char *err, size_
     }
     for (size_t off = 0; off < m->links.len && nurls < M_MAX_URLS - 1;) {
         const char *l = m->links.data + off;
-        m->urls[nurls++] = arena_strndup(&m->arena, l, strlen(l));
+        m->urls[nurls++] = arena_strndup(&m->jd.arena, l, strlen(l));
         off += strlen(l) + 1;
     }
     if (s->card_url && nurls < M_MAX_URLS)
@@ -256,11 +248,11 @@ static enum decode_ret m_status(struct decoder *m, const char *json, size_t len,
     memset(&m->rb, 0, sizeof m->rb);
     m->s.followers = m->rb.followers = -1;
     m->reject = NULL;
-    if (json_reader_parse(m->reader, json, len, err, errlen) != 0)
+    if (json_reader_parse(m->jd.reader, json, len, err, errlen) != 0)
         return DECODE_MALFORMED;
     if (m_build(m, &post, edit, err, errlen) != 0)
         return DECODE_MALFORMED;
-    post.controls = json_reader_take_controls(m->reader);
+    post.controls = json_reader_take_controls(m->jd.reader);
     fn(ctx, &post);
     return DECODE_OK;
 }
@@ -272,7 +264,7 @@ static enum decode_ret m_decode(struct decoder *m, const char *rec, size_t len,
     size_t elen, dlen;
     struct post post;
 
-    arena_reset(&m->arena);
+    arena_reset(&m->jd.arena);
     if (len && rec[0] == '{')
         return m_status(m, rec, len, 0, fn, ctx, err, errlen);
     nl = memchr(rec, '\n', len);
@@ -296,7 +288,7 @@ static enum decode_ret m_decode(struct decoder *m, const char *rec, size_t len,
             return DECODE_MALFORMED;
         }
         post_clear(&post);
-        post.id = arena_strndup(&m->arena, data, dlen);
+        post.id = arena_strndup(&m->jd.arena, data, dlen);
         post.deleted = 1;
         fn(ctx, &post);
         return DECODE_OK;

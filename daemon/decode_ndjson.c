@@ -16,8 +16,7 @@
 #include <string.h>
 
 struct decoder {
-    struct json_reader *reader;
-    struct arena arena;
+    struct json_decoder jd;             /* first: json_decoder_new() */
     char *field[PF_COUNT];              /* JSON pointers (owned copies) */
     const char *val[PF_COUNT];
     int verified;
@@ -49,7 +48,7 @@ static int nd_event(void *ctx, const struct json_event *ev)
             if (ev->type == JSON_NUMBER || ev->type == JSON_STRING)
                 d->followers = strtoll(ev->val, NULL, 10);
         } else if (ev->type == JSON_STRING || ev->type == JSON_NUMBER) {
-            d->val[i] = arena_strndup(&d->arena, ev->val, ev->val_len);
+            d->val[i] = arena_strndup(&d->jd.arena, ev->val, ev->val_len);
             if (!d->val[i]) {
                 *ev->reject = "record strings exceed the arena cap";
                 return 1;
@@ -63,16 +62,10 @@ static void nd_destroy(struct decoder *d);
 
 static struct decoder *nd_create(const struct source_conf *sc)
 {
-    struct decoder *d = xcalloc_try(1, sizeof *d);
+    struct decoder *d = json_decoder_new(sizeof *d, sc, nd_event, 2);
 
     if (!d)
         return NULL;
-    d->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, nd_event, d);
-    if (!d->reader) {
-        free(d);
-        return NULL;
-    }
-    arena_init(&d->arena, (sc ? (size_t)sc->max_record : 1024 * 1024) * 2 + 4096);
     for (int i = 0; i < PF_COUNT; i++)
         if (!(d->field[i] = xstrdup_try(sc && sc->field[i] && *sc->field[i] ? sc->field[i]
                                                                             : post_field_defaults[i]))) {
@@ -86,12 +79,10 @@ static void nd_destroy(struct decoder *d)
 {
     if (!d)
         return;
-    json_reader_free(d->reader);
     free(d->events);
-    arena_free(&d->arena);
     for (int i = 0; i < PF_COUNT; i++)
         free(d->field[i]);
-    free(d);
+    json_decoder_free(&d->jd);
 }
 
 static enum decode_ret nd_decode(struct decoder *d, const char *rec, size_t len,
@@ -99,12 +90,12 @@ static enum decode_ret nd_decode(struct decoder *d, const char *rec, size_t len,
 {
     struct post p;
 
-    arena_reset(&d->arena);
+    arena_reset(&d->jd.arena);
     memset(d->val, 0, sizeof d->val);
     d->verified = 0;
     d->followers = -1;
     d->reject = NULL;
-    if (json_reader_parse(d->reader, rec, len, err, errlen) != 0)
+    if (json_reader_parse(d->jd.reader, rec, len, err, errlen) != 0)
         return DECODE_MALFORMED;
     if (d->reject) {
         snprintf(err, errlen, "%s", d->reject);
@@ -129,7 +120,7 @@ static enum decode_ret nd_decode(struct decoder *d, const char *rec, size_t len,
     p.conversation_id = d->val[PF_conversation_id];
     p.in_reply_to = d->val[PF_in_reply_to];
     p.is_reply = p.in_reply_to != NULL;
-    p.controls = json_reader_take_controls(d->reader);
+    p.controls = json_reader_take_controls(d->jd.reader);
     fn(ctx, &p);
     return DECODE_OK;
 }

@@ -43,8 +43,7 @@ struct x_vec {
 };
 
 struct decoder {
-    struct json_reader *reader;
-    struct arena arena;
+    struct json_decoder jd;             /* first: json_decoder_new() */
     struct x_vec data, users, tweets;
     int data_kind;                      /* 0 none, 1 object, 2 array */
     int errors_seen;
@@ -80,7 +79,7 @@ static void *vec_last(struct x_vec *v)
 
 static const char *x_str(struct decoder *x, const struct json_event *ev)
 {
-    return decode_str(&x->arena, ev, &x->reject);
+    return decode_str(&x->jd.arena, ev, &x->reject);
 }
 
 /* entities.{urls,mentions,hashtags}: counts, and the expanded URLs that
@@ -322,20 +321,10 @@ static int x_event(void *ctx, const struct json_event *ev)
 
 static struct decoder *x_create(const struct source_conf *sc)
 {
-    struct decoder *x = xcalloc_try(1, sizeof *x);
+    struct decoder *x = json_decoder_new(sizeof *x, sc, x_event, 2);
 
     if (!x)
         return NULL;
-    size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
-
-    x->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, x_event, x);
-    if (!x->reader) {
-        free(x);
-        return NULL;
-    }
-    /* Strings copied out of a record can never exceed the record itself,
-     * plus a NUL per string. */
-    arena_init(&x->arena, max_record * 2 + 4096);
     x->data.size = sizeof(struct x_tweet);
     x->users.size = sizeof(struct x_user);
     x->tweets.size = sizeof(struct x_tweet);
@@ -346,17 +335,15 @@ static void x_destroy(struct decoder *x)
 {
     if (!x)
         return;
-    json_reader_free(x->reader);
-    arena_free(&x->arena);
     free(x->data.items);
     free(x->users.items);
     free(x->tweets.items);
-    free(x);
+    json_decoder_free(&x->jd);
 }
 
 static void x_reset(struct decoder *x)
 {
-    arena_reset(&x->arena);
+    arena_reset(&x->jd.arena);
     x->data.n = x->users.n = x->tweets.n = 0;
     x->data.overflow = x->users.overflow = x->tweets.overflow = 0;
     x->data.nomem = x->users.nomem = x->tweets.nomem = 0;
@@ -442,7 +429,7 @@ static void x_build_post(struct decoder *x, const struct x_tweet *t, struct post
         snprintf(url, sizeof url, "https://x.com/%s/status/%s", u->username, t->id);
     else
         snprintf(url, sizeof url, "https://x.com/i/web/status/%s", t->id);
-    p->url = arena_strndup(&x->arena, url, strlen(url));
+    p->url = arena_strndup(&x->jd.arena, url, strlen(url));
 }
 
 static enum decode_ret x_decode(struct decoder *x, const char *rec, size_t len,
@@ -453,7 +440,7 @@ static enum decode_ret x_decode(struct decoder *x, const char *rec, size_t len,
     int good = 0;
 
     x_reset(x);
-    if (json_reader_parse(x->reader, rec, len, err, errlen) != 0)
+    if (json_reader_parse(x->jd.reader, rec, len, err, errlen) != 0)
         return DECODE_MALFORMED;
     if (!x->reject && (x->data.nomem || x->users.nomem || x->tweets.nomem))
         x->reject = "out of memory";
@@ -477,7 +464,7 @@ static enum decode_ret x_decode(struct decoder *x, const char *rec, size_t len,
         if (!t[i].id || !t[i].text)
             continue;
         x_build_post(x, &t[i], &post);
-        post.controls = json_reader_take_controls(x->reader);
+        post.controls = json_reader_take_controls(x->jd.reader);
         fn(ctx, &post);
         good++;
     }

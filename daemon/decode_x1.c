@@ -45,8 +45,7 @@ struct x1_status {
 };
 
 struct decoder {
-    struct json_reader *reader;
-    struct arena arena;
+    struct json_decoder jd;             /* first: json_decoder_new() */
     struct x1_status *st;               /* [0]: a single status; pages use more */
     int nst, alloc, page, overflow;
     const char *ctl;                    /* control message kind */
@@ -58,7 +57,7 @@ struct decoder {
 
 static const char *x1_str(struct decoder *x, const struct json_event *ev)
 {
-    return decode_str(&x->arena, ev, &x->reject);
+    return decode_str(&x->jd.arena, ev, &x->reject);
 }
 
 static int starts(const char *p, const char *prefix, const char **rest)
@@ -269,29 +268,15 @@ static int x1_event(void *ctx, const struct json_event *ev)
 
 static struct decoder *x1_create(const struct source_conf *sc)
 {
-    struct decoder *x = xcalloc_try(1, sizeof *x);
-
-    if (!x)
-        return NULL;
-    size_t max_record = sc ? (size_t)sc->max_record : 1024 * 1024;
-
-    x->reader = json_reader_new(sc ? (int)sc->max_depth : JSON_DEFAULT_MAX_DEPTH, x1_event, x);
-    if (!x->reader) {
-        free(x);
-        return NULL;
-    }
-    arena_init(&x->arena, max_record * 2 + 4096);
-    return x;
+    return json_decoder_new(sizeof(struct decoder), sc, x1_event, 2);
 }
 
 static void x1_destroy(struct decoder *x)
 {
     if (!x)
         return;
-    json_reader_free(x->reader);
-    arena_free(&x->arena);
     free(x->st);
-    free(x);
+    json_decoder_free(&x->jd);
 }
 
 static const char *tid(const struct x1_tweet *t)
@@ -332,7 +317,7 @@ static void x1_build(struct decoder *x, const struct x1_status *s, struct post *
         /* A retweet of a quote: match the quoted text too. */
         if (ref == rt && q->seen && ttext(q) && ttext(rt)) {
             size_t a = strlen(ttext(rt)), b = strlen(ttext(q));
-            char *both = arena_strndup(&x->arena, ttext(rt), a + b + 1);
+            char *both = arena_strndup(&x->jd.arena, ttext(rt), a + b + 1);
             if (both) {
                 both[a] = '\n';
                 memcpy(both + a + 1, ttext(q), b);
@@ -356,7 +341,7 @@ static void x1_build(struct decoder *x, const struct x1_status *s, struct post *
         snprintf(url, sizeof url, "https://x.com/%s/status/%s", t->screen_name, p->id);
     else
         snprintf(url, sizeof url, "https://x.com/i/web/status/%s", p->id);
-    p->url = arena_strndup(&x->arena, url, strlen(url));
+    p->url = arena_strndup(&x->jd.arena, url, strlen(url));
 }
 
 static enum decode_ret x1_control_ret(struct decoder *x, decode_post_fn fn, void *ctx, char *err, size_t errlen)
@@ -396,12 +381,12 @@ static enum decode_ret x1_decode(struct decoder *x, const char *rec, size_t len,
     struct post post;
     int good = 0;
 
-    arena_reset(&x->arena);
+    arena_reset(&x->jd.arena);
     x->nst = 0;
     x->page = x->overflow = x->activity = 0;
     x->ctl = x->ctl_a = x->ctl_b = x->ctl_c = x->del_id = x->del_user = NULL;
     x->reject = NULL;
-    if (json_reader_parse(x->reader, rec, len, err, errlen) != 0)
+    if (json_reader_parse(x->jd.reader, rec, len, err, errlen) != 0)
         return DECODE_MALFORMED;
     if (x->reject) {
         snprintf(err, errlen, "%s", x->reject);
@@ -414,7 +399,7 @@ static enum decode_ret x1_decode(struct decoder *x, const char *rec, size_t len,
         if (!tid(t) || !ttext(t))
             continue;
         x1_build(x, &x->st[i], &post);
-        post.controls = json_reader_take_controls(x->reader);
+        post.controls = json_reader_take_controls(x->jd.reader);
         fn(ctx, &post);
         good++;
     }
