@@ -663,10 +663,11 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
     struct loader *ld = ctx;
     const char *file = pos->file;
     int line = pos->line;
-    char name[80];
+    char name[80], shown[100];
     size_t idx;
 
     if (parse_source_header(section, name, sizeof name) == 0) {
+        source_section(name, shown, sizeof shown);
         if (!ld->cur || strcmp(ld->cur->name, name) != 0) {
             if (!valid_name(name)) {
                 errlist_add(ld->errs, "%s:%d: source name '%s': use 1-64 letters, digits, '-', '_' or '.'",
@@ -674,7 +675,7 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
                 return -1;
             }
             if (config_source(ld->c, name)) {
-                errlist_add(ld->errs, "%s:%d: duplicate [source \"%s\"]", file, line, name);
+                errlist_add(ld->errs, "%s:%d: duplicate [%s]", file, line, shown);
                 return -1;
             }
             if (ld->c->nsources >= CONFIG_MAX_SOURCES) {
@@ -685,7 +686,7 @@ static int loader_key(void *ctx, const struct inifile_pos *pos, const char *sect
             }
             ld->cur = source_new(ld, name, pos->section_line ? pos->section_line : line);
             if (!ld->cur) {
-                errlist_add(ld->errs, "%s:%d: [source \"%s\"]: out of memory", file, line, name);
+                errlist_add(ld->errs, "%s:%d: [%s]: out of memory", file, line, shown);
                 return -1;
             }
         }
@@ -1546,7 +1547,8 @@ void config_dump(const struct config *c, struct buf *out)
     dump_table(out, keys, NKEYS, c, "sections");
     for (const struct source_conf *s = c->sources; s; s = s->next) {
         const struct ckey *k;
-        buf_printf(out, "\n[source \"%s\"]\n", s->name);
+        char shown[100];
+        buf_printf(out, "\n[%s]\n", source_section(s->name, shown, sizeof shown));
         for (size_t i = 0; (k = source_key_at(s, i)); i++)
             dump_table(out, k, 1, key_base(s, k), NULL);
         for (int i = 0; i < PF_COUNT; i++)

@@ -850,7 +850,9 @@ int daemon_run(const char *config_path, int foreground)
     if ((d.watchdog_usec = sdnotify_watchdog_usec()))
         d.watchdog = persist_timer(&d, d.watchdog_usec / 2000, on_watchdog);
     arm_status(&d);
-    d.heartbeat = heartbeat_new(d.base, d.store, running_view, &d);
+    if (!(d.heartbeat = heartbeat_new(d.base, d.store, running_view, &d)))
+        log_msg(LOG_ERR, "heartbeat: cannot make its timer; %s:instance:%s is not kept", d.cfg->key_prefix,
+                d.cfg->name);
     status_now(&d, status, sizeof status);
     sdnotify_ready(status);
     if (event_base_dispatch(d.base) < 0)

@@ -109,6 +109,8 @@ void heartbeat_send(struct heartbeat *hb, const char *state)
     struct kv k = {0};
     char key[512], host[256] = "", at[40];
 
+    if (!hb)
+        return;
     hb->view(hb->ctx, &r);
     ttl = r.cfg->heartbeat_interval * 3;
     if (hb->stopped || r.cfg->heartbeat_interval <= 0 || !store_ready(hb->store))
@@ -168,7 +170,8 @@ struct heartbeat *heartbeat_new(struct event_base *base, struct store *store, ru
 
 void heartbeat_stop(struct heartbeat *hb)
 {
-    hb->stopped = 1;
+    if (hb)
+        hb->stopped = 1;
 }
 
 void heartbeat_free(struct heartbeat *hb)

@@ -3,7 +3,8 @@
  * heartbeat_interval (and at once when Redis comes back: it may have
  * expired meanwhile), it expires after three intervals, so a dead
  * instance's hash goes away by itself.  state is running, stopping or
- * stopped.  Owner: the daemon; heartbeat_free() accepts NULL.
+ * stopped.  Owner: the daemon; every function accepts NULL (no heartbeat:
+ * the timer could not be made, which the daemon logs).
  */
 #ifndef MENTIOND_HEARTBEAT_H
 #define MENTIOND_HEARTBEAT_H
