@@ -23,7 +23,7 @@ CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifi
             daemon/framing.c daemon/json.c daemon/post.c daemon/decode.c \
             daemon/decode_x.c daemon/decode_x1.c daemon/decode_ndjson.c daemon/decode_mastodon.c daemon/decode_rss.c daemon/decode_jetstream.c daemon/html.c daemon/text.c daemon/query.c \
             daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/pii.c daemon/window.c daemon/level.c daemon/rules.c daemon/scorer.c \
-            daemon/alert.c daemon/alert_build.c \
+            daemon/alert.c daemon/alert_build.c daemon/impersonation.c \
             daemon/source_driver.c $(SOURCE_DRIVERS) \
             daemon/pipeline.c daemon/workers.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c
 # Modules that own the event loop and network libraries.
@@ -35,7 +35,7 @@ CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)
 MAIN_OBJ := $(MAIN_SRC:daemon/%.c=$(B)/%.o)
 
-UNIT_TESTS := test_framing test_source_driver test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer test_pipeline
+UNIT_TESTS := test_framing test_source_driver test_impersonation test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer test_pipeline
 UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%) $(B)/test_alloc
 
 # The allocation-failure build switch: every allocator counts its calls and
@@ -59,7 +59,7 @@ DOCDIR  ?= $(PREFIX)/share/doc/mentiond
 SYSCONFDIR ?= /etc
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 
-FUZZ_TARGETS := fuzz_alert fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_jetstream fuzz_ws fuzz_config fuzz_pii fuzz_spool
+FUZZ_TARGETS := fuzz_alert fuzz_impersonation fuzz_query fuzz_decode_x fuzz_decode_x1 fuzz_ndjson fuzz_mastodon fuzz_framing fuzz_rss fuzz_jetstream fuzz_ws fuzz_config fuzz_pii fuzz_spool
 FB := build-fuzz
 FUZZ_TIME ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined

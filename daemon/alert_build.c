@@ -48,11 +48,7 @@ static void put_post(struct json_writer *w, const struct post *p)
     jw_put_str(w, "id", p->author.id);
     jw_put_str(w, "handle", p->author.handle);
     jw_put_str(w, "name", p->author.name);
-    jw_key(w, "followers");
-    if (p->author.followers >= 0)
-        jw_int(w, p->author.followers);
-    else
-        jw_null(w);
+    jw_put_count(w, "followers", p->author.followers);
     jw_key(w, "verified");
     jw_bool(w, p->author.verified);
     jw_map_close(w);
@@ -82,11 +78,7 @@ static void put_referenced(struct json_writer *w, const struct post *p)
     jw_put_str(w, "id", p->referenced_author_id);
     jw_put_str(w, "handle", p->referenced_author);
     jw_put_str(w, "name", p->referenced_name);
-    jw_key(w, "followers");
-    if (p->referenced_followers >= 0)
-        jw_int(w, p->referenced_followers);
-    else
-        jw_null(w);
+    jw_put_count(w, "followers", p->referenced_followers);
     jw_map_close(w);
     jw_map_close(w);
 }
@@ -259,6 +251,71 @@ struct alert *alert_build_canned(struct json_writer *w, const char *instance, co
         jw_str(w, recipients[i]);
     jw_array_close(w);
     jw_put_time(w, "first_seen", first_ms);
+    jw_map_close(w);
+    put_times(w, p, now_ms);
+    jw_map_close(w);
+    return alert_of_post(w, id, queue, level, score, p);
+}
+
+static void put_account(struct json_writer *w, const struct post *p, long long age_days)
+{
+    jw_key(w, "account");
+    jw_map_open(w);
+    jw_put_str(w, "id", p->author.id);
+    jw_put_str(w, "handle", p->author.handle);
+    jw_put_str(w, "name", p->author.name);
+    jw_put_str(w, "created_at", p->author.created_at);
+    jw_put_count(w, "age_days", age_days);
+    jw_put_count(w, "followers", p->author.followers);
+    jw_key(w, "verified");
+    jw_bool(w, p->author.verified);
+    jw_put_str(w, "verified_type", p->author.verified_type);
+    jw_put_str(w, "bio", p->author.bio);
+    jw_map_close(w);
+}
+
+struct alert *alert_build_impersonation(struct json_writer *w, const char *instance, const char *queue, int level,
+                                        const struct post *p, const struct imp_report *r, uint64_t now_ms)
+{
+    /* The bottom of the level's band, as canned replies: time orders them. */
+    int score = level == LEVEL_CRITICAL ? 80 : 60;
+    char id[512];
+
+    snprintf(id, sizeof id, "%s:impersonation:%s", p->source_name ? p->source_name : "", p->id);
+    put_head(w, "impersonation", id, instance, p);
+    jw_key(w, "matches");
+    jw_array_open(w);
+    jw_array_close(w);
+    jw_put_str(w, "queue", queue);
+    put_priority(w, level, score, r->reasons, r->nreasons);
+    jw_key(w, "impersonation");
+    jw_map_open(w);
+    jw_put_str(w, "imitates", r->imitates);
+    jw_key(w, "victim");
+    if (r->victim_handle) {
+        jw_map_open(w);
+        jw_put_str(w, "handle", r->victim_handle);
+        jw_put_str(w, "post_id", r->victim_post);
+        jw_map_close(w);
+    } else {
+        jw_null(w);
+    }
+    put_account(w, p, r->age_days);
+    jw_key(w, "evidence");
+    jw_map_open(w);
+    jw_key(w, "phones");
+    jw_array_open(w);
+    for (int i = 0; i < r->ev->nphones; i++)
+        jw_str(w, r->ev->phones[i]);
+    jw_array_close(w);
+    jw_key(w, "links");
+    jw_array_open(w);
+    for (int i = 0; i < r->ev->nlinks; i++)
+        jw_str(w, r->ev->links[i]);
+    jw_array_close(w);
+    jw_map_close(w);
+    jw_key(w, "account_alerts");
+    jw_int(w, r->account_alerts);
     jw_map_close(w);
     put_times(w, p, now_ms);
     jw_map_close(w);

@@ -7,6 +7,7 @@
 #define MENTIOND_ALERT_BUILD_H
 
 #include "alert.h"
+#include "impersonation.h"
 #include "incident.h"
 #include "json.h"
 #include "matcher.h"
@@ -40,6 +41,22 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
 struct alert *alert_build_canned(struct json_writer *w, const char *instance, const char *queue, int level,
                                  const struct post *p, const char *const *recipients, int nrecipients,
                                  uint64_t first_ms, uint64_t now_ms);
+/* What the pipeline found about a look-alike of an own account. */
+struct imp_report {
+    const char *imitates;               /* the own handle, as configured */
+    const char *const *reasons;         /* "lookalike:NordvikHelp~NordvikHe1p", "phone_number", ... */
+    int nreasons;
+    const char *victim_handle;          /* who wrote to the own handle; NULL: none seen */
+    const char *victim_post;            /* their post */
+    long long age_days;                 /* of the account; -1 unknown */
+    const struct imp_evidence *ev;      /* phone numbers and links, kept unmasked: the evidence */
+    uint32_t account_alerts;            /* impersonation alerts for this account within the window, this one too */
+};
+/* An account that looks like an own handle replied to someone who wrote to
+ * it, or asks for contact details: an "impersonation" alert, at level, on
+ * queue, id "<source>:impersonation:<post id>". */
+struct alert *alert_build_impersonation(struct json_writer *w, const char *instance, const char *queue, int level,
+                                        const struct post *p, const struct imp_report *r, uint64_t now_ms);
 /* The post behind alert "<source>:<post id>" was deleted by its author:
  * a record of type "deleted" that follows the alert on its queue. */
 struct alert *alert_build_deleted(struct json_writer *w, const char *instance, const struct post *p,

@@ -56,6 +56,7 @@ static const char *check_lexicons(struct kcheck *k, const char *v);
 static const char *check_spool_dir(struct kcheck *k, const char *v);
 static const char *check_listen(struct kcheck *k, const char *v);
 static const char *check_handles(struct kcheck *k, const char *v);
+static const char *check_name_or_empty(struct kcheck *k, const char *v);
 static const char *check_key_name(struct kcheck *k, const char *v);
 static const char *check_word(struct kcheck *k, const char *v);
 static const char *check_http(struct kcheck *k, const char *v);
@@ -88,6 +89,10 @@ static const struct ckey keys[] = {
     {"daemon", "status_interval", CT_INT, C(status_interval), "60", 0, 86400, 0, NULL, NULL},
     {"daemon", "heartbeat_interval", CT_INT, C(heartbeat_interval), "10", 0, 3600, 0, NULL, NULL},
     {"daemon", "own_handles", CT_STR, C(own_handles), "", 0, 0, 0, check_handles, NULL},
+    {"daemon", "impersonation_window", CT_INT, C(imp_window), "86400", 60, 2592000, 0, NULL, NULL},
+    {"daemon", "impersonation_queue", CT_STR, C(imp_queue), "", 0, 0, 0, check_name_or_empty, NULL},
+    {"daemon", "impersonation_allow", CT_STR, C(imp_allow_handles), "", 0, 0, 0, check_handles, NULL},
+    {"daemon", "impersonation_new_days", CT_INT, C(imp_new_days), "30", 0, 3650, 0, NULL, NULL},
     {"daemon", "workers", CT_INT, C(workers), "0", 0, 8, R, NULL, NULL},
     {"priority", "reach_followers", CT_STR, C(reach_followers), "1000, 10000, 100000, 1000000", 0, 0, 0, NULL, NULL},
     {"priority", "reach_points", CT_INT, C(reach_points), "4", 0, 100, 0, NULL, NULL},
@@ -991,22 +996,47 @@ static void add_account(void *p, const char *item)
     lc->c->accounts.n++;
 }
 
-static void add_own(void *p, const char *item)
-{
-    struct list_ctx *lc = p;
-    char *h = xstrdup_try(item[0] == '@' ? item + 1 : item);
-    char **own = h ? xrealloc_try(lc->c->own, sizeof *lc->c->own * (size_t)(lc->c->nown + 1)) : NULL;
+/* A list of handles: lower case for matching, and as written (without
+ * the '@') for messages and alerts. */
+struct handles_ctx {
+    struct list_ctx lc;
+    const char *key;
+    struct handle_list *list;
+};
 
-    if (!own) {
+static void add_handle(void *p, const char *item)
+{
+    struct handles_ctx *hc = p;
+    struct handle_list *l = hc->list;
+    const char *name = item[0] == '@' ? item + 1 : item;
+    char *h = xstrdup_try(name), *shown = xstrdup_try(name);
+    char **lower = h && shown ? xrealloc_try(l->lower, sizeof *l->lower * (size_t)(l->n + 1)) : NULL;
+    char **as = lower ? xrealloc_try(l->shown, sizeof *l->shown * (size_t)(l->n + 1)) : NULL;
+
+    if (lower)
+        l->lower = lower;
+    if (!as) {
         free(h);
-        key_error(lc->errs, lc->c, "own_handles", "out of memory");
+        free(shown);
+        key_error(hc->lc.errs, hc->lc.c, hc->key, "out of memory");
         return;
     }
+    l->shown = as;
     for (char *c = h; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c + 32);
-    lc->c->own = own;
-    lc->c->own[lc->c->nown++] = h;
+    l->lower[l->n] = h;
+    l->shown[l->n++] = shown;
+}
+
+static void handle_list_free(struct handle_list *l)
+{
+    for (int i = 0; i < l->n; i++) {
+        free(l->lower[i]);
+        free(l->shown[i]);
+    }
+    free(l->lower);
+    free(l->shown);
 }
 
 static void check_group(void *p, const char *item)
@@ -1129,6 +1159,12 @@ static const char *check_listen(struct kcheck *k, const char *v)
 }
 
 /* Handles: letters, digits and _ . - (Mastodon's user@instance too). */
+/* A queue name, or empty for "the usual one". */
+static const char *check_name_or_empty(struct kcheck *k, const char *v)
+{
+    return *v ? check_name(k, v) : NULL;
+}
+
 static const char *check_handles(struct kcheck *k, const char *v)
 {
     for (const char *p = v; *p; p++)
@@ -1258,7 +1294,12 @@ static void parse_priority(struct config *c, struct errlist *errs)
     struct list_ctx lc = {c, errs};
     config_split_list(c->reach_followers, add_reach, &lc);
     config_split_list(c->account_pattern, add_account, &lc);
-    config_split_list(c->own_handles, add_own, &lc);
+    struct handles_ctx own = {lc, "own_handles", &c->own_list}, allow = {lc, "impersonation_allow", &c->imp_allow};
+
+    config_split_list(c->own_handles, add_handle, &own);
+    config_split_list(c->imp_allow_handles, add_handle, &allow);
+    c->own = c->own_list.lower;
+    c->nown = c->own_list.n;
 }
 
 struct config *config_parse(const char *path, struct errlist *errs)
@@ -1343,9 +1384,8 @@ void config_free(struct config *c)
     }
     for (int i = 0; i < c->accounts.n; i++)
         free(c->accounts.shape[i]);
-    for (int i = 0; i < c->nown; i++)
-        free(c->own[i]);
-    free(c->own);
+    handle_list_free(&c->own_list);
+    handle_list_free(&c->imp_allow);
     free(c->path);
     free(c->redis_unix);
     free(c->redis_host);

@@ -41,6 +41,13 @@ extern const char *const post_field_defaults[PF_COUNT];
 struct source_driver;
 struct source_pending;
 
+/* Handles as configured: lower case for matching, and as written (no '@'). */
+struct handle_list {
+    char **lower;
+    char **shown;
+    int n;
+};
+
 /* One [source "NAME"] section.  The keys of every source first; then the
  * fields of the keys each type's driver declares (source_TYPE.c). */
 struct source_conf {
@@ -143,8 +150,14 @@ struct config {
     long long canned_count, canned_window;
     char *canned_queue;
     char *own_handles;                  /* [daemon], as written */
-    char **own;                         /* parsed, lower case */
+    struct handle_list own_list;        /* parsed */
+    char **own;                         /* own_list.lower */
     int nown;
+    long long imp_window;               /* seconds a complaint to an own handle is remembered */
+    char *imp_queue;                    /* "" = the post's rule's queue, else default */
+    char *imp_allow_handles;            /* as written */
+    struct handle_list imp_allow;       /* parsed: the brand's other accounts, never flagged */
+    long long imp_new_days;             /* an account younger than this is new; 0 = not judged */
     /* [alerting]: surges, viral posts and on-call (README "Spikes and paging") */
     char *alertmanager_url;             /* "" = off */
     char *pagerduty_url;

@@ -29,7 +29,7 @@
 struct m_status {
     const char *id, *content, *spoiler, *lang, *created_at, *url, *uri;
     const char *reply_id, *reply_account;
-    const char *acct_id, *acct, *display_name, *note;
+    const char *acct_id, *acct, *display_name, *note, *acct_created;
     long long followers;
     int bot, nmentions, ntags, nmedia;
     const char *mention_ids[M_MAX_MENTIONS], *mention_accts[M_MAX_MENTIONS];
@@ -99,6 +99,8 @@ static void m_field(struct decoder *m, struct m_status *s, const char *p, const 
         s->display_name = m_str(m, ev);
     else if (strcmp(p, "/account/note") == 0)
         s->note = m_str(m, ev);
+    else if (strcmp(p, "/account/created_at") == 0)
+        s->acct_created = m_str(m, ev);
     else if (strcmp(p, "/account/followers_count") == 0 && ev->type == JSON_NUMBER)
         s->followers = strtoll(ev->val, NULL, 10);
     else if (strcmp(p, "/account/bot") == 0 && ev->type == JSON_BOOL)
@@ -207,6 +209,7 @@ static int m_build(struct decoder *m, struct post *p, int edit, char *err, size_
     p->author.name = s->display_name && *s->display_name ? s->display_name : NULL;
     p->author.bio = m_note(m, s->note);
     p->author.followers = s->acct ? s->followers : -1;
+    p->author.created_at = s->acct_created;
     p->in_reply_to = s->reply_id;
     p->is_reply = s->reply_id != NULL;
     for (int i = 0; i < s->nmentions && i < M_MAX_MENTIONS && s->reply_account; i++)

@@ -30,7 +30,7 @@ struct x_tweet {
 };
 
 struct x_user {
-    const char *id, *username, *name, *description;
+    const char *id, *username, *name, *description, *created_at, *verified_type;
     long long followers;
     int verified;
 };
@@ -211,6 +211,10 @@ static int x_user_field(struct decoder *x, struct x_user *u, const char *rest,
         u->description = x_str(x, ev);
     else if (strcmp(rest, "/verified") == 0 && ev->type == JSON_BOOL)
         u->verified = ev->boolean;
+    else if (strcmp(rest, "/verified_type") == 0)
+        u->verified_type = x_str(x, ev);
+    else if (strcmp(rest, "/created_at") == 0)
+        u->created_at = x_str(x, ev);
     else if (strcmp(rest, "/public_metrics/followers_count") == 0 && ev->type == JSON_NUMBER)
         u->followers = strtoll(ev->val, NULL, 10);
     else if ((ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START) && *rest &&
@@ -402,6 +406,8 @@ static void x_build_post(struct decoder *x, const struct x_tweet *t, struct post
         p->author.bio = u->description;
         p->author.followers = u->followers;
         p->author.verified = u->verified;
+        p->author.verified_type = u->verified_type;
+        p->author.created_at = u->created_at;
     }
     p->is_retweet = t->rt_id != NULL;
     p->is_quote = t->quote_id != NULL;

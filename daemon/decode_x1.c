@@ -32,7 +32,7 @@ struct x1_ent {
 
 struct x1_tweet {
     const char *id_str, *id_num, *text, *full_text, *lang, *created_at;
-    const char *user_id, *screen_name, *name, *description;
+    const char *user_id, *screen_name, *name, *description, *user_created_at;
     const char *reply_id, *reply_screen_name, *quoted_id;
     long long followers;
     int verified, seen;
@@ -103,6 +103,8 @@ static void x1_user(struct decoder *x, struct x1_tweet *t, const char *rest, con
         t->followers = strtoll(ev->val, NULL, 10);
     else if (strcmp(rest, "/verified") == 0 && ev->type == JSON_BOOL)
         t->verified = ev->boolean;
+    else if (strcmp(rest, "/created_at") == 0)
+        t->user_created_at = x1_str(x, ev);
 }
 
 static void x1_tweet_field(struct decoder *x, struct x1_tweet *t, const char *rest, const struct json_event *ev)
@@ -307,6 +309,7 @@ static void x1_build(struct decoder *x, const struct x1_status *s, struct post *
     p->author.bio = t->description;
     p->author.followers = t->followers;
     p->author.verified = t->verified;
+    p->author.created_at = t->user_created_at;
     p->is_retweet = rt->seen && tid(rt) != NULL;
     p->is_quote = !p->is_retweet && ((q->seen && tid(q)) || t->quoted_id);
     p->in_reply_to = t->reply_id;

@@ -450,6 +450,15 @@ void jw_put_int(struct json_writer *w, const char *key, long long v)
     jw_int(w, v);
 }
 
+void jw_put_count(struct json_writer *w, const char *key, long long v)
+{
+    jw_key(w, key);
+    if (v >= 0)
+        jw_int(w, v);
+    else
+        jw_null(w);
+}
+
 void jw_put_time(struct json_writer *w, const char *key, uint64_t epoch_ms)
 {
     char t[40];

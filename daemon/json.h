@@ -83,6 +83,8 @@ void jw_null(struct json_writer *w);
  * milliseconds as "2026-11-22T10:00:00.012Z", or null for 0. */
 void jw_put_str(struct json_writer *w, const char *key, const char *s);
 void jw_put_int(struct json_writer *w, const char *key, long long v);
+/* A count or age: null when negative (unknown). */
+void jw_put_count(struct json_writer *w, const char *key, long long v);
 void jw_put_time(struct json_writer *w, const char *key, uint64_t epoch_ms);
 /* Returns 0 and the document (valid until the next writer call), or -1. */
 int jw_finish(struct json_writer *w, const char **out, size_t *len);

@@ -7,6 +7,7 @@
 #include "workers.h"
 
 #include <stdlib.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +18,8 @@
 #define AUTHOR_SLOTS 32768
 #define SHARE_SLOTS 32768
 #define CANNED_SLOTS 4096
+#define COMPLAINT_SLOTS 32768
+#define IMP_ACCOUNT_SLOTS 4096
 #define SEEN_ALERTED 1u
 #define SEEN_DELETED 2u
 #define CANNED_RAISED 1u
@@ -45,6 +48,10 @@ void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct r
     window_init(&pl->shares, SHARE_SLOTS, (uint64_t)cfg->spread_window * 1000, 0);
     window_init(&pl->seen, SEEN_SLOTS, (uint64_t)cfg->dedup_window * 1000, 0);
     window_init(&pl->canned, CANNED_SLOTS, (uint64_t)cfg->canned_window * 1000, 1);
+    window_init(&pl->complainers, COMPLAINT_SLOTS, (uint64_t)cfg->imp_window * 1000, 1);
+    window_init(&pl->complaints, COMPLAINT_SLOTS, (uint64_t)cfg->imp_window * 1000, 1);
+    window_init(&pl->imp_accounts, IMP_ACCOUNT_SLOTS, (uint64_t)cfg->imp_window * 1000, 0);
+    tokens_init(&pl->imp_tk);
     pipeline_set_rules(pl, rs);
 }
 
@@ -61,6 +68,10 @@ void pipeline_free(struct pipeline *pl)
     window_free(&pl->shares);
     window_free(&pl->seen);
     window_free(&pl->canned);
+    window_free(&pl->complainers);
+    window_free(&pl->complaints);
+    window_free(&pl->imp_accounts);
+    tokens_free(&pl->imp_tk);
     jw_free(pl->jw);
     free(pl->rule_matches);
     pl->jw = NULL;
@@ -84,6 +95,7 @@ void pipeline_set_config(struct pipeline *pl, const struct config *cfg)
     pl->shares.span_ms = (uint64_t)cfg->spread_window * 1000;
     pl->seen.span_ms = (uint64_t)cfg->dedup_window * 1000;
     pl->canned.span_ms = (uint64_t)cfg->canned_window * 1000;
+    pl->complainers.span_ms = pl->complaints.span_ms = pl->imp_accounts.span_ms = (uint64_t)cfg->imp_window * 1000;
 }
 
 void pipeline_set_observer(struct pipeline *pl, const struct pipeline_observer *o)
@@ -277,6 +289,221 @@ static void pipeline_deleted(struct pipeline *pl, struct post *p, uint64_t now)
     pl->sink(pl->sink_ctx, a);
 }
 
+/* ---- impersonation: look-alikes of own accounts answering customers ---- */
+
+#define IMP_REASONS 8
+
+/* What the check of one post found, until its alert is built. */
+struct imp_hit {
+    int own;                            /* index into own_list */
+    int by_name;                        /* the display name, not the handle, looks like it */
+    char victim[WINDOW_ID_MAX];         /* "" if none seen */
+    char victim_post[WINDOW_ID_MAX];
+    unsigned asks;
+    struct imp_evidence ev;
+};
+
+static int handle_in(const struct handle_list *l, const char *handle)
+{
+    for (int i = 0; handle && i < l->n; i++)
+        if (strcasecmp(l->lower[i], handle) == 0)
+            return 1;
+    return 0;
+}
+
+/* "type:handle" in lower case, for the windows. */
+static void handle_key(char *out, size_t len, const char *type, const char *handle)
+{
+    size_t n;
+
+    key_of(out, len, type, handle);
+    for (n = strlen(type ? type : "") + 1; out[n]; n++)
+        out[n] = (char)tolower((unsigned char)out[n]);
+}
+
+/* Each @handle of text (without '@') to fn until it returns 1; 1 then. */
+static int each_mention(const char *text, int (*fn)(void *, const char *), void *ctx)
+{
+    char h[WINDOW_ID_MAX];
+
+    for (const char *p = text ? strchr(text, '@') : NULL; p; p = strchr(p + 1, '@')) {
+        size_t n = 0;
+        if (p > text && (isalnum((unsigned char)p[-1]) || p[-1] == '_'))
+            continue;                   /* an e-mail address */
+        while ((isalnum((unsigned char)p[1 + n]) || p[1 + n] == '_' || p[1 + n] == '.') && n + 1 < sizeof h)
+            n++;
+        while (n && p[n] == '.')        /* a full stop after the handle */
+            n--;
+        if (!n)
+            continue;
+        memcpy(h, p + 1, n);
+        h[n] = '\0';
+        if (fn(ctx, h))
+            return 1;
+    }
+    return 0;
+}
+
+static int mention_is_own(void *ctx, const char *h)
+{
+    return handle_in(ctx, h);
+}
+
+/* A customer wrote to an own handle (a reply to it, or an @mention of it):
+ * remembered by handle and by post for impersonation_window. */
+static void watch_complaint(struct pipeline *pl, const struct post *p, uint64_t now)
+{
+    const struct handle_list *own = &pl->cfg->own_list;
+    char key[WINDOW_KEY_MAX];
+
+    if (!p->author.handle || !p->id ||
+        !(handle_in(own, p->to_handle) || each_mention(p->text, mention_is_own, (void *)own)))
+        return;
+    handle_key(key, sizeof key, p->source_type, p->author.handle);
+    window_add(window_get(&pl->complainers, key, now), p->id, now);
+    key_of(key, sizeof key, p->source_type, p->id);
+    window_add(window_get(&pl->complaints, key, now), p->author.handle, now);
+}
+
+/* The entry of key if it was added to within the window. */
+static struct window_entry *recent(struct window *w, const char *key, uint64_t now)
+{
+    struct window_entry *e = window_find(w, key, now);
+
+    return e && e->nids && now - e->last_ms <= w->span_ms ? e : NULL;
+}
+
+struct victim_ctx {
+    struct pipeline *pl;
+    const char *type;
+    uint64_t now;
+    struct imp_hit *ih;
+};
+
+static int mention_is_victim(void *ctx, const char *h)
+{
+    struct victim_ctx *vc = ctx;
+    char key[WINDOW_KEY_MAX];
+    struct window_entry *e;
+
+    handle_key(key, sizeof key, vc->type, h);
+    if (!(e = recent(&vc->pl->complainers, key, vc->now)))
+        return 0;
+    str_copy(vc->ih->victim, h, sizeof vc->ih->victim);
+    str_copy(vc->ih->victim_post, e->ids[0], sizeof vc->ih->victim_post);
+    return 1;
+}
+
+/* Whom the post answers of those who wrote to an own handle: the post it
+ * replies to, the account it replies to, or one it mentions. */
+static void find_victim(struct pipeline *pl, const struct post *p, uint64_t now, struct imp_hit *ih)
+{
+    struct victim_ctx vc = {pl, p->source_type, now, ih};
+    char key[WINDOW_KEY_MAX];
+    struct window_entry *e;
+
+    if (p->in_reply_to) {
+        key_of(key, sizeof key, p->source_type, p->in_reply_to);
+        if ((e = recent(&pl->complaints, key, now))) {
+            str_copy(ih->victim, e->ids[0], sizeof ih->victim);
+            str_copy(ih->victim_post, p->in_reply_to, sizeof ih->victim_post);
+            return;
+        }
+    }
+    if (p->to_handle && mention_is_victim(&vc, p->to_handle))
+        return;
+    each_mention(p->text, mention_is_victim, &vc);
+}
+
+/* Does the author look like an own account (and is neither one of them
+ * nor allowed), and whom does the post answer or what does it ask?  1 if
+ * it makes an impersonation alert.  A post that is not from a look-alike
+ * is watched as a possible complaint instead. */
+static int check_impersonation(struct pipeline *pl, const struct post *p, uint64_t now, struct imp_hit *ih)
+{
+    const struct config *cfg = pl->cfg;
+    const struct handle_list *own = &cfg->own_list;
+
+    memset(ih, 0, sizeof *ih);
+    ih->own = -1;
+    if (!own->n || !p->author.handle || handle_in(&cfg->imp_allow, p->author.handle))
+        return 0;
+    for (int i = 0; i < own->n && ih->own < 0; i++) {
+        if (imp_lookalike(&pl->imp_tk, own->shown[i], p->author.handle, 0))
+            ih->own = i;
+        else if (p->author.name && imp_lookalike(&pl->imp_tk, own->shown[i], p->author.name, 1)) {
+            ih->own = i;
+            ih->by_name = 1;
+        }
+    }
+    if (ih->own < 0) {
+        watch_complaint(pl, p, now);
+        return 0;
+    }
+    find_victim(pl, p, now, ih);
+    ih->asks = imp_asks(&pl->imp_tk, p->text, p->urls, p->nurls, &ih->ev);
+    return ih->victim[0] || ih->asks;
+}
+
+/* The impersonation alert for a post check_impersonation() flagged; its
+ * text masked like any alert's (masked = 1 when already done), the phone
+ * numbers and links kept whole in its evidence. */
+static void raise_impersonation(struct pipeline *pl, struct post *p, const struct imp_hit *ih, const char *rule_queue,
+                                int masked, uint64_t now)
+{
+    const struct config *cfg = pl->cfg;
+    const char *own = cfg->own_list.shown[ih->own];
+    const char *queue = cfg->imp_queue[0] ? cfg->imp_queue : rule_queue ? rule_queue : "default";
+    static const struct { unsigned ask; enum imp_reason r; } asks[] = {
+        {IMP_ASK_PHONE, IMP_R_PHONE}, {IMP_ASK_LINK, IMP_R_LINK}, {IMP_ASK_DM, IMP_R_DM}, {IMP_ASK_CARD, IMP_R_CARD},
+    };
+    enum imp_reason kinds[IMP_REASONS];
+    const char *reasons[IMP_REASONS];
+    char like[WINDOW_KEY_MAX * 2], key[WINDOW_KEY_MAX];
+    struct imp_report r = {.imitates = own, .ev = &ih->ev};
+    struct alert *a;
+    int n = 0;
+
+    if (!masked && mask_post(pl, p) < 0) {
+        pl->st.encode_failed++;
+        return;
+    }
+    r.age_days = imp_account_age_days(p->author.created_at, now_real_ms());
+    snprintf(like, sizeof like, "%s:%s~%s", imp_reason_names[ih->by_name ? IMP_R_LOOKALIKE_NAME : IMP_R_LOOKALIKE],
+             own, ih->by_name ? p->author.name : p->author.handle);
+    kinds[n] = ih->by_name ? IMP_R_LOOKALIKE_NAME : IMP_R_LOOKALIKE;
+    reasons[n++] = like;
+    if (cfg->imp_new_days > 0 && r.age_days >= 0 && r.age_days < cfg->imp_new_days)
+        kinds[n++] = IMP_R_NEW_ACCOUNT;
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++)
+        if (ih->asks & asks[i].ask)
+            kinds[n++] = asks[i].r;
+    if (!ih->victim[0])
+        kinds[n++] = IMP_R_NO_VICTIM;
+    for (int i = 1; i < n; i++)
+        reasons[i] = imp_reason_names[kinds[i]];
+    r.reasons = reasons;
+    r.nreasons = n;
+    if (ih->victim[0]) {
+        r.victim_handle = ih->victim;
+        r.victim_post = ih->victim_post;
+    }
+    handle_key(key, sizeof key, p->source_type, p->author.handle);
+    r.account_alerts = window_add(window_get(&pl->imp_accounts, key, now), NULL, now);
+    a = alert_build_impersonation(pl->jw, cfg->name, queue, ih->victim[0] ? LEVEL_CRITICAL : LEVEL_HIGH, p, &r,
+                                  now_real_ms());
+    if (!a) {
+        pl->st.encode_failed++;
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        pl->st.impersonation[kinds[i]]++;
+    log_msg(LOG_NOTICE, "impersonation: @%s looks like @%s%s%s%s; alert %s (%u from this account)", p->author.handle,
+            own, ih->victim[0] ? " and answers @" : " and asks for contact details", ih->victim[0] ? ih->victim : "",
+            ih->victim[0] ? ", who wrote to it" : "", a->id, r.account_alerts);
+    pl->sink(pl->sink_ctx, a);
+}
+
 /* A post decoded and matched on a worker thread, with what it found. */
 struct pl_post {
     struct post p;              /* strings in the job's arena */
@@ -362,7 +589,8 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
     const char *ids[WINDOW_IDS];
     struct score sc;
     struct alert *a;
-    int n;
+    struct imp_hit ih;
+    int n, imp;
 
     if (p->deleted) {
         pipeline_deleted(pl, p, now);
@@ -404,6 +632,7 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
             return;
         }
     }
+    imp = check_impersonation(pl, p, now, &ih);
     n = run_match(pl, p, pre);
     if (n == MATCHER_NOMEM) {
         pl->st.nomem++;
@@ -418,6 +647,8 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
     }
     if (n == 0) {
         pl->st.unmatched++;
+        if (imp)
+            raise_impersonation(pl, p, &ih, NULL, 0, now);
         return;
     }
     pl->st.matched++;
@@ -459,6 +690,8 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
     log_msg(LOG_DEBUG, "alert %s -> %s/%s score %d", a->id, a->queue, level_names[a->level], a->score);
     if (pl->obs.matched)
         pl->obs.matched(pl->obs.ctx, &pl->mc, p, a->queue);
+    if (imp)                            /* before the sink owns a: its queue is borrowed */
+        raise_impersonation(pl, p, &ih, a->queue, 1, now);
     pl->sink(pl->sink_ctx, a);
 }
 

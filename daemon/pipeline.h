@@ -67,13 +67,16 @@ struct pipeline_stats {
     uint64_t deletions;         /* deletion notices from the sources */
     uint64_t deletions_forwarded; /* ... handed to the sink (alerted or unknown) */
     uint64_t controls_replaced; /* control characters in posts' strings, replaced (json.h) */
+    uint64_t impersonation[IMP_R_COUNT]; /* impersonation alerts, by reason */
 };
 
 /* Stages in order: shares counted -> own accounts watched -> duplicates
- * dropped -> rules matched -> personal data masked -> lexicons matched ->
- * scored with the author's history -> alert built -> sink.  The windows
- * (history of authors, shares, posts, own replies) are bounded and survive
- * reloads; the configuration and the rules are borrowed and swapped. */
+ * dropped -> look-alikes of own accounts checked (or the post remembered
+ * as written to one) -> rules matched -> personal data masked -> lexicons
+ * matched -> scored with the author's history -> alert built -> sink, and
+ * an impersonation alert beside it.  The windows (history of authors,
+ * shares, posts, own replies, complaints) are bounded and survive reloads;
+ * the configuration and the rules are borrowed and swapped. */
 struct pl_job;
 struct pl_worker;
 struct workers;
@@ -90,6 +93,10 @@ struct pipeline {
     struct pl_masks masked;
     struct tokens canned_tk;
     struct window authors, shares, seen, canned;
+    /* impersonation: who wrote to an own handle (by handle, and by post),
+     * and each look-alike account's alerts */
+    struct window complainers, complaints, imp_accounts;
+    struct tokens imp_tk;
     alert_sink_fn sink;
     void *sink_ctx;
     struct pipeline_stats st;

@@ -135,6 +135,8 @@ int post_copy(struct post *dst, const struct post *src, struct arena *a)
     rc |= copy_str(a, &dst->author.handle, src->author.handle);
     rc |= copy_str(a, &dst->author.name, src->author.name);
     rc |= copy_str(a, &dst->author.bio, src->author.bio);
+    rc |= copy_str(a, &dst->author.verified_type, src->author.verified_type);
+    rc |= copy_str(a, &dst->author.created_at, src->author.created_at);
     if (src->nurls > 0 && src->urls) {
         if (!(urls = arena_alloc(a, sizeof *urls * (size_t)src->nurls)))
             return -1;

@@ -19,6 +19,8 @@ struct post_author {
     const char *bio;
     long long followers;        /* -1 if unknown */
     int verified;
+    const char *verified_type;  /* X: "blue" (paid), "business", "government", "none" */
+    const char *created_at;     /* when the account was made, as the source writes it */
 };
 
 struct post {

@@ -2,6 +2,7 @@
  * format (metrics.c serves it and writes the lines), read from the running
  * parts through running.h.  The README's metrics list names the same. */
 #include "prometheus.h"
+#include "impersonation.h"
 #include "level.h"
 #include "metrics.h"
 #include "paging.h"
@@ -196,6 +197,11 @@ void prometheus_render(const struct running *r, struct buf *o)
     PIPE("mentiond_redis_timeouts_total", "Connect or command deadlines hit", rs->timeouts);
     PIPE("mentiond_redis_connects_total", "Connections to Redis", rs->connects);
 #undef PIPE
+    metrics_family(o, "mentiond_impersonation_alerts_total", "counter",
+                   "Impersonation alerts (look-alikes of own_handles), by each reason they gave");
+    for (int i = 0; i < IMP_R_COUNT; i++)
+        metrics_sample(o, "mentiond_impersonation_alerts_total", (double)ps->impersonation[i], "reason",
+                       imp_reason_names[i], NULL);
     metrics_family(o, "mentiond_alerts_dropped_total", "counter", "Alerts dropped, by reason and level");
     metrics_sample(o, "mentiond_alerts_dropped_total", (double)(ps->encode_failed + ps->bad_text), "reason",
                    "unencodable", "level", "any", NULL);

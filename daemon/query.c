@@ -350,31 +350,6 @@ static const char *const flag_ops[] = {
     "is:retweet", "is:reply", "is:quote", "is:verified", "has:links", "has:mentions", "has:hashtags", "has:media",
 };
 
-/* Edit distance with adjacent transpositions (form -> from is 1). */
-static size_t edit_distance(const char *a, size_t n, const char *b, size_t m)
-{
-    size_t d[33][33];
-
-    if (n > 32 || m > 32)
-        return 99;
-    for (size_t i = 0; i <= n; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= m; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= n; i++)
-        for (size_t j = 1; j <= m; j++) {
-            size_t cost = a[i - 1] != b[j - 1], v = d[i - 1][j - 1] + cost;
-            if (d[i - 1][j] + 1 < v)
-                v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    return d[n][m];
-}
-
 /* The closest of names to w (len n) within a third of its length (at
  * least 1, at most 2 edits), or NULL. */
 static const char *closest(const char *w, size_t n, const char *const *names, size_t count)
@@ -383,7 +358,7 @@ static const char *closest(const char *w, size_t n, const char *const *names, si
     size_t bestd = n / 3 < 1 ? 1 : n / 3 > 2 ? 2 : n / 3;
 
     for (size_t i = 0; i < count; i++) {
-        size_t dist = edit_distance(w, n, names[i], strlen(names[i]));
+        size_t dist = str_edit_distance(w, n, names[i], strlen(names[i]));
         if (dist <= bestd && (!best || dist < bestd)) {
             best = names[i];
             bestd = dist;

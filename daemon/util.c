@@ -326,3 +326,33 @@ void errlist_free(struct errlist *e)
     e->msgs = NULL;
     e->n = 0;
 }
+
+size_t str_edit_distance(const char *a, size_t n, const char *b, size_t m)
+{
+    /* three rows: the one before the previous, for transpositions */
+    size_t r0[STR_EDIT_MAX + 1], r1[STR_EDIT_MAX + 1], r2[STR_EDIT_MAX + 1], *pp = r0, *p = r1, *c = r2;
+
+    if (n > STR_EDIT_MAX || m > STR_EDIT_MAX)
+        return (size_t)-1;
+    for (size_t j = 0; j <= m; j++)
+        p[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        size_t *t;
+        c[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t v = p[j - 1] + (a[i - 1] != b[j - 1]);
+            if (p[j] + 1 < v)
+                v = p[j] + 1;
+            if (c[j - 1] + 1 < v)
+                v = c[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < v)
+                v = pp[j - 2] + 1;
+            c[j] = v;
+        }
+        t = pp;
+        pp = p;
+        p = c;
+        c = t;
+    }
+    return p[m];
+}

@@ -48,6 +48,10 @@ uint64_t now_mono_us(void);
 uint64_t now_real_ms(void);                 /* wall clock, ms since epoch */
 /* "2026-11-22T10:00:00.012Z" into out (>= 25 bytes). */
 void format_iso8601_ms(uint64_t epoch_ms, char *out, size_t outlen);
+/* Edits (insert, delete, substitute, swap two neighbours: form -> from is
+ * 1) from a to b, bytes; (size_t)-1 when either is over STR_EDIT_MAX. */
+#define STR_EDIT_MAX 64
+size_t str_edit_distance(const char *a, size_t n, const char *b, size_t m);
 
 /* Read a whole file, at most cap bytes; NUL-terminated.  Returns NULL and
  * fills err on failure (names the file). */

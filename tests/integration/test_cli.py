@@ -88,7 +88,7 @@ def test_check_ok(tmp_path):
                     'url = http://127.0.0.1:9/s\ntoken_file = %s\n' % (RULES, LEXICONS, tmp_path, tok))
     r = run("-t", "-c", str(conf))
     assert r.returncode == 0, r.stderr
-    assert "ok" in r.stdout and "5 rules in 4 files" in r.stdout
+    assert "ok" in r.stdout and "6 rules in 5 files" in r.stdout
     assert "secret-value" not in r.stdout + r.stderr
 
 

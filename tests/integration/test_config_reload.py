@@ -70,6 +70,8 @@ def alternatives(workdir, sock):
         ("daemon", "metrics_listen"): ("127.0.0.1:1", {}),
         ("daemon", "accents"): ("fold", {}),
         ("daemon", "own_handles"): ("NordvikHelp, NordvikBank", {}),
+        ("daemon", "impersonation_queue"): ("fraud", {}),
+        ("daemon", "impersonation_allow"): ("NordvikCareers", {}),
         ("priority", "reach_followers"): ("500, 5000", {}),
         ("priority", "pii_level"): ("critical", {}),
         ("priority", "account_pattern"): ("dddd-dddddd", {}),

@@ -62,13 +62,13 @@ def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs, workers):
     with open(os.path.join(rules, "50-new.rules"), "w") as f:
         f.write('[rule "weather"]\nquery = weather OR cafe\nqueue = chatter\n')
     m.signal(signal.SIGHUP)
-    m.wait_log(r"reload applied: 6 rules from 5 files and 0 from Redis, 1 sources")
+    m.wait_log(r"reload applied: 7 rules from 6 files and 0 from Redis, 1 sources")
     assert emu.stats()["connections"] == 1
     text = m.metrics()
     assert value(text, "mentiond_reloads_total", trigger="sighup", result="applied") == 1
     assert value(text, "mentiond_reloads_total", trigger="sighup", result="rejected") == 0
     assert value(text, "mentiond_config_last_reload_successful") == 1
-    assert value(text, "mentiond_rules") == 6
+    assert value(text, "mentiond_rules") == 7
     emu.control(records=['{"data":{"id":"77","text":"nice weather today"}}'])
     wait_for(lambda: "mentiond:q:chatter:normal" in redis_server.alerts(), 10, what="new rule")
 
@@ -78,11 +78,11 @@ def test_sighup_reload_valid_and_invalid(workdir, redis_server, procs, workers):
         f.write('[rule "broken"]\nquery = (weather\n')
     m.signal(signal.SIGHUP)
     m.wait_log(r"reload rejected: %s:2:9: rule \"broken\": unbalanced parenthesis" % bad)
-    m.wait_log(r"reload rejected \(1 error\); the previous configuration and 6 rules keep running")
+    m.wait_log(r"reload rejected \(1 error\); the previous configuration and 7 rules keep running")
     text = m.metrics()
     assert value(text, "mentiond_reloads_total", trigger="sighup", result="rejected") == 1
     assert value(text, "mentiond_config_last_reload_successful") == 0
-    assert value(text, "mentiond_rules") == 6
+    assert value(text, "mentiond_rules") == 7
     emu.control(records=['{"data":{"id":"78","text":"cafe au lait"}}'])
     wait_for(lambda: len(redis_server.alerts().get("mentiond:q:chatter:normal", [])) == 2, 10,
              what="old rules still matching")
@@ -190,7 +190,7 @@ def test_rules_from_a_redis_hash(workdir, redis_server, procs):
     r.hset("mentiond:rules", "weather", json.dumps(
         {"query": "weather OR \"cardamom buns\"", "queue": "chatter", "priority": "low",
          "meta": {"owner": "social-team"}}))
-    m.wait_log(r"rules from Redis applied: 6 rules from 4 files and 1 from Redis", 5)
+    m.wait_log(r"rules from Redis applied: 7 rules from 5 files and 1 from Redis", 5)
     status = json.loads(r.get("mentiond:rules:status"))
     assert status["applied"] is True and status["redis_rules"] == 1 and status["errors"] == []
     emu.control(records=['{"data":{"id":"501","text":"nice weather today"}}'])
@@ -211,6 +211,6 @@ def test_rules_from_a_redis_hash(workdir, redis_server, procs):
     r.hdel("mentiond:rules", "broken")
     m.wait_log(r"redis:mentiond:rules/bad-json:1: offset", 5)
     r.hdel("mentiond:rules", "bad-json", "weather")
-    m.wait_log(r"rules from Redis applied: 5 rules from 4 files and 0 from Redis", 5)
+    m.wait_log(r"rules from Redis applied: 6 rules from 5 files and 0 from Redis", 5)
     assert emu.stats()["connections"] == 1           # no source reconnected
     assert m.stop() == 0
