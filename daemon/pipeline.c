@@ -415,6 +415,16 @@ static void find_victim(struct pipeline *pl, const struct post *p, uint64_t now,
     each_mention(p->text, mention_is_victim, &vc);
 }
 
+/* A Mastodon account's user name (anna@example.social -> anna): handles
+ * compare by it, since the same account is written with and without its
+ * instance depending on where it is seen from. */
+static void user_part(const char *handle, char *out, size_t len)
+{
+    const char *at = handle[0] ? strchr(handle + 1, '@') : NULL;
+
+    snprintf(out, len, "%.*s", (int)(at ? (size_t)(at - handle) : strlen(handle)), handle);
+}
+
 /* Does the author look like an own account (and is neither one of them
  * nor allowed), and whom does the post answer or what does it ask?  1 if
  * it makes an impersonation alert.  A post that is not from a look-alike
@@ -424,12 +434,16 @@ static int check_impersonation(struct pipeline *pl, const struct post *p, uint64
     const struct config *cfg = pl->cfg;
     const struct handle_list *own = &cfg->own_list;
 
+    char cand[WINDOW_ID_MAX], mine[WINDOW_ID_MAX];
+
     memset(ih, 0, sizeof *ih);
     ih->own = -1;
     if (!own->n || !p->author.handle || handle_in(&cfg->imp_allow, p->author.handle))
         return 0;
+    user_part(p->author.handle, cand, sizeof cand);
     for (int i = 0; i < own->n && ih->own < 0; i++) {
-        if (imp_lookalike(&pl->imp_tk, own->shown[i], p->author.handle, 0))
+        user_part(own->shown[i], mine, sizeof mine);
+        if (imp_lookalike(&pl->imp_tk, mine, cand, 0))
             ih->own = i;
         else if (p->author.name && imp_lookalike(&pl->imp_tk, own->shown[i], p->author.name, 1)) {
             ih->own = i;
