@@ -1298,8 +1298,6 @@ static void parse_priority(struct config *c, struct errlist *errs)
 
     config_split_list(c->own_handles, add_handle, &own);
     config_split_list(c->imp_allow_handles, add_handle, &allow);
-    c->own = c->own_list.lower;
-    c->nown = c->own_list.n;
 }
 
 struct config *config_parse(const char *path, struct errlist *errs)

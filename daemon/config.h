@@ -151,8 +151,6 @@ struct config {
     char *canned_queue;
     char *own_handles;                  /* [daemon], as written */
     struct handle_list own_list;        /* parsed */
-    char **own;                         /* own_list.lower */
-    int nown;
     long long imp_window;               /* seconds a complaint to an own handle is remembered */
     char *imp_queue;                    /* "" = the post's rule's queue, else default */
     char *imp_allow_handles;            /* as written */

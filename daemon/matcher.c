@@ -17,6 +17,10 @@ enum ns {
 
 #define MAX_OCCURRENCES 64      /* of one operand, for NEAR */
 #define MAX_PROX_TOKENS 32
+/* Phrases whose tokens are all at most this long go in the phrase trie;
+ * a longer token (a URL path, say) keeps its phrase in the first-token
+ * dictionary, confirmed in place. */
+#define PHRASE_TOKEN_MAX 124
 
 struct mterm {
     const struct qterm *q;      /* borrowed from the first rule that has it */
@@ -27,11 +31,14 @@ struct mterm {
     int nrules, arules;
 };
 
-/* A dictionary maps a key to a list of term ids. */
+/* A dictionary maps a key to a list of term ids (and, in the word
+ * namespaces, to the trie node of the phrases that start with the key, so
+ * one lookup per token serves both). */
 struct dict {
     struct strmap map;          /* key -> index into lists */
     int **lists;
     int *nlist;
+    uint32_t *phrase;           /* trie node number, 0: no phrase starts here */
     int nlists;
 };
 
@@ -42,6 +49,14 @@ struct matcher {
     struct mterm *terms;
     int nterms;
     struct dict dict[NS_COUNT];
+    /* Phrases (two tokens or more) of the word, bio and url namespaces as a
+     * trie over tokens: a node's key is its parent's number (4 bytes, the
+     * root 0, a node its dictionary index + 1) and the next token, and its
+     * list holds the phrases that end there.  Walking it from each token
+     * costs at most the longest phrase's length in lookups, however many
+     * phrases share a first token (every kana is a token). */
+    struct dict phrases[NS_COUNT];
+    int phrase_depth[NS_COUNT];
     uint64_t prefix_lens[2];    /* bit L: some prefix term is L bytes long */
     int need[MS_COUNT];         /* streams some term needs */
     struct mpm *contains[2];    /* folded text, by accent folding */
@@ -66,13 +81,15 @@ static void dict_free(struct dict *d)
         free(d->lists[i]);
     free(d->lists);
     free(d->nlist);
+    free(d->phrase);
     strmap_free(&d->map);
 }
 
-/* -1 without memory (the dictionary stays consistent, to be freed). */
-static int dict_add(struct dict *d, const char *key, size_t klen, int term)
+/* The list of key, made empty if new: its index, or -1 without memory
+ * (the dictionary stays consistent, to be freed). */
+static int dict_slot(struct dict *d, const char *key, size_t klen)
 {
-    int *idx = strmap_get(&d->map, key, klen), i, *list;
+    int *idx = strmap_get(&d->map, key, klen);
 
     if (!idx) {
         /* Room for the new list before the key goes in: a key in the map
@@ -87,30 +104,82 @@ static int dict_add(struct dict *d, const char *key, size_t klen, int term)
             if (!nlist)
                 return -1;
             d->nlist = nlist;
+            uint32_t *phrase = xrealloc_try(d->phrase, sizeof *d->phrase * n);
+            if (!phrase)
+                return -1;
+            d->phrase = phrase;
         }
         if (!(idx = strmap_put_try(&d->map, key, klen, d->nlists, NULL)))
             return -1;
         d->lists[d->nlists] = NULL;
         d->nlist[d->nlists] = 0;
+        d->phrase[d->nlists] = 0;
         d->nlists++;
     }
-    i = *idx;
-    if (!(list = xrealloc_try(d->lists[i], sizeof(int) * (size_t)(d->nlist[i] + 1))))
+    return *idx;
+}
+
+static int dict_push(struct dict *d, int i, int term)
+{
+    int *list = xrealloc_try(d->lists[i], sizeof(int) * (size_t)(d->nlist[i] + 1));
+
+    if (!list)
         return -1;
     d->lists[i] = list;
     d->lists[i][d->nlist[i]++] = term;
     return 0;
 }
 
-static const int *dict_get(const struct dict *d, const char *key, size_t klen, int *n)
+static int dict_add(struct dict *d, const char *key, size_t klen, int term)
 {
-    const int *idx = d->nlists ? strmap_get(&d->map, key, klen) : NULL;
-    if (!idx) {
-        *n = 0;
-        return NULL;
+    int i = dict_slot(d, key, klen);
+
+    return i < 0 ? -1 : dict_push(d, i, term);
+}
+
+/* A trie node's key below the first token: its parent's number and the
+ * token.  The first token's node is found through the word dictionary. */
+static size_t phrase_key(char *key, uint32_t parent, const char *tok, size_t len)
+{
+    memcpy(key, &parent, sizeof parent);
+    memcpy(key + sizeof parent, tok, len);
+    return sizeof parent + len;
+}
+
+/* 1 when the phrase term q goes in the trie (and is put there), 0 when
+ * it stays in the first-token dictionary; -1 without memory. */
+static int phrase_add(struct matcher *m, enum ns ns, const struct qterm *q, int term)
+{
+    char key[sizeof(uint32_t) + PHRASE_TOKEN_MAX];
+    uint32_t node;
+    int i;
+
+    if (q->ntoks < 2 || !(q->kind == TERM_WORDS || q->kind == TERM_BIO || q->kind == TERM_URL))
+        return 0;
+    for (int k = 0; k < q->ntoks; k++)
+        if (strlen(q->toks[k]) > PHRASE_TOKEN_MAX)
+            return 0;
+    /* the first token: an entry of the word dictionary pointing at its node */
+    if ((i = dict_slot(&m->dict[ns], q->toks[0], strlen(q->toks[0]))) < 0)
+        return -1;
+    if (!m->dict[ns].phrase[i]) {
+        int r = dict_slot(&m->phrases[ns], key, phrase_key(key, 0, q->toks[0], strlen(q->toks[0])));
+        if (r < 0)
+            return -1;
+        m->dict[ns].phrase[i] = (uint32_t)r + 1;
     }
-    *n = d->nlist[*idx];
-    return d->lists[*idx];
+    node = m->dict[ns].phrase[i];
+    i = (int)node - 1;
+    for (int k = 1; k < q->ntoks; k++) {
+        if ((i = dict_slot(&m->phrases[ns], key, phrase_key(key, node, q->toks[k], strlen(q->toks[k])))) < 0)
+            return -1;
+        node = (uint32_t)i + 1;
+    }
+    if (dict_push(&m->phrases[ns], i, term) < 0)
+        return -1;
+    if (q->ntoks > m->phrase_depth[ns])
+        m->phrase_depth[ns] = q->ntoks;
+    return 1;
 }
 
 /* Namespace, key and stream of a term. */
@@ -187,7 +256,8 @@ static int matcher_intern(struct matcher *m, struct strmap *ids, const struct qt
     ns = term_index(q, &k, &stream);
     t->stream = stream;
     if (ns != NS_NONE) {
-        if (dict_add(&m->dict[ns], k, strlen(k), m->nterms) < 0) {
+        int in_trie = phrase_add(m, ns, q, m->nterms);
+        if (in_trie < 0 || (!in_trie && dict_add(&m->dict[ns], k, strlen(k), m->nterms) < 0)) {
             m->nterms++;                /* interned: freed with the matcher */
             return -1;
         }
@@ -365,8 +435,10 @@ struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errle
     m->gen = __atomic_add_fetch(&builds, 1, __ATOMIC_RELAXED);   /* builds run on a thread */
     m->rules = rules;
     m->nrules = n;
-    for (int i = 0; i < NS_COUNT; i++)
+    for (int i = 0; i < NS_COUNT; i++) {
         strmap_init(&m->dict[i].map);
+        strmap_init(&m->phrases[i].map);
+    }
     strmap_init(&ids);
     m->need[MS_TEXT] = 1;               /* entities, has: and the tokens of every post */
     for (int r = 0; r < n && !m->nomem; r++) {
@@ -412,8 +484,10 @@ void matcher_free(struct matcher *m)
     for (int i = 0; i < m->nterms; i++)
         free(m->terms[i].rules);
     free(m->terms);
-    for (int i = 0; i < NS_COUNT; i++)
+    for (int i = 0; i < NS_COUNT; i++) {
         dict_free(&m->dict[i]);
+        dict_free(&m->phrases[i]);
+    }
     mpm_free(m->contains[0]);
     mpm_free(m->contains[1]);
     mpm_free(m->raw);
@@ -590,13 +664,46 @@ static void confirm(struct match_ctx *c, const struct tokens *tk, int i, int id)
     }
 }
 
+static void walk_phrases(struct match_ctx *c, enum ns ns, const struct tokens *tk, int i, uint32_t node);
+
 static void lookup(struct match_ctx *c, enum ns ns, const struct tokens *tk, int i, const char *key,
                    size_t klen)
 {
+    const struct dict *d = &c->m->dict[ns];
+    const int *idx = d->nlists ? strmap_get(&d->map, key, klen) : NULL;
     int n;
-    const int *ids = dict_get(&c->m->dict[ns], key, klen, &n);
+
+    c->probes++;
+    if (!idx)
+        return;
+    n = d->nlist[*idx];
+    c->confirms += (uint64_t)n;
     for (int j = 0; j < n; j++)
-        confirm(c, tk, i, ids[j]);
+        confirm(c, tk, i, d->lists[*idx][j]);
+    if (d->phrase[*idx])
+        walk_phrases(c, ns, tk, i, d->phrase[*idx]);
+}
+
+/* The phrases that start at token i (whose node is node): the terms that
+ * end there, then one lookup per following token, down the trie while the
+ * post's tokens follow a branch. */
+static void walk_phrases(struct match_ctx *c, enum ns ns, const struct tokens *tk, int i, uint32_t node)
+{
+    const struct dict *d = &c->m->phrases[ns];
+    char key[sizeof(uint32_t) + PHRASE_TOKEN_MAX];
+
+    for (int j = i + 1; j < tk->nw && j - i < c->m->phrase_depth[ns]; j++) {
+        const int *idx;
+        if (tk->w[j].len > PHRASE_TOKEN_MAX)
+            return;
+        c->probes++;
+        if (!(idx = strmap_get(&d->map, key, phrase_key(key, node, tok_ptr(tk, &tk->w[j]), tk->w[j].len))))
+            return;
+        node = (uint32_t)*idx + 1;
+        c->confirms += (uint64_t)d->nlist[*idx];
+        for (int k = 0; k < d->nlist[*idx]; k++)
+            term_hit(c, d->lists[*idx][k]);
+    }
 }
 
 /* Prefixes of a token that some wildcard term has, at character starts. */

@@ -1,8 +1,10 @@
 /* matcher: rules compiled so that a post's cost depends on the post.
  *
  * Every distinct term of every rule is interned once and indexed where a
- * post can reveal it: keywords, phrases and proximity terms by their first
- * token, wildcards by their prefix, entities, handles and conversation ids by
+ * post can reveal it: keywords by their token, phrases in a trie over their
+ * tokens (so a post's cost does not grow with how many phrases share a
+ * first token), proximity terms by their first token, wildcards by their
+ * prefix, entities, handles and conversation ids by
  * value, bio: and url: terms by the first token of those fields, and
  * contains:/raw: substrings in one vectorscan database each.  A post is
  * normalised and tokenised once per field (twice if some rule folds
@@ -46,6 +48,9 @@ struct match_ctx {
     int ncand;
     struct match_hit *hits;     /* result of the last matcher_match */
     int nhits;
+    /* Work counters, cumulative (the cost test reads them, not time):
+     * dictionary and trie lookups, and terms they handed to confirmation. */
+    uint64_t probes, confirms;
     int nterms_alloc, nrules_alloc;
 };
 

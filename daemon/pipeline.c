@@ -111,15 +111,6 @@ static void key_of(char *out, size_t len, const char *a, const char *b)
     snprintf(out, len, "%s:%s", a ? a : "", b ? b : "");
 }
 
-static int is_own(const struct config *cfg, const char *handle)
-{
-    if (!handle)
-        return 0;
-    for (int i = 0; i < cfg->nown; i++)
-        if (strcasecmp(cfg->own[i], handle) == 0)
-            return 1;
-    return 0;
-}
 
 /* One of the brand's own accounts posted: not a mention.  If it sends the
  * same reply (text without the leading @handles, normalised) to several
@@ -624,7 +615,7 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
         key_of(parent, sizeof parent, p->source_type, p->in_reply_to);
         count_share(pl, p, parent, now);
     }
-    if (cfg->nown && is_own(cfg, p->author.handle)) {
+    if (cfg->own_list.n && handle_in(&cfg->own_list, p->author.handle)) {
         watch_own_post(pl, p, now);
         return;
     }

@@ -384,6 +384,69 @@ static void many_rules(void **state)
     free(text);
 }
 
+/* The work a post costs (lookups and confirmations, counted, not timed)
+ * against 1 rule and against 10,000 whose phrases all start with the
+ * kana the post is full of: it must not grow with the rule count.  Every
+ * kana is a token, so with the phrases indexed by their first token each
+ * of the post's 100 "の" would confirm 10,000 phrases. */
+static uint64_t kana_cost(int nrules, uint64_t *confirms, int *matched)
+{
+    static const char *const kana[] = {"あ", "い", "う", "え", "お", "か", "き", "く", "け", "こ",
+                                       "さ", "し", "す", "せ", "そ", "た", "ち", "つ", "て", "と",
+                                       "な", "に", "ぬ", "ね", "は", "ひ", "ふ", "へ", "ほ", "ま",
+                                       "み", "む", "め", "も", "や", "ゆ", "よ", "ら", "り", "る",
+                                       "れ", "ろ", "わ", "を", "が", "ぎ", "ぐ", "げ", "ご", "ざ",
+                                       "じ", "ず", "ぜ", "ぞ", "だ", "ぢ", "づ", "で", "ど", "ば",
+                                       "び", "ぶ", "べ", "ぼ", "ぱ", "ぴ", "ぷ", "ぺ", "ぽ", "ア",
+                                       "イ", "ウ", "エ", "オ", "カ", "キ", "ク", "ケ", "コ", "サ",
+                                       "シ", "ス", "セ", "ソ", "タ", "チ", "ツ", "テ", "ト", "ナ",
+                                       "ニ", "ヌ", "ネ", "ハ", "ヒ", "フ", "ヘ", "ホ", "マ", "ミ"};
+    char *text = xmalloc(4 << 20), post_text[1024] = "";
+    size_t o = 0;
+    struct errlist errs = {0};
+    struct ruleset *rs;
+    struct match_ctx mc;
+    struct post p;
+    uint64_t probes;
+
+    for (int i = 0; i < nrules; i++)
+        o += (size_t)sprintf(text + o, "[rule \"k%d\"]\nquery = \"の%s%s\"\n", i, kana[i / 100 % 100], kana[i % 100]);
+    rs = rules_load(write_temp("kana.rules", text), 0, NULL, &errs);
+    assert_non_null(rs);
+    /* "のん" 99 times, then "のああ": k0's phrase, and no other rule's */
+    for (int i = 0; i < 99; i++)
+        strcat(post_text, "のん");
+    strcat(post_text, "のああ");
+    post_clear(&p);
+    p.id = "1";
+    p.text = post_text;
+    match_ctx_init(&mc);
+    *matched = matcher_match(&mc, rs->m, &p);
+    probes = mc.probes;
+    *confirms = mc.confirms;
+    match_ctx_free(&mc);
+    rules_free(rs);
+    free(text);
+    return probes;
+}
+
+static void cost_follows_the_post(void **state)
+{
+    uint64_t c1, c10k, p1, p10k;
+    int m1, m10k;
+    (void)state;
+
+    p1 = kana_cost(1, &c1, &m1);
+    p10k = kana_cost(10000, &c10k, &m10k);
+    assert_int_equal(m1, 1);
+    assert_int_equal(m10k, 1);
+    print_message("kana post: 1 rule %llu lookups %llu confirmations; 10,000 rules %llu and %llu\n",
+                  (unsigned long long)p1, (unsigned long long)c1, (unsigned long long)p10k, (unsigned long long)c10k);
+    assert_true(p10k == p1);
+    assert_true(c10k == c1);
+    assert_true(p1 <= 4 * 203);                 /* a few lookups per token */
+}
+
 /* Every limit a rule author can reach, at the limit and one past it. */
 static void limits(void **state)
 {
@@ -470,6 +533,7 @@ int main(void)
         cmocka_unit_test(load_good),
         cmocka_unit_test(load_errors),
         cmocka_unit_test(many_rules),
+        cmocka_unit_test(cost_follows_the_post),
         cmocka_unit_test(limits),
     };
     return cmocka_run_group_tests_name("rules", tests, NULL, NULL);

@@ -170,9 +170,11 @@ static void pipeline_stages(void **state)
     struct post p;
     (void)state;
 
-    cfg->own = xcalloc(2, sizeof *cfg->own);
-    cfg->own[0] = xstrdup("nordvikhelp");
-    cfg->nown = 1;
+    cfg->own_list.lower = xcalloc(2, sizeof *cfg->own_list.lower);
+    cfg->own_list.shown = xcalloc(2, sizeof *cfg->own_list.shown);
+    cfg->own_list.lower[0] = xstrdup("nordvikhelp");
+    cfg->own_list.shown[0] = xstrdup("NordvikHelp");
+    cfg->own_list.n = 1;
     pipeline_init(&pl, cfg, rs, sink, &s);
 
     /* the same post twice (a second source, a backfill): one alert */
