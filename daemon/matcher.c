@@ -21,12 +21,17 @@ enum ns {
  * a longer token (a URL path, say) keeps its phrase in the first-token
  * dictionary, confirmed in place. */
 #define PHRASE_TOKEN_MAX 124
+/* Up to this many phrases sharing a first token are also confirmed in
+ * place from that token's list (cheaper than walking for a few); past it,
+ * only the trie finds them. */
+#define PHRASE_DIRECT 4
 
 struct mterm {
     const struct qterm *q;      /* borrowed from the first rule that has it */
     int kind;                   /* q->kind and q->ntoks, inline: confirming a */
     int ntoks;                  /* one-word term then needs no pointer chase */
     int stream;                 /* token stream it is confirmed on */
+    int in_trie;                /* a phrase reachable through the phrase trie */
     int *rules;                 /* rules where it occurs positively and standalone */
     int nrules, arules;
 };
@@ -39,6 +44,7 @@ struct dict {
     int **lists;
     int *nlist;
     uint32_t *phrase;           /* trie node number, 0: no phrase starts here */
+    int *nphrase;               /* how many phrases start here */
     int nlists;
 };
 
@@ -82,6 +88,7 @@ static void dict_free(struct dict *d)
     free(d->lists);
     free(d->nlist);
     free(d->phrase);
+    free(d->nphrase);
     strmap_free(&d->map);
 }
 
@@ -108,12 +115,17 @@ static int dict_slot(struct dict *d, const char *key, size_t klen)
             if (!phrase)
                 return -1;
             d->phrase = phrase;
+            int *nphrase = xrealloc_try(d->nphrase, sizeof *d->nphrase * n);
+            if (!nphrase)
+                return -1;
+            d->nphrase = nphrase;
         }
         if (!(idx = strmap_put_try(&d->map, key, klen, d->nlists, NULL)))
             return -1;
         d->lists[d->nlists] = NULL;
         d->nlist[d->nlists] = 0;
         d->phrase[d->nlists] = 0;
+        d->nphrase[d->nlists] = 0;
         d->nlists++;
     }
     return *idx;
@@ -146,13 +158,30 @@ static size_t phrase_key(char *key, uint32_t parent, const char *tok, size_t len
     return sizeof parent + len;
 }
 
+/* The first PHRASE_DIRECT phrases of a first token are on its list too;
+ * once there are more, the trie alone finds them: off the list. */
+static int phrase_list(struct matcher *m, struct dict *d, int e, int term)
+{
+    int w = 0;
+
+    if (++d->nphrase[e] <= PHRASE_DIRECT)
+        return dict_push(d, e, term);
+    if (d->nphrase[e] == PHRASE_DIRECT + 1) {
+        for (int j = 0; j < d->nlist[e]; j++)
+            if (!m->terms[d->lists[e][j]].in_trie)
+                d->lists[e][w++] = d->lists[e][j];
+        d->nlist[e] = w;
+    }
+    return 0;
+}
+
 /* 1 when the phrase term q goes in the trie (and is put there), 0 when
- * it stays in the first-token dictionary; -1 without memory. */
+ * it stays in the first-token dictionary only; -1 without memory. */
 static int phrase_add(struct matcher *m, enum ns ns, const struct qterm *q, int term)
 {
     char key[sizeof(uint32_t) + PHRASE_TOKEN_MAX];
     uint32_t node;
-    int i;
+    int i, e;
 
     if (q->ntoks < 2 || !(q->kind == TERM_WORDS || q->kind == TERM_BIO || q->kind == TERM_URL))
         return 0;
@@ -160,15 +189,15 @@ static int phrase_add(struct matcher *m, enum ns ns, const struct qterm *q, int 
         if (strlen(q->toks[k]) > PHRASE_TOKEN_MAX)
             return 0;
     /* the first token: an entry of the word dictionary pointing at its node */
-    if ((i = dict_slot(&m->dict[ns], q->toks[0], strlen(q->toks[0]))) < 0)
+    if ((e = dict_slot(&m->dict[ns], q->toks[0], strlen(q->toks[0]))) < 0)
         return -1;
-    if (!m->dict[ns].phrase[i]) {
+    if (!m->dict[ns].phrase[e]) {
         int r = dict_slot(&m->phrases[ns], key, phrase_key(key, 0, q->toks[0], strlen(q->toks[0])));
         if (r < 0)
             return -1;
-        m->dict[ns].phrase[i] = (uint32_t)r + 1;
+        m->dict[ns].phrase[e] = (uint32_t)r + 1;
     }
-    node = m->dict[ns].phrase[i];
+    node = m->dict[ns].phrase[e];
     i = (int)node - 1;
     for (int k = 1; k < q->ntoks; k++) {
         if ((i = dict_slot(&m->phrases[ns], key, phrase_key(key, node, q->toks[k], strlen(q->toks[k])))) < 0)
@@ -177,9 +206,10 @@ static int phrase_add(struct matcher *m, enum ns ns, const struct qterm *q, int 
     }
     if (dict_push(&m->phrases[ns], i, term) < 0)
         return -1;
+    m->terms[term].in_trie = 1;
     if (q->ntoks > m->phrase_depth[ns])
         m->phrase_depth[ns] = q->ntoks;
-    return 1;
+    return phrase_list(m, &m->dict[ns], e, term) < 0 ? -1 : 1;
 }
 
 /* Namespace, key and stream of a term. */
@@ -680,7 +710,7 @@ static void lookup(struct match_ctx *c, enum ns ns, const struct tokens *tk, int
     c->confirms += (uint64_t)n;
     for (int j = 0; j < n; j++)
         confirm(c, tk, i, d->lists[*idx][j]);
-    if (d->phrase[*idx])
+    if (d->nphrase[*idx] > PHRASE_DIRECT)
         walk_phrases(c, ns, tk, i, d->phrase[*idx]);
 }
 

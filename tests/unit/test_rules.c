@@ -442,9 +442,12 @@ static void cost_follows_the_post(void **state)
     assert_int_equal(m10k, 1);
     print_message("kana post: 1 rule %llu lookups %llu confirmations; 10,000 rules %llu and %llu\n",
                   (unsigned long long)p1, (unsigned long long)c1, (unsigned long long)p10k, (unsigned long long)c10k);
-    assert_true(p10k == p1);
-    assert_true(c10k == c1);
-    assert_true(p1 <= 4 * 203);                 /* a few lookups per token */
+    /* the same order of work: at most a few lookups and confirmations per
+     * token, whatever the rule count (a handful of phrases per first token
+     * are confirmed in place, more are walked in the trie) */
+    assert_true(p1 + c1 <= 4 * 203);
+    assert_true(p10k + c10k <= 4 * 203);
+    assert_true(p10k + c10k <= 2 * (p1 + c1));
 }
 
 /* Every limit a rule author can reach, at the limit and one past it. */
