@@ -93,6 +93,14 @@ static int mo_rec(void *ctx, const char *rec, size_t len, uint64_t off)
     return 0;
 }
 
+/* BENCH_FORMAT: the decoder of the input (x_v2 unless set; x_v1 for the
+ * v1.1 captures). */
+static const char *bench_format(void)
+{
+    const char *f = getenv("BENCH_FORMAT");
+    return f && *f ? f : "x_v2";
+}
+
 static double match_only(const char *data, size_t len, const struct ruleset *rs)
 {
     double best = 1e30;
@@ -101,7 +109,7 @@ static double match_only(const char *data, size_t len, const struct ruleset *rs)
         struct framer f;
         uint64_t t0;
         match_ctx_init(&mo.mc);
-        decoder_open(&mo.dec, "x_v2", NULL);
+        decoder_open(&mo.dec, bench_format(), NULL);
         framer_init(&f, 4 << 20);
         t0 = now_mono_us();
         framer_feed(&f, data, len, mo_rec, &mo);
@@ -137,7 +145,7 @@ static double replay(const char *data, size_t len, const struct config *cfg, con
             fprintf(stderr, "bench_rules: could not start %d worker threads\n", workers);
             exit(1);
         }
-        feed_init(&f, "bench", "x_v2", "x_v2", NULL, &pl);
+        feed_init(&f, "bench", bench_format(), bench_format(), NULL, &pl);
         t0 = now_mono_us();
         feed_bytes(&f, data, len);
         feed_finish(&f, 1);
