@@ -91,6 +91,9 @@ static void x1_entity(struct decoder *x, struct x1_ent *e, const char *rest, con
 
 static void x1_user(struct decoder *x, struct x1_tweet *t, const char *rest, const struct json_event *ev)
 {
+    /* a user object has some forty fields: the first letter rules most out */
+    if (!strchr("isndfvc", rest[0] ? rest[1] : 0))
+        return;
     if (strcmp(rest, "/id_str") == 0)
         t->user_id = x1_str(x, ev);
     else if (strcmp(rest, "/screen_name") == 0)
@@ -107,61 +110,107 @@ static void x1_user(struct decoder *x, struct x1_tweet *t, const char *rest, con
         t->user_created_at = x1_str(x, ev);
 }
 
-static void x1_tweet_field(struct decoder *x, struct x1_tweet *t, const char *rest, const struct json_event *ev)
+/* The containers of a tweet the decoder reads from; every other one (the
+ * user's entities, place, coordinates, metadata, symbols, indices, the
+ * insides of mentions, hashtags and media, which are only counted...) is
+ * skipped whole: the field allow-list (json.h's JSON_SKIP). */
+static int x1_reads(const char *rest)
+{
+    static const char *const keep[] = {
+        "", "/user", "/entities", "/extended_tweet", "/extended_entities", "/extended_tweet/entities",
+        "/extended_tweet/extended_entities",
+    };
+    static const char *const lists[] = {"/entities", "/extended_tweet/entities"};
+    const char *r, *item;
+
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
+        if (strcmp(rest, keep[i]) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        if (starts(rest, lists[i], &r)) {
+            if (!strcmp(r, "/urls") || !strcmp(r, "/user_mentions") || !strcmp(r, "/hashtags") || !strcmp(r, "/media"))
+                return 1;
+            /* a URL's expanded_url is read; the other items only counted */
+            return starts(r, "/urls", &item) && (item = json_ptr_skip_index(item)) && *item == '\0';
+        }
+    return !strcmp(rest, "/extended_entities/media") || !strcmp(rest, "/extended_tweet/extended_entities/media");
+}
+
+static int x1_tweet_field(struct decoder *x, struct x1_tweet *t, const char *rest, const struct json_event *ev)
 {
     const char *r;
 
     t->seen = 1;
-    if (strcmp(rest, "/id_str") == 0)
-        t->id_str = x1_str(x, ev);
-    else if (strcmp(rest, "/id") == 0)
-        t->id_num = x1_str(x, ev);
-    else if (strcmp(rest, "/text") == 0)
-        t->text = x1_str(x, ev);
-    else if (strcmp(rest, "/extended_tweet/full_text") == 0)
-        t->full_text = x1_str(x, ev);
-    else if (strcmp(rest, "/lang") == 0)
-        t->lang = x1_str(x, ev);
-    else if (strcmp(rest, "/created_at") == 0)
-        t->created_at = x1_str(x, ev);
-    else if (strcmp(rest, "/in_reply_to_status_id_str") == 0)
-        t->reply_id = x1_str(x, ev);
-    else if (strcmp(rest, "/in_reply_to_screen_name") == 0)
-        t->reply_screen_name = x1_str(x, ev);
-    else if (strcmp(rest, "/quoted_status_id_str") == 0)
-        t->quoted_id = x1_str(x, ev);
-    else if (starts(rest, "/user", &r))
-        x1_user(x, t, r, ev);
-    else if (starts(rest, "/entities", &r))
-        x1_entity(x, &t->ent, r, ev);
-    else if (starts(rest, "/extended_tweet/entities", &r))
-        x1_entity(x, &t->ext_ent, r, ev);
-    else if ((starts(rest, "/extended_entities/media", &r) ||
-              starts(rest, "/extended_tweet/extended_entities/media", &r)) &&
-             (r = json_ptr_skip_index(r)) && *r == '\0' && ev->type == JSON_MAP_START)
-        t->nmedia++;
+    /* by the field's first letter: the user's forty fields and the
+     * entities' insides meet one prefix test, not the whole list */
+    switch (rest[0] ? rest[1] : 0) {
+    case 'u':
+        if (starts(rest, "/user", &r))
+            x1_user(x, t, r, ev);
+        break;
+    case 'e':
+        if (starts(rest, "/entities", &r))
+            x1_entity(x, &t->ent, r, ev);
+        else if (starts(rest, "/extended_tweet/entities", &r))
+            x1_entity(x, &t->ext_ent, r, ev);
+        else if (strcmp(rest, "/extended_tweet/full_text") == 0)
+            t->full_text = x1_str(x, ev);
+        else if ((starts(rest, "/extended_entities/media", &r) ||
+                  starts(rest, "/extended_tweet/extended_entities/media", &r)) &&
+                 (r = json_ptr_skip_index(r)) && *r == '\0' && ev->type == JSON_MAP_START)
+            t->nmedia++;
+        break;
+    case 'i':
+        if (strcmp(rest, "/id_str") == 0)
+            t->id_str = x1_str(x, ev);
+        else if (strcmp(rest, "/id") == 0)
+            t->id_num = x1_str(x, ev);
+        else if (strcmp(rest, "/in_reply_to_status_id_str") == 0)
+            t->reply_id = x1_str(x, ev);
+        else if (strcmp(rest, "/in_reply_to_screen_name") == 0)
+            t->reply_screen_name = x1_str(x, ev);
+        break;
+    case 't':
+        if (strcmp(rest, "/text") == 0)
+            t->text = x1_str(x, ev);
+        break;
+    case 'l':
+        if (strcmp(rest, "/lang") == 0)
+            t->lang = x1_str(x, ev);
+        break;
+    case 'c':
+        if (strcmp(rest, "/created_at") == 0)
+            t->created_at = x1_str(x, ev);
+        break;
+    case 'q':
+        if (strcmp(rest, "/quoted_status_id_str") == 0)
+            t->quoted_id = x1_str(x, ev);
+        break;
+    }
+    if ((ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START) && !x1_reads(rest))
+        return JSON_SKIP;
+    return 0;
 }
 
 /* A status (at the top level or in a page): its own fields, the retweeted
  * status, the quoted status (also the one inside a retweet). */
-static void x1_status_field(struct decoder *x, struct x1_status *s, const char *p, const struct json_event *ev)
+static int x1_status_field(struct decoder *x, struct x1_status *s, const char *p, const struct json_event *ev)
 {
     const char *r;
 
-    if (starts(p, "/retweeted_status", &r)) {
+    if (p[1] == 'r' && starts(p, "/retweeted_status", &r)) {
         const char *q;
         if (starts(r, "/quoted_status", &q))
-            x1_tweet_field(x, &s->t[T_QUOTE], q, ev);
-        else if (*r)
-            x1_tweet_field(x, &s->t[T_RT], r, ev);
-        else if (ev->type == JSON_MAP_START)
-            s->t[T_RT].seen = 1;
-    } else if (starts(p, "/quoted_status", &r)) {
+            return *q ? x1_tweet_field(x, &s->t[T_QUOTE], q, ev) : 0;
         if (*r)
-            x1_tweet_field(x, &s->t[T_QUOTE], r, ev);
-    } else {
-        x1_tweet_field(x, &s->t[T_MAIN], p, ev);
+            return x1_tweet_field(x, &s->t[T_RT], r, ev);
+        if (ev->type == JSON_MAP_START)
+            s->t[T_RT].seen = 1;
+        return 0;
     }
+    if (p[1] == 'q' && starts(p, "/quoted_status", &r))
+        return *r ? x1_tweet_field(x, &s->t[T_QUOTE], r, ev) : 0;
+    return x1_tweet_field(x, &s->t[T_MAIN], p, ev);
 }
 
 static struct x1_status *x1_new_status(struct decoder *x)
@@ -190,6 +239,8 @@ static int x1_control(struct decoder *x, const char *p, const struct json_event 
 {
     const char *r;
 
+    if (!strchr("ldwsu", p[0] ? p[1] : 0) || !p[1])
+        return 0;                       /* a tweet's field: no control message starts so */
     if (starts(p, "/limit", &r)) {
         x->ctl = "limit";
         if (strcmp(r, "/track") == 0)
@@ -228,6 +279,7 @@ static int x1_control(struct decoder *x, const char *p, const struct json_event 
 static int x1_event_fields(struct decoder *x, const struct json_event *ev)
 {
     const char *p = ev->ptr, *r;
+    int rc = 0;
 
     if (ev->depth == 0) {
         if (ev->type != JSON_MAP_START && ev->type != JSON_MAP_END) {
@@ -236,7 +288,7 @@ static int x1_event_fields(struct decoder *x, const struct json_event *ev)
         }
         return 0;
     }
-    if (starts(p, "/statuses", &r)) {
+    if (p[1] == 's' && starts(p, "/statuses", &r)) {
         const char *rest = json_ptr_skip_index(r);
         x->page = 1;
         if (!rest)
@@ -244,18 +296,21 @@ static int x1_event_fields(struct decoder *x, const struct json_event *ev)
         if (*rest == '\0' && ev->type == JSON_MAP_START)
             x1_new_status(x);
         else if (*rest && x->nst && !x->overflow)
-            x1_status_field(x, &x->st[x->nst - 1], rest, ev);
-        return x->reject != NULL;
+            rc = x1_status_field(x, &x->st[x->nst - 1], rest, ev);
+        return x->reject != NULL ? 1 : rc;
     }
+    if (x->page && ev->depth == 1 && (ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START))
+        return JSON_SKIP;               /* search_metadata */
     if (x->page || (ev->depth == 1 && x1_control(x, p, ev)) ||
         (ev->depth > 1 && x->ctl && x1_control(x, p, ev)))
         return x->reject != NULL;
-    if (ev->depth == 1 && (strcmp(p, "/verb") == 0 || strcmp(p, "/actor") == 0 || strcmp(p, "/body") == 0))
+    if (ev->depth == 1 && strchr("vab", p[1]) && p[1] &&
+        (strcmp(p, "/verb") == 0 || strcmp(p, "/actor") == 0 || strcmp(p, "/body") == 0))
         x->activity = 1;
     if (x->nst == 0 && !x1_new_status(x))
         return 1;                       /* out of memory: x->reject says so */
-    x1_status_field(x, &x->st[0], p, ev);
-    return x->reject != NULL;
+    rc = x1_status_field(x, &x->st[0], p, ev);
+    return x->reject != NULL ? 1 : rc;
 }
 
 static int x1_event(void *ctx, const struct json_event *ev)
@@ -263,7 +318,7 @@ static int x1_event(void *ctx, const struct json_event *ev)
     struct decoder *x = ctx;
     int rc = x1_event_fields(x, ev);
 
-    if (rc && x->reject)
+    if (rc && rc != JSON_SKIP && x->reject)
         *ev->reject = x->reject;
     return rc;
 }
