@@ -149,7 +149,10 @@ int redis_conn_command(struct redis_conn *c, redis_reply_fn fn, void *privdata, 
     if (!c->n)
         c->progress_us = now_mono_us();
     ring_push(c, fn, privdata);
-    timer_in(c->deadline_timer, c->command_timeout_ms);
+    /* armed once: on expiry it measures the time since the last progress
+     * and re-arms for the rest, so sending more never pushes it away */
+    if (!evtimer_pending(c->deadline_timer, NULL))
+        timer_in(c->deadline_timer, c->command_timeout_ms);
     return 0;
 }
 

@@ -129,7 +129,7 @@ static void source_dropped(struct source *s, const char *why, int was_up)
  * so many feeds do not poll in step). */
 static void poll_done(struct source *s, const struct http_result *r)
 {
-    uint64_t ms = s->poll_ms;
+    uint64_t ms = s->poll_ms ? s->poll_ms : 300000;   /* a driver that sets no interval: five minutes */
 
     if (r->status == 304) {
         log_msg(LOG_DEBUG, "source %s: not modified", s->conf->name);
