@@ -159,26 +159,36 @@ size_t imp_core(const char *skel, char *out, size_t outlen)
     return strlen(out);
 }
 
+void imp_form(struct tokens *tk, const char *s, struct imp_form *f)
+{
+    f->ls = imp_skeleton(tk, s, f->skel, sizeof f->skel);
+    f->lc = imp_core(f->skel, f->core, sizeof f->core);
+}
+
+int imp_alike(const struct imp_form *own, const struct imp_form *cand)
+{
+    size_t d;
+
+    if (own->ls < 3 || cand->ls < 3)
+        return 0;
+    d = str_edit_distance(own->skel, own->ls, cand->skel, cand->ls);
+    if (d <= (own->ls >= 8 ? 2u : 1u))
+        return 1;
+    if (cand->lc == cand->ls || own->lc < 4)
+        return 0;                       /* the candidate has no affix: a name of its own */
+    d = str_edit_distance(own->core, own->lc, cand->core, cand->lc);
+    return d == 0 || (own->lc >= 5 && d <= 1);
+}
+
 int imp_lookalike(struct tokens *tk, const char *own, const char *cand, int is_name)
 {
-    char so[IMP_SKELETON_MAX], sc[IMP_SKELETON_MAX], co[IMP_SKELETON_MAX], cc[IMP_SKELETON_MAX];
-    size_t lo, lc, lco, lcc, d;
+    struct imp_form o, c;
 
     if (!own || !cand || (!is_name && strcasecmp(own, cand) == 0))
         return 0;
-    lo = imp_skeleton(tk, own, so, sizeof so);
-    lc = imp_skeleton(tk, cand, sc, sizeof sc);
-    if (lo < 3 || lc < 3)
-        return 0;
-    d = str_edit_distance(so, lo, sc, lc);
-    if (d <= (lo >= 8 ? 2u : 1u))
-        return 1;
-    lco = imp_core(so, co, sizeof co);
-    lcc = imp_core(sc, cc, sizeof cc);
-    if (lcc == lc || lco < 4)
-        return 0;                       /* the candidate has no affix: a name of its own */
-    d = str_edit_distance(co, lco, cc, lcc);
-    return d == 0 || (lco >= 5 && d <= 1);
+    imp_form(tk, own, &o);
+    imp_form(tk, cand, &c);
+    return imp_alike(&o, &c);
 }
 
 /* ---- what a post asks for ---- */

@@ -34,8 +34,19 @@ size_t imp_skeleton(struct tokens *tk, const char *s, char *out, size_t outlen);
 /* The core of a skeleton (affixes removed from both ends, repeatedly),
  * into out; its length. */
 size_t imp_core(const char *skel, char *out, size_t outlen);
-/* 1 when cand (a handle, or a display name when is_name) looks like the
- * own handle own without being it (a handle equal but for case is it). */
+/* A handle or name ready to compare: its skeleton and its core, made once
+ * (the pipeline keeps the own handles' for the configuration's life). */
+struct imp_form {
+    char skel[IMP_SKELETON_MAX], core[IMP_SKELETON_MAX];
+    size_t ls, lc;
+};
+void imp_form(struct tokens *tk, const char *s, struct imp_form *f);
+/* 1 when cand looks like own by the rules above (the caller has ruled out
+ * that cand is own itself). */
+int imp_alike(const struct imp_form *own, const struct imp_form *cand);
+/* Both steps: 1 when cand (a handle, or a display name when is_name)
+ * looks like the own handle own without being it (a handle equal but for
+ * case is it). */
 int imp_lookalike(struct tokens *tk, const char *own, const char *cand, int is_name);
 
 /* What a post asks of the reader, by its words (folded, in English and

@@ -26,6 +26,8 @@
 #define SHARES_VIRAL 1u
 
 static void pipeline_stop_workers(struct pipeline *pl);
+static void own_forms_make(struct pipeline *pl);
+static void user_part(const char *handle, char *out, size_t len);
 static void masks_init(struct pl_masks *m);
 static void masks_free(struct pl_masks *m);
 
@@ -52,6 +54,7 @@ void pipeline_init(struct pipeline *pl, const struct config *cfg, const struct r
     window_init(&pl->complaints, COMPLAINT_SLOTS, (uint64_t)cfg->imp_window * 1000, 1);
     window_init(&pl->imp_accounts, IMP_ACCOUNT_SLOTS, (uint64_t)cfg->imp_window * 1000, 0);
     tokens_init(&pl->imp_tk);
+    own_forms_make(pl);
     pipeline_set_rules(pl, rs);
 }
 
@@ -72,6 +75,8 @@ void pipeline_free(struct pipeline *pl)
     window_free(&pl->complaints);
     window_free(&pl->imp_accounts);
     tokens_free(&pl->imp_tk);
+    free(pl->own_forms);
+    pl->own_forms = NULL;
     jw_free(pl->jw);
     free(pl->rule_matches);
     pl->jw = NULL;
@@ -96,6 +101,7 @@ void pipeline_set_config(struct pipeline *pl, const struct config *cfg)
     pl->seen.span_ms = (uint64_t)cfg->dedup_window * 1000;
     pl->canned.span_ms = (uint64_t)cfg->canned_window * 1000;
     pl->complainers.span_ms = pl->complaints.span_ms = pl->imp_accounts.span_ms = (uint64_t)cfg->imp_window * 1000;
+    own_forms_make(pl);
 }
 
 void pipeline_set_observer(struct pipeline *pl, const struct pipeline_observer *o)
@@ -406,6 +412,22 @@ static void find_victim(struct pipeline *pl, const struct post *p, uint64_t now,
     each_mention(p->text, mention_is_victim, &vc);
 }
 
+/* The own handles' comparison forms, once per configuration, so a post
+ * costs the folding of its author's handle (and name) only.  Without
+ * memory, none: impersonation is not checked until the next reload. */
+static void own_forms_make(struct pipeline *pl)
+{
+    const struct handle_list *own = &pl->cfg->own_list;
+    char mine[WINDOW_ID_MAX];
+
+    free(pl->own_forms);
+    pl->own_forms = own->n ? xcalloc_try((size_t)own->n, sizeof *pl->own_forms) : NULL;
+    for (int i = 0; pl->own_forms && i < own->n; i++) {
+        user_part(own->shown[i], mine, sizeof mine);
+        imp_form(&pl->imp_tk, mine, &pl->own_forms[i]);
+    }
+}
+
 /* A Mastodon account's user name (anna@example.social -> anna): handles
  * compare by it, since the same account is written with and without its
  * instance depending on where it is seen from. */
@@ -426,20 +448,26 @@ static int check_impersonation(struct pipeline *pl, const struct post *p, uint64
     const struct handle_list *own = &cfg->own_list;
 
     char cand[WINDOW_ID_MAX], mine[WINDOW_ID_MAX];
+    struct imp_form hf, nf;
 
     memset(ih, 0, sizeof *ih);
     ih->own = -1;
-    if (!own->n || !p->author.handle || handle_in(&cfg->imp_allow, p->author.handle))
+    if (!own->n || !pl->own_forms || !p->author.handle || handle_in(&cfg->imp_allow, p->author.handle))
         return 0;
     user_part(p->author.handle, cand, sizeof cand);
+    imp_form(&pl->imp_tk, cand, &hf);
     for (int i = 0; i < own->n && ih->own < 0; i++) {
         user_part(own->shown[i], mine, sizeof mine);
-        if (imp_lookalike(&pl->imp_tk, mine, cand, 0))
+        if (strcasecmp(mine, cand) != 0 && imp_alike(&pl->own_forms[i], &hf))
             ih->own = i;
-        else if (p->author.name && imp_lookalike(&pl->imp_tk, own->shown[i], p->author.name, 1)) {
-            ih->own = i;
-            ih->by_name = 1;
-        }
+    }
+    if (ih->own < 0 && p->author.name) {
+        imp_form(&pl->imp_tk, p->author.name, &nf);
+        for (int i = 0; i < own->n && ih->own < 0; i++)
+            if (imp_alike(&pl->own_forms[i], &nf)) {
+                ih->own = i;
+                ih->by_name = 1;
+            }
     }
     if (ih->own < 0) {
         watch_complaint(pl, p, now);

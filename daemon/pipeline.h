@@ -97,6 +97,7 @@ struct pipeline {
      * and each look-alike account's alerts */
     struct window complainers, complaints, imp_accounts;
     struct tokens imp_tk;
+    struct imp_form *own_forms;         /* of cfg->own_list, made when the configuration is set */
     alert_sink_fn sink;
     void *sink_ctx;
     struct pipeline_stats st;
