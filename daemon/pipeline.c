@@ -288,8 +288,6 @@ static void pipeline_deleted(struct pipeline *pl, struct post *p, uint64_t now)
 
 /* ---- impersonation: look-alikes of own accounts answering customers ---- */
 
-#define IMP_REASONS 8
-
 /* What the check of one post found, until its alert is built. */
 struct imp_hit {
     int own;                            /* index into own_list */
@@ -418,13 +416,12 @@ static void find_victim(struct pipeline *pl, const struct post *p, uint64_t now,
 static void own_forms_make(struct pipeline *pl)
 {
     const struct handle_list *own = &pl->cfg->own_list;
-    char mine[WINDOW_ID_MAX];
 
     free(pl->own_forms);
     pl->own_forms = own->n ? xcalloc_try((size_t)own->n, sizeof *pl->own_forms) : NULL;
     for (int i = 0; pl->own_forms && i < own->n; i++) {
-        user_part(own->shown[i], mine, sizeof mine);
-        imp_form(&pl->imp_tk, mine, &pl->own_forms[i]);
+        user_part(own->shown[i], pl->own_forms[i].user, sizeof pl->own_forms[i].user);
+        imp_form(&pl->imp_tk, pl->own_forms[i].user, &pl->own_forms[i].f);
     }
 }
 
@@ -447,7 +444,7 @@ static int check_impersonation(struct pipeline *pl, const struct post *p, uint64
     const struct config *cfg = pl->cfg;
     const struct handle_list *own = &cfg->own_list;
 
-    char cand[WINDOW_ID_MAX], mine[WINDOW_ID_MAX];
+    char cand[WINDOW_ID_MAX];
     struct imp_form hf, nf;
 
     memset(ih, 0, sizeof *ih);
@@ -456,15 +453,13 @@ static int check_impersonation(struct pipeline *pl, const struct post *p, uint64
         return 0;
     user_part(p->author.handle, cand, sizeof cand);
     imp_form(&pl->imp_tk, cand, &hf);
-    for (int i = 0; i < own->n && ih->own < 0; i++) {
-        user_part(own->shown[i], mine, sizeof mine);
-        if (strcasecmp(mine, cand) != 0 && imp_alike(&pl->own_forms[i], &hf))
+    for (int i = 0; i < own->n && ih->own < 0; i++)
+        if (strcasecmp(pl->own_forms[i].user, cand) != 0 && imp_alike(&pl->own_forms[i].f, &hf))
             ih->own = i;
-    }
     if (ih->own < 0 && p->author.name) {
         imp_form(&pl->imp_tk, p->author.name, &nf);
         for (int i = 0; i < own->n && ih->own < 0; i++)
-            if (imp_alike(&pl->own_forms[i], &nf)) {
+            if (imp_alike(&pl->own_forms[i].f, &nf)) {
                 ih->own = i;
                 ih->by_name = 1;
             }
@@ -490,8 +485,8 @@ static void raise_impersonation(struct pipeline *pl, struct post *p, const struc
     static const struct { unsigned ask; enum imp_reason r; } asks[] = {
         {IMP_ASK_PHONE, IMP_R_PHONE}, {IMP_ASK_LINK, IMP_R_LINK}, {IMP_ASK_DM, IMP_R_DM}, {IMP_ASK_CARD, IMP_R_CARD},
     };
-    enum imp_reason kinds[IMP_REASONS];
-    const char *reasons[IMP_REASONS];
+    enum imp_reason kinds[IMP_R_COUNT];        /* each kind at most once */
+    const char *reasons[IMP_R_COUNT];
     char like[WINDOW_KEY_MAX * 2], key[WINDOW_KEY_MAX];
     struct imp_report r = {.imitates = own, .ev = &ih->ev};
     struct alert *a;

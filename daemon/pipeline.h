@@ -97,7 +97,12 @@ struct pipeline {
      * and each look-alike account's alerts */
     struct window complainers, complaints, imp_accounts;
     struct tokens imp_tk;
-    struct imp_form *own_forms;         /* of cfg->own_list, made when the configuration is set */
+    /* of cfg->own_list, made when the configuration is set: each own
+     * handle's user name (without an @instance) and comparison form */
+    struct own_form {
+        char user[WINDOW_ID_MAX];
+        struct imp_form f;
+    } *own_forms;
     alert_sink_fn sink;
     void *sink_ctx;
     struct pipeline_stats st;

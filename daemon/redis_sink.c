@@ -92,7 +92,6 @@ struct aqueue {
 };
 
 struct redis_sink {
-    struct event_base *base;
     struct strmap qidx;                 /* queue name -> row of qcount */
     char **qnames;
     uint64_t (*qcount)[LEVEL_COUNT];
@@ -584,7 +583,6 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
 {
     struct redis_sink *r = xcalloc(1, sizeof *r);
 
-    r->base = base;
     r->conn = conn;
     redis_conn_set_events(conn, &sink_events, r);
     strmap_init(&r->qidx);
