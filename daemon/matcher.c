@@ -250,11 +250,26 @@ static enum ns term_index(const struct qterm *q, const char **key, int *stream)
 
 static int term_key(const struct qterm *q, char *key, size_t keylen)
 {
-    int n = snprintf(key, keylen, "%d/%d/%d/%d/%lld/%lld/%s", (int)q->kind, q->fold, q->n, q->ordered,
-                     q->lo, q->hi, q->value ? q->value : "");
-    if (q->kind == TERM_NEAR || q->kind == TERM_PROX)
-        n += snprintf(key + n, keylen - (size_t)n, "/%s", q->raw);
-    return n < (int)keylen ? n : (int)keylen - 1;
+    /* Packed, not printed: snprintf of every term was a quarter of loading
+     * 100,000 rules.  The fixed fields, then the value; NEAR and PROX add
+     * their text after a NUL, which no value contains. */
+    struct {
+        int kind, fold, n, ordered;
+        long long lo, hi;
+    } head = {(int)q->kind, q->fold, q->n, q->ordered, q->lo, q->hi};
+    size_t n = sizeof head, vlen = q->value ? strlen(q->value) : 0;
+
+    memcpy(key, &head, sizeof head);
+    n += vlen < keylen - n ? vlen : keylen - n;
+    memcpy(key + sizeof head, q->value ? q->value : "", n - sizeof head);
+    if ((q->kind == TERM_NEAR || q->kind == TERM_PROX) && n < keylen) {
+        size_t rlen = strlen(q->raw);
+        key[n++] = '\0';
+        rlen = rlen < keylen - n ? rlen : keylen - n;
+        memcpy(key + n, q->raw, rlen);
+        n += rlen;
+    }
+    return (int)n;
 }
 
 /* Intern a term: kind, folding and canonical value identify it.  Returns

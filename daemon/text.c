@@ -48,13 +48,21 @@ static int is_cjk(utf8proc_int32_t c)
            (c >= 0x20000 && c <= 0x3FFFF);      /* ext B.. */
 }
 
+/* ASCII letters and digits: the only ASCII word characters. */
+static const unsigned char ascii_word[128] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1,
+    ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1,
+    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1,
+    ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+};
+
 static enum cpclass cp_class(utf8proc_int32_t c)
 {
-    if (c < 0x80) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-            return CP_WORD;
-        return CP_DELIM;
-    }
+    if (c < 0x80)
+        return ascii_word[c] ? CP_WORD : CP_DELIM;
     switch (utf8proc_category(c)) {
     case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
     case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
@@ -155,13 +163,26 @@ int text_tokenize(struct tokens *t, const char *s, size_t n, int fold_accents)
     p = (const utf8proc_uint8_t *)t->folded.data;
     len = (utf8proc_ssize_t)t->folded.len;
     while (pos < len) {
+        enum cpclass cl;
+        if (p[pos] < 0x80 && ascii_word[p[pos]]) {
+            /* A run of ASCII letters and digits, most of most posts: no
+             * class lookup per character, no entity check (no sigils). */
+            if (start < 0)
+                start = pos;
+            while (++pos < len && p[pos] < 0x80 && ascii_word[p[pos]])
+                ;
+            prev = p[pos - 1];
+            continue;
+        }
         if (p[pos] < 0x80) {
             c = p[pos];
             k = 1;
+            cl = CP_DELIM;
         } else if ((k = utf8proc_iterate(p + pos, len - pos, &c)) < 0) {
             return -1;
+        } else {
+            cl = cp_class(c);
         }
-        enum cpclass cl = cp_class(c);
         if (cl != CP_WORD && start >= 0) {
             if (tok_push(&t->w, &t->nw, &t->aw, (size_t)start, (size_t)(pos - start)))
                 return TEXT_NOMEM;
