@@ -242,6 +242,11 @@ static int cb_map_key(void *c, const unsigned char *k, size_t l)
     if (o + 1 >= sizeof r->ptr)
         goto toolong;
     r->ptr[o++] = '/';
+    if (o + l < sizeof r->ptr && !memchr(k, '~', l) && !memchr(k, '/', l)) {
+        memcpy(r->ptr + o, k, l);       /* nearly every key: nothing to escape */
+        o += l;
+        l = 0;
+    }
     for (size_t i = 0; i < l; i++) {
         if (o + 3 >= sizeof r->ptr)
             goto toolong;
