@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -351,30 +352,54 @@ static int term_selectivity(const struct qterm *q)
     }
 }
 
+/* A rule's terms and how many rules of the set use each (by term id). */
+struct trig_ctx {
+    const struct query *q;
+    const int *ids;
+    const int *rules_using;
+};
+
+/* A term that many rules share is a context word ("card", "fraud", the
+ * help handle) and likely common in posts too; the term only this rule has
+ * is what sets it apart (the brand, the product).  Triggering on the shared
+ * term made every post with it a candidate for every rule sharing it: with
+ * 100,000 rules, thousands of rule programs run per post and fail.  Each
+ * doubling of the rules sharing a term costs it what one more letter gains. */
+static int trig_selectivity(const struct trig_ctx *c, int term)
+{
+    int sel = term_selectivity(&c->q->terms[term]), shared = c->rules_using[c->ids[term]];
+
+    while (shared > 1) {
+        sel -= 4;
+        shared >>= 1;
+    }
+    return sel;
+}
+
 /* The standalone terms through which the node can become true: for OR all
  * of its alternatives', for AND only its most selective positive child's
  * (X's composition rules make every matching rule true through them).
- * Returns the selectivity of the set (its weakest term), or -1 if the node
- * cannot become true on its own. */
-static int trigger_set(const struct query *q, const struct qnode *n, int *out, int *nout)
+ * Returns the selectivity of the set (its weakest term), or INT_MIN if the
+ * node cannot become true on its own. */
+static int trigger_set(const struct trig_ctx *c, const struct qnode *n, int *out, int *nout)
 {
-    int best = -1, save = *nout, sel, worst;
+    int best = INT_MIN, save = *nout, sel, worst;
 
     switch (n->type) {
     case Q_TERM:
-        if (!qterm_standalone(&q->terms[n->term]))
-            return -1;
+        if (!qterm_standalone(&c->q->terms[n->term]))
+            return INT_MIN;
         out[(*nout)++] = n->term;
-        return term_selectivity(&q->terms[n->term]);
+        return trig_selectivity(c, n->term);
     case Q_NOT:
-        return -1;
+        return INT_MIN;
     case Q_OR:
-        worst = 1 << 30;
+        worst = INT_MAX;
         for (int i = 0; i < n->nkids; i++) {
-            sel = trigger_set(q, n->kids[i], out, nout);
-            if (sel < 0) {              /* cannot happen after parsing */
+            sel = trigger_set(c, n->kids[i], out, nout);
+            if (sel == INT_MIN) {       /* cannot happen after parsing */
                 *nout = save;
-                return -1;
+                return INT_MIN;
             }
             if (sel < worst)
                 worst = sel;
@@ -384,7 +409,7 @@ static int trigger_set(const struct query *q, const struct qnode *n, int *out, i
         int best_kid = -1;
         for (int i = 0; i < n->nkids; i++) {
             int tmp = *nout;
-            sel = trigger_set(q, n->kids[i], out, nout);
+            sel = trigger_set(c, n->kids[i], out, nout);
             *nout = tmp;
             if (sel > best) {
                 best = sel;
@@ -392,11 +417,11 @@ static int trigger_set(const struct query *q, const struct qnode *n, int *out, i
             }
         }
         if (best_kid >= 0)
-            trigger_set(q, n->kids[best_kid], out, nout);
+            trigger_set(c, n->kids[best_kid], out, nout);
         return best;
     }
     }
-    return -1;
+    return INT_MIN;
 }
 
 /* One vectorscan database for the substring terms of a kind (and folding). */
@@ -467,6 +492,29 @@ static void prog_compile(struct matcher *m, const struct rule *r, const struct q
     }
 }
 
+/* Every term is looked up, but only the triggers make a rule a candidate:
+ * evaluation stays proportional to the likely matches. */
+static void set_triggers(struct matcher *m, struct rule *rules, int n)
+{
+    int *using = xcalloc_try((size_t)m->nterms + 1, sizeof *using);
+
+    m->nomem = !using;
+    for (int r = 0; r < n && !m->nomem; r++)
+        for (int t = 0; t < rules[r].q->nterms; t++)
+            using[rules[r].term_ids[t]]++;
+    for (int r = 0; r < n && !m->nomem; r++) {
+        struct trig_ctx c = {rules[r].q, rules[r].term_ids, using};
+        int *trig = xcalloc_try((size_t)rules[r].q->nterms + 1, sizeof *trig), ntrig = 0;
+        m->nomem = !trig;
+        if (trig)
+            trigger_set(&c, rules[r].q->root, trig, &ntrig);
+        for (int i = 0; i < ntrig && !m->nomem; i++)
+            m->nomem = mterm_add_rule(&m->terms[rules[r].term_ids[trig[i]]], r) < 0;
+        free(trig);
+    }
+    free(using);
+}
+
 struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errlen)
 {
     static uint64_t builds;
@@ -488,19 +536,13 @@ struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errle
     m->need[MS_TEXT] = 1;               /* entities, has: and the tokens of every post */
     for (int r = 0; r < n && !m->nomem; r++) {
         struct query *q = rules[r].q;
-        int *trig = xcalloc_try((size_t)q->nterms + 1, sizeof *trig), ntrig = 0;
         rules[r].term_ids = xcalloc_try((size_t)q->nterms + 1, sizeof(int));
-        m->nomem = !trig || !rules[r].term_ids;
+        m->nomem = !rules[r].term_ids;
         for (int t = 0; t < q->nterms && !m->nomem; t++)
             m->nomem = (rules[r].term_ids[t] = matcher_intern(m, &ids, &q->terms[t])) < 0;
-        /* Every term is looked up, but only the triggers make the rule a
-         * candidate: evaluation stays proportional to the likely matches. */
-        if (!m->nomem)
-            trigger_set(q, q->root, trig, &ntrig);
-        for (int i = 0; i < ntrig && !m->nomem; i++)
-            m->nomem = mterm_add_rule(&m->terms[rules[r].term_ids[trig[i]]], r) < 0;
-        free(trig);
     }
+    if (!m->nomem)
+        set_triggers(m, rules, n);
     if (!m->nomem && !(m->prog_off = xcalloc_try((size_t)n + 1, sizeof *m->prog_off)))
         m->nomem = 1;
     for (int r = 0; r < n && !m->nomem; r++) {
