@@ -40,14 +40,79 @@ struct mterm {
 /* A dictionary maps a key to a list of term ids (and, in the word
  * namespaces, to the trie node of the phrases that start with the key, so
  * one lookup per token serves both). */
-struct dict {
-    struct strmap map;          /* key -> index into lists */
-    int **lists;
-    int *nlist;
-    uint32_t *phrase;           /* trie node number, 0: no phrase starts here */
-    int *nphrase;               /* how many phrases start here */
-    int nlists;
+/* One entry per key, all it needs in one place: with 100,000 rules the
+ * dictionaries outgrow the caches, and separate arrays of counts, lists
+ * and trie nodes cost a miss each per token.  Most keys have one term,
+ * kept inline. */
+struct dent {
+    int *more;                  /* the terms after the first */
+    int n;                      /* terms on the list */
+    int first;
+    int nphrase;                /* how many phrases start here */
+    uint32_t phrase;            /* trie node number, 0: no phrase starts here */
 };
+
+struct dict {
+    struct strmap map;          /* key -> index into ent */
+    struct dent *ent;
+    int nlists;
+    uint64_t *filter;           /* two bits per key's hash, 8 bits per key */
+    uint32_t fmask;
+};
+
+/* Most tokens of a post are in no rule (78% of the lookups with 100,000
+ * rules), and a dictionary of 100,000 rules' terms is megabytes: its
+ * filter, a few hundred kilobytes, answers them from the cache. */
+static uint32_t filter_bit2(uint32_t h)
+{
+    return (h * 0x9E3779B1u) >> 7;
+}
+
+static int filter_may_have(const struct dict *d, uint32_t h)
+{
+    uint32_t a = h & d->fmask, b = filter_bit2(h) & d->fmask;
+
+    return (d->filter[a >> 6] >> (a & 63) & 1) && (d->filter[b >> 6] >> (b & 63) & 1);
+}
+
+/* Made once the dictionary is complete: 0, or -1 without memory. */
+static int dict_seal(struct dict *d)
+{
+    size_t bits = 512;
+
+    while (bits < d->map.n * 8)
+        bits <<= 1;
+    if (!d->map.n)
+        return 0;
+    if (!(d->filter = xcalloc_try(bits / 64, sizeof *d->filter)))
+        return -1;
+    d->fmask = (uint32_t)(bits - 1);
+    for (size_t i = 0; i < d->map.cap; i++) {
+        uint32_t h = d->map.slots[i].hash, a = h & d->fmask, b = filter_bit2(h) & d->fmask;
+        if (!d->map.slots[i].key)
+            continue;
+        d->filter[a >> 6] |= 1ull << (a & 63);
+        d->filter[b >> 6] |= 1ull << (b & 63);
+    }
+    return 0;
+}
+
+static const int *dict_get(const struct dict *d, const char *key, size_t klen)
+{
+    uint32_t h;
+
+    if (!d->nlists)
+        return NULL;
+    h = strmap_hash(key, klen);
+    if (d->filter && !filter_may_have(d, h))
+        return NULL;
+    return strmap_get_hashed(&d->map, key, klen, h);
+}
+
+static inline int dent_term(const struct dent *e, int j)
+{
+    return j ? e->more[j - 1] : e->first;
+}
 
 struct matcher {
     uint64_t gen;               /* build number: scratch is sized per build */
@@ -85,11 +150,9 @@ enum { OP_HIT, OP_FLAG, OP_NOT, OP_AND, OP_OR };
 static void dict_free(struct dict *d)
 {
     for (int i = 0; i < d->nlists; i++)
-        free(d->lists[i]);
-    free(d->lists);
-    free(d->nlist);
-    free(d->phrase);
-    free(d->nphrase);
+        free(d->ent[i].more);
+    free(d->ent);
+    free(d->filter);
     strmap_free(&d->map);
 }
 
@@ -104,42 +167,38 @@ static int dict_slot(struct dict *d, const char *key, size_t klen)
          * always has its list. */
         if ((d->nlists & (d->nlists - 1)) == 0) {
             size_t n = (size_t)(d->nlists ? d->nlists * 2 : 1);
-            int **lists = xrealloc_try(d->lists, sizeof *d->lists * n);
-            if (!lists)
+            struct dent *ent = xrealloc_try(d->ent, sizeof *d->ent * n);
+            if (!ent)
                 return -1;
-            d->lists = lists;
-            int *nlist = xrealloc_try(d->nlist, sizeof *d->nlist * n);
-            if (!nlist)
-                return -1;
-            d->nlist = nlist;
-            uint32_t *phrase = xrealloc_try(d->phrase, sizeof *d->phrase * n);
-            if (!phrase)
-                return -1;
-            d->phrase = phrase;
-            int *nphrase = xrealloc_try(d->nphrase, sizeof *d->nphrase * n);
-            if (!nphrase)
-                return -1;
-            d->nphrase = nphrase;
+            d->ent = ent;
         }
         if (!(idx = strmap_put_try(&d->map, key, klen, d->nlists, NULL)))
             return -1;
-        d->lists[d->nlists] = NULL;
-        d->nlist[d->nlists] = 0;
-        d->phrase[d->nlists] = 0;
-        d->nphrase[d->nlists] = 0;
+        memset(&d->ent[d->nlists], 0, sizeof *d->ent);
         d->nlists++;
     }
     return *idx;
 }
 
+static void dent_set(struct dent *e, int j, int term)
+{
+    if (j)
+        e->more[j - 1] = term;
+    else
+        e->first = term;
+}
+
 static int dict_push(struct dict *d, int i, int term)
 {
-    int *list = xrealloc_try(d->lists[i], sizeof(int) * (size_t)(d->nlist[i] + 1));
+    struct dent *e = &d->ent[i];
 
-    if (!list)
-        return -1;
-    d->lists[i] = list;
-    d->lists[i][d->nlist[i]++] = term;
+    if (e->n) {
+        int *more = xrealloc_try(e->more, sizeof(int) * (size_t)e->n);
+        if (!more)
+            return -1;
+        e->more = more;
+    }
+    dent_set(e, e->n++, term);
     return 0;
 }
 
@@ -165,13 +224,15 @@ static int phrase_list(struct matcher *m, struct dict *d, int e, int term)
 {
     int w = 0;
 
-    if (++d->nphrase[e] <= PHRASE_DIRECT)
+    struct dent *en = &d->ent[e];
+
+    if (++en->nphrase <= PHRASE_DIRECT)
         return dict_push(d, e, term);
-    if (d->nphrase[e] == PHRASE_DIRECT + 1) {
-        for (int j = 0; j < d->nlist[e]; j++)
-            if (!m->terms[d->lists[e][j]].in_trie)
-                d->lists[e][w++] = d->lists[e][j];
-        d->nlist[e] = w;
+    if (en->nphrase == PHRASE_DIRECT + 1) {
+        for (int j = 0; j < en->n; j++)
+            if (!m->terms[dent_term(en, j)].in_trie)
+                dent_set(en, w++, dent_term(en, j));
+        en->n = w;
     }
     return 0;
 }
@@ -192,13 +253,13 @@ static int phrase_add(struct matcher *m, enum ns ns, const struct qterm *q, int 
     /* the first token: an entry of the word dictionary pointing at its node */
     if ((e = dict_slot(&m->dict[ns], q->toks[0], strlen(q->toks[0]))) < 0)
         return -1;
-    if (!m->dict[ns].phrase[e]) {
+    if (!m->dict[ns].ent[e].phrase) {
         int r = dict_slot(&m->phrases[ns], key, phrase_key(key, 0, q->toks[0], strlen(q->toks[0])));
         if (r < 0)
             return -1;
-        m->dict[ns].phrase[e] = (uint32_t)r + 1;
+        m->dict[ns].ent[e].phrase = (uint32_t)r + 1;
     }
-    node = m->dict[ns].phrase[e];
+    node = m->dict[ns].ent[e].phrase;
     i = (int)node - 1;
     for (int k = 1; k < q->ntoks; k++) {
         if ((i = dict_slot(&m->phrases[ns], key, phrase_key(key, node, q->toks[k], strlen(q->toks[k])))) < 0)
@@ -543,6 +604,8 @@ struct matcher *matcher_build(struct rule *rules, int n, char *err, size_t errle
     }
     if (!m->nomem)
         set_triggers(m, rules, n);
+    for (int i = 0; i < NS_COUNT && !m->nomem; i++)
+        m->nomem = dict_seal(&m->dict[i]) || dict_seal(&m->phrases[i]);
     if (!m->nomem && !(m->prog_off = xcalloc_try((size_t)n + 1, sizeof *m->prog_off)))
         m->nomem = 1;
     for (int r = 0; r < n && !m->nomem; r++) {
@@ -757,18 +820,18 @@ static void lookup(struct match_ctx *c, enum ns ns, const struct tokens *tk, int
                    size_t klen)
 {
     const struct dict *d = &c->m->dict[ns];
-    const int *idx = d->nlists ? strmap_get(&d->map, key, klen) : NULL;
-    int n;
+    const int *idx = dict_get(d, key, klen);
+    const struct dent *e;
 
     c->probes++;
     if (!idx)
         return;
-    n = d->nlist[*idx];
-    c->confirms += (uint64_t)n;
-    for (int j = 0; j < n; j++)
-        confirm(c, tk, i, d->lists[*idx][j]);
-    if (d->nphrase[*idx] > PHRASE_DIRECT)
-        walk_phrases(c, ns, tk, i, d->phrase[*idx]);
+    e = &d->ent[*idx];
+    c->confirms += (uint64_t)e->n;
+    for (int j = 0; j < e->n; j++)
+        confirm(c, tk, i, dent_term(e, j));
+    if (e->nphrase > PHRASE_DIRECT)
+        walk_phrases(c, ns, tk, i, e->phrase);
 }
 
 /* The phrases that start at token i (whose node is node): the terms that
@@ -784,12 +847,12 @@ static void walk_phrases(struct match_ctx *c, enum ns ns, const struct tokens *t
         if (tk->w[j].len > PHRASE_TOKEN_MAX)
             return;
         c->probes++;
-        if (!(idx = strmap_get(&d->map, key, phrase_key(key, node, tok_ptr(tk, &tk->w[j]), tk->w[j].len))))
+        if (!(idx = dict_get(d, key, phrase_key(key, node, tok_ptr(tk, &tk->w[j]), tk->w[j].len))))
             return;
         node = (uint32_t)*idx + 1;
-        c->confirms += (uint64_t)d->nlist[*idx];
-        for (int k = 0; k < d->nlist[*idx]; k++)
-            term_hit(c, d->lists[*idx][k]);
+        c->confirms += (uint64_t)d->ent[*idx].n;
+        for (int k = 0; k < d->ent[*idx].n; k++)
+            term_hit(c, dent_term(&d->ent[*idx], k));
     }
 }
 

@@ -34,14 +34,24 @@ static struct strmap_slot *strmap_find(const struct strmap *m, const char *key, 
     }
 }
 
-int *strmap_get(const struct strmap *m, const char *key, size_t klen)
+uint32_t strmap_hash(const char *key, size_t klen)
+{
+    return (uint32_t)hash_bytes(key, klen);
+}
+
+int *strmap_get_hashed(const struct strmap *m, const char *key, size_t klen, uint32_t h)
 {
     struct strmap_slot *s;
 
     if (!m->cap)
         return NULL;
-    s = strmap_find(m, key, klen, (uint32_t)hash_bytes(key, klen));
+    s = strmap_find(m, key, klen, h);
     return s->key ? &s->val : NULL;
+}
+
+int *strmap_get(const struct strmap *m, const char *key, size_t klen)
+{
+    return strmap_get_hashed(m, key, klen, strmap_hash(key, klen));
 }
 
 static int strmap_grow(struct strmap *m)

@@ -24,6 +24,10 @@ void strmap_init(struct strmap *m);
 void strmap_free(struct strmap *m);
 /* Pointer to the value, or NULL. */
 int *strmap_get(const struct strmap *m, const char *key, size_t klen);
+/* The same with the key's hash already made (strmap_hash), for a caller
+ * that tests a filter first. */
+uint32_t strmap_hash(const char *key, size_t klen);
+int *strmap_get_hashed(const struct strmap *m, const char *key, size_t klen, uint32_t h);
 /* Insert key with value val if absent; returns the value slot either way.
  * strmap_put() aborts without memory; strmap_put_try() returns NULL (the
  * map unchanged). */

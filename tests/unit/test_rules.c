@@ -450,6 +450,53 @@ static void cost_follows_the_post(void **state)
     assert_true(p10k + c10k <= 2 * (p1 + c1));
 }
 
+/* Rules that share a context word ("creditcard", longer than the words
+ * that set each rule apart) and a post with the shared word only: the
+ * rules it makes candidates, and whether a post with one rule's own word
+ * too matches that rule. */
+static int shared_word_candidates(int nrules, int *matched)
+{
+    char *text = xmalloc(4 << 20);
+    size_t o = 0;
+    struct errlist errs = {0};
+    struct ruleset *rs;
+    struct match_ctx mc;
+    struct post p;
+    int ncand;
+
+    for (int i = 0; i < nrules; i++)
+        o += (size_t)sprintf(text + o, "[rule \"c%d\"]\nquery = creditcard q%c%c%c\n", i, 'a' + i / 676 % 26,
+                             'a' + i / 26 % 26, 'a' + i % 26);
+    rs = rules_load(write_temp("shared.rules", text), 0, NULL, &errs);
+    assert_non_null(rs);
+    post_clear(&p);
+    p.id = "1";
+    p.text = "my creditcard was charged twice";
+    match_ctx_init(&mc);
+    assert_int_equal(matcher_match(&mc, rs->m, &p), 0);
+    ncand = mc.ncand;
+    p.text = "my creditcard was charged twice, qaab";
+    *matched = matcher_match(&mc, rs->m, &p);
+    match_ctx_free(&mc);
+    rules_free(rs);
+    free(text);
+    return ncand;
+}
+
+static void shared_words_do_not_trigger(void **state)
+{
+    int m1, m10k, c1, c10k;
+    (void)state;
+
+    c1 = shared_word_candidates(2, &m1);
+    c10k = shared_word_candidates(10000, &m10k);
+    print_message("post with the shared word only: 2 rules %d candidates, 10,000 rules %d\n", c1, c10k);
+    assert_int_equal(m1, 1);            /* c1, "creditcard qaab", matches either way */
+    assert_int_equal(m10k, 1);
+    /* triggered through the word each rule has alone, not the one all share */
+    assert_true(c10k <= 2);
+}
+
 /* Every limit a rule author can reach, at the limit and one past it. */
 static void limits(void **state)
 {
@@ -537,6 +584,7 @@ int main(void)
         cmocka_unit_test(load_errors),
         cmocka_unit_test(many_rules),
         cmocka_unit_test(cost_follows_the_post),
+        cmocka_unit_test(shared_words_do_not_trigger),
         cmocka_unit_test(limits),
     };
     return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
