@@ -557,22 +557,22 @@ static void prog_compile(struct matcher *m, const struct rule *r, const struct q
  * evaluation stays proportional to the likely matches. */
 static void set_triggers(struct matcher *m, struct rule *rules, int n)
 {
-    int *using = xcalloc_try((size_t)m->nterms + 1, sizeof *using);
+    int *using = xcalloc_try((size_t)m->nterms + 1, sizeof *using), *trig = NULL, most = 0;
 
-    m->nomem = !using;
+    for (int r = 0; r < n; r++)
+        most = rules[r].q->nterms > most ? rules[r].q->nterms : most;
+    m->nomem = !using || !(trig = xcalloc_try((size_t)most + 1, sizeof *trig));
     for (int r = 0; r < n && !m->nomem; r++)
         for (int t = 0; t < rules[r].q->nterms; t++)
             using[rules[r].term_ids[t]]++;
     for (int r = 0; r < n && !m->nomem; r++) {
         struct trig_ctx c = {rules[r].q, rules[r].term_ids, using};
-        int *trig = xcalloc_try((size_t)rules[r].q->nterms + 1, sizeof *trig), ntrig = 0;
-        m->nomem = !trig;
-        if (trig)
-            trigger_set(&c, rules[r].q->root, trig, &ntrig);
+        int ntrig = 0;
+        trigger_set(&c, rules[r].q->root, trig, &ntrig);
         for (int i = 0; i < ntrig && !m->nomem; i++)
             m->nomem = mterm_add_rule(&m->terms[rules[r].term_ids[trig[i]]], r) < 0;
-        free(trig);
     }
+    free(trig);
     free(using);
 }
 

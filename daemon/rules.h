@@ -42,8 +42,8 @@ struct rule {
     char *topic;                /* NULL, or the topic series it adds to */
     struct query *q;
     int nmeta;
-    char *meta_key[RULES_MAX_META];
-    char *meta_val[RULES_MAX_META];
+    char **meta_key;            /* NULL until a meta.* key; then one block */
+    char **meta_val;            /* of RULES_MAX_META keys and as many values */
     char *file;                 /* for messages */
     int line;
     int *term_ids;              /* query term -> matcher's global term id */

@@ -34,9 +34,28 @@ static struct strmap_slot *strmap_find(const struct strmap *m, const char *key, 
     }
 }
 
+/* Eight bytes a step, then a 64-bit finaliser (MurmurHash3's): a map's
+ * hash is its own (never stored outside), so it need not be hash_bytes,
+ * whose byte-at-a-time FNV was a sixth of loading 100,000 rules. */
 uint32_t strmap_hash(const char *key, size_t klen)
 {
-    return (uint32_t)hash_bytes(key, klen);
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)klen, w;
+    size_t i = 0;
+
+    for (; i + 8 <= klen; i += 8) {
+        memcpy(&w, key + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    if (i < klen) {
+        w = 0;
+        memcpy(&w, key + i, klen - i);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+    }
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
 int *strmap_get_hashed(const struct strmap *m, const char *key, size_t klen, uint32_t h)
@@ -73,7 +92,7 @@ static int strmap_grow(struct strmap *m)
 
 int *strmap_put_try(struct strmap *m, const char *key, size_t klen, int val, int *inserted)
 {
-    uint32_t h = (uint32_t)hash_bytes(key, klen);
+    uint32_t h = strmap_hash(key, klen);
     struct strmap_slot *s;
 
     if ((m->n + 1) * 4 > m->cap * 3 && strmap_grow(m) < 0)     /* load factor <= 0.75 */

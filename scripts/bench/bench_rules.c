@@ -239,14 +239,14 @@ static long rss_kb(void)
 int main(int argc, char **argv)
 {
     struct errlist errs = {0};
-    struct ruleset *rs;
+    struct ruleset *rs = NULL;
     size_t len;
     char err[512];
     char *data;
     uint64_t records = 0, posts = 0, t0;
     double parse_s, load_s, best, threaded[2];
     struct counts cnt = {0, 0};
-    long rss_before, rss_after;
+    long rss_before, rss_after = 0;
     struct config *cfg = config_defaults_new();
 
     if (argc != 3) {
@@ -255,20 +255,33 @@ int main(int argc, char **argv)
     }
     if (getenv("BENCH_ROUNDS"))
         rounds = atoi(getenv("BENCH_ROUNDS")) > 0 ? atoi(getenv("BENCH_ROUNDS")) : 1;
+    /* The rules first, before the input is in memory, so the RSS is what a
+     * daemon holding them would have; the load time is the best of
+     * BENCH_ROUNDS loads, like every other figure. */
+    rss_before = rss_kb();
+    load_s = 1e30;
+    for (int r = 0; r < BENCH_ROUNDS; r++) {
+        struct ruleset *again;
+        t0 = now_mono_us();
+        again = rules_load(argv[2], 0, NULL, &errs);
+        if ((double)(now_mono_us() - t0) / 1e6 < load_s)
+            load_s = (double)(now_mono_us() - t0) / 1e6;
+        if (!again) {
+            fprintf(stderr, "%s\n", errs.n ? errs.msgs[0] : "rules did not load");
+            return 1;
+        }
+        if (r == 0)
+            rss_after = rss_kb();
+        if (r > 0)
+            rules_free(again);
+        else
+            rs = again;
+    }
     if (!(data = file_read_all(argv[1], 1u << 30, &len, err, sizeof err))) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
     parse_s = parse_only(data, len, &records);
-    rss_before = rss_kb();
-    t0 = now_mono_us();
-    rs = rules_load(argv[2], 0, NULL, &errs);
-    load_s = (double)(now_mono_us() - t0) / 1e6;
-    rss_after = rss_kb();
-    if (!rs) {
-        fprintf(stderr, "%s\n", errs.n ? errs.msgs[0] : "rules did not load");
-        return 1;
-    }
     if (getenv("BENCH_PER_BYTE")) {
         per_byte(data, len, rs);
         rules_free(rs);
