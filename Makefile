@@ -209,10 +209,14 @@ $(B)/bench_spike: scripts/bench/bench_spike.c $(CORE_OBJ)
 $(B)/xblast: scripts/bench/xblast.c | $(B)
 	$(CC) -O2 $(WARN) -o $@ $<
 
+# An experiment, not part of mentiond: simdjson (C++) on the bench's input.
+$(B)/simdjson_parse: scripts/bench/simdjson_parse.cc | $(B)
+	$(CXX) -O3 -std=c++17 -Wall -Wextra -Werror -o $@ $< -lsimdjson
+
 bench: deps
 	@scripts/install-deps bench
 	$(MAKE) clean-objs
-	$(MAKE) CFLAGS="-O3 -g" all $(B)/bench_rules $(B)/bench_spike $(B)/xblast
+	$(MAKE) CFLAGS="-O3 -g" all $(B)/bench_rules $(B)/bench_spike $(B)/xblast $(B)/simdjson_parse
 	$(PYTHON) scripts/bench/run
 	@echo
 	./$(B)/bench_spike 30
