@@ -384,6 +384,19 @@ static void many_rules(void **state)
     free(text);
 }
 
+/* The rules of text (written to file) and a post of post_text. */
+static struct ruleset *rules_for_post(const char *file, const char *text, struct post *p, const char *post_text)
+{
+    struct errlist errs = {0};
+    struct ruleset *rs = rules_load(write_temp(file, text), 0, NULL, &errs);
+
+    assert_non_null(rs);
+    post_clear(p);
+    p->id = "1";
+    p->text = post_text;
+    return rs;
+}
+
 /* The work a post costs (lookups and confirmations, counted, not timed)
  * against 1 rule and against 10,000 whose phrases all start with the
  * kana the post is full of: it must not grow with the rule count.  Every
@@ -403,7 +416,6 @@ static uint64_t kana_cost(int nrules, uint64_t *confirms, int *matched)
                                        "ニ", "ヌ", "ネ", "ハ", "ヒ", "フ", "ヘ", "ホ", "マ", "ミ"};
     char *text = xmalloc(4 << 20), post_text[1024] = "";
     size_t o = 0;
-    struct errlist errs = {0};
     struct ruleset *rs;
     struct match_ctx mc;
     struct post p;
@@ -411,15 +423,11 @@ static uint64_t kana_cost(int nrules, uint64_t *confirms, int *matched)
 
     for (int i = 0; i < nrules; i++)
         o += (size_t)sprintf(text + o, "[rule \"k%d\"]\nquery = \"の%s%s\"\n", i, kana[i / 100 % 100], kana[i % 100]);
-    rs = rules_load(write_temp("kana.rules", text), 0, NULL, &errs);
-    assert_non_null(rs);
     /* "のん" 99 times, then "のああ": k0's phrase, and no other rule's */
     for (int i = 0; i < 99; i++)
         strcat(post_text, "のん");
     strcat(post_text, "のああ");
-    post_clear(&p);
-    p.id = "1";
-    p.text = post_text;
+    rs = rules_for_post("kana.rules", text, &p, post_text);
     match_ctx_init(&mc);
     *matched = matcher_match(&mc, rs->m, &p);
     probes = mc.probes;
@@ -458,7 +466,6 @@ static int shared_word_candidates(int nrules, int *matched)
 {
     char *text = xmalloc(4 << 20);
     size_t o = 0;
-    struct errlist errs = {0};
     struct ruleset *rs;
     struct match_ctx mc;
     struct post p;
@@ -467,11 +474,7 @@ static int shared_word_candidates(int nrules, int *matched)
     for (int i = 0; i < nrules; i++)
         o += (size_t)sprintf(text + o, "[rule \"c%d\"]\nquery = creditcard q%c%c%c\n", i, 'a' + i / 676 % 26,
                              'a' + i / 26 % 26, 'a' + i % 26);
-    rs = rules_load(write_temp("shared.rules", text), 0, NULL, &errs);
-    assert_non_null(rs);
-    post_clear(&p);
-    p.id = "1";
-    p.text = "my creditcard was charged twice";
+    rs = rules_for_post("shared.rules", text, &p, "my creditcard was charged twice");
     match_ctx_init(&mc);
     assert_int_equal(matcher_match(&mc, rs->m, &p), 0);
     ncand = mc.ncand;
