@@ -28,7 +28,7 @@ CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifi
             daemon/pipeline.c daemon/workers.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/ws_client.c daemon/source.c daemon/redis_conn.c daemon/redis_sink.c daemon/sdnotify.c daemon/notify.c daemon/paging.c \
-            daemon/builder.c daemon/metrics.c daemon/store.c daemon/status.c daemon/readiness.c daemon/heartbeat.c \
+            daemon/builder.c daemon/metrics.c daemon/store.c daemon/status.c daemon/readiness.c daemon/heartbeat.c daemon/baseline.c \
             daemon/prometheus.c daemon/daemon.c daemon/replay.c
 MAIN_SRC := daemon/main.c
 CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)

@@ -147,6 +147,7 @@ static const struct ckey keys[] = {
     {"alerting", "spike_baseline", CT_INT, C(spike_baseline), "3600", 60, 604800, 0, NULL, NULL},
     {"alerting", "spike_warmup", CT_INT, C(spike_warmup), "900", 0, 86400, 0, NULL, NULL},
     {"alerting", "spike_resolve", CT_INT, C(spike_resolve), "120", 1, 86400, 0, NULL, NULL},
+    {"alerting", "spike_save_interval", CT_INT, C(spike_save_interval), "60", 1, 3600, R, NULL, NULL},
     {"alerting", "escalate_ratio", CT_INT, C(escalate_ratio), "2", 2, 1000, 0, NULL, NULL},
     {"alerting", "cooldown", CT_INT, C(incident_cooldown), "1800", 0, 86400, 0, NULL, NULL},
     {"alerting", "max_pages_per_hour", CT_INT, C(max_pages_per_hour), "20", 0, 100000, 0, NULL, NULL},

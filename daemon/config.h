@@ -166,6 +166,7 @@ struct config {
     long long spike_queues;
     long long spike_window, spike_sensitivity, spike_min_count, spike_min_ratio;
     long long spike_baseline, spike_warmup, spike_resolve, escalate_ratio;
+    long long spike_save_interval;
     long long incident_cooldown, max_pages_per_hour;
     long long viral_shares, viral_window;
     long long notify_timeout, notify_retries, notify_queue, resend_interval;

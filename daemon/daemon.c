@@ -2,6 +2,7 @@
 #include "daemon.h"
 #include "builder.h"
 #include "config.h"
+#include "baseline.h"
 #include "heartbeat.h"
 #include "http_client.h"
 #include "log.h"
@@ -90,6 +91,7 @@ struct daemon {
     struct paging *paging;
     uint64_t started_ms;
     struct heartbeat *heartbeat;
+    struct baselines *baselines;        /* surge baselines kept in Redis across restarts */
     uint64_t reloads[2][2];             /* [kind][applied] */
     int last_build_ok;                  /* of the last reload or Redis rules build */
     uint64_t last_build_ok_ms;          /* wall clock of the last applied one */
@@ -502,7 +504,7 @@ static void on_rules_poll(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (d->cfg->rules_key[0])
-        store_rules_read(d->store, d->cfg->rules_key, on_rules_hash, d);
+        store_hash_read(d->store, STORE_READ_RULES, d->cfg->rules_key, on_rules_hash, d);
     arm_rules_poll(d);
 }
 
@@ -540,6 +542,7 @@ static void finish(struct daemon *d)
             log_msg(LOG_NOTICE, "shutdown: %llu more written to the spool %s", (unsigned long long)written,
                     d->cfg->spool_dir);
     }
+    baselines_save(d->baselines);       /* what the surge detector learnt, for the next start */
     heartbeat_send(d->heartbeat, "stopped");
     heartbeat_stop(d->heartbeat);       /* the last word */
     redis_sink_close(d->sink);
@@ -708,8 +711,9 @@ static void daemon_free(struct daemon *d)
     free(d->src);
     d->src = NULL;
     d->nsrc = 0;
-    redis_conn_free(d->redis);          /* its last callbacks reach the sink and the store */
+    redis_conn_free(d->redis);          /* its last callbacks reach the sink, the store, the baselines */
     redis_sink_free(d->sink);
+    baselines_free(d->baselines);
     store_free(d->store);
     http_client_free(d->http);
     ws_client_free(d->ws);
@@ -803,6 +807,9 @@ int daemon_run(const char *config_path, int foreground)
     pipeline_init(&d.pl, d.cfg, d.rs, sink_push, d.sink);
     d.paging = paging_new(d.base, d.http, d.cfg, d.rs, sink_push, d.sink);
     pipeline_set_observer(&d.pl, paging_observer(d.paging));
+    if (!(d.baselines = baselines_new(d.base, d.store, d.paging, d.cfg->key_prefix, d.cfg->name,
+                                      d.cfg->spike_save_interval)))
+        log_msg(LOG_ERR, "spike baselines: cannot make their timer; a restart starts every series' warm-up");
     if (d.cfg->workers > 0) {
         if (pipeline_start_workers(&d.pl, (int)d.cfg->workers) != 0) {
             log_msg(LOG_ERR, "cannot start %lld worker threads", d.cfg->workers);

@@ -12,7 +12,6 @@
 #include "util.h"
 
 #include <event2/event.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -26,41 +25,7 @@ struct heartbeat {
     int stopped;
 };
 
-/* The hash's fields, built as owned strings. */
-struct kv {
-    char **f, **v;
-    int n, cap;
-};
-
-static void kv_add(struct kv *k, const char *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void kv_add(struct kv *k, const char *f, const char *fmt, ...)
-{
-    va_list ap;
-    char v[512];
-
-    if (k->n == k->cap) {
-        k->cap = k->cap ? 2 * k->cap : 64;
-        k->f = xrealloc(k->f, (size_t)k->cap * sizeof *k->f);
-        k->v = xrealloc(k->v, (size_t)k->cap * sizeof *k->v);
-    }
-    va_start(ap, fmt);
-    vsnprintf(v, sizeof v, fmt, ap);
-    va_end(ap);
-    k->f[k->n] = xstrdup(f);
-    k->v[k->n++] = xstrdup(v);
-}
-
-static void kv_free(struct kv *k)
-{
-    for (int i = 0; i < k->n; i++) {
-        free(k->f[i]);
-        free(k->v[i]);
-    }
-    free(k->f);
-    free(k->v);
-}
-
-static void add_sources(const struct running *r, struct kv *k)
+static void add_sources(const struct running *r, struct kvlist *k)
 {
     char f[300];
 
@@ -69,36 +34,36 @@ static void add_sources(const struct running *r, struct kv *k)
         struct feed_counts c;
         feed_counts(source_feed(r->src[i]), &c);
         snprintf(f, sizeof f, "source:%s", n);
-        kv_add(k, f, "%s", source_state_name(source_state(r->src[i])));
+        kvlist_add(k, f, "%s", source_state_name(source_state(r->src[i])));
         snprintf(f, sizeof f, "source:%s:posts", n);
-        kv_add(k, f, "%llu", (unsigned long long)c.posts);
+        kvlist_add(k, f, "%llu", (unsigned long long)c.posts);
         snprintf(f, sizeof f, "source:%s:reconnects", n);
-        kv_add(k, f, "%llu", (unsigned long long)source_stats(r->src[i])->reconnects);
+        kvlist_add(k, f, "%llu", (unsigned long long)source_stats(r->src[i])->reconnects);
     }
 }
 
-static void add_totals(const struct running *r, struct kv *k)
+static void add_totals(const struct running *r, struct kvlist *k)
 {
     struct status_totals t;
     uint64_t buffered = redis_sink_buffered(r->sink);
     uint64_t builds = r->builds[0][0] + r->builds[0][1] + r->builds[1][0] + r->builds[1][1];
 
     status_totals(r, &t);
-    kv_add(k, "rules", "%d", rules_count(r->rs));
-    kv_add(k, "rules_from_redis", "%d", r->redis_rules);
-    kv_add(k, "last_reload", "%s", !builds ? "none" : r->last_build_ok ? "applied" : "rejected");
-    kv_add(k, "sources", "%d", r->nsrc);
-    kv_add(k, "sources_up", "%d", t.sources_up);
-    kv_add(k, "records_received", "%llu", (unsigned long long)t.records);
-    kv_add(k, "posts_decoded", "%llu", (unsigned long long)t.posts);
-    kv_add(k, "records_rejected", "%llu", (unsigned long long)t.rejected);
-    kv_add(k, "posts_matched", "%llu", (unsigned long long)pipeline_stats(r->pl)->matched);
-    kv_add(k, "alerts_enqueued", "%llu", (unsigned long long)t.enqueued);
-    kv_add(k, "alerts_deduplicated", "%llu", (unsigned long long)redis_sink_stats(r->sink)->duplicates);
-    kv_add(k, "alerts_buffered", "%llu", (unsigned long long)buffered);
-    kv_add(k, "alerts_spooled", "%llu", (unsigned long long)(redis_sink_pending(r->sink) - buffered));
-    kv_add(k, "alerts_dropped", "%llu", (unsigned long long)t.dropped);
-    kv_add(k, "incidents_open", "%llu", (unsigned long long)paging_open(r->paging));
+    kvlist_add(k, "rules", "%d", rules_count(r->rs));
+    kvlist_add(k, "rules_from_redis", "%d", r->redis_rules);
+    kvlist_add(k, "last_reload", "%s", !builds ? "none" : r->last_build_ok ? "applied" : "rejected");
+    kvlist_add(k, "sources", "%d", r->nsrc);
+    kvlist_add(k, "sources_up", "%d", t.sources_up);
+    kvlist_add(k, "records_received", "%llu", (unsigned long long)t.records);
+    kvlist_add(k, "posts_decoded", "%llu", (unsigned long long)t.posts);
+    kvlist_add(k, "records_rejected", "%llu", (unsigned long long)t.rejected);
+    kvlist_add(k, "posts_matched", "%llu", (unsigned long long)pipeline_stats(r->pl)->matched);
+    kvlist_add(k, "alerts_enqueued", "%llu", (unsigned long long)t.enqueued);
+    kvlist_add(k, "alerts_deduplicated", "%llu", (unsigned long long)redis_sink_stats(r->sink)->duplicates);
+    kvlist_add(k, "alerts_buffered", "%llu", (unsigned long long)buffered);
+    kvlist_add(k, "alerts_spooled", "%llu", (unsigned long long)(redis_sink_pending(r->sink) - buffered));
+    kvlist_add(k, "alerts_dropped", "%llu", (unsigned long long)t.dropped);
+    kvlist_add(k, "incidents_open", "%llu", (unsigned long long)paging_open(r->paging));
 }
 
 void heartbeat_send(struct heartbeat *hb, const char *state)
@@ -106,7 +71,7 @@ void heartbeat_send(struct heartbeat *hb, const char *state)
     struct running r;
     uint64_t now = now_real_ms();
     long long ttl;
-    struct kv k = {0};
+    struct kvlist k = {0};
     char key[512], host[256] = "", at[40];
 
     if (!hb)
@@ -116,23 +81,23 @@ void heartbeat_send(struct heartbeat *hb, const char *state)
     if (hb->stopped || r.cfg->heartbeat_interval <= 0 || !store_ready(hb->store))
         return;
     gethostname(host, sizeof host - 1);
-    kv_add(&k, "state", "%s", state);
-    kv_add(&k, "version", "%s", MENTIOND_VERSION);
-    kv_add(&k, "host", "%s", host);
-    kv_add(&k, "pid", "%ld", (long)getpid());
+    kvlist_add(&k, "state", "%s", state);
+    kvlist_add(&k, "version", "%s", MENTIOND_VERSION);
+    kvlist_add(&k, "host", "%s", host);
+    kvlist_add(&k, "pid", "%ld", (long)getpid());
     format_iso8601_ms(r.started_ms, at, sizeof at);
-    kv_add(&k, "started", "%s", at);
+    kvlist_add(&k, "started", "%s", at);
     format_iso8601_ms(now, at, sizeof at);
-    kv_add(&k, "updated", "%s", at);
-    kv_add(&k, "uptime_seconds", "%llu", (unsigned long long)((now - r.started_ms) / 1000));
-    kv_add(&k, "heartbeat_interval", "%lld", r.cfg->heartbeat_interval);
+    kvlist_add(&k, "updated", "%s", at);
+    kvlist_add(&k, "uptime_seconds", "%llu", (unsigned long long)((now - r.started_ms) / 1000));
+    kvlist_add(&k, "heartbeat_interval", "%lld", r.cfg->heartbeat_interval);
     add_totals(&r, &k);
     add_sources(&r, &k);
     snprintf(key, sizeof key, "%s:instance:%s", r.cfg->key_prefix, r.cfg->name);
     if (store_hash_replace(hb->store, key, (const char *const *)k.f, (const char *const *)k.v, k.n,
                            ttl < 3 ? 3 : ttl) == 0)
         hb->sent_ms = now_mono_ms();
-    kv_free(&k);
+    kvlist_free(&k);
 }
 
 /* Every second: due, or Redis just came back (the hash may have expired). */

@@ -512,3 +512,26 @@ const struct incident_stats *incidents_stats(const struct incidents *in)
 {
     return &in->st;
 }
+
+void incidents_each_state(const struct incidents *in, incident_state_fn fn, void *ctx)
+{
+    char key[256];
+    struct spike_state st;
+
+    for (int i = 0; i < in->n; i++) {
+        const struct tracked *t = in->t[i];
+        if (!t->has_series || spike_state_get(&t->s, &st) != 0)
+            continue;
+        index_key(key, sizeof key, t->kind, t->name);
+        fn(ctx, key, &st);
+    }
+}
+
+int incidents_restore(struct incidents *in, const char *series, const struct spike_state *st)
+{
+    int *v = strmap_get(&in->index, series, strlen(series));
+
+    if (!v || *v < 0 || *v >= in->n || !in->t[*v]->has_series)
+        return -1;
+    return spike_state_set(&in->t[*v]->s, st);
+}

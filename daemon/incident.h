@@ -120,5 +120,14 @@ void incidents_tick(struct incidents *in, uint64_t now_s, uint64_t now_ms);
 /* Every incident on-call was paged for and not yet told is over. */
 void incidents_each_paged(const struct incidents *in, void (*fn)(void *, const struct incident *), void *ctx);
 const struct incident_stats *incidents_stats(const struct incidents *in);
+/* What every rate series has learnt, to keep across restarts: fn gets the
+ * series' name ("<kind>/<name>", kind as in incident_kind_names) and its
+ * state; series that learnt nothing yet are left out. */
+typedef void (*incident_state_fn)(void *ctx, const char *series, const struct spike_state *st);
+void incidents_each_state(const struct incidents *in, incident_state_fn fn, void *ctx);
+/* A state an earlier run saved for the named series: 1 taken, 0 refused
+ * (spike_state_set), -1 no series of that name is tracked (yet: rules
+ * read from Redis come after the start). */
+int incidents_restore(struct incidents *in, const char *series, const struct spike_state *st);
 
 #endif

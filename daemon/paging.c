@@ -314,3 +314,13 @@ void paging_metrics(const struct paging *pg, struct buf *o)
     PER_RECEIVER("mentiond_notifications_queued", "gauge", "Documents waiting or in flight", queued);
 #undef PER_RECEIVER
 }
+
+void paging_each_state(const struct paging *pg, incident_state_fn fn, void *ctx)
+{
+    incidents_each_state(pg->inc, fn, ctx);
+}
+
+int paging_restore(struct paging *pg, const char *series, const struct spike_state *st)
+{
+    return incidents_restore(pg->inc, series, st);
+}

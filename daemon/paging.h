@@ -13,6 +13,7 @@
 #ifndef MENTIOND_PAGING_H
 #define MENTIOND_PAGING_H
 
+#include "incident.h"
 #include "pipeline.h"
 
 struct event_base;
@@ -33,5 +34,10 @@ void paging_metrics(const struct paging *pg, struct buf *o);
 size_t paging_pending(const struct paging *pg);
 /* Incidents open now (the heartbeat reports it). */
 uint64_t paging_open(const struct paging *pg);
+/* The rate series' learnt baselines (incidents_each_state), and one an
+ * earlier run saved (incidents_restore: 1 taken, 0 refused, -1 no such
+ * series now). */
+void paging_each_state(const struct paging *pg, incident_state_fn fn, void *ctx);
+int paging_restore(struct paging *pg, const char *series, const struct spike_state *st);
 
 #endif

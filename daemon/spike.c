@@ -65,6 +65,11 @@ static void push_event(struct spike_series *s, enum spike_event ev)
     s->evq[(s->evhead + s->evn++) % SPIKE_EVENTS] = (uint8_t)ev;
 }
 
+static int warmed(const struct spike_series *s, const struct spike_params *p, uint64_t t)
+{
+    return s->warm || t - s->start_s >= p->warmup_s;
+}
+
 /* Judge second t, whose window count is s->count, then learn from it. */
 static void judge(struct spike_series *s, const struct spike_params *p, uint64_t t)
 {
@@ -72,7 +77,7 @@ static void judge(struct spike_series *s, const struct spike_params *p, uint64_t
 
     s->last_c = s->count;
     if (!s->firing) {
-        if (t - s->start_s >= p->warmup_s && s->samples && c >= p->min_count &&
+        if (warmed(s, p, t) && s->samples && c >= p->min_count &&
             c >= p->min_ratio * s->mean && (c - s->mean) / sd >= p->sensitivity) {
             s->firing = 1;
             s->quiet = 0;
@@ -108,7 +113,7 @@ static void judge(struct spike_series *s, const struct spike_params *p, uint64_t
     if (alpha < 1.0 / (double)s->samples)
         alpha = 1.0 / (double)s->samples;
     x = c;
-    if (t - s->start_s >= p->warmup_s && x > s->mean + CLIP_SD * sd)
+    if (warmed(s, p, t) && x > s->mean + CLIP_SD * sd)
         x = s->mean + CLIP_SD * sd;
     d = x - s->mean;
     s->mean += alpha * d;
@@ -153,5 +158,28 @@ int spike_poll(struct spike_series *s, const struct spike_params *p, uint64_t no
     *ev = (enum spike_event)s->evq[s->evhead];
     s->evhead = (s->evhead + 1) % SPIKE_EVENTS;
     s->evn--;
+    return 1;
+}
+
+int spike_state_get(const struct spike_series *s, struct spike_state *st)
+{
+    if (!s->samples)
+        return -1;
+    st->mean = s->mean;
+    st->var = s->var;
+    st->samples = s->samples;
+    return 0;
+}
+
+int spike_state_set(struct spike_series *s, const struct spike_state *st)
+{
+    if (!st->samples || !isfinite(st->mean) || !isfinite(st->var) || st->mean < 0 || st->var < 0)
+        return 0;
+    if (s->warm || s->samples >= st->samples)   /* it learnt as much itself */
+        return 0;
+    s->mean = st->mean;
+    s->var = st->var;
+    s->samples = st->samples;
+    s->warm = 1;
     return 1;
 }

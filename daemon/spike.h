@@ -16,6 +16,10 @@
  * first window of a surge is its ramp and does not escalate), and
  * ends after C has stayed below mean + 2 sd (or under min_count / 2) for
  * `resolve_s` seconds.  Pure and single-threaded: the caller owns the clock.
+ *
+ * What a series has learnt (its baseline) can outlive the process: a
+ * series given the state an earlier run saved judges at once, with no
+ * warm-up, so a restart does not blind on-call.
  */
 #ifndef MENTIOND_SPIKE_H
 #define MENTIOND_SPIKE_H
@@ -47,6 +51,7 @@ struct spike_series {
     uint64_t last_c;            /* C at the last completed second */
     double mean, var;           /* baseline of C */
     uint64_t samples;
+    int warm;                   /* taught an earlier run's baseline: no warm-up */
     int firing;
     uint32_t quiet;             /* consecutive quiet seconds while firing */
     uint32_t since;             /* seconds since the surge started */
@@ -70,6 +75,20 @@ void spike_count(struct spike_series *s, const struct spike_params *p, uint64_t 
  * (up to SPIKE_EVENTS; older ones are lost first if a caller never asks). */
 int spike_poll(struct spike_series *s, const struct spike_params *p, uint64_t now_s,
                enum spike_event *ev);
+/* What a series has learnt, to keep across restarts. */
+struct spike_state {
+    double mean, var;
+    uint64_t samples;
+};
+
+/* 0, or -1 when the series has learnt nothing yet (nothing to keep). */
+int spike_state_get(const struct spike_series *s, struct spike_state *st);
+/* Teach the series an earlier run's state: its baseline, and no warm-up.
+ * Not taken (0) when the state is not a baseline (negative, not finite, no
+ * samples), when the series was taught already, or when it has learnt
+ * from as many seconds itself (Redis was away longer than the state's
+ * history); 1 taken. */
+int spike_state_set(struct spike_series *s, const struct spike_state *st);
 /* Current z of C (0 when not computable), for logs and incidents. */
 double spike_z(const struct spike_series *s);
 void spike_params_default(struct spike_params *p);

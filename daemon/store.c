@@ -38,10 +38,12 @@ struct store {
     struct position *positions;
     uint64_t next_id;
     struct position_store ps;
-    /* the rules hash */
-    int rules_inflight;
-    store_hash_fn rules_done;
-    void *rules_ctx;
+    /* hash reads, one in flight per reader (the rules hash, the baselines) */
+    struct hash_read {
+        int inflight;
+        store_hash_fn done;
+        void *ctx;
+    } reads[STORE_READERS];
 };
 
 struct get_req {
@@ -230,13 +232,13 @@ void store_positions_final(struct store *st)
 }
 
 /* HGETALL's reply: pairs of strings. */
-static void on_rules(void *ctx, const struct redis_reply *reply)
+static void on_hash(void *ctx, const struct redis_reply *reply)
 {
-    struct store *st = ctx;
+    struct hash_read *rd = ctx;
     const char **f = NULL, **v = NULL;
     int n = 0, ok = reply && redis_reply_type(reply) == RREPLY_ARRAY && redis_reply_count(reply) % 2 == 0;
 
-    st->rules_inflight = 0;
+    rd->inflight = 0;
     if (ok) {
         n = (int)(redis_reply_count(reply) / 2);
         f = xcalloc((size_t)n + 1, sizeof *f);
@@ -251,22 +253,23 @@ static void on_rules(void *ctx, const struct redis_reply *reply)
     } else if (reply && redis_reply_type(reply) == RREPLY_ERROR) {
         log_limited(LOG_WARNING, "redis: HGETALL refused: %s", redis_reply_str(reply, NULL));
     }
-    st->rules_done(st->rules_ctx, ok, f, v, ok ? n : 0);
+    rd->done(rd->ctx, ok, f, v, ok ? n : 0);
     free(f);
     free(v);
 }
 
-int store_rules_read(struct store *st, const char *key, store_hash_fn done, void *ctx)
+int store_hash_read(struct store *st, enum store_reader who, const char *key, store_hash_fn done, void *ctx)
 {
     const char *argv[] = {"HGETALL", key};
+    struct hash_read *rd = &st->reads[who];
 
-    if (st->rules_inflight)
+    if (rd->inflight)
         return -1;
-    st->rules_done = done;
-    st->rules_ctx = ctx;
-    if (redis_conn_command(st->conn, on_rules, st, 2, argv, NULL) != 0)
+    rd->done = done;
+    rd->ctx = ctx;
+    if (redis_conn_command(st->conn, on_hash, rd, 2, argv, NULL) != 0)
         return -1;
-    st->rules_inflight = 1;
+    rd->inflight = 1;
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /* store: what mentiond reads back from Redis and keeps there besides the
  * alerts: the sources' stream positions (it implements position.h's store),
- * the rules hash, and the status records (the instance heartbeat, the
- * rules status).  Beside the sink, over the same connection (redis_conn.h);
+ * the rules hash, the surge baselines (baseline.h), and the status records
+ * (the instance heartbeat, the rules status).  Beside the sink, over the same connection (redis_conn.h);
  * the daemon wires it, sources see only the position interface.
  *
  * Positions: <prefix>:cursor:<source>, the highest position processed,
@@ -32,11 +32,14 @@ const struct position_store *store_positions(struct store *st);
  * safe; saved now. */
 void store_positions_final(struct store *st);
 
-/* The rules hash at key: done runs once with its fields and values (valid
- * during the call; ok = 0: not read, Redis away or the command failed).
- * -1 (done not called) when Redis is not up or a read is in flight. */
+/* The hash at key (HGETALL): done runs once with its fields and values
+ * (valid during the call; ok = 0: not read, Redis away or the command
+ * failed).  -1 (done not called) when Redis is not up or this reader's
+ * last read is still in flight.  ctx must live until done has run or the
+ * store is freed (the daemon's readers do). */
+enum store_reader { STORE_READ_RULES, STORE_READ_BASELINES, STORE_READERS };
 typedef void (*store_hash_fn)(void *ctx, int ok, const char *const *fields, const char *const *vals, int n);
-int store_rules_read(struct store *st, const char *key, store_hash_fn done, void *ctx);
+int store_hash_read(struct store *st, enum store_reader who, const char *key, store_hash_fn done, void *ctx);
 
 /* 1 while Redis is connected. */
 int store_ready(const struct store *st);

@@ -356,3 +356,32 @@ size_t str_edit_distance(const char *a, size_t n, const char *b, size_t m)
     }
     return p[m];
 }
+
+void kvlist_add(struct kvlist *k, const char *f, const char *fmt, ...)
+{
+    va_list ap;
+    char v[512];
+
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 64;
+        k->f = xrealloc(k->f, (size_t)k->cap * sizeof *k->f);
+        k->v = xrealloc(k->v, (size_t)k->cap * sizeof *k->v);
+    }
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    k->f[k->n] = xstrdup(f);
+    k->v[k->n++] = xstrdup(v);
+}
+
+void kvlist_free(struct kvlist *k)
+{
+    for (int i = 0; i < k->n; i++) {
+        free(k->f[i]);
+        free(k->v[i]);
+    }
+    free(k->f);
+    free(k->v);
+    k->f = k->v = NULL;
+    k->n = k->cap = 0;
+}

@@ -82,4 +82,12 @@ struct errlist {
 void errlist_add(struct errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void errlist_free(struct errlist *e);
 
+/* Field/value pairs built as owned strings, for a Redis hash (HSET). */
+struct kvlist {
+    char **f, **v;
+    int n, cap;
+};
+void kvlist_add(struct kvlist *k, const char *f, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void kvlist_free(struct kvlist *k);
+
 #endif

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -384,3 +385,63 @@ def test_viral_post_one_incident(workdir, redis_server, procs):
         assert md.stop() == 0
     finally:
         rx.stop()
+
+
+def test_restart_keeps_the_surge_baseline(workdir, redis_server, procs):
+    """What the surge detector learnt outlives the process (mentiond:spike:it):
+    a run learns the trickle (warm-up 10 s) and saves it at its SIGTERM; the
+    next start, with the default warm-up of 900 s, pages a surge that begins
+    5 s after it; so does the start after a kill -9 (the periodic save); and
+    with the saved baselines deleted the same surge pages nothing."""
+    posts, rules = write_inputs(workdir, outage_posts(200))
+    emu = Emulator(["--posts", posts, "--rate", "2", "--loop", "--fresh-ids", "--token", "it-token"])
+    procs.append(emu)
+    src = x_source(emu.url, token_file(workdir))
+    r = redis_server.client()
+    key, field = "mentiond:spike:it", b"rule/online-banking-down"
+    surge = r"incident it:rule:online-banking-down:\d+: \[it\] Surge"
+
+    def start(warmup=""):
+        alerting = ("[alerting]\nspike_window = 10\nspike_baseline = 60\nspike_resolve = 5\nspike_min_count = 20\n"
+                    "cooldown = 0\nspike_save_interval = 1\n%s" % warmup)
+        md = Mentiond(workdir, config(redis_server.sock, src + alerting, rules=rules))
+        procs.append(md)
+        return md, md.wait_log(r"spike baselines: (\d+) of (\d+) saved series restored", timeout=15)
+
+    def surge_pages(md):
+        time.sleep(5)
+        emu.control(rate=40)
+        t0 = time.time()
+        md.wait_log(surge, timeout=60)
+        print("surge paged %.1f s after it began, %.1f s after the start" % (time.time() - t0, time.time() - t0 + 5))
+        emu.control(rate=2)
+
+    md, got = start("spike_warmup = 10\n")
+    assert got.groups() == ("0", "0")
+    time.sleep(20)                      # the trickle learnt past its warm-up
+    assert md.stop() == 0
+    mean, var, secs = r.hget(key, field).split()
+    assert 10 <= float(mean) <= 40 and float(var) >= 0 and int(secs) >= 15     # 2 posts/s, 10 s windows
+    assert 0 < r.ttl(key) <= 7 * 86400
+
+    md, got = start()                   # SIGTERM'd: the save at the stop
+    assert got.groups() == ("1", "1")
+    surge_pages(md)
+    time.sleep(3)                       # saved every second
+    md.signal(signal.SIGKILL)
+    md.wait()
+
+    md, got = start()                   # killed: the last periodic save
+    assert got.groups() == ("1", "1")
+    surge_pages(md)
+    assert md.stop() == 0
+
+    r.delete(key)                       # the control: without them, the warm-up holds
+    md, got = start()
+    assert got.groups() == ("0", "0")
+    time.sleep(5)
+    emu.control(rate=40)
+    time.sleep(25)
+    emu.control(rate=2)
+    assert not re.search(surge, md.text())
+    assert md.stop() == 0

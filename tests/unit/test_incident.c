@@ -221,6 +221,56 @@ static void rules_gone_resolve_their_incident(void **state)
     free_rules(rs);
 }
 
+struct kept {
+    char series[8][64];
+    struct spike_state st[8];
+    int n;
+};
+
+static void keep_state(void *ctx, const char *series, const struct spike_state *st)
+{
+    struct kept *k = ctx;
+    if (k->n < 8) {
+        snprintf(k->series[k->n], sizeof k->series[k->n], "%s", series);
+        k->st[k->n++] = *st;
+    }
+}
+
+/* The states a run learnt, by series name, into a new run: the names are
+ * those of the index ("rule/a", "topic/t"); an unknown name is -1, a
+ * series that was taught already refuses. */
+static void states_saved_and_restored(void **state)
+{
+    struct incident_params p;
+    struct seen s = {0};
+    struct ruleset *rs = two_rules();
+    struct incidents *in;
+    struct kept k = {0};
+    const int both[] = {0, 1};
+    (void)state;
+    params(&p);
+    in = incidents_new("i1", &p, &cbs, &s);
+    incidents_set_rules(in, rs, 1000, 1000000);
+    incidents_each_state(in, keep_state, &k);
+    assert_int_equal(k.n, 0);                   /* nothing learnt yet */
+    run(in, 1000, 1100, 1, both, 2);
+    incidents_each_state(in, keep_state, &k);
+    assert_int_equal(k.n, 2);
+    assert_true((!strcmp(k.series[0], "rule/a") && !strcmp(k.series[1], "topic/t")) ||
+                (!strcmp(k.series[1], "rule/a") && !strcmp(k.series[0], "topic/t")));
+    assert_true(k.st[0].samples >= 99 && k.st[0].mean > 5);    /* 1/s over 10 s windows */
+    incidents_free(in);
+
+    in = incidents_new("i1", &p, &cbs, &s);     /* the next start */
+    incidents_set_rules(in, rs, 5000, 5000000);
+    assert_int_equal(incidents_restore(in, k.series[0], &k.st[0]), 1);
+    assert_int_equal(incidents_restore(in, k.series[0], &k.st[0]), 0);
+    assert_int_equal(incidents_restore(in, "rule/gone", &k.st[0]), -1);
+    assert_int_equal(incidents_restore(in, "queue/qa", &k.st[0]), -1);  /* spike_queues off */
+    incidents_free(in);
+    free_rules(rs);
+}
+
 static void pagerduty_document_shape(void **state)
 {
     struct incident inc;
@@ -249,6 +299,7 @@ int main(void)
         cmocka_unit_test(cooldown_reopens_without_a_page),
         cmocka_unit_test(page_budget_suppresses_and_summarises),
         cmocka_unit_test(rules_gone_resolve_their_incident),
+        cmocka_unit_test(states_saved_and_restored),
         cmocka_unit_test(pagerduty_document_shape),
     };
     return cmocka_run_group_tests_name("incident", tests, NULL, NULL);

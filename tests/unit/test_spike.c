@@ -48,20 +48,21 @@ struct run {
     uint64_t starts_at[16];
 };
 
-static void drive(rate_fn f, uint64_t seconds, const struct spike_params *p, struct run *r)
+#define T0 1000000u
+
+/* Seconds [0, seconds) of f into a series that started at T0. */
+static void feed(struct spike_series *s, rate_fn f, uint64_t seconds, const struct spike_params *p, struct run *r)
 {
-    struct spike_series s;
     enum spike_event ev;
-    const uint64_t t0 = 1000000;
+    const uint64_t t0 = T0;
 
     memset(r, 0, sizeof *r);
     rng_state = 0x9E3779B97F4A7C15ULL;
-    assert_int_equal(spike_init(&s, p->window_s, t0), 0);
     for (uint64_t t = 0; t < seconds; t++) {
         uint32_t n = poisson(f(t));
         if (n)
-            spike_count(&s, p, t0 + t, n);
-        while (spike_poll(&s, p, t0 + t, &ev)) {
+            spike_count(s, p, t0 + t, n);
+        while (spike_poll(s, p, t0 + t, &ev)) {
             if (ev == SPIKE_START) {
                 if (r->starts < 16)
                     r->starts_at[r->starts] = t;
@@ -74,6 +75,14 @@ static void drive(rate_fn f, uint64_t seconds, const struct spike_params *p, str
             }
         }
     }
+}
+
+static void drive(rate_fn f, uint64_t seconds, const struct spike_params *p, struct run *r)
+{
+    struct spike_series s;
+
+    assert_int_equal(spike_init(&s, p->window_s, T0), 0);
+    feed(&s, f, seconds, p, r);
     spike_free(&s);
 }
 
@@ -204,6 +213,52 @@ static void spike_during_warmup_never_pages(void **state)
     assert_int_equal(r.starts, 1);
 }
 
+static double restart_surge(uint64_t t) { return t >= 30 && t < 330 ? 20.0 : 2.0; }
+
+/* A restart: the baseline an earlier run learnt (2 h of 2 posts/s) is
+ * given to the new series, which then pages a surge 30 s after the start,
+ * well inside the 900 s warm-up; the same surge without it pages nothing. */
+static void restored_baseline_pages_without_warmup(void **state)
+{
+    struct spike_params p;
+    struct spike_series learnt, fresh;
+    struct spike_state st, bad;
+    struct run r;
+    (void)state;
+
+    spike_params_default(&p);
+    assert_int_equal(spike_init(&learnt, p.window_s, T0), 0);
+    feed(&learnt, flat, 2 * HOUR, &p, &r);
+    assert_int_equal(spike_state_get(&learnt, &st), 0);
+    assert_true(st.samples >= 2 * HOUR - 1 && st.mean > 100 && st.mean < 140);    /* 2/s over 60 s */
+
+    assert_int_equal(spike_init(&fresh, p.window_s, T0), 0);
+    assert_int_equal(spike_state_get(&fresh, &bad), -1);        /* nothing learnt: nothing to keep */
+    bad = st;
+    bad.mean = NAN;
+    assert_int_equal(spike_state_set(&fresh, &bad), 0);
+    bad = st;
+    bad.var = -1;
+    assert_int_equal(spike_state_set(&fresh, &bad), 0);
+    bad = st;
+    bad.samples = 0;
+    assert_int_equal(spike_state_set(&fresh, &bad), 0);
+    assert_int_equal(spike_state_set(&fresh, &st), 1);
+    assert_int_equal(spike_state_set(&fresh, &st), 0);          /* taught once */
+    feed(&fresh, restart_surge, 600, &p, &r);
+    assert_int_equal(r.starts, 1);
+    assert_true(r.first_start >= 30 && r.first_start < 90);     /* within a window of the surge */
+    spike_free(&fresh);
+
+    drive(restart_surge, 600, &p, &r);                          /* no saved baseline: warm-up */
+    assert_int_equal(r.starts, 0);
+
+    /* A series that learnt as long itself (Redis was away) keeps its own. */
+    st.samples = 10;
+    assert_int_equal(spike_state_set(&learnt, &st), 0);
+    spike_free(&learnt);
+}
+
 static void quiet_rule_needs_min_count(void **state)
 {
     struct spike_params p;
@@ -262,6 +317,7 @@ int main(void)
         cmocka_unit_test(spike_pages_within_a_window_and_resolves),
         cmocka_unit_test(escalation_when_rate_doubles),
         cmocka_unit_test(spike_during_warmup_never_pages),
+        cmocka_unit_test(restored_baseline_pages_without_warmup),
         cmocka_unit_test(quiet_rule_needs_min_count),
         cmocka_unit_test(late_poll_loses_no_event),
         cmocka_unit_test(bad_window_rejected),
