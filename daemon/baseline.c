@@ -30,9 +30,11 @@ struct baselines {
     struct kvlist pending;              /* saved, for series not (yet) watched */
 };
 
-/* "<mean> <variance> <seconds>", as add_state writes it. */
+/* "<mean> <variance> <seconds learnt> <window seconds>", as add_state
+ * writes it. */
 static int parse_state(const char *v, struct spike_state *st)
 {
+    unsigned long long w;
     char *end;
 
     errno = 0;
@@ -45,7 +47,12 @@ static int parse_state(const char *v, struct spike_state *st)
         return -1;
     v = end + 1;
     st->samples = strtoull(v, &end, 10);
-    return end == v || *end || errno ? -1 : 0;
+    if (end == v || *end != ' ')
+        return -1;
+    v = end + 1;
+    w = strtoull(v, &end, 10);
+    st->window_s = (uint32_t)w;
+    return end == v || *end || errno || w > UINT32_MAX ? -1 : 0;
 }
 
 /* The pending saved states whose series are watched now: given to them
@@ -80,7 +87,7 @@ static void on_saved(void *ctx, int ok, const char *const *fields, const char *c
     for (int i = 0; i < n; i++) {
         struct spike_state st;
         if (parse_state(vals[i], &st) != 0) {
-            log_limited(LOG_WARNING, "spike baselines: %s field %s = \"%.60s\": not \"mean variance seconds\"; "
+            log_limited(LOG_WARNING, "spike baselines: %s field %s = \"%.60s\": not \"mean variance seconds window\"; "
                         "ignored", b->key, fields[i], vals[i]);
             bad++;
             continue;
@@ -97,7 +104,8 @@ static void on_saved(void *ctx, int ok, const char *const *fields, const char *c
 
 static void add_state(void *ctx, const char *series, const struct spike_state *st)
 {
-    kvlist_add(ctx, series, "%.17g %.17g %llu", st->mean, st->var, (unsigned long long)st->samples);
+    kvlist_add(ctx, series, "%.17g %.17g %llu %u", st->mean, st->var, (unsigned long long)st->samples,
+               (unsigned)st->window_s);
 }
 
 void baselines_save(struct baselines *b)

@@ -3,7 +3,7 @@
  *
  * <prefix>:spike:<instance>, a hash: one field per rate series
  * ("rule/<name>", "topic/<name>", "queue/<name>"), its value "<mean>
- * <variance> <seconds learnt>"; rewritten every spike_save_interval
+ * <variance> <seconds learnt> <window seconds>"; rewritten every spike_save_interval
  * seconds and at a clean stop, kept 7 days.  At start it is read once
  * (again each second while Redis is away); each series named there that
  * is watched again takes its baseline and judges at once, without

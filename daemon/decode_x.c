@@ -197,8 +197,6 @@ static int x_tweet_field(struct decoder *x, struct x_tweet *t, const char *rest,
 }
 
 /* A user object has some twenty fields and users come with most posts:
- * comparisons are picked by the field's first letter, as for tweets. */
-/* A user object has some twenty fields and users come with most posts:
  * the comparison is picked by the field's first letter, as for tweets. */
 static int x_user_field(struct decoder *x, struct x_user *u, const char *rest,
                         const struct json_event *ev)

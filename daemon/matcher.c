@@ -37,9 +37,6 @@ struct mterm {
     int nrules, arules;
 };
 
-/* A dictionary maps a key to a list of term ids (and, in the word
- * namespaces, to the trie node of the phrases that start with the key, so
- * one lookup per token serves both). */
 /* One entry per key, all it needs in one place: with 100,000 rules the
  * dictionaries outgrow the caches, and separate arrays of counts, lists
  * and trie nodes cost a miss each per token.  Most keys have one term,
@@ -52,6 +49,9 @@ struct dent {
     uint32_t phrase;            /* trie node number, 0: no phrase starts here */
 };
 
+/* A dictionary maps a key to a list of term ids (and, in the word
+ * namespaces, to the trie node of the phrases that start with the key, so
+ * one lookup per token serves both). */
 struct dict {
     struct strmap map;          /* key -> index into ent */
     struct dent *ent;
@@ -222,9 +222,8 @@ static size_t phrase_key(char *key, uint32_t parent, const char *tok, size_t len
  * once there are more, the trie alone finds them: off the list. */
 static int phrase_list(struct matcher *m, struct dict *d, int e, int term)
 {
-    int w = 0;
-
     struct dent *en = &d->ent[e];
+    int w = 0;
 
     if (++en->nphrase <= PHRASE_DIRECT)
         return dict_push(d, e, term);

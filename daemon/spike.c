@@ -168,12 +168,14 @@ int spike_state_get(const struct spike_series *s, struct spike_state *st)
     st->mean = s->mean;
     st->var = s->var;
     st->samples = s->samples;
+    st->window_s = s->window_s;
     return 0;
 }
 
 int spike_state_set(struct spike_series *s, const struct spike_state *st)
 {
-    if (!st->samples || !isfinite(st->mean) || !isfinite(st->var) || st->mean < 0 || st->var < 0)
+    if (!st->samples || !isfinite(st->mean) || !isfinite(st->var) || st->mean < 0 || st->var < 0 ||
+        st->window_s != s->window_s)
         return 0;
     if (s->warm || s->samples >= st->samples)   /* it learnt as much itself */
         return 0;

@@ -77,15 +77,17 @@ int spike_poll(struct spike_series *s, const struct spike_params *p, uint64_t no
                enum spike_event *ev);
 /* What a series has learnt, to keep across restarts. */
 struct spike_state {
-    double mean, var;
+    double mean, var;           /* of the count in a window of window_s */
     uint64_t samples;
+    uint32_t window_s;
 };
 
 /* 0, or -1 when the series has learnt nothing yet (nothing to keep). */
 int spike_state_get(const struct spike_series *s, struct spike_state *st);
 /* Teach the series an earlier run's state: its baseline, and no warm-up.
  * Not taken (0) when the state is not a baseline (negative, not finite, no
- * samples), when the series was taught already, or when it has learnt
+ * samples, another window: a mean of 60 s windows is not one of 10 s),
+ * when the series was taught already, or when it has learnt
  * from as many seconds itself (Redis was away longer than the state's
  * history); 1 taken. */
 int spike_state_set(struct spike_series *s, const struct spike_state *st);

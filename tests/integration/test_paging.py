@@ -420,8 +420,9 @@ def test_restart_keeps_the_surge_baseline(workdir, redis_server, procs):
     assert got.groups() == ("0", "0")
     time.sleep(20)                      # the trickle learnt past its warm-up
     assert md.stop() == 0
-    mean, var, secs = r.hget(key, field).split()
+    mean, var, secs, window = r.hget(key, field).split()
     assert 10 <= float(mean) <= 40 and float(var) >= 0 and int(secs) >= 15     # 2 posts/s, 10 s windows
+    assert window == b"10"
     assert 0 < r.ttl(key) <= 7 * 86400
 
     md, got = start()                   # SIGTERM'd: the save at the stop

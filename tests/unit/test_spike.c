@@ -243,6 +243,9 @@ static void restored_baseline_pages_without_warmup(void **state)
     bad = st;
     bad.samples = 0;
     assert_int_equal(spike_state_set(&fresh, &bad), 0);
+    bad = st;
+    bad.window_s = 10;                                          /* another window's mean */
+    assert_int_equal(spike_state_set(&fresh, &bad), 0);
     assert_int_equal(spike_state_set(&fresh, &st), 1);
     assert_int_equal(spike_state_set(&fresh, &st), 0);          /* taught once */
     feed(&fresh, restart_surge, 600, &p, &r);
