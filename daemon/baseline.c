@@ -18,6 +18,9 @@
  * (rules read from Redis arrive after the start), and are kept in the
  * saves meanwhile; then they are dropped. */
 #define BASELINE_PENDING_MS (600 * 1000)
+/* A hash is read from outside: no more fields are taken than series can
+ * be tracked (incident.h), twice over. */
+#define BASELINE_MAX_SAVED (2 * INCIDENT_MAX_SERIES)
 
 struct baselines {
     struct store *store;
@@ -86,9 +89,10 @@ static void on_saved(void *ctx, int ok, const char *const *fields, const char *c
         return;                         /* Redis away, or the connection went: the tick asks again */
     for (int i = 0; i < n; i++) {
         struct spike_state st;
-        if (parse_state(vals[i], &st) != 0) {
-            log_limited(LOG_WARNING, "spike baselines: %s field %s = \"%.60s\": not \"mean variance seconds window\"; "
-                        "ignored", b->key, fields[i], vals[i]);
+        if (parse_state(vals[i], &st) != 0 || strlen(fields[i]) > 255 || b->pending.n >= BASELINE_MAX_SAVED) {
+            log_limited(LOG_WARNING, "spike baselines: %s field %.100s = \"%.60s\": %s; ignored", b->key, fields[i],
+                        vals[i], b->pending.n >= BASELINE_MAX_SAVED ? "more fields than series can be tracked"
+                        : "not \"mean variance seconds window\" of a series name");
             bad++;
             continue;
         }
