@@ -262,10 +262,11 @@ int main(int argc, char **argv)
     load_s = 1e30;
     for (int r = 0; r < BENCH_ROUNDS; r++) {
         struct ruleset *again;
+        double s;
         t0 = now_mono_us();
         again = rules_load(argv[2], 0, NULL, &errs);
-        if ((double)(now_mono_us() - t0) / 1e6 < load_s)
-            load_s = (double)(now_mono_us() - t0) / 1e6;
+        s = (double)(now_mono_us() - t0) / 1e6;
+        load_s = s < load_s ? s : load_s;
         if (!again) {
             fprintf(stderr, "%s\n", errs.n ? errs.msgs[0] : "rules did not load");
             return 1;
