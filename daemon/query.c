@@ -223,20 +223,12 @@ static void node_free(struct qnode *n)
     free(n);
 }
 
-/* A term's tokens are one block: the pointer array, then the strings it
- * points into (loading 100,000 rules made a million small allocations). */
-static void toks_free(char **t, int n)
-{
-    (void)n;
-    free(t);
-}
-
 static void term_clear(struct qterm *t)
 {
     free(t->raw);
     free(t->value);
-    toks_free(t->toks, t->ntoks);
-    toks_free(t->toks2, t->ntoks2);
+    free(t->toks);                      /* each one block: the pointers, then */
+    free(t->toks2);                     /* the strings (fold_tokens) */
 }
 
 static struct qterm *term_new(struct parser *p, enum term_kind k, size_t off, size_t len)
@@ -268,7 +260,9 @@ static void term_pop(struct parser *p)
     term_clear(&p->q->terms[--p->q->nterms]);
 }
 
-/* Fold and split s with the post tokenizer into *toks; value = tokens
+/* Fold and split s with the post tokenizer into *toks, one block: the
+ * pointer array, then the strings it points into (loading 100,000 rules
+ * made a million small allocations); *value, if asked for, the tokens
  * joined by spaces. */
 static int fold_tokens(struct parser *p, size_t off, const char *s, size_t len, int fold,
                        char ***toks, int *ntoks, char **value)
