@@ -25,17 +25,18 @@ CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifi
             daemon/matcher.c daemon/mpm.c daemon/strmap.c daemon/pii.c daemon/window.c daemon/level.c daemon/rules.c daemon/scorer.c \
             daemon/alert.c daemon/alert_build.c daemon/impersonation.c \
             daemon/source_driver.c $(SOURCE_DRIVERS) \
-            daemon/pipeline.c daemon/workers.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c
+            daemon/pipeline.c daemon/workers.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c \
+            daemon/rendezvous.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/ws_client.c daemon/source.c daemon/redis_conn.c daemon/redis_sink.c daemon/sdnotify.c daemon/notify.c daemon/paging.c \
-            daemon/builder.c daemon/metrics.c daemon/store.c daemon/status.c daemon/readiness.c daemon/heartbeat.c daemon/baseline.c \
+            daemon/builder.c daemon/metrics.c daemon/store.c daemon/status.c daemon/readiness.c daemon/heartbeat.c daemon/baseline.c daemon/fleet.c \
             daemon/prometheus.c daemon/daemon.c daemon/replay.c
 MAIN_SRC := daemon/main.c
 CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)
 MAIN_OBJ := $(MAIN_SRC:daemon/%.c=$(B)/%.o)
 
-UNIT_TESTS := test_framing test_source_driver test_impersonation test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer test_pipeline
+UNIT_TESTS := test_framing test_source_driver test_impersonation test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer test_pipeline test_rendezvous
 UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%) $(B)/test_alloc
 
 # The allocation-failure build switch: every allocator counts its calls and
@@ -270,8 +271,8 @@ check-clang:
 # their own headers and those below them.  Each is copied with exactly those
 # into a directory of its own, so a "..." include cannot reach the rest of
 # daemon/ (the rule engine: rules, matcher, scorer, incident, alert_build).
-DELIVERY_SRC := spool.c redis_sink.c
-DELIVERY_HDR := spool.h redis_sink.h redis_conn.h alert.h level.h config.h pii.h buf.h util.h log.h strmap.h
+DELIVERY_SRC := spool.c redis_sink.c fleet.c
+DELIVERY_HDR := spool.h redis_sink.h redis_conn.h alert.h level.h config.h pii.h buf.h util.h log.h strmap.h fleet.h rendezvous.h
 check-layers: | $(B)
 	@rm -rf $(B)/layers && mkdir -p $(B)/layers
 	@cp $(addprefix daemon/,$(DELIVERY_SRC) $(DELIVERY_HDR)) $(B)/layers/

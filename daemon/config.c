@@ -94,6 +94,8 @@ static const struct ckey keys[] = {
     {"daemon", "impersonation_allow", CT_STR, C(imp_allow_handles), "", 0, 0, 0, check_handles, NULL},
     {"daemon", "impersonation_new_days", CT_INT, C(imp_new_days), "30", 0, 3650, 0, NULL, NULL},
     {"daemon", "workers", CT_INT, C(workers), "0", 0, 8, R, NULL, NULL},
+    {"daemon", "fleet", CT_STR, C(fleet), "", 0, 0, R, check_name_or_empty, NULL},
+    {"daemon", "lease_ttl", CT_INT, C(lease_ttl), "10", 2, 300, R, NULL, NULL},
     {"priority", "reach_followers", CT_STR, C(reach_followers), "1000, 10000, 100000, 1000000", 0, 0, 0, NULL, NULL},
     {"priority", "reach_points", CT_INT, C(reach_points), "4", 0, 100, 0, NULL, NULL},
     {"priority", "verified_points", CT_INT, C(verified_points), "3", 0, 100, 0, NULL, NULL},

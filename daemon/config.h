@@ -108,6 +108,8 @@ struct config {
     long long workers;                  /* decode-and-match threads; 0: on the loop thread */
     long long status_interval;          /* seconds between summary log lines */
     long long heartbeat_interval;       /* seconds between <prefix>:instance:<name> updates; 0: none */
+    char *fleet;                        /* "" = not in a fleet: every source runs here (fleet.h) */
+    long long lease_ttl;                /* seconds a source's lease lasts unrenewed */
     /* [redis] */
     char *redis_url;
     char *redis_username;               /* ACL user, "" = default */

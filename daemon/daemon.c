@@ -3,6 +3,7 @@
 #include "builder.h"
 #include "config.h"
 #include "baseline.h"
+#include "fleet.h"
 #include "heartbeat.h"
 #include "http_client.h"
 #include "log.h"
@@ -17,6 +18,7 @@
 #include "running.h"
 #include "sdnotify.h"
 #include "source.h"
+#include "source_driver.h"
 #include "spool.h"
 #include "status.h"
 #include "store.h"
@@ -92,6 +94,7 @@ struct daemon {
     uint64_t started_ms;
     struct heartbeat *heartbeat;
     struct baselines *baselines;        /* surge baselines kept in Redis across restarts */
+    struct fleet *fleet;                /* [daemon] fleet: which sources run here; NULL: all */
     uint64_t reloads[2][2];             /* [kind][applied] */
     int last_build_ok;                  /* of the last reload or Redis rules build */
     uint64_t last_build_ok_ms;          /* wall clock of the last applied one */
@@ -119,6 +122,7 @@ static void running_view(void *ctx, struct running *r)
         .sink = d->sink,
         .pl = &d->pl,
         .paging = d->paging,
+        .fleet = d->fleet,
         .started_ms = d->started_ms,
         .stopping = d->stopping,
         .redis_rules = d->nextra,
@@ -136,11 +140,43 @@ static void status_now(struct daemon *d, char *out, size_t len)
     status_text(&r, out, len);
 }
 
+/* The fleet hands a source to this member or takes it away. */
+static void fleet_run(void *ctx, const char *name, int on)
+{
+    struct daemon *d = ctx;
+
+    for (int i = 0; i < d->nsrc; i++)
+        if (strcmp(source_conf_of(d->src[i])->name, name) == 0) {
+            if (!on)
+                source_stop(d->src[i]);
+            else if (!d->stopping)
+                source_start(d->src[i]);
+        }
+}
+
+/* The fleet learns the configuration's sources (each member has the same). */
+static void tell_fleet(struct daemon *d, const struct config *cfg)
+{
+    const char **names = xcalloc((size_t)cfg->nsources + 1, sizeof *names);
+    int *resumes = xcalloc((size_t)cfg->nsources + 1, sizeof *resumes), n = 0;
+
+    for (const struct source_conf *sc = cfg->sources; sc; sc = sc->next, n++) {
+        names[n] = sc->name;
+        resumes[n] = source_driver_resumes(sc);
+    }
+    fleet_set_sources(d->fleet, names, resumes, n);
+    free(names);
+    free(resumes);
+}
+
+/* Sources kept across a reload go on as they are; new or changed ones are
+ * made, and started here unless a fleet runs them elsewhere. */
 static void start_sources(struct daemon *d, const struct config *cfg, struct source **keep, int nkeep)
 {
     struct source **next = xcalloc((size_t)cfg->nsources + 1, sizeof *next);
     int n = 0;
 
+    tell_fleet(d, cfg);
     for (const struct source_conf *sc = cfg->sources; sc; sc = sc->next) {
         struct source *s = NULL;
         for (int i = 0; i < nkeep; i++)
@@ -153,7 +189,8 @@ static void start_sources(struct daemon *d, const struct config *cfg, struct sou
             s = source_new(d->base, d->http, d->ws, store_positions(d->store), sc, &d->pl);
             if (!s)
                 continue;
-            source_start(s);
+            if (fleet_owns(d->fleet, sc->name))
+                source_start(s);
         }
         next[n++] = s;
     }
@@ -163,7 +200,6 @@ static void start_sources(struct daemon *d, const struct config *cfg, struct sou
     d->src = next;
     d->nsrc = n;
 }
-
 static void rule_texts_free(struct rule_text *t, int n)
 {
     if (!t)
@@ -275,6 +311,12 @@ static void log_config_notes(const struct config *cfg, const struct ruleset *rs)
 
     for (int i = 0; i < cfg->warnings.n; i++)
         log_msg(LOG_WARNING, "%s", cfg->warnings.msgs[i]);
+    for (const struct source_conf *sc = cfg->sources; cfg->fleet[0] && sc; sc = sc->next)
+        if (!source_driver_resumes(sc))
+            log_msg(LOG_WARNING, "source %s: when a member of fleet %s dies, the posts between its last renewal "
+                    "and the takeover are lost: a %s source cannot ask for them%s", sc->name, cfg->fleet,
+                    sc->driver ? sc->driver->name : "file",
+                    sc->driver && sc->driver->resumes ? " (set backfill_minutes)" : "");
     rules_lexicons_describe(rs, lex, sizeof lex);
     log_msg(rs->lex ? LOG_INFO : LOG_WARNING, "priorities are scored %s", lex);
 }
@@ -602,6 +644,7 @@ static void begin_shutdown(struct daemon *d, int sig)
             (unsigned long long)redis_sink_pending(d->sink), d->cfg->shutdown_timeout);
     for (int i = 0; i < d->nsrc; i++)
         source_stop(d->src[i]);
+    fleet_leave(d->fleet);              /* the others take them over now, not after lease_ttl */
     if (d->status)
         evtimer_del(d->status);
     evtimer_del(d->rules_poll);
@@ -711,9 +754,10 @@ static void daemon_free(struct daemon *d)
     free(d->src);
     d->src = NULL;
     d->nsrc = 0;
-    redis_conn_free(d->redis);          /* its last callbacks reach the sink, the store, the baselines */
+    redis_conn_free(d->redis);          /* its last callbacks reach the sink, the store, the baselines, the fleet */
     redis_sink_free(d->sink);
     baselines_free(d->baselines);
+    fleet_free(d->fleet);
     store_free(d->store);
     http_client_free(d->http);
     ws_client_free(d->ws);
@@ -848,6 +892,18 @@ int daemon_run(const char *config_path, int foreground)
         }
         log_msg(LOG_NOTICE, "metrics: listening on %s (port %d): /metrics /healthz /readyz /config",
                 d.cfg->metrics_listen, metrics_server_port(d.metrics));
+    }
+    if (d.cfg->fleet[0]) {
+        d.fleet = fleet_new(d.base, d.redis, d.cfg->key_prefix, d.cfg->fleet, d.cfg->name,
+                            (uint64_t)d.cfg->lease_ttl * 1000, fleet_run, &d);
+        if (!d.fleet) {
+            log_msg(LOG_ERR, "fleet %s: cannot make its timer", d.cfg->fleet);
+            daemon_free(&d);
+            http_global_cleanup();
+            return 3;
+        }
+        log_msg(LOG_NOTICE, "fleet %s: member %s; each source runs where its lease is (lease_ttl %llds)",
+                d.cfg->fleet, d.cfg->name, d.cfg->lease_ttl);
     }
     redis_conn_start(d.redis);
     if (!d.cfg->nsources)

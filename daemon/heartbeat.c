@@ -1,6 +1,7 @@
 /* heartbeat: the instance hash; see heartbeat.h. */
 #include "heartbeat.h"
 #include "config.h"
+#include "fleet.h"
 #include "paging.h"
 #include "pipeline.h"
 #include "redis_sink.h"
@@ -34,7 +35,7 @@ static void add_sources(const struct running *r, struct kvlist *k)
         struct feed_counts c;
         feed_counts(source_feed(r->src[i]), &c);
         snprintf(f, sizeof f, "source:%s", n);
-        kvlist_add(k, f, "%s", source_state_name(source_state(r->src[i])));
+        kvlist_add(k, f, "%s", fleet_owns(r->fleet, n) ? source_state_name(source_state(r->src[i])) : "elsewhere");
         snprintf(f, sizeof f, "source:%s:posts", n);
         kvlist_add(k, f, "%llu", (unsigned long long)c.posts);
         snprintf(f, sizeof f, "source:%s:reconnects", n);
@@ -63,6 +64,16 @@ static void add_totals(const struct running *r, struct kvlist *k)
     kvlist_add(k, "alerts_buffered", "%llu", (unsigned long long)buffered);
     kvlist_add(k, "alerts_spooled", "%llu", (unsigned long long)(redis_sink_pending(r->sink) - buffered));
     kvlist_add(k, "alerts_dropped", "%llu", (unsigned long long)t.dropped);
+    if (r->fleet) {
+        const struct fleet_stats *fs = fleet_stats(r->fleet);
+        kvlist_add(k, "fleet", "%s", fleet_name(r->fleet));
+        kvlist_add(k, "fleet_members", "%d", fleet_members(r->fleet));
+        kvlist_add(k, "sources_owned", "%d", fleet_owned(r->fleet));
+        kvlist_add(k, "leases_gained", "%llu", (unsigned long long)fs->gained);
+        kvlist_add(k, "leases_released", "%llu", (unsigned long long)fs->released);
+        kvlist_add(k, "leases_lost", "%llu", (unsigned long long)(fs->lost + fs->fenced));
+        kvlist_add(k, "takeover_gaps_recovered", "%llu", (unsigned long long)fs->gaps_recovered);
+    }
     kvlist_add(k, "incidents_open", "%llu", (unsigned long long)paging_open(r->paging));
 }
 

@@ -64,13 +64,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/healthz") == 0) {
         reply_text(req, 200, "OK", "text/plain", "ok\n", 3);
     } else if (strcmp(path, "/readyz") == 0) {
-        if (m->ready(m->ctx, why, sizeof why))
-            reply_text(req, 200, "OK", "text/plain", "ready\n", 6);
-        else {
-            size_t n = strlen(why);
-            why[n < sizeof why - 1 ? n : sizeof why - 2] = '\n';
-            reply_text(req, 503, "Service Unavailable", "text/plain", why, strlen(why));
-        }
+        /* not ready: the reason; ready: "ready", and a note if there is one (a standby) */
+        int ok = m->ready(m->ctx, why, sizeof why);
+        char line[sizeof why + 16];
+        int n = snprintf(line, sizeof line, "%s%s%s\n", ok ? "ready" : "", ok && *why ? ": " : "", why);
+        reply_text(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", line,
+                   n < (int)sizeof line ? (size_t)n : sizeof line - 1);
     } else {
         reply_text(req, 404, "Not Found", "text/plain", "not found\n", 10);
     }

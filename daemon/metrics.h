@@ -20,6 +20,7 @@ struct event_base;
 struct metrics_server;
 
 typedef void (*metrics_render_fn)(void *ctx, struct buf *out);
+/* 1 when ready; why: the reason when not, or a note when ready ("" for none). */
 typedef int (*metrics_ready_fn)(void *ctx, char *why, size_t whylen);
 
 /* NULL with err if the address is bad or cannot be bound. */

@@ -2,6 +2,7 @@
  * format (metrics.c serves it and writes the lines), read from the running
  * parts through running.h.  The README's metrics list names the same. */
 #include "prometheus.h"
+#include "fleet.h"
 #include "impersonation.h"
 #include "level.h"
 #include "metrics.h"
@@ -63,6 +64,37 @@ static void render_sources(const struct running *r, struct buf *o)
         metrics_sample(o, "mentiond_records_rejected_total", (double)c.not_a_post, "source", n, "reason", "not_a_post", NULL);
         metrics_sample(o, "mentiond_records_rejected_total", (double)c.bad_length, "source", n, "reason", "bad_length", NULL);
     }
+}
+
+/* Only in a fleet: who runs what, and how leases moved. */
+static void render_fleet(const struct running *r, struct buf *o)
+{
+    const struct fleet_stats *fs = fleet_stats(r->fleet);
+
+    if (!r->fleet)
+        return;
+    metrics_family(o, "mentiond_fleet_members", "gauge", "Live members of the fleet, as Redis last said");
+    metrics_sample(o, "mentiond_fleet_members", fleet_members(r->fleet), "fleet", fleet_name(r->fleet), NULL);
+    metrics_family(o, "mentiond_source_owned", "gauge", "1 while this member holds the source's lease and runs it");
+    for (int i = 0; i < r->nsrc; i++) {
+        const char *n = source_conf_of(r->src[i])->name;
+        metrics_sample(o, "mentiond_source_owned", fleet_owns(r->fleet, n), "source", n, NULL);
+    }
+    metrics_family(o, "mentiond_fleet_leases_total", "counter",
+                   "Source leases gained, released (a join moved it, or a stop), lost (held elsewhere) "
+                   "or fenced (stopped: not renewed in time)");
+    metrics_sample(o, "mentiond_fleet_leases_total", (double)fs->gained, "event", "gained", NULL);
+    metrics_sample(o, "mentiond_fleet_leases_total", (double)fs->released, "event", "released", NULL);
+    metrics_sample(o, "mentiond_fleet_leases_total", (double)fs->lost, "event", "lost", NULL);
+    metrics_sample(o, "mentiond_fleet_leases_total", (double)fs->fenced, "event", "fenced", NULL);
+    metrics_family(o, "mentiond_fleet_takeover_gaps_total", "counter",
+                   "Sources taken over from a member that stopped renewing, by whether the source asks for "
+                   "the posts of the gap (recovered) or cannot");
+    metrics_sample(o, "mentiond_fleet_takeover_gaps_total", (double)fs->gaps_recovered, "recovered", "yes", NULL);
+    metrics_sample(o, "mentiond_fleet_takeover_gaps_total", (double)fs->gaps_open, "recovered", "no", NULL);
+    metrics_family(o, "mentiond_fleet_lease_errors_total", "counter",
+                   "Lease scripts refused by Redis or left unanswered (the connection went)");
+    metrics_sample(o, "mentiond_fleet_lease_errors_total", (double)fs->ticks_failed, NULL);
 }
 
 /* One family with a sample per priority level. */
@@ -165,6 +197,7 @@ void prometheus_render(const struct running *r, struct buf *o)
     metrics_family(o, "mentiond_start_time_seconds", "gauge", "Start time, seconds since the epoch");
     metrics_sample(o, "mentiond_start_time_seconds", (double)(r->started_ms / 1000), NULL);
     render_sources(r, o);
+    render_fleet(r, o);
     render_builds(r, o);
     render_rules(r, o);
     metrics_family(o, "mentiond_worker_threads", "gauge", "Decode-and-match threads ([daemon] workers; 0: the loop)");

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct config;
+struct fleet;
 struct paging;
 struct pipeline;
 struct redis_sink;
@@ -28,6 +29,7 @@ struct running {
     const struct redis_sink *sink;
     const struct pipeline *pl;
     const struct paging *paging;
+    const struct fleet *fleet;          /* NULL: not in a fleet */
     uint64_t started_ms;                /* wall clock */
     int stopping;                       /* a signal asked it to stop */
     int redis_rules;                    /* rules from the Redis hash in rs */

@@ -315,12 +315,13 @@ static void file_tick(struct source *s)
 
 /* The request of one connection attempt, built by the type's driver from
  * what the life cycle knows: the position to resume from (the highest
- * processed, else the saved one), the last event id, the validators. */
+ * processed, or the saved one when it is higher: in a fleet, another
+ * member ran the source since), the last event id, the validators. */
 static int source_request(struct source *s, struct source_request *rq, const char **why)
 {
     uint64_t pos = source_position(s);
     struct source_resume at = {
-        .position = pos ? pos : s->saved,
+        .position = pos > s->saved ? pos : s->saved,
         .last_event_id = s->feed.fr.sse_last_id,
         .etag = s->etag,
         .last_modified = s->last_modified,
@@ -600,6 +601,14 @@ static void on_position(void *arg, int found, uint64_t pos)
 
 void source_start(struct source *s)
 {
+    if (s->state == SOURCE_STOPPED && s->drv->transport != TRANSPORT_FILE) {
+        /* again (a fleet gave it back): the saved position is asked for
+         * anew, since another member may have moved it on */
+        s->state = SOURCE_IDLE;
+        backoff_reset(&s->bo);
+        s->down_since_ms = 0;
+        s->saved = 0;
+    }
     if (s->state != SOURCE_IDLE)
         return;
     if (s->pos && !s->saved) {

@@ -50,6 +50,8 @@ struct source;
 /* ps: where a type that keeps a position keeps it (NULL: it starts live). */
 struct source *source_new(struct event_base *base, struct http_client *http, struct ws_client *ws,
                           const struct position_store *ps, const struct source_conf *sc, struct pipeline *pl);
+/* From idle, or again after source_stop() (a fleet hands sources back
+ * and forth; a file is read once only). */
 void source_start(struct source *s);
 void source_stop(struct source *s);
 void source_free(struct source *s);

@@ -58,6 +58,17 @@ enum framing_mode source_driver_framing(const struct source_driver *d, const str
     return d->framing_for ? d->framing_for(sc, from_file) : d->framing;
 }
 
+int source_driver_resumes(const struct source_conf *sc)
+{
+    const struct source_driver *d = sc->driver;
+
+    if (!d)
+        return 0;
+    if ((d->flags & DRIVER_POSITION) || d->transport == TRANSPORT_HTTP_POLL)
+        return 1;
+    return d->resumes ? d->resumes(sc) : 0;
+}
+
 void source_request_init(struct source_request *rq)
 {
     memset(rq, 0, sizeof *rq);

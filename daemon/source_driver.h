@@ -83,6 +83,10 @@ struct source_driver {
      * Returns 0, or -1 with *why set (the attempt backs off). */
     int (*request)(const struct source_conf *sc, const struct source_resume *at, struct source_request *rq,
                    const char **why);
+    /* Optional: whether a connection made by a process that never ran the
+     * source asks for what was missed before it (X's backfill_minutes).
+     * Types that keep a position and polled documents always do. */
+    int (*resumes)(const struct source_conf *sc);
 };
 
 /* Every type, in the order messages list them. */
@@ -99,6 +103,11 @@ const char *source_driver_names(char *out, size_t len, int formats);
 const void *source_own(const struct source_conf *sc, const struct source_driver *d);
 /* The framing a section of this driver uses unless it sets one. */
 enum framing_mode source_driver_framing(const struct source_driver *d, const struct source_conf *sc, int from_file);
+
+/* Whether a section's source, started anew elsewhere (a fleet's takeover,
+ * a restart), fills the gap since it last ran: a saved position, a
+ * backfill, a polled document that still holds the recent items. */
+int source_driver_resumes(const struct source_conf *sc);
 
 void source_request_init(struct source_request *rq);
 void source_request_free(struct source_request *rq);

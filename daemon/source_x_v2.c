@@ -34,6 +34,12 @@ static int request(const struct source_conf *sc, const struct source_resume *at,
     return 0;
 }
 
+static int resumes(const struct source_conf *sc)
+{
+    const struct x_v2_own *own = source_own(sc, &source_driver_x_v2);
+    return own && own->backfill_minutes > 0;
+}
+
 const struct source_driver source_driver_x_v2 = {
     .name = "x_v2",
     .transport = TRANSPORT_HTTP_STREAM,
@@ -45,4 +51,5 @@ const struct source_driver source_driver_x_v2 = {
     .nkeys = sizeof keys / sizeof keys[0],
     .own_size = sizeof(struct x_v2_own),
     .request = request,
+    .resumes = resumes,
 };

@@ -1,5 +1,6 @@
 /* status: the status line and the totals; see status.h. */
 #include "status.h"
+#include "fleet.h"
 #include "level.h"
 #include "log.h"
 #include "pipeline.h"
@@ -35,12 +36,15 @@ void status_totals(const struct running *r, struct status_totals *t)
 
 void status_text(const struct running *r, char *out, size_t len)
 {
-    int up = 0;
+    int up = 0, n;
 
     for (int i = 0; i < r->nsrc; i++)
         up += source_state(r->src[i]) == SOURCE_UP;
-    snprintf(out, len, "%d/%d sources up, %d rules, redis %s", up, r->nsrc, rules_count(r->rs),
-             redis_sink_state(r->sink) == REDIS_UP ? "up" : "down");
+    n = snprintf(out, len, "%d/%d sources up, %d rules, redis %s", up, r->nsrc, rules_count(r->rs),
+                 redis_sink_state(r->sink) == REDIS_UP ? "up" : "down");
+    if (r->fleet && n > 0 && (size_t)n < len)
+        snprintf(out + n, len - (size_t)n, ", fleet %s: %d of its sources run here, %d members", fleet_name(r->fleet),
+                 fleet_owned(r->fleet), fleet_members(r->fleet));
 }
 
 void status_log(const struct running *r)

@@ -478,7 +478,7 @@ static const struct { const char *key, *bad; } bad_values[] = {
     {"name", "bad name!"}, {"rules", "/nonexistent/*.rules"}, {"lexicons", "/nonexistent-lexicons"},
     {"log_level", "chatty"}, {"syslog_facility", "kern9"}, {"spool_dir", "relative/spool"},
     {"durability", "disk"}, {"spool_fsync", "sometimes"}, {"metrics_listen", "127.0.0.1:99999"},
-    {"accents", "strip"}, {"own_handles", "Nordvik Help!"}, {"impersonation_queue", "a b"},
+    {"accents", "strip"}, {"own_handles", "Nordvik Help!"}, {"impersonation_queue", "a b"}, {"fleet", "bank{1}"},
     {"impersonation_allow", "Nordvik Support!"}, {"reach_followers", "10, 5"},
     {"pii_level", "urgent"}, {"account_pattern", "ddd"}, {"canned_reply_queue", "a b"},
     {"url", "redis//nowhere"}, {"username", "two words"}, {"password_file", "/nonexistent/pw"},

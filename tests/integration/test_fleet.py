@@ -1,0 +1,340 @@
+"""A fleet ([daemon] fleet): real mentiond processes share six x_v2 sources
+through leases in one real redis-server.  Each source is its own stream
+emulator (one per source, so its connection log is that source's), and
+every source's posts are our own, each with a different id.
+
+What is checked: each source runs on the member rendezvous hashing picks
+(recomputed here from the README's description, so the daemon and the
+documentation agree), no two streams of one source overlap (the
+emulators' connection logs), a join moves only the sources the newcomer
+wins, a kill -9 hands its sources over within lease_ttl and a connect and
+the gap is recovered (backfill_minutes), a SIGTERM hands over at once, a
+member cut off from Redis stops its sources before anyone else can start
+them, and in the end every post alerted exactly once."""
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+
+from conftest import LEXICONS, Emulator, Mentiond, token_file, value, wait_for
+
+FLEET = "bank"
+LEASE_TTL = 4
+SOURCES = ["x%d" % i for i in range(1, 7)]
+RULES = """[rule "fleet-care"]
+query = nordvik OR @NordvikHelp
+queue = care
+priority = normal
+"""
+M64 = (1 << 64) - 1
+
+
+def fnv1a(s):
+    h = 1469598103934665603
+    for c in s.encode():
+        h = ((h ^ c) * 1099511628211) & M64
+    return h
+
+
+def mix(x):
+    x ^= x >> 30
+    x = (x * 0xbf58476d1ce4e5b9) & M64
+    x ^= x >> 27
+    x = (x * 0x94d049bb133111eb) & M64
+    return x ^ (x >> 31)
+
+
+def pick(members, source):
+    """Rendezvous hashing as the README states it: the member with the
+    highest mix(fnv1a(member) ^ mix(fnv1a(source)))."""
+    hk = mix(fnv1a(source))
+    return max(members, key=lambda m: mix(fnv1a(m) ^ hk))
+
+
+def posts(n, base):
+    """n posts in X v2 stream shape, ids base..base+n-1, each naming the bank."""
+    texts = ["@NordvikHelp my card was declined at the till", "nordvik app keeps logging me out",
+             "@NordvikHelp still waiting for the refund"]
+    out = []
+    for i in range(n):
+        pid, uid = str(base + i), str(800000 + i)
+        out.append({"data": {"id": pid, "text": "%s #%d" % (texts[i % 3], i), "author_id": uid, "lang": "en",
+                             "created_at": "2026-12-07T08:00:00.000Z", "conversation_id": pid,
+                             "edit_history_tweet_ids": [pid]},
+                    "includes": {"users": [{"id": uid, "username": "cust%d" % i, "name": "Customer %d" % i,
+                                            "verified": False,
+                                            "public_metrics": {"followers_count": 20, "following_count": 5,
+                                                               "tweet_count": 50, "listed_count": 0}}]},
+                    "matching_rules": [{"id": "1", "tag": "nordvik"}]})
+    return out
+
+
+class Fleet:
+    """The sources' emulators and the members, in one test directory."""
+
+    def __init__(self, workdir, redis_server, procs, per_source, rate, redis_url=None):
+        self.workdir, self.redis, self.procs = workdir, redis_server, procs
+        self.token = token_file(workdir)
+        self.rules = os.path.join(workdir, "fleet.rules")
+        with open(self.rules, "w") as f:
+            f.write(RULES)
+        self.emus, self.ids = {}, set()
+        for n, name in enumerate(SOURCES):
+            recs = posts(per_source, 1970000000000000000 + n * 1000000)
+            self.ids |= {(name, r["data"]["id"]) for r in recs}
+            path = os.path.join(workdir, name + ".jsonl")
+            with open(path, "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in recs)
+            emu = Emulator(["--posts", path, "--rate", str(rate), "--keepalive", "0.5", "--token", "it-token"])
+            procs.append(emu)
+            self.emus[name] = emu
+        self.members = {}
+
+    def conf(self, name, redis_url):
+        d = os.path.join(self.workdir, name)
+        os.makedirs(d, exist_ok=True)
+        srcs = "".join("[source \"%s\"]\ntype = x_v2\nurl = %s\ntoken_file = %s\nstall_timeout = 5\n"
+                       "backfill_minutes = 5\n\n" % (s, self.emus[s].url, self.token) for s in SOURCES)
+        return d, ("[daemon]\nname = %s\nfleet = %s\nlease_ttl = %d\nrules = %s\nlexicons = %s\nlog_level = debug\n"
+                   "status_interval = 1\nmetrics_listen = 127.0.0.1:0\nspool_dir = %s\nshutdown_timeout = 5\n"
+                   "heartbeat_interval = 1\n\n[redis]\nurl = %s\n\n%s"
+                   % (name, FLEET, LEASE_TTL, self.rules, LEXICONS, os.path.join(d, "spool"), redis_url, srcs))
+
+    def start(self, name, redis_url=None):
+        d, text = self.conf(name, redis_url or "unix://" + self.redis.sock)
+        md = Mentiond(d, text)
+        self.procs.append(md)
+        self.members[name] = md
+        return md
+
+    def holders(self):
+        """{source: member} from the leases in Redis."""
+        r = self.redis.client()
+        out = {}
+        for s in SOURCES:
+            v = r.get("mentiond:fleet:{%s}:lease:%s" % (FLEET, s))
+            out[s] = v.decode().split(" ")[0] if v else None
+        return out
+
+    def settle(self, live, timeout=LEASE_TTL + 10):
+        """Every source held by the member rendezvous picks among live, and
+        its emulator streaming to one connection."""
+        want = {s: pick(live, s) for s in SOURCES}
+
+        def done():
+            if self.holders() != want:
+                return False
+            return all(self.open_streams(s) == 1 for s in SOURCES)
+        wait_for(done, timeout, interval=0.1, what="sources held as %s (now %s)" % (want, self.holders()))
+        return want
+
+    def open_streams(self, source):
+        return sum(1 for e in self.emus[source].stats()["connection_ends"] if e is None)
+
+    def connections(self, source):
+        st = self.emus[source].stats()
+        return list(zip(st["connection_times"], st["connection_ends"]))
+
+    def owned_metric(self, name):
+        text = self.members[name].metrics()
+        return {s for s in SOURCES if 'mentiond_source_owned{source="%s"} 1' % s in text}
+
+    def alerted(self):
+        out = []
+        for alerts in self.redis.alerts().values():
+            out += [tuple(a["id"].split(":", 1)) for a in alerts]
+        return out
+
+
+def overlaps(conns, slack):
+    """Pairs of one source's connections that were open at the same time
+    for longer than slack seconds (the emulator notices a closed stream at
+    its next write)."""
+    conns = sorted(conns)
+    bad = []
+    for (s1, e1), (s2, e2) in zip(conns, conns[1:]):
+        if e1 is None or e1 - s2 > slack:
+            bad.append(((s1, e1), (s2, e2)))
+    return bad
+
+
+def test_fleet_shares_sources_and_hands_over(workdir, redis_server, procs):
+    """Three members, then a fourth; kill -9 one, SIGTERM another; every post
+    of every source alerted exactly once."""
+    fl = Fleet(workdir, redis_server, procs, per_source=240, rate=12)
+    names = ["fleet-a", "fleet-b", "fleet-c", "fleet-d"]
+    for n in names[:3]:
+        fl.start(n)
+    held3 = fl.settle(names[:3])
+    for n in names[:3]:                 # each member says what it runs, and only that
+        assert fl.owned_metric(n) == {s for s, m in held3.items() if m == n}
+    hb = wait_for(lambda: (lambda h: h if h.get(b"fleet_members") == b"3" else None)(
+        redis_server.client().hgetall("mentiond:instance:fleet-a")), 5, what="fleet-a's heartbeat")
+    assert hb[b"fleet"] == FLEET.encode()
+    assert int(hb[b"sources_owned"]) == sum(1 for m in held3.values() if m == "fleet-a")
+    assert {k: v for k, v in hb.items() if k.startswith(b"source:") and k.count(b":") == 1} == {
+        b"source:" + s.encode(): b"up" if m == "fleet-a" else b"elsewhere" for s, m in held3.items()}
+
+    fl.start(names[3])                  # a join moves only what the newcomer wins
+    held4 = fl.settle(names)
+    moved = {s for s in SOURCES if held3[s] != held4[s]}
+    assert moved == {s for s, m in held4.items() if m == "fleet-d"} and 0 < len(moved) <= 3
+    print("join: %d of %d sources moved (%s)" % (len(moved), len(SOURCES), sorted(moved)))
+
+    lost = [s for s, m in held4.items() if m == "fleet-a"]
+    assert lost, "the names must give fleet-a a source in the four-member fleet"
+    t_kill = time.time()
+    fl.members["fleet-a"].signal(signal.SIGKILL)
+    fl.members["fleet-a"].wait()
+    held = fl.settle(names[1:], timeout=LEASE_TTL + 15)
+    for s in lost:
+        took = [t for t, _ in fl.connections(s) if t > t_kill]
+        assert took and took[0] - t_kill <= LEASE_TTL + 3, (s, took, t_kill)
+        print("kill -9: %s taken over by %s %.1f s after the kill (lease_ttl %d s)"
+              % (s, held[s], took[0] - t_kill, LEASE_TTL))
+    assert "taken over from fleet-a" in fl.members[held[lost[0]]].text()
+
+    gone = [s for s, m in held.items() if m == "fleet-b"]
+    assert gone, "the names must give fleet-b a source in the three-member fleet"
+    t_term = time.time()
+    fl.members["fleet-b"].signal(signal.SIGTERM)
+    held = fl.settle(names[2:])
+    for s in gone:
+        took = [t for t, _ in fl.connections(s) if t > t_term]
+        assert took and took[0] - t_term <= 1.0, (s, took, t_term)
+        print("SIGTERM: %s handed to %s %.2f s after the signal" % (s, held[s], took[0] - t_term))
+    assert fl.members["fleet-b"].wait() == 0
+
+    # every post of every source, once: the gap of the kill came back by backfill
+    wait_for(lambda: all(e.stats()["position"] == e.stats()["total"] for e in fl.emus.values()), 80,
+             interval=0.5, what="every emulator to have sent all its posts")
+    wait_for(lambda: len(set(fl.alerted())) == len(fl.ids), 30, interval=0.5, what="every post alerted")
+    got = fl.alerted()
+    assert len(got) == len(set(got)), "an alert was pushed twice"
+    assert set(got) == fl.ids
+    for s in SOURCES:
+        assert not overlaps(fl.connections(s), 0.5), (s, fl.connections(s))
+    m = fl.members[held[lost[0]]].metrics()
+    assert 'mentiond_fleet_takeover_gaps_total{recovered="yes"} %d' % sum(
+        1 for s in lost if held[s] == held[lost[0]]) in m
+    for n in names[2:]:
+        assert fl.members[n].stop() == 0
+    r = redis_server.client()                   # the leaves took their entries and leases away
+    assert r.zcard("mentiond:fleet:{%s}:members" % FLEET) == 0
+    assert not any(fl.holders().values())
+
+
+class FreezingProxy:
+    """TCP on loopback in front of the Redis unix socket; freeze() stops
+    passing bytes either way without closing anything (a network that
+    went silent), thaw() passes them again."""
+
+    def __init__(self, unix_path):
+        self.unix_path, self.flowing = unix_path, threading.Event()
+        self.flowing.set()
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(16)
+        self.port = self.srv.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            u = socket.socket(socket.AF_UNIX)
+            u.connect(self.unix_path)
+            self.socks += [c, u]
+            threading.Thread(target=self.pipe, args=(c, u), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(u, c), daemon=True).start()
+
+    def pipe(self, a, b):
+        while True:
+            try:
+                data = a.recv(65536)
+                if not data:
+                    break
+                self.flowing.wait()
+                b.sendall(data)
+            except OSError:
+                break
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def freeze(self):
+        self.flowing.clear()
+
+    def thaw(self):
+        self.flowing.set()
+
+    def stop(self):
+        self.thaw()
+        self.srv.close()
+        for s in self.socks:
+            s.close()
+
+
+def test_member_cut_off_from_redis_is_fenced(workdir, redis_server, procs):
+    """One member's Redis goes silent for longer than lease_ttl: it stops
+    its sources before their leases can expire, the other member starts
+    them only after, so no source streams twice; it comes back and takes
+    its share again; then the whole Redis sleeps (DEBUG SLEEP) past
+    lease_ttl: everyone stops, everyone starts again.  Every post once."""
+    redis_server.stop()
+    redis_server.args = ["--enable-debug-command", "yes"]
+    redis_server.start()
+    proxy = FreezingProxy(redis_server.sock)
+    fl = Fleet(workdir, redis_server, procs, per_source=240, rate=8)
+    names = ["fleet-a", "fleet-c"]
+    fl.start("fleet-a", "redis://127.0.0.1:%d" % proxy.port)
+    fl.start("fleet-c")
+    held = fl.settle(names)
+    mine = [s for s, m in held.items() if m == "fleet-a"]
+    assert mine, "the names must give fleet-a a source"
+    try:
+        t_cut = time.time()
+        proxy.freeze()
+        held = fl.settle(["fleet-c"], timeout=LEASE_TTL + 15)
+        a = fl.members["fleet-a"]
+        a.wait_log(r"fleet bank: source x\d stopped: its lease was not renewed", timeout=5)
+        for s in mine:
+            conns = sorted(fl.connections(s))
+            old = [c for c in conns if c[0] < t_cut][-1]
+            new = [c for c in conns if c[0] > t_cut][0]
+            print("cut off: %s stopped on fleet-a %.1f s after the cut, started on fleet-c %.1f s after it"
+                  % (s, old[1] - t_cut, new[0] - t_cut))
+            assert old[1] is not None and old[1] <= new[0], "two streams of %s at once" % s
+        time.sleep(2)
+    finally:
+        proxy.thaw()
+    held = fl.settle(names, timeout=LEASE_TTL + 20)     # back: its share returns
+    assert 'mentiond_fleet_leases_total{event="fenced"} %d' % len(mine) in fl.members["fleet-a"].metrics()
+
+    def fenced():
+        return sum(value(fl.members[n].metrics(), "mentiond_fleet_leases_total", event="fenced") for n in names)
+    before = fenced()
+    t_sleep = time.time()
+    redis_server.client().execute_command("DEBUG", "SLEEP", str(LEASE_TTL + 2))
+    held = fl.settle(names, timeout=LEASE_TTL + 20)
+    assert fenced() - before == len(SOURCES)    # everyone stopped everything while Redis slept
+    for s in SOURCES:
+        assert not overlaps(fl.connections(s), 0.5), (s, fl.connections(s))
+    print("DEBUG SLEEP %d s: all sources running again %.1f s after it began" % (LEASE_TTL + 2,
+                                                                             time.time() - t_sleep))
+    wait_for(lambda: all(e.stats()["position"] == e.stats()["total"] for e in fl.emus.values()), 80,
+             interval=0.5, what="every emulator to have sent all its posts")
+    wait_for(lambda: len(set(fl.alerted())) == len(fl.ids), 30, interval=0.5, what="every post alerted")
+    got = fl.alerted()
+    assert len(got) == len(set(got)) and set(got) == fl.ids
+    for n in names:
+        assert fl.members[n].stop() == 0
+    proxy.stop()
