@@ -78,6 +78,7 @@ struct fleet {
     uint64_t sent_ms;
     uint64_t picked_from;               /* hash of the member list the flags were computed from */
     int left;
+    uint64_t joined_ms;                 /* monotonic: the first answer; 0: none yet */
     struct fleet_stats st;
 };
 
@@ -99,7 +100,14 @@ static uint64_t members_hash(const struct fleet *f)
  * Redis last named (this one among them once its first tick answered). */
 static int picked_here(const struct fleet *f, int i)
 {
-    int p = rendezvous_pick((const char *const *)f->members, f->nmembers, f->src[i].name);
+    int p;
+
+    /* Members started together register in the same tick: one that took
+     * sources on its first answer, seeing only itself, would hand most of
+     * them over a tick later.  So a tick passes first. */
+    if (!f->joined_ms || now_mono_ms() - f->joined_ms < f->tick_ms)
+        return 0;
+    p = rendezvous_pick((const char *const *)f->members, f->nmembers, f->src[i].name);
     return p >= 0 && strcmp(f->members[p], f->member) == 0;
 }
 
@@ -267,6 +275,8 @@ static void on_reply(void *privdata, const struct redis_reply *reply)
         return;
     }
     take_members(f, m);
+    if (!f->joined_ms)
+        f->joined_ms = now_mono_ms();
     if (f->sent_gen == f->gen)          /* the sources the script saw */
         take_holders(f, h, p);
     /* The member list moved since the flags were computed: want again at

@@ -13,6 +13,11 @@ int readiness_check(const struct running *r, char *why, size_t whylen)
         snprintf(why, whylen, "redis is not connected");
         return 0;
     }
+    if (r->fleet && !fleet_members(r->fleet)) {
+        snprintf(why, whylen, "fleet %s: no answer from the lease script yet (the log says why if it fails)",
+                 fleet_name(r->fleet));
+        return 0;
+    }
     if (!r->nsrc) {
         snprintf(why, whylen, "no sources configured");
         return 0;
