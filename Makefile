@@ -226,8 +226,11 @@ bench: deps
 # check and the RSS samples (scripts/soak).  Not part of make test.
 SOAK_SECONDS ?= 300
 SOAK_RATE ?= 200
+SOAK_FLEET_SECONDS ?= 600
+SOAK_FLEET_RATE ?= 60
 soak: $(B)/mentiond
 	$(PYTHON) scripts/soak --seconds $(SOAK_SECONDS) --rate $(SOAK_RATE)
+	$(PYTHON) scripts/soak --fleet 3 --seconds $(SOAK_FLEET_SECONDS) --rate $(SOAK_FLEET_RATE) --fault-every 30
 
 clean-objs:
 	rm -f $(B)/*.o $(B)/*.d $(ALLOC_B)/*.o $(ALLOC_B)/*.d
