@@ -4,6 +4,7 @@
 #include "config.h"
 #include "baseline.h"
 #include "fleet.h"
+#include "fleet_rates.h"
 #include "heartbeat.h"
 #include "http_client.h"
 #include "log.h"
@@ -95,6 +96,7 @@ struct daemon {
     struct heartbeat *heartbeat;
     struct baselines *baselines;        /* surge baselines kept in Redis across restarts */
     struct fleet *fleet;                /* [daemon] fleet: which sources run here; NULL: all */
+    struct fleet_rates *rates;          /* a fleet's surge counts, judged once for the fleet */
     uint64_t reloads[2][2];             /* [kind][applied] */
     int last_build_ok;                  /* of the last reload or Redis rules build */
     uint64_t last_build_ok_ms;          /* wall clock of the last applied one */
@@ -123,6 +125,7 @@ static void running_view(void *ctx, struct running *r)
         .pl = &d->pl,
         .paging = d->paging,
         .fleet = d->fleet,
+        .rates = d->rates,
         .started_ms = d->started_ms,
         .stopping = d->stopping,
         .redis_rules = d->nextra,
@@ -757,6 +760,7 @@ static void daemon_free(struct daemon *d)
     redis_conn_free(d->redis);          /* its last callbacks reach the sink, the store, the baselines, the fleet */
     redis_sink_free(d->sink);
     baselines_free(d->baselines);
+    fleet_rates_free(d->rates);
     fleet_free(d->fleet);
     store_free(d->store);
     http_client_free(d->http);
@@ -902,8 +906,15 @@ int daemon_run(const char *config_path, int foreground)
             http_global_cleanup();
             return 3;
         }
-        log_msg(LOG_NOTICE, "fleet %s: member %s; each source runs where its lease is (lease_ttl %llds)",
-                d.cfg->fleet, d.cfg->name, d.cfg->lease_ttl);
+        d.rates = fleet_rates_new(d.base, d.store, d.paging, d.fleet, d.cfg->key_prefix, d.cfg->fleet);
+        if (!d.rates) {
+            log_msg(LOG_ERR, "fleet %s: cannot make the surge counts' timer", d.cfg->fleet);
+            daemon_free(&d);
+            http_global_cleanup();
+            return 3;
+        }
+        log_msg(LOG_NOTICE, "fleet %s: member %s; each source runs where its lease is (lease_ttl %llds); "
+                "surges are judged on the fleet's total", d.cfg->fleet, d.cfg->name, d.cfg->lease_ttl);
     }
     redis_conn_start(d.redis);
     if (!d.cfg->nsources)

@@ -17,6 +17,7 @@
 #define FLEET_TICK_MAX_MS 500
 #define FLEET_TICK_MIN_MS 100
 #define HELD_TTL_MS "604800000"         /* the last holders: 7 days */
+#define JUDGE ":judge"
 
 /* KEYS[1] members (name -> expiry, Redis ms), KEYS[2] held (source -> last
  * holder, "-" once released), KEYS[3..] the leases.  ARGV[1] member,
@@ -52,8 +53,9 @@ static const char script[] =
     "return {redis.call('ZRANGE', KEYS[1], 0, -1), holders, prevs}\n";
 
 struct fsource {
-    char *name;
+    char *name;                         /* the judge's: JUDGE (no source has a ':' in its name) */
     char *key;                          /* its lease */
+    int judge;                          /* the judge's lease, not a source's */
     int resumes;
     int owned;
     uint64_t until_ms;                  /* monotonic: held (as far as this member knows) until */
@@ -114,7 +116,8 @@ static int picked_here(const struct fleet *f, int i)
 static void source_off(struct fleet *f, struct fsource *s)
 {
     s->owned = 0;
-    f->run(f->ctx, s->name, 0);
+    if (!s->judge)
+        f->run(f->ctx, s->name, 0);
 }
 
 static void on_reply(void *privdata, const struct redis_reply *reply);
@@ -214,7 +217,7 @@ static int take_members(struct fleet *f, const struct redis_reply *arr)
 
 static void gained(struct fleet *f, struct fsource *s, const char *prev)
 {
-    int takeover = *prev && strcmp(prev, "-") != 0 && strcmp(prev, f->token) != 0;
+    int takeover = !s->judge && *prev && strcmp(prev, "-") != 0 && strcmp(prev, f->token) != 0;
 
     s->owned = 1;
     f->st.gained++;
@@ -227,10 +230,13 @@ static void gained(struct fleet *f, struct fsource *s, const char *prev)
                 f->name, s->name, (int)strcspn(prev, " "), prev,
                 s->resumes ? "the posts of the gap are asked for again (resume)"
                 : "its type cannot ask for the posts of the gap: they are lost");
+    } else if (s->judge) {
+        log_msg(LOG_NOTICE, "fleet %s: this member judges the fleet's surges and pages for them", f->name);
     } else {
         log_msg(LOG_NOTICE, "fleet %s: source %s runs here", f->name, s->name);
     }
-    f->run(f->ctx, s->name, 1);
+    if (!s->judge)
+        f->run(f->ctx, s->name, 1);
 }
 
 static void take_holders(struct fleet *f, const struct redis_reply *holders, const struct redis_reply *prevs)
@@ -326,11 +332,16 @@ void fleet_set_sources(struct fleet *f, const char *const *names, const int *res
 
     if (!f)
         return;
-    next = xcalloc((size_t)n + 1, sizeof *next);
-    for (int i = 0; i < n; i++) {
-        next[i].name = xstrdup(names[i]);
-        next[i].resumes = resumes[i];
-        snprintf(buf, sizeof buf, "%s%s", f->lease_prefix, names[i]);
+    next = xcalloc((size_t)n + 2, sizeof *next);
+    for (int i = 0; i <= n; i++) {      /* the sources, then the judge */
+        next[i].judge = i == n;
+        next[i].name = xstrdup(i < n ? names[i] : JUDGE);
+        next[i].resumes = i < n && resumes[i];
+        if (i < n)
+            snprintf(buf, sizeof buf, "%s%s", f->lease_prefix, names[i]);
+        else
+            snprintf(buf, sizeof buf, "%.*sjudge", (int)(strlen(f->lease_prefix) - strlen("lease:")),
+                     f->lease_prefix);
         next[i].key = xstrdup(buf);
         for (int j = 0; j < f->nsrc; j++)
             if (f->src[j].owned && strcmp(f->src[j].name, names[i]) == 0) {
@@ -344,7 +355,7 @@ void fleet_set_sources(struct fleet *f, const char *const *names, const int *res
     }
     free(f->src);
     f->src = next;
-    f->nsrc = n;
+    f->nsrc = n + 1;
     f->gen++;
 }
 
@@ -353,7 +364,17 @@ int fleet_owns(const struct fleet *f, const char *name)
     if (!f)
         return 1;
     for (int i = 0; i < f->nsrc; i++)
-        if (strcmp(f->src[i].name, name) == 0)
+        if (!f->src[i].judge && strcmp(f->src[i].name, name) == 0)
+            return f->src[i].owned;
+    return 0;
+}
+
+int fleet_judge(const struct fleet *f)
+{
+    if (!f)
+        return 1;
+    for (int i = 0; i < f->nsrc; i++)
+        if (f->src[i].judge)
             return f->src[i].owned;
     return 0;
 }
@@ -410,13 +431,13 @@ int fleet_owned(const struct fleet *f)
     int n = 0;
 
     for (int i = 0; f && i < f->nsrc; i++)
-        n += f->src[i].owned;
+        n += f->src[i].owned && !f->src[i].judge;
     return n;
 }
 
 int fleet_sources(const struct fleet *f)
 {
-    return f ? f->nsrc : 0;
+    return f && f->nsrc ? f->nsrc - 1 : 0;
 }
 
 const struct fleet_stats *fleet_stats(const struct fleet *f)

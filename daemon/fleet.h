@@ -12,6 +12,9 @@
  *   - <prefix>:fleet:{<fleet>}:held remembers each source's last holder
  *     ("-" once released), so a gain tells a handover from a takeover of
  *     a dead member's source (a gap, which the source's resume fills).
+ * One more lease, <prefix>:fleet:{<fleet>}:judge, names the member that
+ * judges the fleet's surges and pages for them (fleet_rates.h); it moves
+ * like a source's.
  * It answers the live members and every lease's holder.  A source is
  * wanted by the member that rendezvous (highest-random-weight) hashing
  * picks among the live members, so a join or a leave moves only the
@@ -62,6 +65,8 @@ struct fleet *fleet_new(struct event_base *base, struct redis_conn *conn, const 
 void fleet_set_sources(struct fleet *f, const char *const *names, const int *resumes, int n);
 /* 1 when the source is leased here (always 1 without a fleet). */
 int fleet_owns(const struct fleet *f, const char *name);
+/* 1 when this member holds the judge's lease (always 1 without a fleet). */
+int fleet_judge(const struct fleet *f);
 /* A clean stop: every source stopped here and its lease released at once,
  * the member's entry removed; no more ticks. */
 void fleet_leave(struct fleet *f);

@@ -69,6 +69,7 @@ static void add_totals(const struct running *r, struct kvlist *k)
         kvlist_add(k, "fleet", "%s", fleet_name(r->fleet));
         kvlist_add(k, "fleet_members", "%d", fleet_members(r->fleet));
         kvlist_add(k, "sources_owned", "%d", fleet_owned(r->fleet));
+        kvlist_add(k, "judge", "%d", fleet_judge(r->fleet));
         kvlist_add(k, "leases_gained", "%llu", (unsigned long long)fs->gained);
         kvlist_add(k, "leases_released", "%llu", (unsigned long long)fs->released);
         kvlist_add(k, "leases_lost", "%llu", (unsigned long long)(fs->lost + fs->fenced));

@@ -30,6 +30,15 @@ struct tracked {
     uint64_t viral_until_s;
     struct incident_sample recent[INCIDENT_SAMPLES];    /* ring, newest at head */
     int nrecent, head;
+    uint64_t acc_s;             /* shared: the second being counted here, and its count */
+    uint32_t acc_n;
+};
+
+/* shared: a completed second's count, to be handed out. */
+struct shared_count {
+    char series[256];
+    uint64_t s;
+    uint32_t n;
 };
 
 struct incidents {
@@ -45,6 +54,9 @@ struct incidents {
     uint64_t hour_start_s;      /* the page budget's hour; 0 = none running */
     uint32_t hour_pages;
     uint64_t hour_suppressed;
+    int shared;                 /* counts handed out, series fed by incidents_add_count */
+    struct shared_count *out;
+    int nout, capout;
     struct incident_stats st;
 };
 
@@ -79,6 +91,7 @@ void incidents_free(struct incidents *in)
     free(in->t);
     free(in->rule_series);
     free(in->rule_topic);
+    free(in->out);
     strmap_free(&in->index);
     free(in);
 }
@@ -432,6 +445,30 @@ int incidents_set_rules(struct incidents *in, const struct ruleset *rs, uint64_t
     return over;
 }
 
+/* shared: a series' counted second goes to the outbox (named, since
+ * slots move), up to twice the series that can be tracked. */
+static void acc_flush(struct incidents *in, struct tracked *t)
+{
+    struct shared_count *c;
+
+    if (!t->acc_n)
+        return;
+    if (in->nout >= 2 * INCIDENT_MAX_SERIES) {
+        in->st.counts_dropped++;
+        t->acc_n = 0;
+        return;
+    }
+    if (in->nout == in->capout) {
+        in->capout = in->capout ? 2 * in->capout : 64;
+        in->out = xrealloc(in->out, (size_t)in->capout * sizeof *in->out);
+    }
+    c = &in->out[in->nout++];
+    index_key(c->series, sizeof c->series, t->kind, t->name);
+    c->s = t->acc_s;
+    c->n = t->acc_n;
+    t->acc_n = 0;
+}
+
 static void count_in(struct incidents *in, int slot, const struct post *p, uint64_t now_s)
 {
     struct tracked *t;
@@ -439,8 +476,15 @@ static void count_in(struct incidents *in, int slot, const struct post *p, uint6
     if (slot < 0 || slot >= in->n)
         return;
     t = in->t[slot];
-    spike_count(&t->s, &in->p.spike, now_s, 1);
     remember(t, p);
+    if (!in->shared) {
+        spike_count(&t->s, &in->p.spike, now_s, 1);
+        return;
+    }
+    if (t->acc_s != now_s)
+        acc_flush(in, t);
+    t->acc_s = now_s;
+    t->acc_n++;
 }
 
 void incidents_match(struct incidents *in, const int *rules, int n, const char *queue,
@@ -534,4 +578,29 @@ int incidents_restore(struct incidents *in, const char *series, const struct spi
     if (!v || *v < 0 || *v >= in->n || !in->t[*v]->has_series)
         return -1;
     return spike_state_set(&in->t[*v]->s, st);
+}
+
+void incidents_set_shared(struct incidents *in, int on)
+{
+    in->shared = on;
+}
+
+void incidents_take_counts(struct incidents *in, uint64_t now_s, incident_count_fn fn, void *ctx)
+{
+    for (int i = 0; i < in->n; i++)
+        if (in->t[i]->acc_n && in->t[i]->acc_s < now_s)
+            acc_flush(in, in->t[i]);
+    for (int i = 0; i < in->nout; i++)
+        fn(ctx, in->out[i].series, in->out[i].s, in->out[i].n);
+    in->nout = 0;
+}
+
+int incidents_add_count(struct incidents *in, const char *series, uint64_t s, uint32_t n)
+{
+    int *v = strmap_get(&in->index, series, strlen(series));
+
+    if (!v || *v < 0 || *v >= in->n || !in->t[*v]->has_series)
+        return -1;
+    spike_count(&in->t[*v]->s, &in->p.spike, s, n);
+    return 0;
 }

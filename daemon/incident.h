@@ -94,6 +94,7 @@ struct incident_stats {
     uint64_t escalated, reopened, resolved;
     uint64_t pages, suppressed;
     uint64_t viral_refused;     /* viral incidents over INCIDENT_MAX_VIRAL */
+    uint64_t counts_dropped;    /* shared: seconds' counts not handed out (outbox full) */
     uint32_t open, series;
 };
 
@@ -129,5 +130,17 @@ void incidents_each_state(const struct incidents *in, incident_state_fn fn, void
  * (spike_state_set), -1 no series of that name is tracked (yet: rules
  * read from Redis come after the start). */
 int incidents_restore(struct incidents *in, const char *series, const struct spike_state *st);
+
+/* Shared series (a fleet's members judge the fleet's total): a matched post
+ * is counted into its second and remembered as a sample, but not judged;
+ * incidents_take_counts hands out every completed second's count per
+ * series (before now_s), and the series are fed the totals with
+ * incidents_add_count (the second's count from every member) and judged
+ * by incidents_tick with the clock those totals follow. */
+void incidents_set_shared(struct incidents *in, int on);
+typedef void (*incident_count_fn)(void *ctx, const char *series, uint64_t s, uint32_t n);
+void incidents_take_counts(struct incidents *in, uint64_t now_s, incident_count_fn fn, void *ctx);
+/* 0, or -1 when no series of that name is tracked. */
+int incidents_add_count(struct incidents *in, const char *series, uint64_t s, uint32_t n);
 
 #endif

@@ -29,6 +29,11 @@ struct paging {
     void *sink_ctx;
     struct pipeline_observer obs;
     uint64_t last_resend_s;
+    /* A fleet: the series judge the fleet's totals (fed by fleet_rates),
+     * and only the member holding the judge's lease reports and pages. */
+    int shared, judge;
+    const char *who;                    /* on-call's "instance": the fleet's name in a fleet */
+    uint64_t silent;                    /* reports left to the judge */
 };
 
 static void params_of(const struct config *c, struct incident_params *p)
@@ -48,9 +53,12 @@ static void params_of(const struct config *c, struct incident_params *p)
     p->queues = (int)c->spike_queues;
 }
 
-static uint64_t now_s(void)
+/* The detector's clock: monotonic alone; in a fleet the wall clock the
+ * members' per-second counts are named by, PAGING_SHARED_DELAY_S behind,
+ * as the totals are read. */
+static uint64_t clock_s(const struct paging *pg)
 {
-    return now_mono_ms() / 1000;
+    return pg->shared ? now_real_ms() / 1000 - PAGING_SHARED_DELAY_S : now_mono_ms() / 1000;
 }
 
 /* A firing alert's endsAt: Alertmanager resolves it by itself there if
@@ -83,15 +91,15 @@ static void page(struct paging *pg, const struct incident *inc, enum incident_ac
     snprintf(what, sizeof what, "%s %s", incident_action_names[act], inc->key);
     if (notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER)) {
         uint64_t ends = act == INCIDENT_RESOLVE ? inc->resolved_ms : am_horizon(pg);
-        rc = oncall_alertmanager(pg->jw, c->name, inc, act, ends, &doc, &len);
+        rc = oncall_alertmanager(pg->jw, pg->who, inc, act, ends, &doc, &len);
         send_doc(pg, RECEIVER_ALERTMANAGER, rc, doc, len, what);
     }
     if (notifier_enabled(pg->nt, RECEIVER_PAGERDUTY) && c->pagerduty_key) {
-        rc = oncall_pagerduty(pg->jw, c->pagerduty_key, c->name, inc, act, &doc, &len);
+        rc = oncall_pagerduty(pg->jw, c->pagerduty_key, pg->who, inc, act, &doc, &len);
         send_doc(pg, RECEIVER_PAGERDUTY, rc, doc, len, what);
     }
     if (notifier_enabled(pg->nt, RECEIVER_WEBHOOK)) {
-        rc = oncall_webhook(pg->jw, c->name, inc, act, &doc, &len);
+        rc = oncall_webhook(pg->jw, pg->who, inc, act, &doc, &len);
         send_doc(pg, RECEIVER_WEBHOOK, rc, doc, len, what);
     }
 }
@@ -102,7 +110,12 @@ static void on_incident(void *ctx, const struct incident *inc, enum incident_act
     char text[1024];
     struct alert *a;
 
-    oncall_text(text, sizeof text, pg->cfg->name, inc, act);
+    oncall_text(text, sizeof text, pg->who, inc, act);
+    if (pg->shared && !pg->judge) {
+        pg->silent++;
+        log_msg(LOG_INFO, "incident %s: %s (left to the fleet's judge)", inc->key, text);
+        return;
+    }
     log_msg(act == INCIDENT_RESOLVE ? LOG_NOTICE : LOG_WARNING, "incident %s: %s%s", inc->key, text,
             paged || act == INCIDENT_RESOLVE ? "" : " (not paged: cooldown or page limit)");
     a = alert_build_incident(pg->jw, pg->cfg->name, pg->cfg->incident_queue, inc, act, now_real_ms());
@@ -123,18 +136,20 @@ static void on_limit(void *ctx, uint32_t limit, uint64_t suppressed, int hour_ov
     size_t len;
     int rc;
 
-    oncall_limit_text(text, sizeof text, c->name, limit, suppressed, hour_over);
+    if (pg->shared && !pg->judge)
+        return;
+    oncall_limit_text(text, sizeof text, pg->who, limit, suppressed, hour_over);
     log_msg(LOG_WARNING, "%s", text);
     if (notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER)) {
-        rc = oncall_limit_alertmanager(pg->jw, c->name, text, now_ms, now_ms + 3600000, &doc, &len);
+        rc = oncall_limit_alertmanager(pg->jw, pg->who, text, now_ms, now_ms + 3600000, &doc, &len);
         send_doc(pg, RECEIVER_ALERTMANAGER, rc, doc, len, "page limit");
     }
     if (notifier_enabled(pg->nt, RECEIVER_PAGERDUTY) && c->pagerduty_key) {
-        rc = oncall_limit_pagerduty(pg->jw, c->pagerduty_key, c->name, text, now_ms, &doc, &len);
+        rc = oncall_limit_pagerduty(pg->jw, c->pagerduty_key, pg->who, text, now_ms, &doc, &len);
         send_doc(pg, RECEIVER_PAGERDUTY, rc, doc, len, "page limit");
     }
     if (notifier_enabled(pg->nt, RECEIVER_WEBHOOK)) {
-        rc = oncall_limit_webhook(pg->jw, c->name, text, suppressed, &doc, &len);
+        rc = oncall_limit_webhook(pg->jw, pg->who, text, suppressed, &doc, &len);
         send_doc(pg, RECEIVER_WEBHOOK, rc, doc, len, "page limit");
     }
 }
@@ -150,21 +165,22 @@ static void resend_one(void *ctx, const struct incident *inc)
     int rc;
 
     snprintf(what, sizeof what, "refresh %s", inc->key);
-    rc = oncall_alertmanager(pg->jw, pg->cfg->name, inc, INCIDENT_OPEN, am_horizon(pg), &doc, &len);
+    rc = oncall_alertmanager(pg->jw, pg->who, inc, INCIDENT_OPEN, am_horizon(pg), &doc, &len);
     send_doc(pg, RECEIVER_ALERTMANAGER, rc, doc, len, what);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct paging *pg = arg;
-    uint64_t s = now_s();
+    uint64_t s = clock_s(pg);
 
     (void)fd;
     (void)what;
-    incidents_tick(pg->inc, s, now_real_ms());
+    if (!pg->shared)                    /* shared: paging_judge() ticks, as the totals come */
+        incidents_tick(pg->inc, s, now_real_ms());
     /* Alertmanager forgets an alert at its endsAt: keep firing ones alive,
      * as Prometheus re-sends its firing alerts. */
-    if (notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER) && s - pg->last_resend_s >= (uint64_t)pg->cfg->resend_interval) {
+    if ((!pg->shared || pg->judge) && notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER) && s - pg->last_resend_s >= (uint64_t)pg->cfg->resend_interval) {
         pg->last_resend_s = s;
         incidents_each_paged(pg->inc, resend_one, pg);
     }
@@ -177,19 +193,20 @@ static void on_matched(void *ctx, const struct match_ctx *mc, const struct post 
 
     for (int i = 0; i < mc->nhits && n < (int)ARRAY_LEN(rules); i++)
         rules[n++] = mc->hits[i].rule;
-    incidents_match(pg->inc, rules, n, queue, p, now_s());
+    /* shared: counted into the second it arrived in, as the fleet names it */
+    incidents_match(pg->inc, rules, n, queue, p, pg->shared ? now_real_ms() / 1000 : clock_s(pg));
 }
 
 static void on_viral(void *ctx, const char *key, const struct post *share, const char *text, uint32_t shares)
 {
     struct paging *pg = ctx;
 
-    incidents_viral(pg->inc, key, share, text, shares, now_s(), now_real_ms());
+    incidents_viral(pg->inc, key, share, text, shares, clock_s(pg), now_real_ms());
 }
 
 static void set_rules(struct paging *pg, const struct ruleset *rs)
 {
-    int over = incidents_set_rules(pg->inc, rs, now_s(), now_real_ms());
+    int over = incidents_set_rules(pg->inc, rs, clock_s(pg), now_real_ms());
 
     if (over)
         log_msg(LOG_WARNING, "spike detection: %d series over the limit of %d are not tracked", over,
@@ -213,7 +230,10 @@ struct paging *paging_new(struct event_base *base, struct http_client *http, con
     if (!pg->jw)
         abort();
     params_of(cfg, &p);
-    pg->inc = incidents_new(cfg->name, &p, &incident_cbs, pg);
+    pg->shared = cfg->fleet[0] != '\0';
+    pg->who = pg->shared ? cfg->fleet : cfg->name;     /* both restart-only: they outlive reloads */
+    pg->inc = incidents_new(pg->who, &p, &incident_cbs, pg);
+    incidents_set_shared(pg->inc, pg->shared);
     if (cfg->alertmanager_url[0]) {
         size_t n = strlen(cfg->alertmanager_url);
         while (n && cfg->alertmanager_url[n - 1] == '/')
@@ -231,7 +251,7 @@ struct paging *paging_new(struct event_base *base, struct http_client *http, con
     pg->obs.ctx = pg;
     pg->tick = event_new(base, -1, EV_PERSIST, on_tick, pg);
     event_add(pg->tick, &tv);
-    pg->last_resend_s = now_s();
+    pg->last_resend_s = clock_s(pg);
     log_msg(LOG_INFO, "paging: alertmanager %s, pagerduty %s, webhook %s; incidents to queue %s",
             urls[RECEIVER_ALERTMANAGER] ? "on" : "off", urls[RECEIVER_PAGERDUTY] ? "on" : "off",
             urls[RECEIVER_WEBHOOK] ? "on" : "off", cfg->incident_queue);
@@ -258,7 +278,7 @@ void paging_set(struct paging *pg, const struct config *cfg, const struct rulese
      * are restart-only (config.c), so the daemon kept them in cfg. */
     pg->cfg = cfg;
     params_of(cfg, &p);
-    incidents_set_params(pg->inc, &p, now_s());
+    incidents_set_params(pg->inc, &p, clock_s(pg));
     set_rules(pg, rs);
 }
 
@@ -297,6 +317,16 @@ void paging_metrics(const struct paging *pg, struct buf *o)
     metrics_sample(o, "mentiond_pages_total", (double)st->suppressed, "outcome", "suppressed", NULL);
     metrics_family(o, "mentiond_viral_refused_total", "counter", "Viral posts not tracked: too many open at once");
     metrics_sample(o, "mentiond_viral_refused_total", (double)st->viral_refused, NULL);
+    if (pg->shared) {
+        metrics_family(o, "mentiond_fleet_judge", "gauge", "1 while this member judges the fleet's surges and pages");
+        metrics_sample(o, "mentiond_fleet_judge", pg->judge, NULL);
+        metrics_family(o, "mentiond_incident_reports_left_to_judge_total", "counter",
+                       "Incident reports this member made and left to the fleet's judge to record and page");
+        metrics_sample(o, "mentiond_incident_reports_left_to_judge_total", (double)pg->silent, NULL);
+        metrics_family(o, "mentiond_fleet_counts_dropped_total", "counter",
+                       "Per-second series counts not published: too many at once");
+        metrics_sample(o, "mentiond_fleet_counts_dropped_total", (double)st->counts_dropped, NULL);
+    }
 #define PER_RECEIVER(mname, type, help, field)                                                         \
     do {                                                                                               \
         metrics_family(o, mname, type, help);                                                          \
@@ -323,4 +353,27 @@ void paging_each_state(const struct paging *pg, incident_state_fn fn, void *ctx)
 int paging_restore(struct paging *pg, const char *series, const struct spike_state *st)
 {
     return incidents_restore(pg->inc, series, st);
+}
+
+void paging_set_judge(struct paging *pg, int on)
+{
+    if (pg->shared && on != pg->judge)
+        log_msg(LOG_NOTICE, "paging: %s", on ? "this member judges the fleet's surges and pages for them now"
+                                              : "the fleet's surges are judged and paged by another member now");
+    pg->judge = on;
+}
+
+void paging_take_counts(struct paging *pg, incident_count_fn fn, void *ctx)
+{
+    incidents_take_counts(pg->inc, now_real_ms() / 1000, fn, ctx);
+}
+
+int paging_add_count(struct paging *pg, const char *series, uint64_t s, uint32_t n)
+{
+    return incidents_add_count(pg->inc, series, s, n);
+}
+
+void paging_judge(struct paging *pg, uint64_t s)
+{
+    incidents_tick(pg->inc, s, now_real_ms());
 }

@@ -40,4 +40,17 @@ uint64_t paging_open(const struct paging *pg);
 void paging_each_state(const struct paging *pg, incident_state_fn fn, void *ctx);
 int paging_restore(struct paging *pg, const char *series, const struct spike_state *st);
 
+/* A fleet ([daemon] fleet): every member counts its matched posts per
+ * series and second (taken here, for Redis), is fed the fleet's totals a
+ * few seconds behind and judges them with the same clock (paging_judge:
+ * every second before s is complete), so every member learns the same
+ * baselines and opens the same incidents, keyed by the fleet's name; only
+ * the member holding the judge's lease (fleet_judge) writes them to Redis
+ * and pages.  fleet_rates.c does the Redis side. */
+#define PAGING_SHARED_DELAY_S 3
+void paging_set_judge(struct paging *pg, int on);
+void paging_take_counts(struct paging *pg, incident_count_fn fn, void *ctx);
+int paging_add_count(struct paging *pg, const char *series, uint64_t s, uint32_t n);
+void paging_judge(struct paging *pg, uint64_t s);
+
 #endif

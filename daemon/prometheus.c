@@ -3,6 +3,7 @@
  * parts through running.h.  The README's metrics list names the same. */
 #include "prometheus.h"
 #include "fleet.h"
+#include "fleet_rates.h"
 #include "impersonation.h"
 #include "level.h"
 #include "metrics.h"
@@ -95,6 +96,17 @@ static void render_fleet(const struct running *r, struct buf *o)
     metrics_family(o, "mentiond_fleet_lease_errors_total", "counter",
                    "Lease scripts refused by Redis or left unanswered (the connection went)");
     metrics_sample(o, "mentiond_fleet_lease_errors_total", (double)fs->ticks_failed, NULL);
+    metrics_family(o, "mentiond_fleet_rate_seconds_total", "counter",
+                   "Seconds of the fleet's surge counts: read and judged, or missed (Redis away longer than "
+                   "they are kept)");
+    metrics_sample(o, "mentiond_fleet_rate_seconds_total", (double)fleet_rates_stats(r->rates)->seconds_read,
+                   "result", "read", NULL);
+    metrics_sample(o, "mentiond_fleet_rate_seconds_total", (double)fleet_rates_stats(r->rates)->seconds_missed,
+                   "result", "missed", NULL);
+    metrics_family(o, "mentiond_fleet_rate_publish_failed_total", "counter",
+                   "Seconds of this member's surge counts not written to Redis (away)");
+    metrics_sample(o, "mentiond_fleet_rate_publish_failed_total",
+                   (double)fleet_rates_stats(r->rates)->publish_failed, NULL);
 }
 
 /* One family with a sample per priority level. */

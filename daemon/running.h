@@ -13,6 +13,7 @@
 
 struct config;
 struct fleet;
+struct fleet_rates;
 struct paging;
 struct pipeline;
 struct redis_sink;
@@ -30,6 +31,7 @@ struct running {
     const struct pipeline *pl;
     const struct paging *paging;
     const struct fleet *fleet;          /* NULL: not in a fleet */
+    const struct fleet_rates *rates;    /* NULL: not in a fleet */
     uint64_t started_ms;                /* wall clock */
     int stopping;                       /* a signal asked it to stop */
     int redis_rules;                    /* rules from the Redis hash in rs */

@@ -37,7 +37,7 @@ void store_positions_final(struct store *st);
  * failed).  -1 (done not called) when Redis is not up or this reader's
  * last read is still in flight.  ctx must live until done has run or the
  * store is freed (the daemon's readers do). */
-enum store_reader { STORE_READ_RULES, STORE_READ_BASELINES, STORE_READERS };
+enum store_reader { STORE_READ_RULES, STORE_READ_BASELINES, STORE_READ_RATES, STORE_READERS };
 typedef void (*store_hash_fn)(void *ctx, int ok, const char *const *fields, const char *const *vals, int n);
 int store_hash_read(struct store *st, enum store_reader who, const char *key, store_hash_fn done, void *ctx);
 
@@ -51,5 +51,10 @@ int store_set(struct store *st, const char *key, const char *val, size_t len, lo
  * Fire and forget; an error reply is logged (rate-limited).  -1 when away. */
 int store_hash_replace(struct store *st, const char *key, const char *const *fields, const char *const *vals, int n,
                        long long ttl_s);
+
+/* HINCRBY each field of the hash at key by incr[i], and let the hash expire
+ * after ttl_s (MULTI ... EXEC).  Fire and forget; -1 when away. */
+int store_hash_add(struct store *st, const char *key, const char *const *fields, const long long *incr, int n,
+                   long long ttl_s);
 
 #endif

@@ -13,6 +13,7 @@ member cut off from Redis stops its sources before anyone else can start
 them, and in the end every post alerted exactly once."""
 import json
 import os
+import re
 import signal
 import socket
 import threading
@@ -76,21 +77,23 @@ def posts(n, base):
 class Fleet:
     """The sources' emulators and the members, in one test directory."""
 
-    def __init__(self, workdir, redis_server, procs, per_source, rate, redis_url=None):
+    def __init__(self, workdir, redis_server, procs, per_source, rate, sources=SOURCES, rules=RULES, extra="",
+                 loop=False):
         self.workdir, self.redis, self.procs = workdir, redis_server, procs
+        self.sources, self.extra = sources, extra
         self.token = token_file(workdir)
         self.rules = os.path.join(workdir, "fleet.rules")
         with open(self.rules, "w") as f:
-            f.write(RULES)
+            f.write(rules)
         self.emus, self.ids = {}, set()
-        for n, name in enumerate(SOURCES):
+        for n, name in enumerate(sources):
             recs = posts(per_source, 1970000000000000000 + n * 1000000)
             self.ids |= {(name, r["data"]["id"]) for r in recs}
             path = os.path.join(workdir, name + ".jsonl")
             with open(path, "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in recs)
             emu = Emulator(["--posts", path, "--rate", str(rate), "--keepalive", "0.5", "--one-stream",
-                           "--token", "it-token"])
+                            "--token", "it-token"] + (["--loop", "--fresh-ids"] if loop else []))
             procs.append(emu)
             self.emus[name] = emu
         self.members = {}
@@ -99,11 +102,12 @@ class Fleet:
         d = os.path.join(self.workdir, name)
         os.makedirs(d, exist_ok=True)
         srcs = "".join("[source \"%s\"]\ntype = x_v2\nurl = %s\ntoken_file = %s\nstall_timeout = 5\n"
-                       "backfill_minutes = 5\n\n" % (s, self.emus[s].url, self.token) for s in SOURCES)
+                       "backfill_minutes = 5\n\n" % (s, self.emus[s].url, self.token) for s in self.sources)
         return d, ("[daemon]\nname = %s\nfleet = %s\nlease_ttl = %d\nrules = %s\nlexicons = %s\nlog_level = debug\n"
                    "status_interval = 1\nmetrics_listen = 127.0.0.1:0\nspool_dir = %s\nshutdown_timeout = 5\n"
-                   "heartbeat_interval = 1\n\n[redis]\nurl = %s\n\n%s"
-                   % (name, FLEET, LEASE_TTL, self.rules, LEXICONS, os.path.join(d, "spool"), redis_url, srcs))
+                   "heartbeat_interval = 1\n\n[redis]\nurl = %s\n\n%s%s"
+                   % (name, FLEET, LEASE_TTL, self.rules, LEXICONS, os.path.join(d, "spool"), redis_url, self.extra,
+                      srcs))
 
     def start(self, name, redis_url=None):
         d, text = self.conf(name, redis_url or "unix://" + self.redis.sock)
@@ -116,7 +120,7 @@ class Fleet:
         """{source: member} from the leases in Redis."""
         r = self.redis.client()
         out = {}
-        for s in SOURCES:
+        for s in self.sources:
             v = r.get("mentiond:fleet:{%s}:lease:%s" % (FLEET, s))
             out[s] = v.decode().split(" ")[0] if v else None
         return out
@@ -124,12 +128,12 @@ class Fleet:
     def settle(self, live, timeout=LEASE_TTL + 10):
         """Every source held by the member rendezvous picks among live, and
         its emulator streaming to one connection."""
-        want = {s: pick(live, s) for s in SOURCES}
+        want = {s: pick(live, s) for s in self.sources}
 
         def done():
             if self.holders() != want:
                 return False
-            return all(self.open_streams(s) == 1 for s in SOURCES)
+            return all(self.open_streams(s) == 1 for s in self.sources)
         wait_for(done, timeout, interval=0.1, what="sources held as %s (now %s)" % (want, self.holders()))
         return want
 
@@ -326,7 +330,9 @@ def test_member_cut_off_from_redis_is_fenced(workdir, redis_server, procs):
     finally:
         proxy.thaw()
     held = fl.settle(names, timeout=LEASE_TTL + 20)     # back: its share returns
-    assert 'mentiond_fleet_leases_total{event="fenced"} %d' % len(mine) in fl.members["fleet-a"].metrics()
+    # its sources, and the judge's lease if rendezvous gave it that too
+    fenced_a = len(mine) + (pick(names, ":judge") == "fleet-a")
+    assert 'mentiond_fleet_leases_total{event="fenced"} %d' % fenced_a in fl.members["fleet-a"].metrics()
 
     def fenced():
         return sum(value(fl.members[n].metrics(), "mentiond_fleet_leases_total", event="fenced") for n in names)
@@ -334,7 +340,7 @@ def test_member_cut_off_from_redis_is_fenced(workdir, redis_server, procs):
     t_sleep = time.time()
     redis_server.client().execute_command("DEBUG", "SLEEP", str(LEASE_TTL + 2))
     held = fl.settle(names, timeout=LEASE_TTL + 20)
-    assert fenced() - before == len(SOURCES)    # everyone stopped everything while Redis slept
+    assert fenced() - before == len(SOURCES) + 1    # everyone stopped everything (and judging) while Redis slept
     print("DEBUG SLEEP %d s: all sources running again %.1f s after it began" % (LEASE_TTL + 2,
                                                                              time.time() - t_sleep))
     wait_for(lambda: all(e.stats()["position"] == e.stats()["total"] for e in fl.emus.values()), 80,
@@ -346,3 +352,46 @@ def test_member_cut_off_from_redis_is_fenced(workdir, redis_server, procs):
     for n in names:
         assert fl.members[n].stop() == 0
     proxy.stop()
+
+
+def test_surge_split_across_members_pages_once(workdir, redis_server, procs):
+    """Three members, one source each.  A surge arrives on all three at
+    once, each member seeing too little of it to page (25 posts in a
+    window, spike_min_count 40): the fleet's total (75) pages, once, from
+    the member holding the judge's lease; the others made the same
+    incident and left it to the judge."""
+    rule = RULES.replace('priority = normal\n', 'priority = normal\nspike = on\n')
+    alerting = ("[alerting]\nspike_window = 10\nspike_baseline = 60\nspike_warmup = 10\nspike_resolve = 5\n"
+                "spike_min_count = 40\nspike_sensitivity = 3\ncooldown = 0\n\n")
+    srcs = ["x1", "x2", "x4"]                   # one for each of the three names below
+    fl = Fleet(workdir, redis_server, procs, per_source=500, rate=0.5, sources=srcs, rules=rule, extra=alerting,
+               loop=True)
+    names = ["fleet-a", "fleet-b", "fleet-c"]
+    for n in names:
+        fl.start(n)
+    held = fl.settle(names)
+    assert sorted(held.values()) == names
+    judges = wait_for(lambda: [n for n in names if value(fl.members[n].metrics(), "mentiond_fleet_judge")],
+                      10, what="a judge")
+    assert judges == [pick(names, ":judge")]
+    time.sleep(25)                              # the trickle learnt: 1.5 posts/s in the fleet
+    for e in fl.emus.values():
+        e.control(rate=2.5)
+    t0 = time.time()
+    surge = r"incident bank:rule:fleet-care:\d+: \[bank\] Surge"
+    fl.members[judges[0]].wait_log(surge + r".*\n", timeout=60)
+    print("the fleet's surge paged %.1f s after it began, by %s" % (time.time() - t0, judges[0]))
+    for e in fl.emus.values():
+        e.control(rate=0.5)
+    time.sleep(3)
+    for n in names:
+        text = fl.members[n].text()
+        paged = re.findall(surge + r"[^\n]*", text)
+        assert paged, "%s made no incident of the fleet's surge" % n
+        assert all(("left to the fleet's judge" in line) == (n != judges[0]) for line in paged), (n, paged)
+    recs = [json.loads(x) for x in redis_server.client().lrange("mentiond:q:incidents:critical", 0, -1)]
+    opens = [r for r in recs if r["action"] == "open"]
+    assert len(opens) == 1 and opens[0]["instance"] == judges[0], recs
+    assert opens[0]["incident"]["key"].startswith("bank:rule:fleet-care:")
+    for n in names:
+        assert fl.members[n].stop() == 0

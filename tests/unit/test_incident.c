@@ -271,6 +271,86 @@ static void states_saved_and_restored(void **state)
     free_rules(rs);
 }
 
+/* The fleet's Redis hash of one second, as fleet_rates keeps it. */
+struct second_totals {
+    char series[8][64];
+    uint64_t s[8];
+    uint32_t n[8];
+    int len;
+};
+
+static void add_total(void *ctx, const char *series, uint64_t s, uint32_t n)
+{
+    struct second_totals *t = ctx;
+    for (int i = 0; i < t->len; i++)
+        if (!strcmp(t->series[i], series) && t->s[i] == s) {
+            t->n[i] += n;
+            return;
+        }
+    assert_true(t->len < 8);
+    snprintf(t->series[t->len], sizeof t->series[0], "%s", series);
+    t->s[t->len] = s;
+    t->n[t->len++] = n;
+}
+
+/* Three members each see a third of a surge, too little for any to page
+ * (min_count 40; 30 a window each): judged on the fleet's total, every
+ * member opens the same incident, keyed by the fleet; judged alone (the
+ * control), none does. */
+static void shared_series_judge_the_fleets_total(void **state)
+{
+    struct incident_params p;
+    struct seen s[3] = {{0}}, alone[3] = {{0}};
+    struct ruleset *rs = two_rules();
+    struct incidents *in[3], *solo[3];
+    const int a[] = {0};
+    struct post post;
+    (void)state;
+    params(&p);
+    p.spike.min_count = 40;
+    memset(&post, 0, sizeof post);
+    post.id = "1";
+    post.text = "t";
+    post.author.handle = "h";
+    for (int m = 0; m < 3; m++) {
+        in[m] = incidents_new("bank", &p, &cbs, &s[m]);
+        incidents_set_shared(in[m], 1);
+        incidents_set_rules(in[m], rs, 1000, 1000000);
+        solo[m] = incidents_new("bank", &p, &cbs, &alone[m]);
+        incidents_set_rules(solo[m], rs, 1000, 1000000);
+    }
+    for (uint64_t t = 1000; t < 1400; t++) {
+        struct second_totals tot = {0};
+        int rate = t < 1300 ? 1 : 3;            /* a member's posts a second: 10, then 30 a window */
+        for (int m = 0; m < 3; m++) {
+            for (int k = 0; k < rate; k++) {
+                incidents_match(in[m], a, 1, "qa", &post, t);
+                incidents_match(solo[m], a, 1, "qa", &post, t);
+            }
+            incidents_tick(solo[m], t, t * 1000);
+            incidents_take_counts(in[m], t + 1, add_total, &tot);      /* second t is over */
+        }
+        for (int m = 0; m < 3; m++) {
+            for (int i = 0; i < tot.len; i++) {
+                assert_int_equal(tot.s[i], t);
+                assert_int_equal(incidents_add_count(in[m], tot.series[i], tot.s[i], tot.n[i]), 0);
+            }
+            incidents_tick(in[m], t + 1, (t + 1) * 1000);
+        }
+    }
+    for (int m = 0; m < 3; m++) {
+        assert_int_equal(alone[m].n, 0);
+        assert_true(s[m].n >= 1);
+        assert_int_equal(s[m].act[0], INCIDENT_OPEN);
+        assert_true(!strncmp(s[m].key[0], "bank:rule:a:", 12));
+        assert_string_equal(s[m].key[0], s[0].key[0]);
+        assert_int_equal(incidents_add_count(in[m], "rule/gone", 1400, 1), -1);
+        incidents_free(in[m]);
+        incidents_free(solo[m]);
+    }
+    free_rules(rs);
+}
+
 static void pagerduty_document_shape(void **state)
 {
     struct incident inc;
@@ -300,6 +380,7 @@ int main(void)
         cmocka_unit_test(page_budget_suppresses_and_summarises),
         cmocka_unit_test(rules_gone_resolve_their_incident),
         cmocka_unit_test(states_saved_and_restored),
+        cmocka_unit_test(shared_series_judge_the_fleets_total),
         cmocka_unit_test(pagerduty_document_shape),
     };
     return cmocka_run_group_tests_name("incident", tests, NULL, NULL);
