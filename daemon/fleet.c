@@ -256,8 +256,9 @@ static void take_holders(struct fleet *f, const struct redis_reply *holders, con
                 gained(f, s, (size_t)i < redis_reply_count(prevs) ? redis_reply_str(redis_reply_at(prevs, i), NULL)
                                                                    : "");
         } else if (s->owned) {
+            const char *who = *h ? h : "nobody";
             log_msg(LOG_WARNING, "fleet %s: source %s stopped: its lease is held by %.*s", f->name, s->name,
-                    (int)strcspn(h, " "), *h ? h : "nobody");
+                    (int)strcspn(who, " "), who);
             source_off(f, s);
             f->st.lost++;
         }
@@ -270,6 +271,8 @@ static void on_reply(void *privdata, const struct redis_reply *reply)
     const struct redis_reply *m, *h, *p;
 
     f->inflight = 0;
+    if (f->left)
+        return;                         /* answered after the leave was sent: nothing runs here any more */
     if (!reply || redis_reply_type(reply) != RREPLY_ARRAY || redis_reply_count(reply) != 3 ||
         redis_reply_type(m = redis_reply_at(reply, 0)) != RREPLY_ARRAY ||
         redis_reply_type(h = redis_reply_at(reply, 1)) != RREPLY_ARRAY ||
@@ -287,7 +290,7 @@ static void on_reply(void *privdata, const struct redis_reply *reply)
         take_holders(f, h, p);
     /* The member list moved since the flags were computed: want again at
      * once, not a tick later (a leave or a join hands over in one round trip). */
-    if (!f->left && members_hash(f) != f->picked_from && redis_conn_ready(f->conn))
+    if (members_hash(f) != f->picked_from && redis_conn_ready(f->conn))
         send_tick(f, 0);
 }
 

@@ -47,8 +47,10 @@ static void add_count(void *ctx, const char *series, uint64_t s, uint32_t n)
     for (int i = 0; i < c->nsec; i++)
         if (c->sec[i].s == s)
             cs = &c->sec[i];
-    if (!cs && c->nsec == (int)ARRAY_LEN(c->sec))
-        return;                         /* seconds long gone (a stalled loop): not the fleet's now */
+    if (!cs && c->nsec == (int)ARRAY_LEN(c->sec)) {
+        c->r->st.publish_failed++;      /* seconds long gone (a stalled loop): not the fleet's now */
+        return;
+    }
     if (!cs) {
         cs = &c->sec[c->nsec++];
         cs->s = s;
