@@ -381,8 +381,6 @@ def test_surge_split_across_members_pages_once(workdir, redis_server, procs):
     surge = r"incident bank:rule:fleet-care:\d+: \[bank\] Surge"
     fl.members[judges[0]].wait_log(surge + r".*\n", timeout=60)
     print("the fleet's surge paged %.1f s after it began, by %s" % (time.time() - t0, judges[0]))
-    for e in fl.emus.values():
-        e.control(rate=0.5)
     time.sleep(3)
     for n in names:
         text = fl.members[n].text()
@@ -393,5 +391,22 @@ def test_surge_split_across_members_pages_once(workdir, redis_server, procs):
     opens = [r for r in recs if r["action"] == "open"]
     assert len(opens) == 1 and opens[0]["instance"] == judges[0], recs
     assert opens[0]["incident"]["key"].startswith("bank:rule:fleet-care:")
-    for n in names:
+
+    # the judge dies during the incident: the next one, with the same incident, sends the all-clear
+    fl.members[judges[0]].signal(signal.SIGKILL)
+    fl.members[judges[0]].wait()
+    rest = [n for n in names if n != judges[0]]
+    heir = pick(rest, ":judge")
+    fl.members[heir].wait_log(r"paging: this member judges the fleet's surges and pages for them now",
+                              timeout=LEASE_TTL + 5)
+    for e in fl.emus.values():
+        e.control(rate=0.5)
+
+    def resolved():
+        recs = [json.loads(x) for x in redis_server.client().lrange("mentiond:q:incidents:critical", 0, -1)]
+        return [r for r in recs if r["action"] == "resolve"]
+    done = wait_for(resolved, 90, interval=0.5, what="the incident resolved")
+    assert len(done) == 1 and done[0]["instance"] == heir
+    assert done[0]["incident"]["key"] == opens[0]["incident"]["key"]
+    for n in rest:
         assert fl.members[n].stop() == 0
