@@ -31,6 +31,7 @@ struct baselines {
     int loaded;                         /* the saved hash has answered */
     uint64_t loaded_ms, saved_ms;       /* monotonic */
     struct kvlist pending;              /* saved, for series not (yet) watched */
+    uint64_t rejected;                  /* saved fields that were not baselines */
 };
 
 /* "<mean> <variance> <seconds learnt> <window seconds>", as add_state
@@ -94,6 +95,7 @@ static void on_saved(void *ctx, int ok, const char *const *fields, const char *c
                         vals[i], b->pending.n >= BASELINE_MAX_SAVED ? "more fields than series can be tracked"
                         : "not \"mean variance seconds window\" of a series name");
             bad++;
+            b->rejected++;
             continue;
         }
         kvlist_add(&b->pending, fields[i], "%s", vals[i]);
@@ -165,6 +167,11 @@ struct baselines *baselines_new(struct event_base *base, struct store *store, st
         return NULL;
     }
     return b;
+}
+
+uint64_t baselines_rejected(const struct baselines *b)
+{
+    return b ? b->rejected : 0;
 }
 
 void baselines_free(struct baselines *b)

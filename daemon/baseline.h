@@ -19,6 +19,8 @@
 #ifndef MENTIOND_BASELINE_H
 #define MENTIOND_BASELINE_H
 
+#include <stdint.h>
+
 struct event_base;
 struct paging;
 struct store;
@@ -30,6 +32,9 @@ struct baselines *baselines_new(struct event_base *base, struct store *store, st
                                 const char *instance, long long save_interval_s);
 /* Now (a clean stop), if the saved hash was read at start. */
 void baselines_save(struct baselines *b);
+/* Saved fields refused at start (not a baseline, a name too long, more than
+ * can be tracked): each is logged (rate-limited) and counted here. */
+uint64_t baselines_rejected(const struct baselines *b);
 void baselines_free(struct baselines *b);
 
 #endif

@@ -124,6 +124,7 @@ static void running_view(void *ctx, struct running *r)
         .sink = d->sink,
         .pl = &d->pl,
         .paging = d->paging,
+        .baselines = d->baselines,
         .fleet = d->fleet,
         .rates = d->rates,
         .started_ms = d->started_ms,

@@ -20,22 +20,28 @@
 #define JUDGE ":judge"
 
 /* KEYS[1] members (name -> expiry, Redis ms), KEYS[2] held (source -> last
- * holder, "-" once released), KEYS[3..] the leases.  ARGV[1] member,
- * ARGV[2] token, ARGV[3] lease_ttl ms, ARGV[4] "run" or "leave", ARGV[5]
- * one flag per lease (w: take or renew, r: release if held), ARGV[6..]
- * the sources' names.  Answers {members, holders, previous holders of the
- * leases taken now}. */
+ * holder, "-" once released), KEYS[3] sources (member -> digest of its
+ * sources), KEYS[4..] the leases.  ARGV[1] member, ARGV[2] token, ARGV[3]
+ * lease_ttl ms, ARGV[4] "run" or "leave", ARGV[5] one flag per lease (w:
+ * take or renew, r: release if held), ARGV[6] the digest, ARGV[7..] the
+ * leases' names.  Answers {members, holders, previous holders of the
+ * leases taken now, the members' digests as name/digest pairs}. */
 static const char script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
     "local ttl = tonumber(ARGV[3])\n"
-    "if ARGV[4] == 'leave' then redis.call('ZREM', KEYS[1], ARGV[1])\n"
-    "else redis.call('ZADD', KEYS[1], now + ttl, ARGV[1]) end\n"
+    "if ARGV[4] == 'leave' then\n"
+    "  redis.call('ZREM', KEYS[1], ARGV[1]); redis.call('HDEL', KEYS[3], ARGV[1])\n"
+    "else\n"
+    "  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1]); redis.call('HSET', KEYS[3], ARGV[1], ARGV[6])\n"
+    "end\n"
+    "for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)) do redis.call('HDEL', KEYS[3], m) end\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
     "redis.call('PEXPIRE', KEYS[1], ttl * 3)\n"
+    "redis.call('PEXPIRE', KEYS[3], ttl * 3)\n"
     "local holders, prevs = {}, {}\n"
-    "for i = 3, #KEYS do\n"
-    "  local flag, src = string.sub(ARGV[5], i - 2, i - 2), ARGV[i + 3]\n"
+    "for i = 4, #KEYS do\n"
+    "  local flag, src = string.sub(ARGV[5], i - 3, i - 3), ARGV[i + 3]\n"
     "  local cur, prev = redis.call('GET', KEYS[i]), ''\n"
     "  if cur == ARGV[2] then\n"
     "    if flag == 'r' then\n"
@@ -49,8 +55,8 @@ static const char script[] =
     "  holders[#holders + 1] = cur or ''\n"
     "  prevs[#prevs + 1] = prev\n"
     "end\n"
-    "if #KEYS > 2 then redis.call('PEXPIRE', KEYS[2], " HELD_TTL_MS ") end\n"
-    "return {redis.call('ZRANGE', KEYS[1], 0, -1), holders, prevs}\n";
+    "redis.call('PEXPIRE', KEYS[2], " HELD_TTL_MS ")\n"
+    "return {redis.call('ZRANGE', KEYS[1], 0, -1), holders, prevs, redis.call('HGETALL', KEYS[3])}\n";
 
 struct fsource {
     char *name;                         /* the judge's: JUDGE (no source has a ':' in its name) */
@@ -65,7 +71,10 @@ struct fleet {
     struct event_base *base;
     struct redis_conn *conn;
     char *name, *member, *token;
-    char *members_key, *held_key, *lease_prefix;
+    char *members_key, *held_key, *sources_key, *lease_prefix;
+    char digest[20];                    /* of this member's sources: order-free */
+    int odd;                            /* members whose sources differ from this one's */
+    uint64_t odd_hash;                  /* which ones, so a change is logged once */
     uint64_t ttl_ms, tick_ms;
     fleet_run_fn run;
     void *ctx;
@@ -124,7 +133,7 @@ static void on_reply(void *privdata, const struct redis_reply *reply);
 
 static void send_tick(struct fleet *f, int leaving)
 {
-    int argc = 3 + 2 + f->nsrc + 5 + f->nsrc, k = 0;
+    int argc = 3 + 3 + f->nsrc + 6 + f->nsrc, k = 0;
     const char **argv = xcalloc((size_t)argc, sizeof *argv);
     char *flags = xcalloc((size_t)f->nsrc + 1, 1), nkeys[16], ttl[32];
 
@@ -139,13 +148,14 @@ static void send_tick(struct fleet *f, int leaving)
         }
         flags[i] = want ? 'w' : 'r';
     }
-    snprintf(nkeys, sizeof nkeys, "%d", 2 + f->nsrc);
+    snprintf(nkeys, sizeof nkeys, "%d", 3 + f->nsrc);
     snprintf(ttl, sizeof ttl, "%llu", (unsigned long long)f->ttl_ms);
     argv[k++] = "EVAL";
     argv[k++] = script;
     argv[k++] = nkeys;
     argv[k++] = f->members_key;
     argv[k++] = f->held_key;
+    argv[k++] = f->sources_key;
     for (int i = 0; i < f->nsrc; i++)
         argv[k++] = f->src[i].key;
     argv[k++] = f->member;
@@ -153,6 +163,7 @@ static void send_tick(struct fleet *f, int leaving)
     argv[k++] = ttl;
     argv[k++] = leaving ? "leave" : "run";
     argv[k++] = flags;
+    argv[k++] = f->digest;
     for (int i = 0; i < f->nsrc; i++)
         argv[k++] = f->src[i].name;
     f->sent_ms = now_mono_ms();
@@ -201,6 +212,7 @@ static int take_members(struct fleet *f, const struct redis_reply *arr)
     for (int i = 0; i < f->nmembers; i++)
         free(f->members[i]);
     if (n > FLEET_MAX_MEMBERS) {
+        f->st.members_rejected += n - FLEET_MAX_MEMBERS;
         log_limited(LOG_WARNING, "fleet %s: %zu members in %s; the first %d are considered", f->name, n,
                     f->members_key, FLEET_MAX_MEMBERS);
         n = FLEET_MAX_MEMBERS;
@@ -208,8 +220,13 @@ static int take_members(struct fleet *f, const struct redis_reply *arr)
     for (size_t i = 0; i < n; i++) {
         size_t len;
         const char *m = redis_reply_str(redis_reply_at(arr, i), &len);
-        if (len && len <= FLEET_MAX_NAME)
+        if (len && len <= FLEET_MAX_NAME) {
             f->members[k++] = xstrndup(m, len);
+        } else {
+            f->st.members_rejected++;
+            log_limited(LOG_WARNING, "fleet %s: a member name of %zu bytes in %s is ignored (1 to %d)", f->name,
+                        len, f->members_key, FLEET_MAX_NAME);
+        }
     }
     f->nmembers = k;
     return k;
@@ -265,18 +282,46 @@ static void take_holders(struct fleet *f, const struct redis_reply *holders, con
     }
 }
 
+/* Members configured with other sources than this one: a source only some
+ * of them have may be picked for a member that does not run it. */
+static void check_digests(struct fleet *f, const struct redis_reply *pairs)
+{
+    uint64_t h = 0;
+    int odd = 0;
+    char names[256] = "";
+
+    for (size_t i = 0; i + 1 < redis_reply_count(pairs) && i < 2 * FLEET_MAX_MEMBERS; i += 2) {
+        size_t len;
+        const char *m = redis_reply_str(redis_reply_at(pairs, i), &len);
+        if (strcmp(redis_reply_str(redis_reply_at(pairs, i + 1), NULL), f->digest) == 0)
+            continue;
+        odd++;
+        h = mix64(h ^ hash_bytes(m, len));
+        if (strlen(names) + len + 3 < sizeof names)
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", *names ? ", " : "", m);
+    }
+    if (h != f->odd_hash && odd)
+        log_msg(LOG_WARNING, "fleet %s: %d member%s (%s) run other [source] sections than this one: a source "
+                "not in every member's configuration may run nowhere", f->name, odd, odd == 1 ? "" : "s", names);
+    else if (h != f->odd_hash)
+        log_msg(LOG_NOTICE, "fleet %s: every member runs the same [source] sections again", f->name);
+    f->odd_hash = h;
+    f->odd = odd;
+}
+
 static void on_reply(void *privdata, const struct redis_reply *reply)
 {
     struct fleet *f = privdata;
-    const struct redis_reply *m, *h, *p;
+    const struct redis_reply *m, *h, *p, *d;
 
     f->inflight = 0;
     if (f->left)
         return;                         /* answered after the leave was sent: nothing runs here any more */
-    if (!reply || redis_reply_type(reply) != RREPLY_ARRAY || redis_reply_count(reply) != 3 ||
+    if (!reply || redis_reply_type(reply) != RREPLY_ARRAY || redis_reply_count(reply) != 4 ||
         redis_reply_type(m = redis_reply_at(reply, 0)) != RREPLY_ARRAY ||
         redis_reply_type(h = redis_reply_at(reply, 1)) != RREPLY_ARRAY ||
-        redis_reply_type(p = redis_reply_at(reply, 2)) != RREPLY_ARRAY) {
+        redis_reply_type(p = redis_reply_at(reply, 2)) != RREPLY_ARRAY ||
+        redis_reply_type(d = redis_reply_at(reply, 3)) != RREPLY_ARRAY) {
         f->st.ticks_failed++;
         if (reply)
             log_limited(LOG_WARNING, "fleet %s: the lease script was refused: %s", f->name,
@@ -284,6 +329,7 @@ static void on_reply(void *privdata, const struct redis_reply *reply)
         return;
     }
     take_members(f, m);
+    check_digests(f, d);
     if (!f->joined_ms)
         f->joined_ms = now_mono_ms();
     if (f->sent_gen == f->gen)          /* the sources the script saw */
@@ -313,6 +359,8 @@ struct fleet *fleet_new(struct event_base *base, struct redis_conn *conn, const 
     f->members_key = xstrdup(buf);
     snprintf(buf, sizeof buf, "%s:fleet:{%s}:held", prefix, fleet);
     f->held_key = xstrdup(buf);
+    snprintf(buf, sizeof buf, "%s:fleet:{%s}:sources", prefix, fleet);
+    f->sources_key = xstrdup(buf);
     snprintf(buf, sizeof buf, "%s:fleet:{%s}:lease:", prefix, fleet);
     f->lease_prefix = xstrdup(buf);
     f->ttl_ms = lease_ttl_ms;
@@ -332,9 +380,13 @@ void fleet_set_sources(struct fleet *f, const char *const *names, const int *res
 {
     struct fsource *next;
     char buf[600];
+    uint64_t dig = (uint64_t)n;
 
     if (!f)
         return;
+    for (int i = 0; i < n; i++)         /* order-free: the same sections in another order are the same */
+        dig += mix64(hash_bytes(names[i], strlen(names[i])));
+    snprintf(f->digest, sizeof f->digest, "%016llx", (unsigned long long)mix64(dig));
     next = xcalloc((size_t)n + 2, sizeof *next);
     for (int i = 0; i <= n; i++) {      /* the sources, then the judge */
         next[i].judge = i == n;
@@ -415,6 +467,7 @@ void fleet_free(struct fleet *f)
     free(f->token);
     free(f->members_key);
     free(f->held_key);
+    free(f->sources_key);
     free(f->lease_prefix);
     free(f);
 }
@@ -436,6 +489,11 @@ int fleet_owned(const struct fleet *f)
     for (int i = 0; f && i < f->nsrc; i++)
         n += f->src[i].owned && !f->src[i].judge;
     return n;
+}
+
+int fleet_odd_members(const struct fleet *f)
+{
+    return f ? f->odd : 0;
 }
 
 int fleet_sources(const struct fleet *f)

@@ -12,6 +12,8 @@
  *   - <prefix>:fleet:{<fleet>}:held remembers each source's last holder
  *     ("-" once released), so a gain tells a handover from a takeover of
  *     a dead member's source (a gap, which the source's resume fills).
+ * Each member also writes a digest of its sources' names to
+ * <prefix>:fleet:{<fleet>}:sources; one whose sources differ is logged.
  * One more lease, <prefix>:fleet:{<fleet>}:judge, names the member that
  * judges the fleet's surges and pages for them (fleet_rates.h); it moves
  * like a source's.
@@ -49,6 +51,7 @@ struct fleet_stats {
     uint64_t gaps_recovered;    /* taken from a member that died, by a source that resumes */
     uint64_t gaps_open;         /* the same by a source that cannot fill the gap */
     uint64_t ticks_failed;      /* scripts refused or unanswered */
+    uint64_t members_rejected;  /* names read that were too long, or past FLEET_MAX_MEMBERS */
 };
 
 /* run: start (on = 1) or stop (on = 0) the source called name here. */
@@ -76,6 +79,9 @@ const char *fleet_name(const struct fleet *f);
 int fleet_members(const struct fleet *f);     /* live, as Redis last said */
 int fleet_owned(const struct fleet *f);
 int fleet_sources(const struct fleet *f);
+/* Members whose [source] sections differ from this one's (by a digest of
+ * the names each writes to <prefix>:fleet:{<fleet>}:sources). */
+int fleet_odd_members(const struct fleet *f);
 const struct fleet_stats *fleet_stats(const struct fleet *f);
 
 #endif

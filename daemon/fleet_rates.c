@@ -92,6 +92,7 @@ static void on_second(void *ctx, int ok, const char *const *fields, const char *
     if (!ok)
         return;                         /* Redis away: this second is asked again */
     if (n > RATES_MAX_FIELDS) {
+        r->st.fields_rejected += (uint64_t)(n - RATES_MAX_FIELDS);
         log_limited(LOG_WARNING, "fleet rates: %s%llu has %d fields; the first %d are read", r->prefix,
                     (unsigned long long)r->next_s, n, RATES_MAX_FIELDS);
         n = RATES_MAX_FIELDS;
@@ -101,6 +102,7 @@ static void on_second(void *ctx, int ok, const char *const *fields, const char *
         if (parse_ll(vals[i], 0, UINT32_MAX, &v) != 0) {
             log_limited(LOG_WARNING, "fleet rates: %s%llu field %.100s = \"%.40s\" is not a count; ignored",
                         r->prefix, (unsigned long long)r->next_s, fields[i], vals[i]);
+            r->st.fields_rejected++;
             continue;
         }
         /* a series not watched here (another member's newer rules): skipped */

@@ -31,6 +31,7 @@ struct fleet_rates_stats {
     uint64_t seconds_read;      /* seconds of fleet totals judged */
     uint64_t seconds_missed;    /* skipped: Redis away longer than they are kept */
     uint64_t publish_failed;    /* seconds of counts not written (Redis away) */
+    uint64_t fields_rejected;   /* read: not a count, or past the cap */
 };
 
 /* NULL when its timer cannot be made. */

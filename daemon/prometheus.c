@@ -2,6 +2,7 @@
  * format (metrics.c serves it and writes the lines), read from the running
  * parts through running.h.  The README's metrics list names the same. */
 #include "prometheus.h"
+#include "baseline.h"
 #include "fleet.h"
 #include "fleet_rates.h"
 #include "impersonation.h"
@@ -76,6 +77,9 @@ static void render_fleet(const struct running *r, struct buf *o)
         return;
     metrics_family(o, "mentiond_fleet_members", "gauge", "Live members of the fleet, as Redis last said");
     metrics_sample(o, "mentiond_fleet_members", fleet_members(r->fleet), "fleet", fleet_name(r->fleet), NULL);
+    metrics_family(o, "mentiond_fleet_members_with_other_sources", "gauge",
+                   "Members whose [source] sections differ from this one's (a source some lack may run nowhere)");
+    metrics_sample(o, "mentiond_fleet_members_with_other_sources", fleet_odd_members(r->fleet), NULL);
     metrics_family(o, "mentiond_source_owned", "gauge", "1 while this member holds the source's lease and runs it");
     for (int i = 0; i < r->nsrc; i++) {
         const char *n = source_conf_of(r->src[i])->name;
@@ -103,6 +107,11 @@ static void render_fleet(const struct running *r, struct buf *o)
                    "result", "read", NULL);
     metrics_sample(o, "mentiond_fleet_rate_seconds_total", (double)fleet_rates_stats(r->rates)->seconds_missed,
                    "result", "missed", NULL);
+    metrics_family(o, "mentiond_fleet_records_rejected_total", "counter",
+                   "Read from the fleet's keys and refused: a member name over 200 bytes or past 256 members, "
+                   "a second's count that is not a number or past the cap");
+    metrics_sample(o, "mentiond_fleet_records_rejected_total",
+                   (double)(fs->members_rejected + fleet_rates_stats(r->rates)->fields_rejected), NULL);
     metrics_family(o, "mentiond_fleet_rate_publish_failed_total", "counter",
                    "Seconds of this member's surge counts not written to Redis (away)");
     metrics_sample(o, "mentiond_fleet_rate_publish_failed_total",
@@ -263,6 +272,9 @@ void prometheus_render(const struct running *r, struct buf *o)
                   "Alerts removed from a Redis queue by max_queue_length (least urgent first), by level", rs->trimmed);
     render_spool(o, sp);
     paging_metrics(r->paging, o);
+    metrics_family(o, "mentiond_spike_baselines_rejected_total", "counter",
+                   "Saved surge baselines refused at start: not a baseline, or more than can be tracked");
+    metrics_sample(o, "mentiond_spike_baselines_rejected_total", (double)baselines_rejected(r->baselines), NULL);
     metrics_family(o, "mentiond_viral_posts_total", "counter", "Alerted posts whose shares reached viral_shares");
     metrics_sample(o, "mentiond_viral_posts_total", (double)ps->viral, NULL);
     metrics_family(o, "mentiond_redis_state_changes_total", "counter", "Redis connection state changes");

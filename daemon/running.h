@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+struct baselines;
 struct config;
 struct fleet;
 struct fleet_rates;
@@ -30,6 +31,7 @@ struct running {
     const struct redis_sink *sink;
     const struct pipeline *pl;
     const struct paging *paging;
+    const struct baselines *baselines;
     const struct fleet *fleet;          /* NULL: not in a fleet */
     const struct fleet_rates *rates;    /* NULL: not in a fleet */
     uint64_t started_ms;                /* wall clock */

@@ -72,6 +72,7 @@ def alternatives(workdir, sock):
         ("daemon", "own_handles"): ("NordvikHelp, NordvikBank", {}),
         ("daemon", "impersonation_queue"): ("fraud", {}),
         ("daemon", "impersonation_allow"): ("NordvikCareers", {}),
+        ("daemon", "fleet"): ("bank", {}),
         ("priority", "reach_followers"): ("500, 5000", {}),
         ("priority", "pii_level"): ("critical", {}),
         ("priority", "account_pattern"): ("dddd-dddddd", {}),

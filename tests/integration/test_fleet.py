@@ -98,19 +98,21 @@ class Fleet:
             self.emus[name] = emu
         self.members = {}
 
-    def conf(self, name, redis_url):
+    def conf(self, name, redis_url, more=()):
         d = os.path.join(self.workdir, name)
         os.makedirs(d, exist_ok=True)
         srcs = "".join("[source \"%s\"]\ntype = x_v2\nurl = %s\ntoken_file = %s\nstall_timeout = 5\n"
-                       "backfill_minutes = 5\n\n" % (s, self.emus[s].url, self.token) for s in self.sources)
+                       "backfill_minutes = 5\n\n" % (s, self.emus[self.sources[0]].url if s in more else
+                                                       self.emus[s].url, self.token)
+                       for s in list(self.sources) + list(more))
         return d, ("[daemon]\nname = %s\nfleet = %s\nlease_ttl = %d\nrules = %s\nlexicons = %s\nlog_level = debug\n"
                    "status_interval = 1\nmetrics_listen = 127.0.0.1:0\nspool_dir = %s\nshutdown_timeout = 5\n"
                    "heartbeat_interval = 1\n\n[redis]\nurl = %s\n\n%s%s"
                    % (name, FLEET, LEASE_TTL, self.rules, LEXICONS, os.path.join(d, "spool"), redis_url, self.extra,
                       srcs))
 
-    def start(self, name, redis_url=None):
-        d, text = self.conf(name, redis_url or "unix://" + self.redis.sock)
+    def start(self, name, redis_url=None, more=()):
+        d, text = self.conf(name, redis_url or "unix://" + self.redis.sock, more)
         md = Mentiond(d, text)
         self.procs.append(md)
         self.members[name] = md
@@ -215,12 +217,20 @@ def test_fleet_shares_sources_and_hands_over(workdir, redis_server, procs):
         print("SIGTERM: %s handed to %s %.2f s after the signal" % (s, held[s], took[0] - t_term))
     assert fl.members["fleet-b"].wait() == 0
 
-    # a member rendezvous gives nothing to is a standby, ready, and moves nothing
-    sb = fl.start("care-9")
+    # a member rendezvous gives nothing to is a standby, ready, and moves nothing; this one has a
+    # seventh source the others lack, which rendezvous gives to fleet-c: it runs nowhere, and
+    # every member says whose sources differ
+    assert pick(names[2:] + ["care-9"], "x7") == "fleet-c"
+    sb = fl.start("care-9", more=["x7"])
     assert fl.settle(names[2:] + ["care-9"]) == held
     code, body = wait_for(lambda: (lambda r: r if "standby" in r[1] else None)(readyz(sb)), 5, what="standby")
-    assert (code, body) == (200, "ready: standby: none of the 6 sources of fleet bank runs here (3 members)\n")
+    assert (code, body) == (200, "ready: standby: none of the 7 sources of fleet bank runs here (3 members)\n")
+    fl.members["fleet-c"].wait_log(r"fleet bank: 1 member \(care-9\) run other \[source\] sections", timeout=5)
+    sb.wait_log(r"fleet bank: 2 members \((fleet-c, fleet-d|fleet-d, fleet-c)\) run other", timeout=5)
+    assert value(fl.members["fleet-d"].metrics(), "mentiond_fleet_members_with_other_sources") == 1
+    assert redis_server.client().get("mentiond:fleet:{bank}:lease:x7") is None
     assert sb.stop() == 0
+    fl.members["fleet-c"].wait_log(r"fleet bank: every member runs the same \[source\] sections again", timeout=5)
 
     # every post of every source, once: the gap of the kill came back by backfill
     wait_for(lambda: all(e.stats()["position"] == e.stats()["total"] for e in fl.emus.values()), 80,

@@ -438,8 +438,10 @@ def test_restart_keeps_the_surge_baseline(workdir, redis_server, procs):
     assert md.stop() == 0
 
     r.delete(key)                       # the control: without them, the warm-up holds
+    r.hset(key, field, "not a baseline")   # and a field that is not one: refused, counted
     md, got = start()
-    assert got.groups() == ("0", "0")
+    assert got.groups() == ("0", "1")
+    assert "mentiond_spike_baselines_rejected_total 1\n" in md.metrics()
     time.sleep(5)
     emu.control(rate=40)
     time.sleep(25)
