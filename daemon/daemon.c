@@ -204,6 +204,7 @@ static void start_sources(struct daemon *d, const struct config *cfg, struct sou
     d->src = next;
     d->nsrc = n;
 }
+
 static void rule_texts_free(struct rule_text *t, int n)
 {
     if (!t)

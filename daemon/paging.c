@@ -104,6 +104,14 @@ static void page(struct paging *pg, const struct incident *inc, enum incident_ac
     }
 }
 
+/* In a fleet, rate series are judged alike everywhere and reported by the
+ * judge; a viral post is seen by the member whose sources carry its shares
+ * (they are not counted across the fleet yet), so that member reports it. */
+static int reports_here(const struct paging *pg, const struct incident *inc)
+{
+    return !pg->shared || pg->judge || inc->kind == INCIDENT_VIRAL;
+}
+
 static void on_incident(void *ctx, const struct incident *inc, enum incident_action act, int paged)
 {
     struct paging *pg = ctx;
@@ -111,7 +119,7 @@ static void on_incident(void *ctx, const struct incident *inc, enum incident_act
     struct alert *a;
 
     oncall_text(text, sizeof text, pg->who, inc, act);
-    if (pg->shared && !pg->judge) {
+    if (!reports_here(pg, inc)) {
         pg->silent++;
         log_msg(LOG_INFO, "incident %s: %s (left to the fleet's judge)", inc->key, text);
         return;
@@ -164,6 +172,8 @@ static void resend_one(void *ctx, const struct incident *inc)
     char what[480];
     int rc;
 
+    if (!reports_here(pg, inc))
+        return;
     snprintf(what, sizeof what, "refresh %s", inc->key);
     rc = oncall_alertmanager(pg->jw, pg->who, inc, INCIDENT_OPEN, am_horizon(pg), &doc, &len);
     send_doc(pg, RECEIVER_ALERTMANAGER, rc, doc, len, what);
@@ -180,7 +190,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         incidents_tick(pg->inc, s, now_real_ms());
     /* Alertmanager forgets an alert at its endsAt: keep firing ones alive,
      * as Prometheus re-sends its firing alerts. */
-    if ((!pg->shared || pg->judge) && notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER) && s - pg->last_resend_s >= (uint64_t)pg->cfg->resend_interval) {
+    if (notifier_enabled(pg->nt, RECEIVER_ALERTMANAGER) && s - pg->last_resend_s >= (uint64_t)pg->cfg->resend_interval) {
         pg->last_resend_s = s;
         incidents_each_paged(pg->inc, resend_one, pg);
     }

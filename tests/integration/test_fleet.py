@@ -372,7 +372,7 @@ def test_surge_split_across_members_pages_once(workdir, redis_server, procs):
     incident and left it to the judge."""
     rule = RULES.replace('priority = normal\n', 'priority = normal\nspike = on\n')
     alerting = ("[alerting]\nspike_window = 10\nspike_baseline = 60\nspike_warmup = 10\nspike_resolve = 5\n"
-                "spike_min_count = 40\nspike_sensitivity = 3\ncooldown = 0\n\n")
+                "spike_min_count = 40\nspike_sensitivity = 3\ncooldown = 0\nviral_shares = 5\n\n")
     srcs = ["x1", "x2", "x4"]                   # one for each of the three names below
     fl = Fleet(workdir, redis_server, procs, per_source=500, rate=0.5, sources=srcs, rules=rule, extra=alerting,
                loop=True)
@@ -418,5 +418,28 @@ def test_surge_split_across_members_pages_once(workdir, redis_server, procs):
     done = wait_for(resolved, 90, interval=0.5, what="the incident resolved")
     assert len(done) == 1 and done[0]["instance"] == heir
     assert done[0]["incident"]["key"] == opens[0]["incident"]["key"]
+
+    # a viral post on a member that is not the judge: that member sees its shares, and reports it
+    other = [n for n in rest if n != heir][0]
+    src = [x for x, m in held.items() if m == other][0]
+    orig = posts(1, 1990000000000000000)[0]
+    oid = orig["data"]["id"]
+    shares = [{"data": {"id": str(1991000000000000000 + i), "text": "RT @cust0: " + orig["data"]["text"],
+                        "author_id": str(900000 + i), "lang": "en", "created_at": "2026-12-07T08:01:00.000Z",
+                        "conversation_id": str(1991000000000000000 + i),
+                        "edit_history_tweet_ids": [str(1991000000000000000 + i)],
+                        "referenced_tweets": [{"type": "retweeted", "id": oid}]},
+               "includes": {"users": [{"id": str(900000 + i), "username": "fan%d" % i, "name": "Fan",
+                                       "verified": False,
+                                       "public_metrics": {"followers_count": 3, "following_count": 1,
+                                                          "tweet_count": 1, "listed_count": 0}}],
+                            "tweets": [orig["data"]]}} for i in range(6)]
+    fl.emus[src].control(records=[orig] + shares, rate=5)
+
+    def viral():
+        recs = [json.loads(x) for x in redis_server.client().lrange("mentiond:q:incidents:critical", 0, -1)]
+        return [r for r in recs if r["type"] == "viral" and r["action"] == "open"]
+    got = wait_for(viral, 30, interval=0.5, what="the viral incident")
+    assert got[0]["instance"] == other and got[0]["incident"]["name"].endswith(oid[-6:]), got
     for n in rest:
         assert fl.members[n].stop() == 0
