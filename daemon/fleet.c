@@ -141,8 +141,9 @@ static void send_tick(struct fleet *f, int leaving)
     for (int i = 0; i < f->nsrc; i++) {
         int want = !leaving && picked_here(f, i);
         if (f->src[i].owned && !want) {
-            log_msg(LOG_NOTICE, "fleet %s: source %s %s; its lease is released", f->name, f->src[i].name,
-                    leaving ? "stopped (this member leaves)" : "moves to another member");
+            log_msg(LOG_NOTICE, "fleet %s: %s%s %s; its lease is released", f->name,
+                    f->src[i].judge ? "judging" : "source ", f->src[i].judge ? "" : f->src[i].name,
+                    leaving ? "stops (this member leaves)" : "moves to another member");
             source_off(f, &f->src[i]);
             f->st.released++;
         }
@@ -183,8 +184,9 @@ static void fence(struct fleet *f)
     for (int i = 0; i < f->nsrc; i++) {
         struct fsource *s = &f->src[i];
         if (s->owned && now + f->ttl_ms / 5 >= s->until_ms) {
-            log_msg(LOG_WARNING, "fleet %s: source %s stopped: its lease was not renewed for %llums (Redis %s); "
-                    "another member takes it after lease_ttl", f->name, s->name,
+            log_msg(LOG_WARNING, "fleet %s: %s%s stopped: its lease was not renewed for %llums (Redis %s); "
+                    "another member takes it after lease_ttl", f->name, s->judge ? "judging" : "source ",
+                    s->judge ? "" : s->name,
                     (unsigned long long)(now - (s->until_ms - f->ttl_ms)),
                     redis_conn_ready(f->conn) ? "not answering" : "away");
             source_off(f, s);
@@ -274,8 +276,8 @@ static void take_holders(struct fleet *f, const struct redis_reply *holders, con
                                                                    : "");
         } else if (s->owned) {
             const char *who = *h ? h : "nobody";
-            log_msg(LOG_WARNING, "fleet %s: source %s stopped: its lease is held by %.*s", f->name, s->name,
-                    (int)strcspn(who, " "), who);
+            log_msg(LOG_WARNING, "fleet %s: %s%s stopped: its lease is held by %.*s", f->name,
+                    s->judge ? "judging" : "source ", s->judge ? "" : s->name, (int)strcspn(who, " "), who);
             source_off(f, s);
             f->st.lost++;
         }
