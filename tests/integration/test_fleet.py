@@ -223,14 +223,15 @@ def test_fleet_shares_sources_and_hands_over(workdir, redis_server, procs):
     assert pick(names[2:] + ["care-9"], "x7") == "fleet-c"
     sb = fl.start("care-9", more=["x7"])
     assert fl.settle(names[2:] + ["care-9"]) == held
-    code, body = wait_for(lambda: (lambda r: r if "standby" in r[1] else None)(readyz(sb)), 5, what="standby")
+    code, body = wait_for(lambda: (lambda r: r if "standby" in r[1] else None)(readyz(sb)), 10, what="standby")
     assert (code, body) == (200, "ready: standby: none of the 7 sources of fleet bank runs here (3 members)\n")
-    fl.members["fleet-c"].wait_log(r"fleet bank: 1 member \(care-9\) run other \[source\] sections", timeout=5)
-    sb.wait_log(r"fleet bank: 2 members \((fleet-c, fleet-d|fleet-d, fleet-c)\) run other", timeout=5)
-    assert value(fl.members["fleet-d"].metrics(), "mentiond_fleet_members_with_other_sources") == 1
+    fl.members["fleet-c"].wait_log(r"fleet bank: 1 member \(care-9\) run other \[source\] sections", timeout=10)
+    sb.wait_log(r"fleet bank: 2 members \((fleet-c, fleet-d|fleet-d, fleet-c)\) run other", timeout=10)
+    wait_for(lambda: value(fl.members["fleet-d"].metrics(), "mentiond_fleet_members_with_other_sources") == 1, 10,
+             what="fleet-d counting care-9 as a member with other sources")
     assert redis_server.client().get("mentiond:fleet:{bank}:lease:x7") is None
     assert sb.stop() == 0
-    fl.members["fleet-c"].wait_log(r"fleet bank: every member runs the same \[source\] sections again", timeout=5)
+    fl.members["fleet-c"].wait_log(r"fleet bank: every member runs the same \[source\] sections again", timeout=10)
 
     # every post of every source, once: the gap of the kill came back by backfill
     wait_for(lambda: all(e.stats()["position"] == e.stats()["total"] for e in fl.emus.values()), 80,
