@@ -332,30 +332,22 @@ int store_hash_replace(struct store *st, const char *key, const char *const *fie
 int store_hash_add(struct store *st, const char *key, const char *const *fields, const long long *incr, int n,
                    long long ttl_s)
 {
-    const char **argv;
-    char ttl[24], (*num)[24];
+    char ttl[24], num[24];
     const char *multi[] = {"MULTI"}, *expire[] = {"EXPIRE", key, ttl}, *exec[] = {"EXEC"};
-    int rc = 0;
+    const char *argv[] = {"HINCRBY", key, NULL, num};
+    int rc;
 
     if (!store_ready(st) || n <= 0)
         return -1;
     snprintf(ttl, sizeof ttl, "%lld", ttl_s);
-    argv = xcalloc(4, sizeof *argv);
-    num = xcalloc((size_t)n, sizeof *num);
     rc = redis_conn_command(st->conn, on_exec, "MULTI (hash increments)", 1, multi, NULL);
-    for (int i = 0; i < n && rc == 0; i++) {
-        snprintf(num[i], sizeof num[i], "%lld", incr[i]);
-        argv[0] = "HINCRBY";
-        argv[1] = key;
+    for (int i = 0; i < n && rc == 0; i++) {       /* each command is formatted as it is sent */
         argv[2] = fields[i];
-        argv[3] = num[i];
+        snprintf(num, sizeof num, "%lld", incr[i]);
         rc = redis_conn_command(st->conn, NULL, NULL, 4, argv, NULL);
     }
-    rc = rc == 0 && redis_conn_command(st->conn, NULL, NULL, 3, expire, NULL) == 0 &&
-         redis_conn_command(st->conn, on_exec, "hash increments", 1, exec, NULL) == 0 ? 0 : -1;
-    free(argv);
-    free(num);
-    return rc;
+    return rc == 0 && redis_conn_command(st->conn, NULL, NULL, 3, expire, NULL) == 0 &&
+           redis_conn_command(st->conn, on_exec, "hash increments", 1, exec, NULL) == 0 ? 0 : -1;
 }
 
 void store_free(struct store *st)
