@@ -68,7 +68,6 @@ struct fsource {
 };
 
 struct fleet {
-    struct event_base *base;
     struct redis_conn *conn;
     char *name, *member, *token;
     char *members_key, *held_key, *sources_key, *lease_prefix;
@@ -93,17 +92,12 @@ struct fleet {
     struct fleet_stats st;
 };
 
-static uint64_t mix64(uint64_t x)
-{
-    return rendezvous_mix(x);
-}
-
 static uint64_t members_hash(const struct fleet *f)
 {
     uint64_t h = (uint64_t)f->nmembers;
 
     for (int i = 0; i < f->nmembers; i++)
-        h = mix64(h ^ hash_bytes(f->members[i], strlen(f->members[i])));
+        h = rendezvous_mix(h ^ hash_bytes(f->members[i], strlen(f->members[i])));
     return h;
 }
 
@@ -206,7 +200,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         send_tick(f, 0);
 }
 
-static int take_members(struct fleet *f, const struct redis_reply *arr)
+static void take_members(struct fleet *f, const struct redis_reply *arr)
 {
     size_t n = redis_reply_count(arr);
     int k = 0;
@@ -231,7 +225,6 @@ static int take_members(struct fleet *f, const struct redis_reply *arr)
         }
     }
     f->nmembers = k;
-    return k;
 }
 
 static void gained(struct fleet *f, struct fsource *s, const char *prev)
@@ -298,7 +291,7 @@ static void check_digests(struct fleet *f, const struct redis_reply *pairs)
         if (strcmp(redis_reply_str(redis_reply_at(pairs, i + 1), NULL), f->digest) == 0)
             continue;
         odd++;
-        h = mix64(h ^ hash_bytes(m, len));
+        h = rendezvous_mix(h ^ hash_bytes(m, len));
         if (strlen(names) + len + 3 < sizeof names)
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", *names ? ", " : "", m);
     }
@@ -350,12 +343,11 @@ struct fleet *fleet_new(struct event_base *base, struct redis_conn *conn, const 
     uint64_t tick = lease_ttl_ms / 20;
     struct timeval tv;
 
-    f->base = base;
     f->conn = conn;
     f->name = xstrdup(fleet);
     f->member = xstrdup(member);
     snprintf(buf, sizeof buf, "%s %016llx", member,
-             (unsigned long long)mix64(now_mono_us() ^ now_real_ms() ^ ((uint64_t)getpid() << 32)));
+             (unsigned long long)rendezvous_mix(now_mono_us() ^ now_real_ms() ^ ((uint64_t)getpid() << 32)));
     f->token = xstrdup(buf);
     snprintf(buf, sizeof buf, "%s:fleet:{%s}:members", prefix, fleet);
     f->members_key = xstrdup(buf);
@@ -387,8 +379,8 @@ void fleet_set_sources(struct fleet *f, const char *const *names, const int *res
     if (!f)
         return;
     for (int i = 0; i < n; i++)         /* order-free: the same sections in another order are the same */
-        dig += mix64(hash_bytes(names[i], strlen(names[i])));
-    snprintf(f->digest, sizeof f->digest, "%016llx", (unsigned long long)mix64(dig));
+        dig += rendezvous_mix(hash_bytes(names[i], strlen(names[i])));
+    snprintf(f->digest, sizeof f->digest, "%016llx", (unsigned long long)rendezvous_mix(dig));
     next = xcalloc((size_t)n + 2, sizeof *next);
     for (int i = 0; i <= n; i++) {      /* the sources, then the judge */
         next[i].judge = i == n;
