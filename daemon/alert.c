@@ -23,10 +23,22 @@ struct alert *alert_new(const char *id, const char *source, const char *author_i
     return a;
 }
 
+int alert_set_marks(struct alert *a, const char *mark, const char *fold)
+{
+    if ((mark && !(a->mark = xstrdup_try(mark))) || (fold && !(a->fold = xstrdup_try(fold)))) {
+        free(a->mark);
+        a->mark = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 void alert_free(struct alert *a)
 {
     if (!a)
         return;
+    free(a->mark);
+    free(a->fold);
     free(a->id);
     free(a->source);
     free(a->author_id);

@@ -32,6 +32,11 @@ struct alert {
     uint64_t received_us;       /* monotonic, for end-to-end latency */
     uint64_t seq;               /* order of arrival at the sink */
     uint64_t spool_seg;         /* spool segment holding it; 0: not on disk */
+    /* In a fleet ([daemon] fleet), the post's "<source type>:<post id>" and,
+     * for a retweet, its original's: the enqueue checks them against what
+     * the other members alerted (redis_sink.c).  NULL otherwise, and for
+     * alerts read back from the spool (which keeps neither). */
+    char *mark, *fold;
     struct alert *next;         /* for the sink's queues */
 };
 
@@ -39,6 +44,9 @@ struct alert {
  * without memory.  author_id may be NULL. */
 struct alert *alert_new(const char *id, const char *source, const char *author_id, const char *queue, int level,
                         int score, const char *json, size_t len);
+/* Set a's fleet marks (copies; either may be NULL).  0, or -1 without
+ * memory (a then has none). */
+int alert_set_marks(struct alert *a, const char *mark, const char *fold);
 void alert_free(struct alert *a);
 
 #endif

@@ -5,6 +5,7 @@
 #include "baseline.h"
 #include "fleet.h"
 #include "fleet_rates.h"
+#include "fleet_shares.h"
 #include "heartbeat.h"
 #include "http_client.h"
 #include "log.h"
@@ -97,6 +98,7 @@ struct daemon {
     struct baselines *baselines;        /* surge baselines kept in Redis across restarts */
     struct fleet *fleet;                /* [daemon] fleet: which sources run here; NULL: all */
     struct fleet_rates *rates;          /* a fleet's surge counts, judged once for the fleet */
+    struct fleet_shares *shares;        /* a fleet's share counts: retweets fold, viral posts once */
     uint64_t reloads[2][2];             /* [kind][applied] */
     int last_build_ok;                  /* of the last reload or Redis rules build */
     uint64_t last_build_ok_ms;          /* wall clock of the last applied one */
@@ -127,6 +129,7 @@ static void running_view(void *ctx, struct running *r)
         .baselines = d->baselines,
         .fleet = d->fleet,
         .rates = d->rates,
+        .shares = d->shares,
         .started_ms = d->started_ms,
         .stopping = d->stopping,
         .redis_rules = d->nextra,
@@ -156,6 +159,25 @@ static void fleet_run(void *ctx, const char *name, int on)
             else if (!d->stopping)
                 source_start(d->src[i]);
         }
+}
+
+/* The pipeline's shares go to the fleet's count; the fleet's answers come
+ * back to the pipeline. */
+static void share_to_fleet(void *ctx, const char *key, const struct post *share)
+{
+    fleet_shares_add(ctx, key, share);
+}
+
+static void fleet_alerted(void *ctx, const char *key, uint32_t shares)
+{
+    struct daemon *d = ctx;
+    pipeline_fleet_shares(&d->pl, key, shares);
+}
+
+static void fleet_viral(void *ctx, const char *key, const struct post *share, uint32_t shares)
+{
+    struct daemon *d = ctx;
+    pipeline_report_viral(&d->pl, key, share, shares);
 }
 
 /* The fleet learns the configuration's sources (each member has the same). */
@@ -355,6 +377,7 @@ static void apply_reload(struct daemon *d, struct build_job *j)
 
     log_set_level((int)cfg->log_level);
     pipeline_set_config(&d->pl, cfg);
+    fleet_shares_set_limits(d->shares, cfg->spread_window, cfg->viral_shares);
     start_sources(d, cfg, d->src, d->nsrc);
     config_free(d->cfg);
     d->cfg = cfg;
@@ -763,6 +786,7 @@ static void daemon_free(struct daemon *d)
     redis_sink_free(d->sink);
     baselines_free(d->baselines);
     fleet_rates_free(d->rates);
+    fleet_shares_free(d->shares);
     fleet_free(d->fleet);
     store_free(d->store);
     http_client_free(d->http);
@@ -915,8 +939,19 @@ int daemon_run(const char *config_path, int foreground)
             http_global_cleanup();
             return 3;
         }
+        struct fleet_shares_hooks sh = {.alerted = fleet_alerted, .viral = fleet_viral, .ctx = &d};
+        d.shares = fleet_shares_new(d.base, d.redis, d.cfg->key_prefix, d.cfg->fleet, &sh);
+        if (!d.shares) {
+            log_msg(LOG_ERR, "fleet %s: cannot make the share counts' timer", d.cfg->fleet);
+            daemon_free(&d);
+            http_global_cleanup();
+            return 3;
+        }
+        fleet_shares_set_limits(d.shares, d.cfg->spread_window, d.cfg->viral_shares);
+        pipeline_set_fleet(&d.pl, share_to_fleet, d.shares);
         log_msg(LOG_NOTICE, "fleet %s: member %s; each source runs where its lease is (lease_ttl %llds); "
-                "surges are judged on the fleet's total", d.cfg->fleet, d.cfg->name, d.cfg->lease_ttl);
+                "surges, shares and retweets are counted for the fleet", d.cfg->fleet, d.cfg->name,
+                d.cfg->lease_ttl);
     }
     redis_conn_start(d.redis);
     if (!d.cfg->nsources)

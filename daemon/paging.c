@@ -105,8 +105,8 @@ static void page(struct paging *pg, const struct incident *inc, enum incident_ac
 }
 
 /* In a fleet, rate series are judged alike everywhere and reported by the
- * judge; a viral post is seen by the member whose sources carry its shares
- * (they are not counted across the fleet yet), so that member reports it. */
+ * judge; a viral post is reported by the one member whose share count took
+ * the fleet's count past viral_shares (fleet_shares.c). */
 static int reports_here(const struct paging *pg, const struct incident *inc)
 {
     return !pg->shared || pg->judge || inc->kind == INCIDENT_VIRAL;

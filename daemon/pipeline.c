@@ -226,16 +226,38 @@ static int mask_post(struct pipeline *pl, struct post *p)
     return mask_fields(pl->cfg, p, &pl->masked);
 }
 
+/* The observer hears that the post key is viral; share is one of its
+ * shares: a retweet carries the original's text, a quote or reply only
+ * its own, masked here. */
+static void report_viral(struct pipeline *pl, const char *key, const struct post *share, uint32_t n)
+{
+    const char *text = share->is_retweet && share->referenced_text ? share->referenced_text : share->text;
+    int f = text ? pii_mask(text, strlen(text), &pl->cfg->accounts, &pl->masked.f[MASK_TEXT]) : 0;
+
+    pl->st.viral++;
+    if (f < 0)
+        return;
+    pl->obs.viral(pl->obs.ctx, key, share, f ? pl->masked.f[MASK_TEXT].data : text, n);
+}
+
+void pipeline_report_viral(struct pipeline *pl, const char *key, const struct post *share, uint32_t shares)
+{
+    if (pl->obs.viral && pl->cfg->viral_shares)
+        report_viral(pl, key, share, shares);
+}
+
 /* One more share of the post `key`.  Past viral_shares, an alerted post is
- * reported once to the observer (the window's flag), with its text: a
- * retweet carries the original's, a quote or reply only its own. */
+ * reported once to the observer (the window's flag).  In a fleet the
+ * fleet counts it, and says when it is viral. */
 static void count_share(struct pipeline *pl, struct post *p, const char *key, uint64_t now)
 {
     struct window_entry *sh = window_get(&pl->shares, key, now), *seen;
     uint32_t n = window_add(sh, NULL, now);
-    const char *text;
-    int f;
 
+    if (pl->fleet_share) {
+        pl->fleet_share(pl->fleet_ctx, key, p);
+        return;
+    }
     if (!pl->obs.viral || !pl->cfg->viral_shares || n < (uint64_t)pl->cfg->viral_shares ||
         (sh->flags & SHARES_VIRAL))
         return;
@@ -243,12 +265,23 @@ static void count_share(struct pipeline *pl, struct post *p, const char *key, ui
     if (!seen || !(seen->flags & SEEN_ALERTED))
         return;                 /* only what matched a rule is ours to page on */
     sh->flags |= SHARES_VIRAL;
-    pl->st.viral++;
-    text = p->is_retweet && p->referenced_text ? p->referenced_text : p->text;
-    f = text ? pii_mask(text, strlen(text), &pl->cfg->accounts, &pl->masked.f[MASK_TEXT]) : 0;
-    if (f < 0)
-        return;
-    pl->obs.viral(pl->obs.ctx, key, p, f ? pl->masked.f[MASK_TEXT].data : text, n);
+    report_viral(pl, key, p, n);
+}
+
+void pipeline_set_fleet(struct pipeline *pl, pipeline_share_fn fn, void *ctx)
+{
+    pl->fleet_share = fn;
+    pl->fleet_ctx = ctx;
+}
+
+void pipeline_fleet_shares(struct pipeline *pl, const char *key, uint32_t shares)
+{
+    uint64_t now = now_mono_ms();
+    struct window_entry *sh = window_get(&pl->shares, key, now);
+
+    window_get(&pl->seen, key, now)->flags |= SEEN_ALERTED;
+    if (shares > sh->count)             /* the fleet's count includes this member's */
+        sh->count = shares;
 }
 
 /* A deletion notice.  Posts this process saw and did not alert need
@@ -710,6 +743,9 @@ static void post_run(struct pipeline *pl, struct post *p, const struct pl_post *
                     p->source_name, p->id);
         return;
     }
+    if (pl->fleet_share && alert_set_marks(a, key, p->is_retweet && p->referenced_id ? orig : NULL) != 0)
+        log_limited(LOG_WARNING, "source %s: post %s: no memory for its fleet marks; the other members' "
+                    "alerts of it are not checked", p->source_name, p->id);
     seen->flags |= SEEN_ALERTED;
     if (p->is_retweet && p->referenced_id)
         window_get(&pl->seen, orig, now)->flags |= SEEN_ALERTED;

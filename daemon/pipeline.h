@@ -44,6 +44,11 @@ struct pipeline_observer {
     void *ctx;
 };
 
+/* In a fleet, every share (retweet, quote, reply) of a post goes to the
+ * fleet's count (fleet_shares.h) instead of the local viral check: key is
+ * the shared post's "<source type>:<post id>", share the post sharing it. */
+typedef void (*pipeline_share_fn)(void *ctx, const char *key, const struct post *share);
+
 /* Masked copies of a post's fields (pii.h): its text and author's name,
  * and the referenced post's. */
 enum { MASK_TEXT, MASK_NAME, MASK_REF_TEXT, MASK_REF_NAME, MASK_FIELDS };
@@ -108,6 +113,8 @@ struct pipeline {
     struct pipeline_stats st;
     uint64_t *rule_matches;     /* per rule of rs */
     struct pipeline_observer obs;
+    pipeline_share_fn fleet_share;      /* NULL: not in a fleet */
+    void *fleet_ctx;
     struct workers *workers;    /* NULL: everything on the calling thread */
     struct pl_worker *wk;       /* per worker thread: matching scratch */
     struct pl_job *jobs;        /* as many as the ring holds */
@@ -122,6 +129,17 @@ void pipeline_set_rules(struct pipeline *pl, const struct ruleset *rs);
 void pipeline_set_config(struct pipeline *pl, const struct config *cfg);
 void pipeline_set_observer(struct pipeline *pl, const struct pipeline_observer *o);
 void pipeline_post(struct pipeline *pl, struct post *p);
+/* A fleet's member: shares go to fn (the fleet counts them, and says which
+ * posts are viral: pipeline_report_viral), and alerts carry fleet marks
+ * (alert.h).  fn NULL: on its own again. */
+void pipeline_set_fleet(struct pipeline *pl, pipeline_share_fn fn, void *ctx);
+/* The fleet says the post key (see pipeline_share_fn) was alerted by some
+ * member and has `shares` within spread_window: its retweets fold here
+ * too, and alerts about it are scored with the fleet's count. */
+void pipeline_fleet_shares(struct pipeline *pl, const char *key, uint32_t shares);
+/* The fleet's shares of the post key reached viral_shares; share is one of
+ * them (its text masked here before the observer sees it). */
+void pipeline_report_viral(struct pipeline *pl, const char *key, const struct post *share, uint32_t shares);
 /* Start n decode-and-match threads (before any feed_init).  0, or -1. */
 int pipeline_start_workers(struct pipeline *pl, int n);
 int pipeline_worker_count(const struct pipeline *pl);

@@ -5,6 +5,7 @@
 #include "baseline.h"
 #include "fleet.h"
 #include "fleet_rates.h"
+#include "fleet_shares.h"
 #include "impersonation.h"
 #include "level.h"
 #include "metrics.h"
@@ -68,6 +69,34 @@ static void render_sources(const struct running *r, struct buf *o)
     }
 }
 
+/* A fleet's share counts, and the alerts its marks kept out. */
+static void render_fleet_shares(const struct running *r, struct buf *o)
+{
+    const struct fleet_shares_stats *ss = fleet_shares_stats(r->shares);
+    const struct redis_stats *rs = redis_sink_stats(r->sink);
+
+    metrics_family(o, "mentiond_fleet_shares_total", "counter",
+                   "Shares (retweets, quotes, replies) read here and sent to the fleet's counts: of posts some "
+                   "member alerted, of others (not kept), or dropped (over 2048 posts a second, or Redis went "
+                   "before it answered)");
+    metrics_sample(o, "mentiond_fleet_shares_total", (double)ss->of_alerted, "result", "alerted", NULL);
+    metrics_sample(o, "mentiond_fleet_shares_total", (double)(ss->sent - ss->of_alerted), "result", "other", NULL);
+    metrics_sample(o, "mentiond_fleet_shares_total", (double)ss->dropped, "result", "dropped", NULL);
+    metrics_family(o, "mentiond_fleet_share_batches_failed_total", "counter",
+                   "Seconds of share counts Redis refused or did not answer");
+    metrics_sample(o, "mentiond_fleet_share_batches_failed_total", (double)ss->batches_failed, NULL);
+    metrics_family(o, "mentiond_fleet_viral_total", "counter",
+                   "Posts whose shares this member's count took to viral_shares (it reports them)");
+    metrics_sample(o, "mentiond_fleet_viral_total", (double)ss->viral, NULL);
+    metrics_family(o, "mentiond_fleet_alerts_not_pushed_total", "counter",
+                   "Alerts the fleet's marks kept out of the queues: retweets of a post a member alerted "
+                   "(folded), posts another member alerted from another source (duplicate)");
+    metrics_sample(o, "mentiond_fleet_alerts_not_pushed_total", (double)rs->fleet_marked[0], "reason", "folded",
+                   NULL);
+    metrics_sample(o, "mentiond_fleet_alerts_not_pushed_total", (double)rs->fleet_marked[1], "reason",
+                   "duplicate", NULL);
+}
+
 /* Only in a fleet: who runs what, and how leases moved. */
 static void render_fleet(const struct running *r, struct buf *o)
 {
@@ -116,6 +145,7 @@ static void render_fleet(const struct running *r, struct buf *o)
                    "Seconds of this member's surge counts not written to Redis (away)");
     metrics_sample(o, "mentiond_fleet_rate_publish_failed_total",
                    (double)fleet_rates_stats(r->rates)->publish_failed, NULL);
+    render_fleet_shares(r, o);
 }
 
 /* One family with a sample per priority level. */

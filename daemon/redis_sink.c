@@ -17,7 +17,8 @@
  * holds the key the alert went to, so a deletion can follow it there.
  *   KEYS: 1 seen key, 2 destination (this level's list or stream; "" for a
  *         deletion), 3 author history ("" for none), 4-7 the queue's keys
- *         from critical to low (for the cap)
+ *         from critical to low (for the cap), 8 the post's fleet mark, 9 the
+ *         retweeted post's ("" for none: not in a fleet, not a retweet)
  *   ARGV: 1 alert JSON, 2 alert id, 3 dedup TTL, 4 max queue length,
  *         5 history length, 6 history TTL, 7 "deleted" for a deletion
  *         record, 8 "1" if this process alerted the deleted post,
@@ -29,7 +30,14 @@
  * Returns {pushed (1/0), trimmed critical, high, normal, low}.  pushed is 0
  * for a duplicate or, for a deletion, if the post was never alerted: then
  * nothing is written unless the alert may still be on its way, whose push
- * the "!" mark then stops. */
+ * the "!" mark then stops.
+ * A fleet's marks ("<prefix>:fleet:{<fleet>}:post:<source type>:<post id>",
+ * dedup TTL) say which posts some member alerted, whichever source it read
+ * them from: the value is the alert's id, or "~<id>" for the original of
+ * a retweet that was alerted.  A retweet whose original is marked is
+ * folded into it: {2}, nothing written (its share is counted by
+ * fleet_shares.c).  A post marked by another alert (another source of the
+ * same type, on another member) is a duplicate: {3}. */
 static const char enqueue_lua[] =
     "local stream = ARGV[9] == 'stream'\n"
     "local function add(key, as_stream)\n"
@@ -54,8 +62,18 @@ static const char enqueue_lua[] =
     "  redis.call('SET', KEYS[1], '!' .. q, 'KEEPTTL')\n"
     "  return {1}\n"
     "end\n"
+    "if KEYS[9] ~= '' then\n"
+    "  local o = redis.call('GET', KEYS[9])\n"
+    "  if o and o ~= '~' .. ARGV[2] then return {2} end\n"
+    "end\n"
+    "if KEYS[8] ~= '' then\n"
+    "  local m = redis.call('GET', KEYS[8])\n"
+    "  if m and m ~= ARGV[2] and string.sub(m, 1, 1) ~= '~' then return {3} end\n"
+    "end\n"
     "if not redis.call('SET', KEYS[1], KEYS[2], 'NX', 'EX', ARGV[3]) then return {0} end\n"
     "add(KEYS[2], stream)\n"
+    "if KEYS[8] ~= '' then redis.call('SET', KEYS[8], ARGV[2], 'EX', ARGV[3]) end\n"
+    "if KEYS[9] ~= '' then redis.call('SET', KEYS[9], '~' .. ARGV[2], 'NX', 'EX', ARGV[3]) end\n"
     "local out, lens, total = {1, 0, 0, 0, 0}, {}, 0\n"
     "for i = 4, 7 do\n"
     "  lens[i] = redis.call(stream and 'XLEN' or 'LLEN', KEYS[i])\n"
@@ -110,6 +128,7 @@ struct redis_sink {
     long long max_queue_length;
     long long author_history, author_ttl, dedup_ttl;
     char sha[48];                       /* of enqueue_lua, from SCRIPT LOAD */
+    char *marks;                        /* "<prefix>:fleet:{<fleet>}:post:"; NULL: not in a fleet */
 
     enum redis_state state;
     int closing;                        /* shutdown: no reconnect */
@@ -424,6 +443,12 @@ static void count_pushed(struct redis_sink *r, const struct alert *a, const stru
         r->st.duplicates++;     /* already in Redis: a resend, or another instance */
         return;
     }
+    if (pushed == 2 || pushed == 3) {   /* the fleet's marks (see enqueue_lua) */
+        r->st.fleet_marked[pushed - 2]++;
+        log_msg(LOG_DEBUG, "redis: %s not pushed: %s", a->id,
+                pushed == 2 ? "a retweet of a post the fleet alerted" : "another member alerted the post");
+        return;
+    }
     r->st.enqueued[a->level]++;
     count_queue(r, a);
     count_latency(r, a);
@@ -481,10 +506,17 @@ static void on_pushed(void *privdata, const struct redis_reply *reply)
     sink_flush(r);
 }
 
+/* A fleet mark's key, or "" (not in a fleet, no mark, or too long). */
+static void mark_key(const struct redis_sink *r, const char *mark, char *out, size_t len)
+{
+    if (!r->marks || !mark || (size_t)snprintf(out, len, "%s%s", r->marks, mark) >= len)
+        out[0] = '\0';
+}
+
 /* EVALSHA of the enqueue script for a.  0, or -1 if it could not be sent. */
 static int send_alert(struct redis_sink *r, struct alert *a)
 {
-    char keys[LEVEL_COUNT][KEY_MAX], seen[KEY_MAX], author[KEY_MAX];
+    char keys[LEVEL_COUNT][KEY_MAX], seen[KEY_MAX], author[KEY_MAX], mark[KEY_MAX], fold[KEY_MAX];
     char ttl[24], cap[24], hist[24], hist_ttl[24];
     const char *argv[20 + CONFIG_MAX_GROUPS];
     size_t lens[20 + CONFIG_MAX_GROUPS];
@@ -501,6 +533,8 @@ static int send_alert(struct redis_sink *r, struct alert *a)
         snprintf(author, sizeof author, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
     else
         author[0] = '\0';
+    mark_key(r, del ? NULL : a->mark, mark, sizeof mark);
+    mark_key(r, del ? NULL : a->fold, fold, sizeof fold);
     snprintf(ttl, sizeof ttl, "%lld", r->dedup_ttl);
     snprintf(cap, sizeof cap, "%lld", r->max_queue_length);
     snprintf(hist, sizeof hist, "%lld", r->author_history);
@@ -509,12 +543,14 @@ static int send_alert(struct redis_sink *r, struct alert *a)
 #define ARGS(s_) ARG((s_), strlen(s_))
     ARGS("EVALSHA");
     ARGS(r->sha);
-    ARGS("7");
+    ARGS("9");
     ARGS(seen);
     ARGS(keys[a->level]);               /* "" for a deletion: it follows its alert */
     ARGS(author);
     for (int l = 0; l < LEVEL_COUNT; l++)
         ARGS(keys[l]);
+    ARGS(mark);
+    ARGS(fold);
     ARG(a->json, a->len);
     ARGS(a->id);
     ARGS(ttl);
@@ -597,6 +633,11 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
     r->author_history = cfg->author_history;
     r->dedup_ttl = cfg->dedup_ttl;
     r->author_ttl = cfg->author_history_ttl;
+    if (cfg->fleet[0]) {
+        size_t n = strlen(cfg->key_prefix) + strlen(cfg->fleet) + 32;
+        r->marks = xmalloc(n);
+        snprintf(r->marks, n, "%s:fleet:{%s}:post:", cfg->key_prefix, cfg->fleet);
+    }
     r->pause_timer = evtimer_new(base, on_unpause, r);
     if (spool && cfg->spool_fsync == SPOOL_FSYNC_SECOND) {
         struct timeval sec = {1, 0};
@@ -790,5 +831,6 @@ void redis_sink_free(struct redis_sink *r)
         free(r->queues[i]);
     free(r->queues);
     free(r->prefix);
+    free(r->marks);
     free(r);
 }

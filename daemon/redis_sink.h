@@ -55,6 +55,8 @@ struct redis_stats {
     uint64_t withdrawn;                 /* alerts deleted before they left: never sent */
     uint64_t deletions_pushed;          /* "deleted" records after a sent alert */
     uint64_t duplicates;                /* already in Redis (seen key set): not pushed */
+    uint64_t fleet_marked[2];           /* not pushed by a fleet's marks: folded retweets,
+                                         * posts another member alerted */
     uint64_t errors;                    /* error replies */
     uint64_t connects;
     uint64_t went_up, went_down;        /* state changes */

@@ -15,6 +15,7 @@ struct baselines;
 struct config;
 struct fleet;
 struct fleet_rates;
+struct fleet_shares;
 struct paging;
 struct pipeline;
 struct redis_sink;
@@ -34,6 +35,7 @@ struct running {
     const struct baselines *baselines;
     const struct fleet *fleet;          /* NULL: not in a fleet */
     const struct fleet_rates *rates;    /* NULL: not in a fleet */
+    const struct fleet_shares *shares;  /* NULL: not in a fleet */
     uint64_t started_ms;                /* wall clock */
     int stopping;                       /* a signal asked it to stop */
     int redis_rules;                    /* rules from the Redis hash in rs */

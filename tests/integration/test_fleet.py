@@ -444,3 +444,79 @@ def test_surge_split_across_members_pages_once(workdir, redis_server, procs):
     assert got[0]["instance"] == other and got[0]["incident"]["name"].endswith(oid[-6:]), got
     for n in rest:
         assert fl.members[n].stop() == 0
+
+
+def retweets(orig, n, base):
+    """n retweets of orig in X v2 stream shape (the original in includes.tweets)."""
+    oid = orig["data"]["id"]
+    return [{"data": {"id": str(base + i), "text": "RT @cust0: " + orig["data"]["text"],
+                      "author_id": str(900000 + base % 1000 + i), "lang": "en",
+                      "created_at": "2026-12-07T08:01:00.000Z", "conversation_id": str(base + i),
+                      "edit_history_tweet_ids": [str(base + i)],
+                      "referenced_tweets": [{"type": "retweeted", "id": oid}]},
+             "includes": {"users": [{"id": str(900000 + base % 1000 + i), "username": "fan%d" % i, "name": "Fan",
+                                     "verified": False,
+                                     "public_metrics": {"followers_count": 3, "following_count": 1,
+                                                        "tweet_count": 1, "listed_count": 0}}],
+                          "tweets": [orig["data"]]}} for i in range(n)]
+
+
+def test_shares_fold_and_go_viral_across_members(workdir, redis_server, procs):
+    """Two members, one source each.  A post alerted by one member, then
+    retweeted on both members' sources: no retweet alerts anywhere (the
+    other member's fold through the fleet's mark), and the shares, three on
+    each member with viral_shares 5, make one viral incident for the fleet,
+    which neither member alone would see.  The same post read by both
+    members' sources is alerted once."""
+    names = ["fleet-a", "fleet-b"]
+    srcs = [next(s for s in SOURCES if pick(names, s) == n) for n in names]
+    alerting = "[alerting]\nviral_shares = 5\nviral_window = 60\ncooldown = 0\n\n"
+    fl = Fleet(workdir, redis_server, procs, per_source=1, rate=1, sources=srcs, extra=alerting)
+    for n in names:
+        fl.start(n)
+    held = fl.settle(names)
+    src_a, src_b = [s for s in srcs if held[s] == "fleet-a"][0], [s for s in srcs if held[s] == "fleet-b"][0]
+    r = redis_server.client()
+
+    def care_ids():
+        return [a["id"] for k, v in redis_server.alerts().items() if ":incidents:" not in k for a in v]
+    wait_for(lambda: len(care_ids()) == 2, 20, what="the first two posts alerted")
+
+    orig = posts(1, 1992000000000000000)[0]
+    oid = orig["data"]["id"]
+    fl.emus[src_a].control(records=[orig], rate=5)
+    wait_for(lambda: "%s:%s" % (src_a, oid) in care_ids(), 20, what="the original alerted by fleet-a")
+    assert r.get("mentiond:fleet:{%s}:post:x_v2:%s" % (FLEET, oid)) == ("%s:%s" % (src_a, oid)).encode()
+
+    fl.emus[src_a].control(records=retweets(orig, 3, 1993000000000000000), rate=5)
+    fl.emus[src_b].control(records=retweets(orig, 3, 1994000000000000000), rate=5)
+
+    def viral():
+        recs = [json.loads(x) for x in r.lrange("mentiond:q:incidents:critical", 0, -1)]
+        return [x for x in recs if x["type"] == "viral" and x["action"] == "open"]
+    got = wait_for(viral, 30, interval=0.5, what="the fleet's viral incident")
+    assert got[0]["incident"]["name"].endswith(oid[-6:]), got
+    assert int(r.get("mentiond:fleet:{%s}:shares:x_v2:%s" % (FLEET, oid))) == 6
+    folded = wait_for(lambda: value(fl.members["fleet-b"].metrics(), "mentiond_fleet_alerts_not_pushed_total",
+                                    reason="folded"), 10, what="fleet-b's retweet folded at the enqueue")
+    print("fleet-b: %d retweet(s) folded by the fleet's mark, the rest at home" % folded)
+    shared = sum(value(fl.members[n].metrics(), "mentiond_fleet_shares_total", result="alerted") for n in names)
+    assert shared == 6
+    assert sum(value(fl.members[n].metrics(), "mentiond_fleet_viral_total") for n in names) == 1
+
+    # the same post on both members' sources: fleet-b's copy is a duplicate of fleet-a's alert
+    both = posts(1, 1995000000000000000)[0]
+    fl.emus[src_a].control(records=[both], rate=5)
+    wait_for(lambda: "%s:%s" % (src_a, both["data"]["id"]) in care_ids(), 20, what="the shared post alerted")
+    fl.emus[src_b].control(records=[both], rate=5)
+    wait_for(lambda: value(fl.members["fleet-b"].metrics(), "mentiond_fleet_alerts_not_pushed_total",
+                           reason="duplicate") == 1, 20, what="fleet-b's copy refused as a duplicate")
+    time.sleep(1)
+    ids = care_ids()
+    assert not [i for i in ids if i.split(":", 1)[1].startswith(("1993", "1994"))], ids
+    assert sorted(i.split(":", 1)[1] for i in ids if i.split(":", 1)[1] in (oid, both["data"]["id"])) == sorted(
+        [both["data"]["id"], oid]), ids
+    recs = [json.loads(x) for x in r.lrange("mentiond:q:incidents:critical", 0, -1)]
+    assert len([x for x in recs if x["type"] == "viral" and x["action"] == "open"]) == 1
+    for n in names:
+        assert fl.members[n].stop() == 0

@@ -238,12 +238,130 @@ static void pipeline_stages(void **state)
     rules_free(rs);
 }
 
+/* A fleet's member: alerts carry the fleet's marks, shares go to the fleet
+ * and not to the local viral check, and what the fleet says was alerted
+ * folds here and scores with the fleet's count. */
+struct fleet_seen {
+    int alerts, shares, viral;
+    char mark[8][64], fold[8][64], share_key[16][64], viral_text[128], json[4096];
+    uint32_t viral_n;
+};
+
+static void fleet_sink(void *ctx, struct alert *a)
+{
+    struct fleet_seen *f = ctx;
+    if (f->alerts < 8) {
+        str_copy(f->mark[f->alerts], a->mark ? a->mark : "-", sizeof f->mark[0]);
+        str_copy(f->fold[f->alerts], a->fold ? a->fold : "-", sizeof f->fold[0]);
+    }
+    str_copy(f->json, a->json, sizeof f->json);
+    f->alerts++;
+    alert_free(a);
+}
+
+static void fleet_share(void *ctx, const char *key, const struct post *share)
+{
+    struct fleet_seen *f = ctx;
+    (void)share;
+    if (f->shares < 16)
+        str_copy(f->share_key[f->shares], key, sizeof f->share_key[0]);
+    f->shares++;
+}
+
+static void fleet_viral(void *ctx, const char *key, const struct post *share, const char *text, uint32_t n)
+{
+    struct fleet_seen *f = ctx;
+    (void)key;
+    (void)share;
+    f->viral++;
+    f->viral_n = n;
+    str_copy(f->viral_text, text, sizeof f->viral_text);
+}
+
+static void fleet_member_stages(void **state)
+{
+    struct ruleset *rs = load();
+    struct config *cfg = config_defaults_new();
+    struct pipeline pl;
+    struct fleet_seen f = {0};
+    struct pipeline_observer obs = {.viral = fleet_viral, .ctx = &f};
+    struct post p;
+    (void)state;
+
+    cfg->viral_shares = 2;
+    pipeline_init(&pl, cfg, rs, fleet_sink, &f);
+    pipeline_set_observer(&pl, &obs);
+    pipeline_set_fleet(&pl, fleet_share, &f);
+
+    post_of(&p, "100", "jane", "nordvik charged my card twice");
+    pipeline_post(&pl, &p);
+    assert_int_equal(f.alerts, 1);
+    assert_string_equal(f.mark[0], "x_v2:100");
+    assert_string_equal(f.fold[0], "-");
+    /* its retweets fold here, and each is a share for the fleet; past
+     * viral_shares locally, the fleet decides, not this member */
+    for (int i = 0; i < 3; i++) {
+        post_of(&p, i == 0 ? "101" : i == 1 ? "102" : "103", "bob", "RT @jane: nordvik charged my card twice");
+        p.is_retweet = 1;
+        p.referenced_id = "100";
+        pipeline_post(&pl, &p);
+    }
+    assert_int_equal(f.alerts, 1);
+    assert_int_equal(pl.st.shares_folded, 3);
+    assert_int_equal(f.shares, 3);
+    assert_string_equal(f.share_key[2], "x_v2:100");
+    assert_int_equal(f.viral, 0);
+
+    /* a retweet of a post this member never saw alerts, marked with both */
+    post_of(&p, "301", "amy", "RT @cy: nordvik app is down");
+    p.is_retweet = 1;
+    p.referenced_id = "300";
+    p.referenced_text = "nordvik app is down";
+    pipeline_post(&pl, &p);
+    assert_int_equal(f.alerts, 2);
+    assert_string_equal(f.mark[1], "x_v2:301");
+    assert_string_equal(f.fold[1], "x_v2:300");
+    assert_string_equal(f.share_key[3], "x_v2:300");
+
+    /* another member alerted 500 and the fleet counts 42 shares: its
+     * retweets fold here, and a quote of it scores with the fleet's count */
+    pipeline_fleet_shares(&pl, "x_v2:500", 42);
+    post_of(&p, "501", "bob", "RT @dee: nordvik lost my transfer");
+    p.is_retweet = 1;
+    p.referenced_id = "500";
+    pipeline_post(&pl, &p);
+    assert_int_equal(f.alerts, 2);
+    assert_int_equal(pl.st.shares_folded, 4);
+    post_of(&p, "502", "eve", "same here, nordvik lost mine too");
+    p.is_quote = 1;
+    p.referenced_id = "500";
+    pipeline_post(&pl, &p);
+    assert_int_equal(f.alerts, 3);
+    assert_string_equal(f.fold[2], "-");            /* a quote is its own post */
+    assert_non_null(strstr(f.json, "\"shares\":44"));  /* the fleet's 42, the retweet, the quote */
+
+    /* the fleet says 100 is viral: the observer hears it, text masked */
+    post_of(&p, "104", "bob", "RT @jane: nordvik charged 4111 1111 1111 1111");
+    p.is_retweet = 1;
+    p.referenced_id = "100";
+    p.referenced_text = "nordvik charged 4111 1111 1111 1111";
+    pipeline_report_viral(&pl, "x_v2:100", &p, 9);
+    assert_int_equal(f.viral, 1);
+    assert_int_equal(f.viral_n, 9);
+    assert_string_equal(f.viral_text, "nordvik charged 4111 **** **** 1111");
+
+    pipeline_free(&pl);
+    config_free(cfg);
+    rules_free(rs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(each_reason),
         cmocka_unit_test(windows_are_bounded),
         cmocka_unit_test(pipeline_stages),
+        cmocka_unit_test(fleet_member_stages),
     };
     return cmocka_run_group_tests_name("scorer", tests, NULL, NULL);
 }
