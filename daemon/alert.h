@@ -38,6 +38,7 @@ struct alert {
      * alerts read back from the spool (which keeps neither). */
     char *mark, *fold;
     struct alert *next;         /* for the sink's queues */
+    void *sink;                 /* the sink sending it (its reply's privdata is the alert) */
 };
 
 /* A new alert holding copies of its strings and of json[0..len); NULL

@@ -135,7 +135,8 @@ struct redis_sink {
     int paused;                         /* after an error reply */
     int failure_logged;                 /* since the last time it was up */
     struct aqueue pending[LEVEL_COUNT]; /* not yet sent */
-    struct aqueue inflight;             /* sent, awaiting reply, in order */
+    struct aqueue inflight;             /* sent, awaiting reply, in sending order */
+    struct aqueue lost;                 /* sent, and the connection went before the reply */
     struct aqueue retry;                /* refused (error reply), sent again after a pause */
     struct event *pause_timer, *sync_timer;
     uint64_t seq;                       /* of the last alert pushed */
@@ -163,6 +164,24 @@ static void q_push_head(struct aqueue *q, struct alert *a)
     if (!q->tail)
         q->tail = a;
     q->n++;
+}
+
+/* Unlink a from q; 1 if it was there.  Replies come in sending order on
+ * one connection, so a is nearly always the head. */
+static int q_remove(struct aqueue *q, struct alert *a)
+{
+    struct alert **pp = &q->head, *prev = NULL;
+
+    for (; *pp && *pp != a; prev = *pp, pp = &(*pp)->next)
+        ;
+    if (!*pp)
+        return 0;
+    *pp = a->next;
+    if (q->tail == a)
+        q->tail = prev;
+    q->n--;
+    a->next = NULL;
+    return 1;
 }
 
 static struct alert *q_pop(struct aqueue *q)
@@ -199,7 +218,7 @@ static void timer_in(struct event *ev, uint64_t ms)
 
 uint64_t redis_sink_buffered(const struct redis_sink *r)
 {
-    uint64_t n = r->inflight.n + r->retry.n;
+    uint64_t n = r->inflight.n + r->lost.n + r->retry.n;
     for (int l = 0; l < LEVEL_COUNT; l++)
         n += r->pending[l].n;
     return n;
@@ -253,14 +272,15 @@ static void set_state(struct redis_sink *r, enum redis_state st, const char *why
 }
 
 /* The connection is gone (failed connect, disconnect, or freed by a
- * deadline; redis_conn reconnects): put the unacknowledged back. */
+ * deadline; redis_conn reconnects): the unacknowledged (their callbacks
+ * ran with no reply first) go back. */
 static void on_lost(void *ctx, const char *why, int timed_out)
 {
     struct redis_sink *r = ctx;
 
     if (timed_out)
         r->st.timeouts++;
-    requeue(r, &r->inflight);
+    requeue(r, &r->lost);
     requeue(r, &r->retry);
     r->paused = 0;
     evtimer_del(r->pause_timer);
@@ -463,17 +483,18 @@ static void count_pushed(struct redis_sink *r, const struct alert *a, const stru
     }
 }
 
-/* Replies come in the order sent, so this one is the oldest in flight's. */
 static void on_pushed(void *privdata, const struct redis_reply *reply)
 {
-    struct redis_sink *r = privdata;
-    struct alert *a;
+    struct alert *a = privdata;
+    struct redis_sink *r = a->sink;
     const char *why;
 
-    if (!reply)
-        return;                 /* stays in inflight; requeued when the loss is reported */
-    if (!(a = q_pop(&r->inflight))) {
-        log_msg(LOG_ERR, "redis: an enqueue reply with no alert in flight (a bug)");
+    if (!q_remove(&r->inflight, a)) {
+        log_msg(LOG_ERR, "redis: an enqueue reply for %s, which is not in flight (a bug)", a->id);
+        return;
+    }
+    if (!reply) {
+        q_push_tail(&r->lost, a);       /* requeued when the loss is reported */
         return;
     }
     why = redis_reply_str(reply, NULL);
@@ -564,7 +585,8 @@ static int send_alert(struct redis_sink *r, struct alert *a)
         ARGS(r->groups[g]);
 #undef ARGS
 #undef ARG
-    return redis_conn_command(r->conn, on_pushed, r, n, argv, lens);
+    a->sink = r;
+    return redis_conn_command(r->conn, on_pushed, a, n, argv, lens);
 }
 
 /* Send waiting alerts, most urgent level first, up to the in-flight cap.
@@ -651,19 +673,12 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
 /* Remove the unsent alert with id from q; 1 if found. */
 static int q_withdraw(struct redis_sink *r, struct aqueue *q, const char *id)
 {
-    struct alert **pp = &q->head, *prev = NULL;
-
-    for (; *pp; prev = *pp, pp = &(*pp)->next) {
-        struct alert *a = *pp;
-        if (a->kind != ALERT_MENTION || strcmp(a->id, id) != 0)
-            continue;
-        *pp = a->next;
-        if (q->tail == a)
-            q->tail = prev;
-        q->n--;
-        sink_release(r, a);
-        return 1;
-    }
+    for (struct alert *a = q->head; a; a = a->next)
+        if (a->kind == ALERT_MENTION && strcmp(a->id, id) == 0) {
+            q_remove(q, a);
+            sink_release(r, a);
+            return 1;
+        }
     return 0;
 }
 
@@ -753,7 +768,7 @@ static uint64_t q_oldest(const struct aqueue *q, uint64_t min)
 
 uint64_t redis_sink_oldest(const struct redis_sink *r)
 {
-    uint64_t min = q_oldest(&r->retry, q_oldest(&r->inflight, UINT64_MAX));
+    uint64_t min = q_oldest(&r->retry, q_oldest(&r->lost, q_oldest(&r->inflight, UINT64_MAX)));
 
     for (int l = 0; l < LEVEL_COUNT; l++)
         min = q_oldest(&r->pending[l], min);
@@ -778,14 +793,15 @@ void redis_sink_close(struct redis_sink *r)
  * to be sent by the next start.  Returns how many could not be written. */
 uint64_t redis_sink_spill(struct redis_sink *r, uint64_t *written)
 {
-    struct aqueue *qs[LEVEL_COUNT + 2];
+    struct aqueue *qs[LEVEL_COUNT + 3];
     uint64_t failed = 0;
 
     *written = 0;
     qs[0] = &r->inflight;
-    qs[1] = &r->retry;
+    qs[1] = &r->lost;
+    qs[2] = &r->retry;
     for (int l = 0; l < LEVEL_COUNT; l++)
-        qs[2 + l] = &r->pending[l];
+        qs[3 + l] = &r->pending[l];
     for (size_t i = 0; i < ARRAY_LEN(qs); i++)
         for (struct alert *a = qs[i]->head; a; a = a->next) {
             if (spool_holds(r->spool, a))
@@ -810,6 +826,7 @@ void redis_sink_free(struct redis_sink *r)
         return;
     r->closing = 1;
     requeue(r, &r->inflight);
+    requeue(r, &r->lost);
     requeue(r, &r->retry);
     /* Freed, not settled: what was not delivered stays in the spool. */
     for (int l = 0; l < LEVEL_COUNT; l++)
