@@ -55,6 +55,7 @@ static const char *check_glob(struct kcheck *k, const char *v);
 static const char *check_lexicons(struct kcheck *k, const char *v);
 static const char *check_spool_dir(struct kcheck *k, const char *v);
 static const char *check_listen(struct kcheck *k, const char *v);
+static const char *check_host_ports(struct kcheck *k, const char *v);
 static const char *check_handles(struct kcheck *k, const char *v);
 static const char *check_name_or_empty(struct kcheck *k, const char *v);
 static const char *check_key_name(struct kcheck *k, const char *v);
@@ -131,6 +132,8 @@ static const struct ckey keys[] = {
     {"redis", "max_inflight", CT_INT, C(max_inflight), "1000", 1, 1000000, R, NULL, NULL},
     {"redis", "connect_timeout_ms", CT_INT, C(redis_connect_timeout), "2000", 10, 600000, R, NULL, NULL},
     {"redis", "command_timeout_ms", CT_INT, C(redis_command_timeout), "5000", 10, 600000, R, NULL, NULL},
+    {"redis", "cluster", CT_BOOL, C(redis_cluster), "off", 0, 0, R, NULL, NULL},
+    {"redis", "cluster_nodes", CT_STR, C(cluster_nodes), "", 0, 0, R, check_host_ports, NULL},
     {"redis", "rules_key", CT_STR, C(rules_key), "", 0, 0, 0, check_word, NULL},
     {"redis", "rules_poll_ms", CT_INT, C(rules_poll_interval), "1000", 100, 60000, 0, NULL, NULL},
     {"alerting", "alertmanager_url", CT_STR, C(alertmanager_url), "", 0, 0, R, check_http_or_empty, NULL},
@@ -1161,6 +1164,89 @@ static const char *check_listen(struct kcheck *k, const char *v)
     return NULL;
 }
 
+/* "host:port" (or "[v6]:port") into host and port; 0, or -1. */
+static int split_host_port(const char *v, char *host, size_t hlen, int *port)
+{
+    const char *colon = strrchr(v, ':');
+    long long n;
+    size_t hl;
+
+    if (!colon || colon == v || parse_ll(colon + 1, 1, 65535, &n))
+        return -1;
+    hl = (size_t)(colon - v);
+    if (v[0] == '[' && hl >= 2 && v[hl - 1] == ']') {
+        v++;
+        hl -= 2;
+    }
+    if (hl >= hlen)
+        return -1;
+    memcpy(host, v, hl);
+    host[hl] = '\0';
+    *port = (int)n;
+    return 0;
+}
+
+struct host_ports_ctx {
+    struct kcheck *k;
+    const char *why;
+};
+
+static void check_host_port(void *ctx, const char *item)
+{
+    struct host_ports_ctx *hp = ctx;
+    char host[256], *ip;
+    int port;
+
+    if (hp->why)
+        return;
+    if (split_host_port(item, host, sizeof host, &port)) {
+        snprintf(hp->k->why, sizeof hp->k->why, "'%.200s': expected host:port", item);
+        hp->why = hp->k->why;
+    } else if (resolve_host(host, &ip)) {
+        snprintf(hp->k->why, sizeof hp->k->why, "cannot resolve '%s'", host);
+        hp->why = hp->k->why;
+    } else {
+        free(ip);
+    }
+}
+
+/* "host:port, host:port", or empty. */
+static const char *check_host_ports(struct kcheck *k, const char *v)
+{
+    struct host_ports_ctx hp = {k, NULL};
+
+    config_split_list(v, check_host_port, &hp);
+    return hp.why;
+}
+
+struct seeds_ctx {
+    void (*fn)(void *ctx, const char *host, int port);
+    void *ctx;
+};
+
+static void seed_of(void *ctx, const char *item)
+{
+    struct seeds_ctx *sc = ctx;
+    char host[256], *ip;
+    int port;
+
+    if (split_host_port(item, host, sizeof host, &port) == 0 && resolve_host(host, &ip) == 0) {
+        sc->fn(sc->ctx, ip, port);
+        free(ip);
+    } else {
+        log_msg(LOG_WARNING, "redis: cluster node %s cannot be resolved now; left out", item);
+    }
+}
+
+void config_cluster_seeds(const struct config *c, void (*fn)(void *ctx, const char *host, int port), void *ctx)
+{
+    struct seeds_ctx sc = {fn, ctx};
+
+    if (c->redis_host)
+        fn(ctx, c->redis_host, c->redis_port);
+    config_split_list(c->cluster_nodes, seed_of, &sc);
+}
+
 /* Handles: letters, digits and _ . - (Mastodon's user@instance too). */
 /* A queue name, or empty for "the usual one". */
 static const char *check_name_or_empty(struct kcheck *k, const char *v)
@@ -1290,6 +1376,12 @@ static void validate_redis(struct config *c, struct errlist *errs)
         key_error(errs, c, "password_file", "%s", err);
     if (c->redis_username[0] && !c->redis_password)
         key_error(errs, c, "username", "needs a password (password_file or the redis-password credential)");
+    if (c->redis_cluster && c->redis_unix)
+        key_error(errs, c, "cluster", "a cluster is reached over TCP: url must be redis://host:port");
+    else if (c->redis_cluster && c->redis_db)
+        key_error(errs, c, "cluster", "a cluster has only database 0 (url names database %d)", c->redis_db);
+    if (c->cluster_nodes[0] && !c->redis_cluster)
+        key_error(errs, c, "cluster_nodes", "only with cluster = on");
 }
 
 static void parse_priority(struct config *c, struct errlist *errs)

@@ -124,6 +124,8 @@ struct config {
     long long max_inflight;
     long long redis_connect_timeout;    /* ms */
     long long redis_command_timeout;    /* ms */
+    long long redis_cluster;            /* on: a Redis Cluster, url one of its nodes */
+    char *cluster_nodes;                /* more seed nodes: "host:port, host:port" */
     char *rules_key;                    /* Redis hash of extra rules, "" = off */
     long long rules_poll_interval;      /* ms */
     /* derived from redis_url */
@@ -205,6 +207,10 @@ void source_conf_free(struct source_conf *s);
 /* Split "a, b c" on commas and blanks (items up to 255 bytes); fn gets
  * each item. */
 void config_split_list(const char *s, void (*fn)(void *, const char *), void *ctx);
+/* A cluster's seed nodes: the url's host and port, then cluster_nodes',
+ * each resolved to a numeric address (as at load time; a name that no
+ * longer resolves is left out, with a warning). */
+void config_cluster_seeds(const struct config *c, void (*fn)(void *ctx, const char *host, int port), void *ctx);
 int source_conf_equal(const struct source_conf *a, const struct source_conf *b);
 
 /* The key table, for tests and the running configuration's dump. */

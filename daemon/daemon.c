@@ -124,6 +124,7 @@ static void running_view(void *ctx, struct running *r)
         .src = d->src,
         .nsrc = d->nsrc,
         .sink = d->sink,
+        .redis = d->redis,
         .pl = &d->pl,
         .paging = d->paging,
         .baselines = d->baselines,
@@ -159,6 +160,11 @@ static void fleet_run(void *ctx, const char *name, int on)
             else if (!d->stopping)
                 source_start(d->src[i]);
         }
+}
+
+static void add_seed(void *ctx, const char *host, int port)
+{
+    redis_conn_add_seed(ctx, host, port);
 }
 
 /* The pipeline's shares go to the fleet's count; the fleet's answers come
@@ -853,8 +859,11 @@ int daemon_run(const char *config_path, int foreground)
             .password = d.cfg->redis_password,
             .connect_timeout_ms = (uint64_t)d.cfg->redis_connect_timeout,
             .command_timeout_ms = (uint64_t)d.cfg->redis_command_timeout,
+            .cluster = (int)d.cfg->redis_cluster,
         };
         d.redis = redis_conn_new(d.base, &ro);
+        if (d.cfg->redis_cluster)
+            config_cluster_seeds(d.cfg, add_seed, d.redis);
     }
     if (d.cfg->spool_dir[0]) {
         char err[512];

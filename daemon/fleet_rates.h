@@ -3,7 +3,7 @@
  *
  * Every second each member adds what it counted per series and second
  * (paging_take_counts) to <prefix>:fleet:{<fleet>}:rate:<unix second>, a
- * hash (series -> posts), HINCRBY in one MULTI, kept 120 s.  Each member
+ * hash (series -> posts), HINCRBY in one script, kept 120 s.  Each member
  * reads the fleet's totals PAGING_SHARED_DELAY_S seconds behind the wall
  * clock (HGETALL, one second at a time, in order; after Redis was away it
  * catches up on the seconds still kept), feeds them to its series

@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "paging.h"
 #include "pipeline.h"
+#include "redis_conn.h"
 #include "redis_sink.h"
 #include "rules.h"
 #include "running.h"
@@ -146,6 +147,40 @@ static void render_fleet(const struct running *r, struct buf *o)
     metrics_sample(o, "mentiond_fleet_rate_publish_failed_total",
                    (double)fleet_rates_stats(r->rates)->publish_failed, NULL);
     render_fleet_shares(r, o);
+}
+
+static void node_state(void *ctx, const char *address, int primary, int up)
+{
+    (void)primary;
+    metrics_sample(ctx, "mentiond_redis_node_state", up, "node", address, NULL);
+}
+
+/* Only with [redis] cluster = on: its nodes and the redirects followed. */
+static void render_cluster(const struct running *r, struct buf *o)
+{
+    const struct redis_cluster_stats *cs = redis_conn_cluster_stats(r->redis);
+
+    if (!cs)
+        return;
+    metrics_family(o, "mentiond_redis_cluster_primaries", "gauge", "Primaries in the cluster's map as last read");
+    metrics_sample(o, "mentiond_redis_cluster_primaries", cs->primaries, NULL);
+    metrics_family(o, "mentiond_redis_node_state", "gauge",
+                   "1 while connected to the cluster node (its primaries, and the seeds)");
+    redis_conn_each_node(r->redis, node_state, o);
+    metrics_family(o, "mentiond_redis_cluster_redirects_total", "counter",
+                   "Replies that sent a command elsewhere or again: MOVED, ASK, TRYAGAIN, CLUSTERDOWN");
+    metrics_sample(o, "mentiond_redis_cluster_redirects_total", (double)cs->moved, "kind", "moved", NULL);
+    metrics_sample(o, "mentiond_redis_cluster_redirects_total", (double)cs->ask, "kind", "ask", NULL);
+    metrics_sample(o, "mentiond_redis_cluster_redirects_total", (double)cs->tryagain, "kind", "tryagain", NULL);
+    metrics_sample(o, "mentiond_redis_cluster_redirects_total", (double)cs->clusterdown, "kind", "clusterdown",
+                   NULL);
+    metrics_family(o, "mentiond_redis_cluster_map_reads_total", "counter",
+                   "Reads of the cluster's slot map (CLUSTER SHARDS or SLOTS), by result");
+    metrics_sample(o, "mentiond_redis_cluster_map_reads_total", (double)cs->map_reads, "result", "ok", NULL);
+    metrics_sample(o, "mentiond_redis_cluster_map_reads_total", (double)cs->map_failures, "result", "failed", NULL);
+    metrics_family(o, "mentiond_redis_cluster_held_expired_total", "counter",
+                   "Commands held behind a redirect or for a slot without a primary past command_timeout_ms");
+    metrics_sample(o, "mentiond_redis_cluster_held_expired_total", (double)cs->held_expired, NULL);
 }
 
 /* One family with a sample per priority level. */
@@ -315,6 +350,7 @@ void prometheus_render(const struct running *r, struct buf *o)
     metrics_sample(o, "mentiond_alerts_buffered", (double)redis_sink_buffered(r->sink), NULL);
     metrics_family(o, "mentiond_redis_up", "gauge", "1 while connected to Redis");
     metrics_sample(o, "mentiond_redis_up", redis_sink_state(r->sink) == REDIS_UP, NULL);
+    render_cluster(r, o);
     metrics_family(o, "mentiond_alert_latency_seconds", "histogram",
                    "From a post's arrival to Redis acknowledging its alert");
     for (int b = 0; b <= REDIS_LATENCY_BUCKETS; b++) {

@@ -31,6 +31,9 @@
  * for a duplicate or, for a deletion, if the post was never alerted: then
  * nothing is written unless the alert may still be on its way, whose push
  * the "!" mark then stops.
+ * In a cluster every key of one call must be in one slot: the queue's
+ * keys and its seen keys share the queue's hash tag, and a key that is
+ * absent is given as the seen key itself instead of "" (has() below).
  * A fleet's marks ("<prefix>:fleet:{<fleet>}:post:<source type>:<post id>",
  * dedup TTL) say which posts some member alerted, whichever source it read
  * them from: the value is the alert's id, or "~<id>" for the original of
@@ -40,6 +43,7 @@
  * same type, on another member) is a duplicate: {3}. */
 static const char enqueue_lua[] =
     "local stream = ARGV[9] == 'stream'\n"
+    "local function has(i) return KEYS[i] ~= '' and KEYS[i] ~= KEYS[1] end\n"
     "local function add(key, as_stream)\n"
     "  if as_stream then\n"
     "    if redis.call('EXISTS', key) == 0 then\n"
@@ -62,18 +66,18 @@ static const char enqueue_lua[] =
     "  redis.call('SET', KEYS[1], '!' .. q, 'KEEPTTL')\n"
     "  return {1}\n"
     "end\n"
-    "if KEYS[9] ~= '' then\n"
+    "if has(9) then\n"
     "  local o = redis.call('GET', KEYS[9])\n"
     "  if o and o ~= '~' .. ARGV[2] then return {2} end\n"
     "end\n"
-    "if KEYS[8] ~= '' then\n"
+    "if has(8) then\n"
     "  local m = redis.call('GET', KEYS[8])\n"
     "  if m and m ~= ARGV[2] and string.sub(m, 1, 1) ~= '~' then return {3} end\n"
     "end\n"
     "if not redis.call('SET', KEYS[1], KEYS[2], 'NX', 'EX', ARGV[3]) then return {0} end\n"
     "add(KEYS[2], stream)\n"
-    "if KEYS[8] ~= '' then redis.call('SET', KEYS[8], ARGV[2], 'EX', ARGV[3]) end\n"
-    "if KEYS[9] ~= '' then redis.call('SET', KEYS[9], '~' .. ARGV[2], 'NX', 'EX', ARGV[3]) end\n"
+    "if has(8) then redis.call('SET', KEYS[8], ARGV[2], 'EX', ARGV[3]) end\n"
+    "if has(9) then redis.call('SET', KEYS[9], '~' .. ARGV[2], 'NX', 'EX', ARGV[3]) end\n"
     "local out, lens, total = {1, 0, 0, 0, 0}, {}, 0\n"
     "for i = 4, 7 do\n"
     "  lens[i] = redis.call(stream and 'XLEN' or 'LLEN', KEYS[i])\n"
@@ -89,7 +93,7 @@ static const char enqueue_lua[] =
     "    excess = excess - k\n"
     "  end\n"
     "end\n"
-    "if KEYS[3] ~= '' then\n"
+    "if has(3) then\n"
     "  redis.call('LPUSH', KEYS[3], ARGV[2])\n"
     "  redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)\n"
     "  redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
@@ -129,6 +133,7 @@ struct redis_sink {
     long long author_history, author_ttl, dedup_ttl;
     char sha[48];                       /* of enqueue_lua, from SCRIPT LOAD */
     char *marks;                        /* "<prefix>:fleet:{<fleet>}:post:"; NULL: not in a fleet */
+    int cluster;                        /* keys tagged by queue; author history by a second call */
 
     enum redis_state state;
     int closing;                        /* shutdown: no reconnect */
@@ -144,6 +149,7 @@ struct redis_sink {
 };
 
 static void sink_flush(struct redis_sink *r);
+static void send_history(struct redis_sink *r, const struct alert *a);
 static void create_groups(struct redis_sink *r);
 
 static void q_push_tail(struct aqueue *q, struct alert *a)
@@ -205,9 +211,14 @@ static void sink_release(struct redis_sink *r, struct alert *a)
     alert_free(a);
 }
 
+/* A queue's key for a level: <prefix>:q:<queue>:<level> (s: in stream
+ * mode); in a cluster <prefix>:{<queue>}:q:<level>, so that one enqueue
+ * stays in the queue's slot. */
 static void key_for(const struct redis_sink *r, const char *queue, int level, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s:%s:%s:%s", r->prefix, r->stream ? "s" : "q", queue, level_names[level]);
+    snprintf(out, outlen, r->cluster ? "%s:{%s}:%s:%s" : "%s:%s:%s:%s", r->prefix,
+             r->cluster ? queue : r->stream ? "s" : "q", r->cluster ? r->stream ? "s" : "q" : queue,
+             level_names[level]);
 }
 
 static void timer_in(struct event *ev, uint64_t ms)
@@ -470,6 +481,8 @@ static void count_pushed(struct redis_sink *r, const struct alert *a, const stru
         return;
     }
     r->st.enqueued[a->level]++;
+    if (r->cluster && a->author_id)
+        send_history(r, a);
     count_queue(r, a);
     count_latency(r, a);
     for (size_t i = 1; i < redis_reply_count(reply) && i <= LEVEL_COUNT; i++) {
@@ -527,6 +540,30 @@ static void on_pushed(void *privdata, const struct redis_reply *reply)
     sink_flush(r);
 }
 
+static void author_key(const struct redis_sink *r, const struct alert *a, char *out, size_t len)
+{
+    snprintf(out, len, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
+}
+
+/* The author history's part of the enqueue, in a cluster a call of its own
+ * (the key lives in another slot than the queue's); after the push, so a
+ * lost connection between the two loses one history entry, no alert. */
+static const char history_lua[] =
+    "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+    "redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[3])\n";
+
+static void send_history(struct redis_sink *r, const struct alert *a)
+{
+    char key[KEY_MAX], hist[24], ttl[24];
+    const char *argv[] = {"EVAL", history_lua, "1", key, a->id, hist, ttl};
+
+    author_key(r, a, key, sizeof key);
+    snprintf(hist, sizeof hist, "%lld", r->author_history);
+    snprintf(ttl, sizeof ttl, "%lld", r->author_ttl);
+    redis_conn_command(r->conn, NULL, NULL, 7, argv, NULL);
+}
+
 /* A fleet mark's key, or "" (not in a fleet, no mark, or too long). */
 static void mark_key(const struct redis_sink *r, const char *mark, char *out, size_t len)
 {
@@ -542,20 +579,35 @@ static int send_alert(struct redis_sink *r, struct alert *a)
     const char *argv[20 + CONFIG_MAX_GROUPS];
     size_t lens[20 + CONFIG_MAX_GROUPS];
     int n = 0, del = a->kind == ALERT_DELETED;
+    static const char absent[] = "";
 
+    if (r->cluster)
+        snprintf(seen, sizeof seen, "%s:{%s}:seen:%s", r->prefix, a->queue, a->id);
+    else
+        snprintf(seen, sizeof seen, "%s:seen:%s", r->prefix, a->id);
     for (int l = 0; l < LEVEL_COUNT; l++) {
         if (del)
-            keys[l][0] = '\0';
+            str_copy(keys[l], absent, sizeof keys[l]);
         else
             key_for(r, a->queue, l, keys[l], sizeof keys[l]);
     }
-    snprintf(seen, sizeof seen, "%s:seen:%s", r->prefix, a->id);
-    if (a->author_id && !del)
-        snprintf(author, sizeof author, "%s:author:%s:%s", r->prefix, a->source, a->author_id);
+    if (a->author_id && !del && !r->cluster)
+        author_key(r, a, author, sizeof author);
     else
-        author[0] = '\0';
-    mark_key(r, del ? NULL : a->mark, mark, sizeof mark);
-    mark_key(r, del ? NULL : a->fold, fold, sizeof fold);
+        str_copy(author, absent, sizeof author);
+    mark_key(r, del || r->cluster ? NULL : a->mark, mark, sizeof mark);
+    mark_key(r, del || r->cluster ? NULL : a->fold, fold, sizeof fold);
+    if (r->cluster) {                   /* absent keys: the seen key (one slot) */
+        for (int l = 0; l < LEVEL_COUNT; l++)
+            if (!keys[l][0])
+                str_copy(keys[l], seen, sizeof keys[l]);
+        if (!author[0])
+            str_copy(author, seen, sizeof author);
+        if (!mark[0])
+            str_copy(mark, seen, sizeof mark);
+        if (!fold[0])
+            str_copy(fold, seen, sizeof fold);
+    }
     snprintf(ttl, sizeof ttl, "%lld", r->dedup_ttl);
     snprintf(cap, sizeof cap, "%lld", r->max_queue_length);
     snprintf(hist, sizeof hist, "%lld", r->author_history);
@@ -655,6 +707,7 @@ struct redis_sink *redis_sink_new(struct event_base *base, const struct config *
     r->author_history = cfg->author_history;
     r->dedup_ttl = cfg->dedup_ttl;
     r->author_ttl = cfg->author_history_ttl;
+    r->cluster = (int)cfg->redis_cluster;
     if (cfg->fleet[0]) {
         size_t n = strlen(cfg->key_prefix) + strlen(cfg->fleet) + 32;
         r->marks = xmalloc(n);
@@ -713,6 +766,25 @@ static void push_memory(struct redis_sink *r, struct alert *a, int spool_refused
     q_push_tail(&r->pending[a->level], a);
 }
 
+/* In a cluster an alert's seen key lives in its queue's slot, and a
+ * deletion does not know the queue: one deletion record per queue the
+ * rules name, each finding (or not) the seen key in its slot. */
+static void deletion_to_each_queue(struct redis_sink *r, struct alert *a)
+{
+    for (int q = 0; q < r->nqueues; q++) {
+        struct alert *d = alert_new(a->id, a->source, a->author_id, r->queues[q], a->level, 0, a->json, a->len);
+        if (!d) {
+            log_limited(LOG_ERR, "redis: no memory for the deletion of %s on queue %s", a->id, r->queues[q]);
+            continue;
+        }
+        d->kind = ALERT_DELETED;
+        d->known = a->known;
+        d->received_us = a->received_us;
+        redis_sink_push(r, d);
+    }
+    alert_free(a);
+}
+
 void redis_sink_push(struct redis_sink *r, struct alert *a)
 {
     enum spool_rc rc = SPOOL_OK;
@@ -729,6 +801,10 @@ void redis_sink_push(struct redis_sink *r, struct alert *a)
             return;
         }
         a->level = LEVEL_LOW;
+        if (r->cluster && !a->queue[0]) {
+            deletion_to_each_queue(r, a);
+            return;
+        }
     }
     if (r->spool && (r->durability == DURABILITY_SPOOL || !fits_memory(r, a->level))) {
         /* durability = spool: on disk before anything else; memory: only

@@ -18,6 +18,7 @@ struct fleet_rates;
 struct fleet_shares;
 struct paging;
 struct pipeline;
+struct redis_conn;
 struct redis_sink;
 struct ruleset;
 struct source;
@@ -30,6 +31,7 @@ struct running {
     struct source *const *src;
     int nsrc;
     const struct redis_sink *sink;
+    const struct redis_conn *redis;     /* the connection (a cluster's nodes) */
     const struct pipeline *pl;
     const struct paging *paging;
     const struct baselines *baselines;

@@ -288,66 +288,67 @@ int store_set(struct store *st, const char *key, const char *val, size_t len, lo
     return redis_conn_command(st->conn, NULL, NULL, ttl_s > 0 ? 5 : 3, argv, lens);
 }
 
-/* Errors inside a transaction come back in EXEC's reply. */
-static void on_exec(void *privdata, const struct redis_reply *reply)
+/* The hash writes are Lua scripts, not MULTI...EXEC: one command, with
+ * its key declared, is atomic on one server and routed by its key in a
+ * cluster (a transaction's commands could not be). */
+static const char hash_replace_lua[] =
+    "redis.call('DEL', KEYS[1])\n"
+    "for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[1])\n";
+static const char hash_add_lua[] =
+    "for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[1])\n";
+
+static void on_script(void *privdata, const struct redis_reply *reply)
 {
     const char *what = privdata;
 
     if (reply && redis_reply_type(reply) == RREPLY_ERROR)
         log_limited(LOG_WARNING, "redis: %s refused: %s", what, redis_reply_str(reply, NULL));
-    else if (reply && redis_reply_type(reply) == RREPLY_ARRAY)
-        for (size_t i = 0; i < redis_reply_count(reply); i++)
-            if (redis_reply_type(redis_reply_at(reply, i)) == RREPLY_ERROR)
-                log_limited(LOG_WARNING, "redis: %s refused: %s", what,
-                            redis_reply_str(redis_reply_at(reply, i), NULL));
+}
+
+/* EVAL script 1 key ttl field value...; vals or incr (as numbers). */
+static int hash_script(struct store *st, const char *script, const char *what, const char *key,
+                       const char *const *fields, const char *const *vals, const long long *incr, int n,
+                       long long ttl_s)
+{
+    int argc = 5 + 2 * n, rc;
+    const char **argv;
+    char ttl[24], (*nums)[24] = NULL;
+
+    if (!store_ready(st) || n <= 0)
+        return -1;
+    argv = xcalloc((size_t)argc, sizeof *argv);
+    if (incr)
+        nums = xcalloc((size_t)n, sizeof *nums);
+    snprintf(ttl, sizeof ttl, "%lld", ttl_s);
+    argv[0] = "EVAL";
+    argv[1] = script;
+    argv[2] = "1";
+    argv[3] = key;
+    argv[4] = ttl;
+    for (int i = 0; i < n; i++) {
+        argv[5 + 2 * i] = fields[i];
+        if (incr)
+            snprintf(nums[i], sizeof nums[i], "%lld", incr[i]);
+        argv[6 + 2 * i] = incr ? nums[i] : vals[i];
+    }
+    rc = redis_conn_command(st->conn, on_script, (void *)what, argc, argv, NULL);
+    free(nums);
+    free(argv);
+    return rc;
 }
 
 int store_hash_replace(struct store *st, const char *key, const char *const *fields, const char *const *vals, int n,
                        long long ttl_s)
 {
-    const char **argv;
-    char ttl[24];
-    const char *multi[] = {"MULTI"}, *del[] = {"DEL", key}, *expire[] = {"EXPIRE", key, ttl}, *exec[] = {"EXEC"};
-    int argc = 2 + 2 * n, rc;
-
-    if (!store_ready(st) || n <= 0)
-        return -1;
-    snprintf(ttl, sizeof ttl, "%lld", ttl_s);
-    argv = xcalloc((size_t)argc, sizeof *argv);
-    argv[0] = "HSET";
-    argv[1] = key;
-    for (int i = 0; i < n; i++) {
-        argv[2 + 2 * i] = fields[i];
-        argv[3 + 2 * i] = vals[i];
-    }
-    rc = redis_conn_command(st->conn, on_exec, "MULTI (hash update)", 1, multi, NULL) == 0 &&
-         redis_conn_command(st->conn, NULL, NULL, 2, del, NULL) == 0 &&
-         redis_conn_command(st->conn, NULL, NULL, argc, argv, NULL) == 0 &&
-         redis_conn_command(st->conn, NULL, NULL, 3, expire, NULL) == 0 &&
-         redis_conn_command(st->conn, on_exec, "hash update", 1, exec, NULL) == 0 ? 0 : -1;
-    free(argv);
-    return rc;
+    return hash_script(st, hash_replace_lua, "hash update", key, fields, vals, NULL, n, ttl_s);
 }
 
 int store_hash_add(struct store *st, const char *key, const char *const *fields, const long long *incr, int n,
                    long long ttl_s)
 {
-    char ttl[24], num[24];
-    const char *multi[] = {"MULTI"}, *expire[] = {"EXPIRE", key, ttl}, *exec[] = {"EXEC"};
-    const char *argv[] = {"HINCRBY", key, NULL, num};
-    int rc;
-
-    if (!store_ready(st) || n <= 0)
-        return -1;
-    snprintf(ttl, sizeof ttl, "%lld", ttl_s);
-    rc = redis_conn_command(st->conn, on_exec, "MULTI (hash increments)", 1, multi, NULL);
-    for (int i = 0; i < n && rc == 0; i++) {       /* each command is formatted as it is sent */
-        argv[2] = fields[i];
-        snprintf(num, sizeof num, "%lld", incr[i]);
-        rc = redis_conn_command(st->conn, NULL, NULL, 4, argv, NULL);
-    }
-    return rc == 0 && redis_conn_command(st->conn, NULL, NULL, 3, expire, NULL) == 0 &&
-           redis_conn_command(st->conn, on_exec, "hash increments", 1, exec, NULL) == 0 ? 0 : -1;
+    return hash_script(st, hash_add_lua, "hash increments", key, fields, NULL, incr, n, ttl_s);
 }
 
 void store_free(struct store *st)

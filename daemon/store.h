@@ -47,13 +47,13 @@ int store_ready(const struct store *st);
  * Redis is away. */
 int store_set(struct store *st, const char *key, const char *val, size_t len, long long ttl_s);
 /* Replace the hash at key with the n field/value pairs and let it expire
- * after ttl_s (MULTI DEL HSET EXPIRE EXEC: readers never see half of it).
+ * after ttl_s (one script: DEL, HSET, EXPIRE; readers never see half of it).
  * Fire and forget; an error reply is logged (rate-limited).  -1 when away. */
 int store_hash_replace(struct store *st, const char *key, const char *const *fields, const char *const *vals, int n,
                        long long ttl_s);
 
 /* HINCRBY each field of the hash at key by incr[i], and let the hash expire
- * after ttl_s (MULTI ... EXEC).  Fire and forget; -1 when away. */
+ * after ttl_s (HINCRBY each, EXPIRE: one script).  Fire and forget; -1 when away. */
 int store_hash_add(struct store *st, const char *key, const char *const *fields, const long long *incr, int n,
                    long long ttl_s);
 

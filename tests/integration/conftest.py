@@ -162,6 +162,129 @@ def redis_server(workdir):
     r.stop()
 
 
+class RedisClusterNodes:
+    """A real Redis Cluster on loopback: six redis-server processes with
+    cluster-enabled (three primaries, three replicas), joined with
+    redis-cli --cluster create, each on its own port and directory."""
+
+    NODE_TIMEOUT_MS = 2000              # a dead primary's replica takes over after about this
+
+    def __init__(self, workdir, n=6):
+        self.dir = os.path.join(workdir, "cluster")
+        self.ports = [self._node_port() for _ in range(n)]
+        self.procs = {}
+
+    @staticmethod
+    def _node_port():
+        """A free port whose cluster bus port (port + 10000) is free too."""
+        while True:
+            p = free_port()
+            if p + 10000 > 65535:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p + 10000))
+                    return p
+                except OSError:
+                    pass
+
+    def start_node(self, port):
+        d = os.path.join(self.dir, str(port))
+        os.makedirs(d, exist_ok=True)
+        self.procs[port] = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.NODE_TIMEOUT_MS),
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", d,
+             "--logfile", os.path.join(d, "redis.log")])
+        wait_for(lambda: self._ping(port), what="cluster node %d" % port)
+
+    def _ping(self, port):
+        try:
+            return redis.Redis(port=port).ping()
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def start(self):
+        for p in self.ports:
+            self.start_node(p)
+        subprocess.run(["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % p for p in self.ports] +
+                       ["--cluster-replicas", "1", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        self.wait_ok()
+
+    def wait_ok(self, timeout=30):
+        """Every live node says the cluster is ok and sees every slot served."""
+        def ok():
+            for p in self.live():
+                try:
+                    info = redis.Redis(port=p).execute_command("CLUSTER", "INFO").decode()
+                except redis.exceptions.ConnectionError:
+                    return False
+                if "cluster_state:ok" not in info or "cluster_slots_ok:16384" not in info:
+                    return False
+            return True
+        wait_for(ok, timeout, interval=0.2, what="the cluster's state ok")
+
+    def live(self):
+        return [p for p, pr in self.procs.items() if pr.poll() is None]
+
+    def primaries(self):
+        """{port: [(start, end), ...]} as the live nodes see it."""
+        for p in self.live():
+            try:
+                slots = redis.Redis(port=p).execute_command("CLUSTER", "SLOTS")
+            except redis.exceptions.ConnectionError:
+                continue
+            out = {}
+            for start, end, primary, *_ in slots:
+                out.setdefault(int(primary[1]), []).append((int(start), int(end)))
+            return out
+        return {}
+
+    def primary_of(self, key):
+        slot = redis.Redis(port=self.live()[0]).execute_command("CLUSTER", "KEYSLOT", key)
+        for port, ranges in self.primaries().items():
+            if any(a <= slot <= b for a, b in ranges):
+                return port
+        return None
+
+    def node(self, port):
+        return redis.Redis(port=port)
+
+    def keys(self, pattern):
+        """Every key matching pattern, on the primaries."""
+        out = set()
+        for p in self.primaries():
+            out |= {k.decode() for k in self.node(p).scan_iter(match=pattern, count=1000)}
+        return out
+
+    def lrange(self, key):
+        return self.node(self.primary_of(key)).lrange(key, 0, -1)
+
+    def kill(self, port):
+        self.procs[port].kill()
+        self.procs[port].wait(10)
+
+    def stop(self):
+        for pr in self.procs.values():
+            if pr.poll() is None:
+                pr.terminate()
+        for pr in self.procs.values():
+            try:
+                pr.wait(10)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+
+
+@pytest.fixture
+def redis_cluster(workdir):
+    c = RedisClusterNodes(workdir)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
 @pytest.fixture
 def procs():
     """Processes a test starts; all stopped at the end whatever happens."""
