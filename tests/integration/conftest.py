@@ -194,6 +194,7 @@ class RedisClusterNodes:
         self.procs[port] = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
              "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", str(self.NODE_TIMEOUT_MS),
+             "--repl-diskless-sync-delay", "0",
              "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", d,
              "--logfile", os.path.join(d, "redis.log")])
         wait_for(lambda: self._ping(port), what="cluster node %d" % port)
@@ -212,7 +213,8 @@ class RedisClusterNodes:
         self.wait_ok()
 
     def wait_ok(self, timeout=30):
-        """Every live node says the cluster is ok and sees every slot served."""
+        """Every live node says the cluster is ok and sees every slot served
+        by a live primary, and every replica is in sync with its primary."""
         def ok():
             for p in self.live():
                 try:
@@ -221,6 +223,12 @@ class RedisClusterNodes:
                     return False
                 if "cluster_state:ok" not in info or "cluster_slots_ok:16384" not in info:
                     return False
+                slots = redis.Redis(port=p).execute_command("CLUSTER", "SLOTS")
+                if any(int(primary[1]) not in self.live() for _, _, primary, *_ in slots):
+                    return False            # a dead primary still in this node's view
+                repl = redis.Redis(port=p).info("replication")
+                if repl["role"] == "slave" and repl.get("master_link_status") != "up":
+                    return False            # a replica not synced yet could not take over
             return True
         wait_for(ok, timeout, interval=0.2, what="the cluster's state ok")
 

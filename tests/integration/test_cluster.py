@@ -6,6 +6,7 @@ spread over the three primaries; a primary killed while alerts flow (its
 replica promoted): nothing lost, nothing doubled, in order."""
 import json
 import os
+import subprocess
 import time
 
 from conftest import (LEVELS, Emulator, Mentiond, LEXICONS, token_file, value, wait_for)
@@ -94,4 +95,64 @@ def test_queues_and_levels_land_in_their_slots(workdir, redis_cluster, procs):
     assert value(text, "mentiond_redis_cluster_primaries") == 3
     for port in redis_cluster.primaries():
         assert value(text, "mentiond_redis_node_state", node="127.0.0.1:%d" % port) == 1
+    assert md.stop() == 0
+
+
+def test_primary_killed_replica_takes_over(workdir, redis_cluster, procs):
+    """While alerts flow, the primary holding q01's slot is killed (-9): its
+    replica is promoted after cluster-node-timeout; the alerts in flight are
+    sent again to it, and every key ends with its posts once, in order."""
+    md, want = start(workdir, redis_cluster, procs, rounds=15, rate=100)
+    total = sum(len(v) for v in want.values())
+    victim = redis_cluster.primary_of("mentiond:{q01}:q:critical")
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= total // 4, 30, interval=0.2,
+             what="a quarter of the alerts in")
+    t0 = time.time()
+    redis_cluster.kill(victim)
+    md.wait_log(r"redis: down: node 127\.0\.0\.1:%d" % victim, timeout=10)
+    redis_cluster.wait_ok(timeout=30)           # a replica took the dead primary's slots
+    md.wait_log(r"redis: up \(cluster of 3 primaries\)", timeout=30)
+    print("killed %d: mentiond sending again %.1f s after" % (victim, time.time() - t0))
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= total, 90, interval=0.5,
+             what="%d alerts in the cluster" % total)
+    time.sleep(1)
+    assert landed(redis_cluster) == want        # nothing lost, nothing doubled, in order per key
+    text = md.metrics()
+    assert value(text, "mentiond_redis_cluster_primaries") == 3
+    assert value(text, "mentiond_redis_cluster_map_reads_total", result="ok") >= 2
+    assert md.stop() == 0
+
+
+def node_id(cluster, port):
+    return cluster.node(port).execute_command("CLUSTER", "MYID").decode()
+
+
+def test_slots_resharded_while_alerts_flow(workdir, redis_cluster, procs):
+    """redis-cli --cluster reshard moves every slot of one primary to another
+    while alerts flow: mentiond follows ASK (keys of a slot being migrated)
+    and MOVED (the slot moved), and every key ends with its posts once, in
+    order."""
+    md, want = start(workdir, redis_cluster, procs, rounds=15, rate=100)
+    total = sum(len(v) for v in want.values())
+    prim = sorted(redis_cluster.primaries())
+    src, dst = prim[0], prim[1]
+    moved_queues = [q for q in QUEUES if redis_cluster.primary_of("mentiond:{%s}:q:low" % q) == src]
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= total // 5, 30, interval=0.2,
+             what="a fifth of the alerts in")
+    t0 = time.time()
+    out = subprocess.run(["redis-cli", "--cluster", "reshard", "127.0.0.1:%d" % src,
+                          "--cluster-from", node_id(redis_cluster, src), "--cluster-to", node_id(redis_cluster, dst),
+                          "--cluster-slots", "16384", "--cluster-yes"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    print("resharded %d queues' slots in %.1f s" % (len(moved_queues), time.time() - t0))
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= total, 90, interval=0.5,
+             what="%d alerts in the cluster" % total)
+    time.sleep(1)
+    assert moved_queues and all(redis_cluster.primary_of("mentiond:{%s}:q:low" % q) == dst for q in moved_queues)
+    assert landed(redis_cluster) == want        # nothing lost, nothing doubled, in order per key
+    text = md.metrics()
+    redirects = {k: value(text, "mentiond_redis_cluster_redirects_total", kind=k)
+                 for k in ("moved", "ask", "tryagain", "clusterdown")}
+    print("redirects followed: %s" % redirects)
+    assert redirects["moved"] >= 1
     assert md.stop() == 0
