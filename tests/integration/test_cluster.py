@@ -9,7 +9,7 @@ import os
 import subprocess
 import time
 
-from conftest import (LEVELS, Emulator, Mentiond, LEXICONS, token_file, value, wait_for)
+from conftest import (LEVELS, LEXICONS, Emulator, Mentiond, token_file, total, value, wait_for)
 
 QUEUES = ["q%02d" % q for q in range(1, 21)]
 
@@ -155,4 +155,42 @@ def test_slots_resharded_while_alerts_flow(workdir, redis_cluster, procs):
                  for k in ("moved", "ask", "tryagain", "clusterdown")}
     print("redirects followed: %s" % redirects)
     assert redirects["moved"] >= 1
+    assert md.stop() == 0
+
+
+def test_whole_cluster_down_with_spool(workdir, redis_cluster, procs):
+    """durability = spool: the whole cluster stopped for 20 s while posts
+    keep coming; every alert is on disk meanwhile and delivered once, in
+    order, when the cluster is back."""
+    recs, want = cluster_posts(10)
+    path = os.path.join(workdir, "posts.jsonl")
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+    emu = Emulator(["--posts", path, "--rate", "40", "--keepalive", "0.5", "--token", "it-token"])
+    procs.append(emu)
+    conf = cluster_conf(workdir, redis_cluster, emu).replace("shutdown_timeout = 10\n",
+                                                             "shutdown_timeout = 10\ndurability = spool\n")
+    md = Mentiond(workdir, conf)
+    procs.append(md)
+    n = sum(len(v) for v in want.values())
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= 40, 30, interval=0.2,
+             what="the first alerts in")
+    ports = list(redis_cluster.procs)
+    for p in ports:
+        redis_cluster.procs[p].terminate()
+    for p in ports:
+        redis_cluster.procs[p].wait(10)
+    md.wait_log(r"redis: down: node ", timeout=10)
+    time.sleep(20)
+    text = md.metrics()
+    spooled = total(text, "mentiond_spool_alerts") + value(text, "mentiond_alerts_buffered")
+    for p in ports:
+        redis_cluster.start_node(p)
+    redis_cluster.wait_ok(timeout=60)
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= n, 120, interval=0.5,
+             what="%d alerts in the cluster" % n)
+    time.sleep(1)
+    print("%d alerts waited (on disk, in memory) while the cluster was down" % spooled)
+    assert spooled > 0
+    assert landed(redis_cluster) == want
     assert md.stop() == 0
