@@ -194,3 +194,59 @@ def test_whole_cluster_down_with_spool(workdir, redis_cluster, procs):
     assert spooled > 0
     assert landed(redis_cluster) == want
     assert md.stop() == 0
+
+
+SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts")
+
+
+def test_streams_groups_and_reference_consumers(workdir, redis_cluster, procs):
+    """mode = stream with a consumer group in a cluster: the groups exist on
+    every queue's streams (in the queue's slot), and the reference consumers
+    (consumer-stream, and consumer-list on a list-mode run) and gap-check
+    take --cluster and read them, most urgent level first."""
+    recs, want = cluster_posts(2)
+    path = os.path.join(workdir, "posts.jsonl")
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+    emu = Emulator(["--posts", path, "--rate", "200", "--keepalive", "0.5", "--token", "it-token"])
+    procs.append(emu)
+    md = Mentiond(workdir, cluster_conf(workdir, redis_cluster, emu, "mode = stream\nstream_groups = workers\n"))
+    procs.append(md)
+    n = sum(len(v) for v in want.values())
+
+    def streamed():
+        return sum(redis_cluster.node(redis_cluster.primary_of(k)).xlen(k) for k in redis_cluster.keys(
+            "mentiond:{q*}:s:*"))
+    wait_for(lambda: streamed() >= n, 60, interval=0.5, what="%d alerts in the streams" % n)
+    key = "mentiond:{q07}:s:high"
+    groups = redis_cluster.node(redis_cluster.primary_of(key)).xinfo_groups(key)
+    assert [g["name"] for g in groups] == [b"workers"]
+    url = "redis://127.0.0.1:%d" % redis_cluster.ports[2]
+    out = subprocess.run([os.path.join(SCRIPTS, "consumer-stream"), "--cluster", "--url", url, "--queue", "q07",
+                          "--group", "workers", "--consumer", "c1", "--once"], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [(a["queue"], a["priority"]["level"], a["post"]["id"]) for a in got] == [
+        ("q07", lv, pid) for lv in LEVELS for pid in want[("q07", lv)]]
+    assert md.stop() == 0
+    gap = subprocess.run([os.path.join(SCRIPTS, "gap-check"), "verify", "0", "--cluster", "--url", url,
+                          "--mode", "stream", "--allow-missing"], capture_output=True, text=True, timeout=60)
+    assert json.loads(gap.stdout)["other_alerts"] == n      # every stream of every primary read (acked stay)
+
+
+def test_consumer_list_in_a_cluster(workdir, redis_cluster, procs):
+    """consumer-list --cluster drains one queue, most urgent level first."""
+    md, want = start(workdir, redis_cluster, procs, rounds=2, rate=200)
+    n = sum(len(v) for v in want.values())
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= n, 60, interval=0.5,
+             what="%d alerts in the cluster" % n)
+    url = "redis://127.0.0.1:%d" % redis_cluster.ports[3]
+    out = subprocess.run([os.path.join(SCRIPTS, "consumer-list"), "--cluster", "--url", url, "--queue", "q13",
+                          "--once"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got = [json.loads(x) for x in out.stdout.splitlines()]
+    assert [(a["priority"]["level"], a["post"]["id"]) for a in got] == [
+        (lv, pid) for lv in LEVELS for pid in want[("q13", lv)]]
+    assert not landed(redis_cluster).get(("q13", "critical"))     # taken
+    assert md.stop() == 0
