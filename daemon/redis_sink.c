@@ -150,6 +150,7 @@ struct redis_sink {
 
 static void sink_flush(struct redis_sink *r);
 static void send_history(struct redis_sink *r, const struct alert *a);
+static void send_marks(struct redis_sink *r, const struct alert *a);
 static void create_groups(struct redis_sink *r);
 
 static void q_push_tail(struct aqueue *q, struct alert *a)
@@ -483,6 +484,8 @@ static void count_pushed(struct redis_sink *r, const struct alert *a, const stru
     r->st.enqueued[a->level]++;
     if (r->cluster && a->author_id)
         send_history(r, a);
+    if (r->cluster && r->marks && a->mark)
+        send_marks(r, a);
     count_queue(r, a);
     count_latency(r, a);
     for (size_t i = 1; i < redis_reply_count(reply) && i <= LEVEL_COUNT; i++) {
@@ -561,6 +564,30 @@ static void send_history(struct redis_sink *r, const struct alert *a)
     author_key(r, a, key, sizeof key);
     snprintf(hist, sizeof hist, "%lld", r->author_history);
     snprintf(ttl, sizeof ttl, "%lld", r->author_ttl);
+    redis_conn_command(r->conn, NULL, NULL, 7, argv, NULL);
+}
+
+/* In a cluster a fleet's marks live in the fleet's slot, not the queue's:
+ * they are set by a call of their own after the push (so the fleet's
+ * share counts find them), and not checked before it. */
+static const char marks_lua[] =
+    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
+    "if KEYS[2] ~= KEYS[1] then redis.call('SET', KEYS[2], '~' .. ARGV[1], 'NX', 'EX', ARGV[2]) end\n";
+
+static void mark_key(const struct redis_sink *r, const char *mark, char *out, size_t len);
+
+static void send_marks(struct redis_sink *r, const struct alert *a)
+{
+    char mark[KEY_MAX], fold[KEY_MAX], ttl[24];
+    const char *argv[] = {"EVAL", marks_lua, "2", mark, fold, a->id, ttl};
+
+    mark_key(r, a->mark, mark, sizeof mark);
+    mark_key(r, a->fold, fold, sizeof fold);
+    if (!mark[0])
+        return;
+    if (!fold[0])
+        str_copy(fold, mark, sizeof fold);
+    snprintf(ttl, sizeof ttl, "%lld", r->dedup_ttl);
     redis_conn_command(r->conn, NULL, NULL, 7, argv, NULL);
 }
 

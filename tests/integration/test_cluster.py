@@ -250,3 +250,47 @@ def test_consumer_list_in_a_cluster(workdir, redis_cluster, procs):
         (lv, pid) for lv in LEVELS for pid in want[("q13", lv)]]
     assert not landed(redis_cluster).get(("q13", "critical"))     # taken
     assert md.stop() == 0
+
+
+def test_fleet_on_a_cluster(workdir, redis_cluster, procs):
+    """A fleet whose Redis is a cluster: the leases, the surge counts and the
+    share counts live in the fleet's slot ({<fleet>}), so two members share
+    two sources, and shares read on both make one viral incident."""
+    from test_fleet import FLEET, Fleet, pick, posts, retweets
+    names = ["fleet-a", "fleet-b"]
+    srcs = [next(s for s in ["x%d" % i for i in range(1, 7)] if pick(names, s) == n) for n in names]
+    extra = "cluster = on\n\n[alerting]\nviral_shares = 5\nviral_window = 60\ncooldown = 0\n\n"
+    fl = Fleet(workdir, None, procs, per_source=1, rate=1, sources=srcs, extra=extra)
+    url = "redis://127.0.0.1:%d" % redis_cluster.ports[0]
+    for n in names:
+        fl.start(n, redis_url=url)
+
+    def holders():
+        out = {}
+        for s in srcs:
+            key = "mentiond:fleet:{%s}:lease:%s" % (FLEET, s)
+            v = redis_cluster.node(redis_cluster.primary_of(key)).get(key)
+            out[s] = v.decode().split(" ")[0] if v else None
+        return out
+    want = {s: pick(names, s) for s in srcs}
+    wait_for(lambda: holders() == want, 20, interval=0.2, what="the leases held as %s" % want)
+    src_a = [s for s in srcs if want[s] == "fleet-a"][0]
+    src_b = [s for s in srcs if want[s] == "fleet-b"][0]
+    orig = posts(1, 1996000000000000000)[0]
+    oid = orig["data"]["id"]
+    fl.emus[src_a].control(records=[orig], rate=5)
+    care = "mentiond:{care}:q:normal"
+    wait_for(lambda: any(json.loads(x)["post"]["id"] == oid for x in redis_cluster.lrange(care)), 20,
+             what="the original alerted")
+    fl.emus[src_a].control(records=retweets(orig, 3, 1997000000000000000), rate=5)
+    fl.emus[src_b].control(records=retweets(orig, 3, 1998000000000000000), rate=5)
+    inc = "mentiond:{incidents}:q:critical"
+
+    def viral():
+        return [json.loads(x) for x in redis_cluster.lrange(inc) if json.loads(x)["type"] == "viral"]
+    got = wait_for(viral, 30, interval=0.5, what="the fleet's viral incident")
+    assert len(got) == 1 and got[0]["action"] == "open"
+    shares = "mentiond:fleet:{%s}:shares:x_v2:%s" % (FLEET, oid)
+    assert int(redis_cluster.node(redis_cluster.primary_of(shares)).get(shares)) == 6
+    for n in names:
+        assert fl.members[n].stop() == 0
