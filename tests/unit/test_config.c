@@ -239,6 +239,30 @@ static void delivery_settings(void **state)
     assert_true(ERRLIST_HAS(&errs, ":6: [redis] username = app: needs a password"));
     errlist_free(&errs);
 
+    /* a cluster: TCP, database 0, seeds that parse; cluster_nodes only with it */
+    snprintf(text, sizeof text, "[daemon]\nspool_dir =\n[redis]\nurl = unix:///run/redis.sock\ncluster = on\n%s", src);
+    assert_null(config_load(write_temp("c1.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, ":5: [redis] cluster = on: a cluster is reached over TCP"));
+    errlist_free(&errs);
+    snprintf(text, sizeof text, "[daemon]\nspool_dir =\n[redis]\nurl = redis://127.0.0.1:7000/2\ncluster = on\n"
+             "cluster_nodes = 127.0.0.1:7001, 127.0.0.1\n%s", src);
+    assert_null(config_load(write_temp("c2.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, ":5: [redis] cluster = on: a cluster has only database 0 (url names database 2)"));
+    assert_true(ERRLIST_HAS(&errs, ":6: [redis] cluster_nodes = 127.0.0.1:7001, 127.0.0.1: '127.0.0.1': "
+                                   "expected host:port"));
+    errlist_free(&errs);
+    snprintf(text, sizeof text, "[daemon]\nspool_dir =\n[redis]\ncluster_nodes = 127.0.0.1:7001\n%s", src);
+    assert_null(config_load(write_temp("c3.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, ":4: [redis] cluster_nodes = 127.0.0.1:7001: only with cluster = on"));
+    errlist_free(&errs);
+    snprintf(text, sizeof text, "[redis]\nurl = redis://127.0.0.1:7000\ncluster = on\n"
+             "cluster_nodes = [::1]:7001, localhost:7002\n%s", src);
+    {
+        struct config *cc = config_load(load_path("c4.conf", text), &errs);
+        assert_non_null(cc);
+        config_free(cc);
+    }
+
     snprintf(text, sizeof text, "[daemon]\nspool_dir = var/spool\n%s", src);
     assert_null(config_load(write_temp("d4.conf", text), &errs));
     assert_true(ERRLIST_HAS(&errs, ":2: [daemon] spool_dir = var/spool: use an absolute path"));
@@ -483,6 +507,7 @@ static const struct { const char *key, *bad; } bad_values[] = {
     {"pii_level", "urgent"}, {"account_pattern", "ddd"}, {"canned_reply_queue", "a b"},
     {"url", "redis//nowhere"}, {"username", "two words"}, {"password_file", "/nonexistent/pw"},
     {"key_prefix", "has space"}, {"mode", "queue"}, {"stream_groups", "bad/name"}, {"rules_key", "two words"},
+    {"cluster", "sometimes"}, {"cluster_nodes", "127.0.0.1:0"},
     {"alertmanager_url", "127.0.0.1:9093"}, {"pagerduty_url", "events.example"},
     {"pagerduty_routing_key_file", "/nonexistent/key"}, {"webhook_url", "ftp://hook"},
     {"webhook_url_file", "/nonexistent/hook"}, {"queue", "a b"}, {"spike_queues", "sometimes"},
