@@ -294,3 +294,33 @@ def test_fleet_on_a_cluster(workdir, redis_cluster, procs):
     assert int(redis_cluster.node(redis_cluster.primary_of(shares)).get(shares)) == 6
     for n in names:
         assert fl.members[n].stop() == 0
+
+
+def test_ask_while_a_slot_migrates(workdir, redis_cluster, procs):
+    """A queue's slot set MIGRATING on its primary and IMPORTING on another
+    before its first alert: the keys are not on the source, which answers
+    ASK; mentiond sends ASKING and the enqueue to the target.  Then the
+    migration ends (SETSLOT NODE) and the next alerts get MOVED.  Every key:
+    its posts once, in order."""
+    q = "q05"
+    key = "mentiond:{%s}:q:low" % q
+    slot = redis_cluster.node(redis_cluster.ports[0]).execute_command("CLUSTER", "KEYSLOT", key)
+    src = redis_cluster.primary_of(key)
+    dst = [p for p in redis_cluster.primaries() if p != src][0]
+    redis_cluster.node(dst).execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", node_id(redis_cluster, src))
+    redis_cluster.node(src).execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", node_id(redis_cluster, dst))
+    md, want = start(workdir, redis_cluster, procs, rounds=6, rate=100)
+    n = sum(len(v) for v in want.values())
+    wait_for(lambda: value(md.metrics(), "mentiond_redis_cluster_redirects_total", kind="ask") >= 4, 30,
+             interval=0.2, what="ASK redirects followed")
+    for p in redis_cluster.primaries():
+        redis_cluster.node(p).execute_command("CLUSTER", "SETSLOT", slot, "NODE", node_id(redis_cluster, dst))
+    wait_for(lambda: redis_cluster.primary_of(key) == dst, 10, what="the slot on its new primary everywhere")
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= n, 60, interval=0.5,
+             what="%d alerts in the cluster" % n)
+    time.sleep(1)
+    assert landed(redis_cluster) == want
+    text = md.metrics()
+    print("redirects: ask %d, moved %d" % (value(text, "mentiond_redis_cluster_redirects_total", kind="ask"),
+                                           value(text, "mentiond_redis_cluster_redirects_total", kind="moved")))
+    assert md.stop() == 0
