@@ -546,8 +546,10 @@ static void on_map(void *privdata, const struct redis_reply *reply_)
     c->reading_map = 0;
     if (c->closing)
         return;
-    if (r && r->type == REDIS_REPLY_ERROR && !c->use_slots && strncmp(r->str, "ERR", 3) == 0) {
-        c->use_slots = 1;               /* before Redis 7: CLUSTER SLOTS */
+    if (r && r->type == REDIS_REPLY_ERROR && !c->use_slots) {
+        /* before Redis 7 (ERR unknown subcommand), or not allowed (NOPERM) */
+        log_msg(LOG_INFO, "redis: CLUSTER SHARDS refused (%s); reading the map with CLUSTER SLOTS", r->str);
+        c->use_slots = 1;
         read_map(c);
         return;
     }
@@ -577,8 +579,11 @@ static void on_map(void *privdata, const struct redis_reply *reply_)
             covered++;
             c->links[c->slots[s]]->primary = 1;
         }
-    for (int i = 0; i < c->nlinks; i++)
+    for (int i = 0; i < c->nlinks; i++) {
         primaries += c->links[i]->primary;
+        if (c->links[i]->primary)
+            link_connect(c->links[i]);  /* one not connected and not waiting to (known before, or failed at once) */
+    }
     c->cst.primaries = primaries;
     if (covered < CLUSTER_SLOTS)
         log_limited(LOG_WARNING, "redis: the cluster's map covers %d of %d slots (a failover?); reading it again",

@@ -6,6 +6,7 @@ spread over the three primaries; a primary killed while alerts flow (its
 replica promoted): nothing lost, nothing doubled, in order."""
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -323,4 +324,72 @@ def test_ask_while_a_slot_migrates(workdir, redis_cluster, procs):
     text = md.metrics()
     print("redirects: ask %d, moved %d" % (value(text, "mentiond_redis_cluster_redirects_total", kind="ask"),
                                            value(text, "mentiond_redis_cluster_redirects_total", kind="moved")))
+    assert md.stop() == 0
+
+
+def test_deletion_follows_its_alert_to_its_queue(workdir, redis_cluster, procs):
+    """A deletion does not know its alert's queue; in a cluster the seen key
+    lives in the queue's slot, so the deletion goes to every queue the rules
+    name and lands only behind its alert."""
+    from conftest import RULES, replay
+    from test_sources import demo, mastodon_status, write_jsonl
+    statuses = [mastodon_status(r) for r in demo()]
+    ref = write_jsonl(os.path.join(workdir, "ref.jsonl"), statuses)
+    alerted = [a["post"]["id"] for a in replay(ref, fmt="mastodon", framing="lines")]
+    emu = Emulator(["--protocol", "mastodon", "--posts", ref, "--token", "m-token"])
+    procs.append(emu)
+    conf = ("[daemon]\nname = it\nrules = %s\nlexicons = %s\nlog_level = debug\nmetrics_listen = 127.0.0.1:0\n"
+            "spool_dir =\n\n[redis]\nurl = redis://127.0.0.1:%d\ncluster = on\n\n"
+            "[source \"masto\"]\ntype = mastodon\nurl = %s/api/v1/streaming/public\ntoken_file = %s\n"
+            % (RULES, LEXICONS, redis_cluster.ports[0], emu.url, token_file(workdir, "m-token")))
+    md = Mentiond(workdir, conf)
+    procs.append(md)
+
+    def queues():
+        out = {}
+        for k in redis_cluster.keys("mentiond:{*}:q:*"):
+            out[k] = [json.loads(x) for x in redis_cluster.lrange(k)]
+        return out
+    wait_for(lambda: sum(len(v) for v in queues().values()) >= len(alerted), 30, what="the alerts")
+    first = alerted[0]
+    key = next(k for k, al in queues().items() if any(a["post"]["id"] == first for a in al))
+    emu.control(records=[{"event": "delete", "data": first}])
+
+    def deleted():
+        return {k: [a for a in al if a["type"] == "deleted"] for k, al in queues().items()
+                if any(a["type"] == "deleted" for a in al)}
+    got = wait_for(deleted, 10, what="the deleted record")
+    time.sleep(1)
+    got = deleted()
+    assert list(got) == [key] and [a["id"] for a in got[key]] == ["masto:" + first]
+    assert queues()[key][-1]["type"] == "deleted"
+    assert md.stop() == 0
+
+
+def test_acl_user_and_cluster_slots(workdir, redis_cluster, procs):
+    """An ACL user that may not run CLUSTER SHARDS (as on a server before
+    Redis 7): the map is read with CLUSTER SLOTS instead, and the alerts
+    land as with the default user."""
+    pw = os.path.join(workdir, "redis.pw")
+    with open(pw, "w") as f:
+        f.write("s3cret-pw\n")
+    for p in redis_cluster.ports:
+        redis_cluster.node(p).execute_command("ACL", "SETUSER", "alerts", "on", ">s3cret-pw", "~*", "&*", "+@all",
+                                              "-cluster|shards")
+    recs, want = cluster_posts(1)
+    path = os.path.join(workdir, "posts.jsonl")
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+    emu = Emulator(["--posts", path, "--rate", "200", "--keepalive", "0.5", "--token", "it-token"])
+    procs.append(emu)
+    md = Mentiond(workdir, cluster_conf(workdir, redis_cluster, emu,
+                                        "username = alerts\npassword_file = %s\n" % pw))
+    procs.append(md)
+    n = sum(len(v) for v in want.values())
+    wait_for(lambda: sum(len(v) for v in landed(redis_cluster).values()) >= n, 30, interval=0.5,
+             what="%d alerts in the cluster" % n)
+    assert landed(redis_cluster) == want
+    assert value(md.metrics(), "mentiond_redis_cluster_map_reads_total", result="ok") >= 1
+    assert re.search(r"CLUSTER SHARDS refused \(NOPERM.*reading the map with CLUSTER SLOTS", md.text())
+    assert "s3cret-pw" not in md.text()
     assert md.stop() == 0
