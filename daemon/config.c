@@ -172,6 +172,7 @@ static const struct ckey skeys[] = {
     {"source", "framing", CT_STR, S(framing_name), NULL, 0, 0, 0, NULL, NULL},
     {"source", "token_file", CT_STR, S(token_file), NULL, 0, 0, 0, NULL, NULL},
     {"source", "stall_timeout", CT_INT, S(stall_timeout), "30", 1, 3600, 0, NULL, NULL},
+    {"source", "quiet_timeout", CT_INT, S(quiet_timeout), "600", 0, 86400, 0, NULL, NULL},
     {"source", "connect_timeout", CT_INT, S(connect_timeout), "10", 1, 600, 0, NULL, NULL},
     {"source", "max_record", CT_INT, S(max_record), "1048576", 1024, 64 * 1024 * 1024, 0, NULL, NULL},
     {"source", "max_depth", CT_INT, S(max_depth), "64", 2, 256, 0, NULL, NULL},

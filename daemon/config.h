@@ -64,6 +64,7 @@ struct source_conf {
     char *token_file;
     char *token;                /* secret, loaded at validation; never logged */
     long long stall_timeout;    /* seconds */
+    long long quiet_timeout;    /* seconds open without a post while its rate says otherwise; 0: off */
     long long connect_timeout;  /* seconds */
     long long max_record;       /* bytes */
     long long max_depth;

@@ -2,6 +2,7 @@
 #include "heartbeat.h"
 #include "config.h"
 #include "fleet.h"
+#include "ledger.h"
 #include "paging.h"
 #include "pipeline.h"
 #include "redis_sink.h"
@@ -26,6 +27,33 @@ struct heartbeat {
     int stopped;
 };
 
+/* The completeness ledger: the last post, the lag, the last gap. */
+static void add_ledger(struct kvlist *k, const char *n, const struct ledger *l)
+{
+    const struct ledger_gap *g = ledger_last_gap(l);
+    char f[300], t0[40], t1[40];
+    uint64_t gaps = 0;
+
+    for (int c = 0; c < GAP_CAUSES; c++)
+        gaps += l->gaps_total[c][GAP_FILLED] + l->gaps_total[c][GAP_UNFILLED];
+    snprintf(f, sizeof f, "source:%s:last_post", n);
+    if (l->last_post_ms)
+        format_iso8601_ms(l->last_post_ms, t0, sizeof t0);
+    kvlist_add(k, f, "%s", l->last_post_ms ? t0 : "none");
+    snprintf(f, sizeof f, "source:%s:lag_ms", n);
+    kvlist_add(k, f, "%lld", (long long)l->lag_ms);
+    snprintf(f, sizeof f, "source:%s:gaps", n);
+    kvlist_add(k, f, "%llu", (unsigned long long)gaps);
+    if (!g)
+        return;
+    format_iso8601_ms(g->start_ms, t0, sizeof t0);
+    if (g->end_ms)
+        format_iso8601_ms(g->end_ms, t1, sizeof t1);
+    snprintf(f, sizeof f, "source:%s:last_gap", n);
+    kvlist_add(k, f, "%s %s %s %s", t0, g->end_ms ? t1 : "open", ledger_cause_names[g->cause],
+               ledger_fill_names[g->fill]);
+}
+
 static void add_sources(const struct running *r, struct kvlist *k)
 {
     char f[300];
@@ -40,6 +68,7 @@ static void add_sources(const struct running *r, struct kvlist *k)
         kvlist_add(k, f, "%llu", (unsigned long long)c.posts);
         snprintf(f, sizeof f, "source:%s:reconnects", n);
         kvlist_add(k, f, "%llu", (unsigned long long)source_stats(r->src[i])->reconnects);
+        add_ledger(k, n, source_ledger(r->src[i]));
     }
 }
 

@@ -26,6 +26,7 @@
 #define SHARES_VIRAL 1u
 
 static void pipeline_stop_workers(struct pipeline *pl);
+static void feed_note_post(struct feed *f, const struct post *p);
 static void own_forms_make(struct pipeline *pl);
 static void user_part(const char *handle, char *out, size_t len);
 static void masks_init(struct pl_masks *m);
@@ -958,7 +959,7 @@ static void job_collect(void *ctx, void *job)
         for (int k = r->post0; k < r->post0 + r->nposts; k++) {
             struct pl_post *jp = &j->post[k];
             jp->ids = j->ids ? j->ids + jp->ids_off : NULL;   /* no ids: nothing matched */
-            f->st.posts++;
+            feed_note_post(f, &jp->p);
             post_run(pl, &jp->p, jp);
         }
         feed_account(f, r->ret, r->err ? r->err : "(reason lost: out of memory)", r->stream_off, r->len);
@@ -1097,11 +1098,21 @@ void feed_free(struct feed *f)
     decoder_close(&f->dec);
 }
 
+/* A post of the feed: counted, and its own time kept (the source's lag). */
+static void feed_note_post(struct feed *f, const struct post *p)
+{
+    uint64_t t;
+
+    f->st.posts++;
+    if (p->created_at && parse_iso8601_ms(p->created_at, &t) == 0)
+        f->st.last_created_ms = t;
+}
+
 static void feed_on_post(void *ctx, struct post *p)
 {
     struct feed *f = ctx;
 
-    f->st.posts++;
+    feed_note_post(f, p);
     p->source_name = f->name;
     p->source_type = f->type;
     p->received_ms = f->chunk_ms;

@@ -7,6 +7,7 @@
 #include "fleet_rates.h"
 #include "fleet_shares.h"
 #include "impersonation.h"
+#include "ledger.h"
 #include "level.h"
 #include "metrics.h"
 #include "paging.h"
@@ -24,6 +25,31 @@
 /* Rules beyond this many get one aggregated series, so a 100,000-rule
  * deployment does not flood Prometheus. */
 #define METRICS_MAX_RULES 500
+
+/* The completeness ledger's gaps, closed, by cause and whether the source
+ * asked for what it missed. */
+static void render_gaps(const struct running *r, struct buf *o)
+{
+    metrics_family(o, "mentiond_source_gaps_total", "counter",
+                   "Gaps in what a source brought, by cause, filled (the source asked for the missed posts: "
+                   "backfill, cursor, poll) or unfilled");
+    for (int i = 0; i < r->nsrc; i++) {
+        const struct ledger *l = source_ledger(r->src[i]);
+        for (int c = 0; c < GAP_CAUSES; c++)
+            for (int f = GAP_FILLED; f < GAP_FILLS; f++)
+                metrics_sample(o, "mentiond_source_gaps_total", (double)l->gaps_total[c][f], "source",
+                               source_conf_of(r->src[i])->name, "cause", ledger_cause_names[c], "filled",
+                               f == GAP_FILLED ? "yes" : "no", NULL);
+    }
+    metrics_family(o, "mentiond_source_gap_seconds_total", "counter",
+                   "Seconds of closed gaps, from the last post before to the connection up again");
+    for (int i = 0; i < r->nsrc; i++) {
+        const struct ledger *l = source_ledger(r->src[i]);
+        for (int f = GAP_FILLED; f < GAP_FILLS; f++)
+            metrics_sample(o, "mentiond_source_gap_seconds_total", (double)l->gap_ms_total[f] / 1000.0, "source",
+                           source_conf_of(r->src[i])->name, "filled", f == GAP_FILLED ? "yes" : "no", NULL);
+    }
+}
 
 static void render_sources(const struct running *r, struct buf *o)
 {
@@ -56,7 +82,22 @@ static void render_sources(const struct running *r, struct buf *o)
     PER_SOURCE("mentiond_source_stalls_total", "counter", "Connections dropped as stalled", ss_->stalls);
     PER_SOURCE("mentiond_source_http_errors_total", "counter", "HTTP error responses", ss_->http_errors);
     PER_SOURCE("mentiond_source_network_errors_total", "counter", "Network errors", ss_->network_errors);
+    PER_SOURCE("mentiond_source_last_post_timestamp_seconds", "gauge",
+               "Wall clock of the last post the source brought (0: none yet)",
+               (double)source_ledger(s_)->last_post_ms / 1000.0);
+    PER_SOURCE("mentiond_source_lag_seconds", "gauge",
+               "The last post's arrival less its own time (created_at): how far behind the source it runs",
+               (double)source_ledger(s_)->lag_ms / 1000.0);
+    PER_SOURCE("mentiond_source_rate_posts_per_second", "gauge",
+               "The rate the source usually brings posts at, learnt while up (5-minute memory)",
+               source_ledger(s_)->rate);
+    PER_SOURCE("mentiond_source_quiet_total", "counter",
+               "Connections reconnected as quiet: open, no post for quiet_timeout while the rate said otherwise",
+               source_ledger(s_)->quiet);
+    PER_SOURCE("mentiond_source_gap_open", "gauge", "1 while a gap is open (the source is not bringing posts)",
+               source_ledger(s_)->open);
 #undef PER_SOURCE
+    render_gaps(r, o);
     metrics_family(o, "mentiond_records_rejected_total", "counter", "Records skipped, by reason");
     for (int i = 0; i < r->nsrc; i++) {
         const char *n = source_conf_of(r->src[i])->name;

@@ -1,6 +1,7 @@
 /* source: connection life cycle, backoff and stall detection; see source.h. */
 #include "source.h"
 #include "http_client.h"
+#include "ledger.h"
 #include "log.h"
 #include "position.h"
 #include "source_driver.h"
@@ -49,6 +50,12 @@ struct source {
     uint64_t last_byte_ms;
     uint64_t down_since_ms;             /* not up since (0: up, or done) */
     struct source_stats st;
+    /* completeness: posts, lag, the rate, gaps (ledger.h); checked each second */
+    struct ledger led;
+    struct event *ledger_timer;
+    uint64_t led_posts;                 /* the feed's posts the ledger has seen */
+    uint64_t up_since_real_ms;
+    enum ledger_cause next_cause;       /* of the next gap: why the connection goes */
     /* polled documents: validators of the last one, for conditional GET */
     char etag[256], last_modified[64];
     int polls_ok;
@@ -79,6 +86,9 @@ static void source_schedule(struct source *s, enum backoff_kind kind, const char
 {
     uint64_t delay = immediate ? 0 : backoff_next(&s->bo, kind, (uint32_t)random());
 
+    ledger_gap_open(&s->led, now_real_ms(), s->next_cause);
+    s->next_cause = GAP_RECONNECT;
+
     /* from the first failure: attempts in between do not reset it */
     if (!s->down_since_ms)
         s->down_since_ms = now_mono_ms();
@@ -96,8 +106,11 @@ static void on_open(void *ctx, long status, const char *rate_limit)
 
     s->state = SOURCE_UP;
     s->up_since_ms = now_mono_ms();
+    s->up_since_real_ms = now_real_ms();
     s->down_since_ms = 0;
     s->st.connects++;
+    /* the gap ends; it is filled if this type asks for what it missed */
+    ledger_gap_close(&s->led, s->up_since_real_ms, source_driver_resumes(s->conf));
     framer_reset(&s->feed.fr);
     log_msg(quiet ? LOG_DEBUG : LOG_NOTICE, "source %s: connected (HTTP %ld%s%s)", s->conf->name, status,
             rate_limit ? "; connection rate limit " : "", rate_limit ? rate_limit : "");
@@ -179,6 +192,8 @@ static void on_done(void *ctx, const struct http_result *r)
                                                 strstr(s->feed.last_control, "code 2 "));
         snprintf(why, sizeof why, "stream ended by the server%s%s",
                  s->feed.control_seen ? " after: " : "", s->feed.control_seen ? s->feed.last_control : "");
+        if (s->feed.control_seen && strstr(s->feed.last_control, "operational-disconnect"))
+            s->next_cause = GAP_OPERATIONAL;
         s->feed.control_seen = 0;
         if (replaced)
             source_schedule(s, BACKOFF_HTTP, why, 0);
@@ -217,6 +232,7 @@ static void stall_check(struct source *s)
         return;
     }
     s->st.stalls++;
+    s->next_cause = GAP_STALL;
     http_stream_cancel(s->stream);
     s->stream = NULL;
     ws_conn_cancel(s->ws);
@@ -231,6 +247,48 @@ static void stall_check(struct source *s)
 }
 
 static void file_tick(struct source *s);
+
+/* Open, keep-alives coming, and no post for quiet_timeout while the
+ * learnt rate says there should have been: reconnect (the stream the
+ * service keeps open may be one it no longer feeds). */
+static void quiet_reconnect(struct source *s)
+{
+    char why[160];
+
+    snprintf(why, sizeof why, "quiet: no post for %llds while it usually brings %.1f a second",
+             s->conf->quiet_timeout, s->led.rate);
+    http_stream_cancel(s->stream);
+    s->stream = NULL;
+    ws_conn_cancel(s->ws);
+    s->ws = NULL;
+    feed_finish(&s->feed, 0);
+    s->next_cause = GAP_QUIET;
+    backoff_reset(&s->bo);
+    source_schedule(s, BACKOFF_NETWORK, why, 1);
+}
+
+/* Each second: the posts since the last tick, the rate, a quiet stream. */
+static void on_ledger(evutil_socket_t fd, short what, void *arg)
+{
+    struct source *s = arg;
+    uint64_t now = now_real_ms(), n = s->feed.st.posts;
+    int up = s->state == SOURCE_UP;
+
+    (void)fd;
+    (void)what;
+    if (n > s->led_posts)
+        ledger_post(&s->led, now, (uint32_t)(n - s->led_posts), s->feed.st.last_created_ms);
+    s->led_posts = n;
+    ledger_tick(&s->led, now, up);
+    if (up && (s->drv->transport == TRANSPORT_HTTP_STREAM || s->drv->transport == TRANSPORT_WEBSOCKET) &&
+        ledger_quiet(&s->led, now, s->up_since_real_ms, (uint64_t)s->conf->quiet_timeout * 1000))
+        quiet_reconnect(s);
+}
+
+const struct ledger *source_ledger(const struct source *s)
+{
+    return &s->led;
+}
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -551,14 +609,24 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
     s->state = SOURCE_IDLE;
     s->down_since_ms = now_mono_ms();   /* until the first connection */
     backoff_reset(&s->bo);
+    ledger_init(&s->led);
+    s->next_cause = GAP_RECONNECT;
     s->timer = evtimer_new(base, on_timer, s);
-    if (!s->timer || feed_init(&s->feed, s->conf->name, s->conf->type_name, format, s->conf, pl) != 0) {
+    s->ledger_timer = event_new(base, -1, EV_PERSIST, on_ledger, s);
+    if (!s->timer || !s->ledger_timer ||
+        feed_init(&s->feed, s->conf->name, s->conf->type_name, format, s->conf, pl) != 0) {
         log_msg(LOG_ERR, "source %s: cannot set up decoder '%s'", sc->name, format);
         if (s->timer)
             event_free(s->timer);
+        if (s->ledger_timer)
+            event_free(s->ledger_timer);
         source_conf_free(s->conf);
         free(s);
         return NULL;
+    }
+    {
+        struct timeval sec = {1, 0};
+        event_add(s->ledger_timer, &sec);
     }
     s->feed_ok = 1;
     if (s->drv->transport == TRANSPORT_FILE)
@@ -655,6 +723,7 @@ void source_free(struct source *s)
         return;
     source_stop(s);
     event_free(s->timer);
+    event_free(s->ledger_timer);
     if (s->feed_ok)
         feed_free(&s->feed);
     if (s->pos)

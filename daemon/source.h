@@ -66,6 +66,9 @@ uint64_t source_position(const struct source *s);
 /* How long it has been trying to (re)connect, across attempts: 0 while up,
  * done or stopped. */
 uint64_t source_down_ms(const struct source *s);
+/* Its completeness ledger (ledger.h): posts, lag, rate, gaps. */
+struct ledger;
+const struct ledger *source_ledger(const struct source *s);
 /* 1 when connected, done, or reconnecting for less than a minute (readiness). */
 int source_healthy(const struct source *s);
 

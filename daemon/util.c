@@ -161,6 +161,72 @@ void format_iso8601_ms(uint64_t epoch_ms, char *out, size_t outlen)
     snprintf(out, outlen, "%s.%03uZ", tmp, (unsigned)(epoch_ms % 1000u));
 }
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+ * days_from_civil). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return -1;
+        v = v * 10 + (**p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int parse_iso8601_ms(const char *s, uint64_t *out)
+{
+    int y, mo, d, h, mi, se, ms = 0, sign, oh = 0, om = 0;
+    int64_t t;
+
+    if (!s || digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' || digits(&s, 2, &d) ||
+        (*s != 'T' && *s != 't' && *s != ' ') || (s++, digits(&s, 2, &h)) || *s++ != ':' || digits(&s, 2, &mi) ||
+        *s++ != ':' || digits(&s, 2, &se))
+        return -1;
+    if (*s == '.') {
+        int scale = 100;
+        for (s++; *s >= '0' && *s <= '9'; s++, scale /= 10)
+            ms += (*s - '0') * scale;
+    }
+    if (*s == 'Z' || *s == 'z') {
+        s++;
+    } else if (*s == '+' || *s == '-') {
+        sign = *s++ == '+' ? 1 : -1;
+        if (digits(&s, 2, &oh))
+            return -1;
+        if (*s == ':')
+            s++;
+        if (digits(&s, 2, &om))
+            return -1;
+        oh *= sign;
+        om *= sign;
+    } else {
+        return -1;                      /* no zone: not a time we can place */
+    }
+    if (*s || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || y < 1970)
+        return -1;
+    t = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 24 + h - oh) * 60 + mi - om) * 60 + se;
+    if (t < 0)
+        return -1;
+    *out = (uint64_t)t * 1000 + (uint64_t)ms;
+    return 0;
+}
+
 char *file_read_all(const char *path, size_t cap, size_t *len_out, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");

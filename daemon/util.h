@@ -48,6 +48,9 @@ uint64_t now_mono_us(void);
 uint64_t now_real_ms(void);                 /* wall clock, ms since epoch */
 /* "2026-11-22T10:00:00.012Z" into out (>= 25 bytes). */
 void format_iso8601_ms(uint64_t epoch_ms, char *out, size_t outlen);
+/* "2026-12-07T08:00:00.000Z" (fraction optional, Z or +hh:mm / -hhmm) to
+ * ms since the epoch; 0, or -1 for anything else (no zone included). */
+int parse_iso8601_ms(const char *s, uint64_t *out);
 /* Edits (insert, delete, substitute, swap two neighbours: form -> from is
  * 1) from a to b, bytes; (size_t)-1 when either is over STR_EDIT_MAX. */
 #define STR_EDIT_MAX 64

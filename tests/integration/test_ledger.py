@@ -1,0 +1,84 @@
+"""The completeness ledger (README "Completeness"): a stream that stays open,
+keep-alives flowing, but stops bringing posts while its rate says it should
+not (the failure nobody notices) is found within quiet_timeout and
+reconnected; the gap is recorded with its cause and whether the source
+asked for what it missed (x_v2 backfill_minutes), in /metrics and the
+heartbeat; with backfill every post of the gap is alerted once, without it
+the ledger says the gap was not filled and the posts are indeed missing.
+Real parts: the stream emulator (quiet_after: the records go on happening
+at the source but are not sent), real redis-server, the real daemon."""
+import calendar
+import json
+import os
+import re
+import time
+
+from conftest import Emulator, Mentiond, config, token_file, value, wait_for, x_source
+from test_fleet import RULES, posts
+
+N, QUIET_AFTER = 500, 200
+
+
+def run(workdir, redis_server, procs, backfill):
+    recs = posts(N, 1993500000000000000)
+    path = os.path.join(workdir, "posts.jsonl")
+    with open(path, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+    rules = os.path.join(workdir, "q.rules")
+    with open(rules, "w") as f:
+        f.write(RULES)
+    emu = Emulator(["--posts", path, "--rate", "20", "--keepalive", "0.5", "--token", "it-token",
+                    '--fault={"quiet_after": %d}' % QUIET_AFTER])
+    procs.append(emu)
+    extra = "quiet_timeout = 3\n" + ("backfill_minutes = 1\n" if backfill else "")
+    md = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir), name="xq",
+                                                              extra=extra, stall=5),
+                                  rules=rules, extra_daemon="heartbeat_interval = 1\n"))
+    procs.append(md)
+    return md, emu, {r["data"]["id"] for r in recs}
+
+
+def alerted(redis_server):
+    return [a["post"]["id"] for al in redis_server.alerts().values() for a in al]
+
+
+def test_quiet_stream_reconnected_and_the_gap_filled(workdir, redis_server, procs):
+    md, emu, ids = run(workdir, redis_server, procs, backfill=True)
+    t0 = time.time()
+    md.wait_log(r"source xq: disconnected: quiet: no post for 3s while it usually brings [\d.]+ a second", timeout=40)
+    wait_for(lambda: len(alerted(redis_server)) >= N, 60, interval=0.5, what="every post alerted")
+    time.sleep(1)
+    got = alerted(redis_server)
+    assert sorted(got) == sorted(ids)                   # the gap's posts came back, once each
+    st = emu.stats()
+    text = md.metrics()
+    # once the emulator has sent its last post the stream goes quiet for good,
+    # and is found quiet again: every quiet spell is one reconnect and one gap
+    quiet = value(text, "mentiond_source_quiet_total", source="xq")
+    assert quiet >= 1 and st["connections"] == 1 + quiet
+    assert st["records_withheld"] > 0 and st["backfilled"] > 0
+    assert value(text, "mentiond_source_gaps_total", source="xq", cause="quiet", filled="yes") == quiet
+    assert value(text, "mentiond_source_gaps_total", source="xq", cause="quiet", filled="no") == 0
+    assert value(text, "mentiond_source_gap_open", source="xq") == 0
+    assert 15 <= value(text, "mentiond_source_rate_posts_per_second", source="xq") <= 25
+    # the posts say 08:00 UTC today: the lag is the time since, to the minute
+    lag = value(text, "mentiond_source_lag_seconds", source="xq")
+    assert lag > 0 and abs(lag - (time.time() - calendar.timegm((2026, 12, 7, 8, 0, 0)))) < 120, lag
+    assert abs(value(text, "mentiond_source_last_post_timestamp_seconds", source="xq") - time.time()) < 30
+    hb = wait_for(lambda: (lambda h: h if int(h.get(b"source:xq:gaps", 0)) >= 1 else None)(
+        redis_server.client().hgetall("mentiond:instance:it")), 5, what="the heartbeat's ledger")
+    assert re.match(rb"\S+Z (\S+Z quiet filled|open quiet open)$", hb[b"source:xq:last_gap"]), hb
+    print("every post alerted %.1f s after the start (%d quiet spells)" % (time.time() - t0, quiet))
+    assert md.stop() == 0
+
+
+def test_without_backfill_the_ledger_says_unfilled(workdir, redis_server, procs):
+    md, emu, ids = run(workdir, redis_server, procs, backfill=False)
+    md.wait_log(r"source xq: disconnected: quiet: no post for 3s", timeout=40)
+    wait_for(lambda: value(md.metrics(), "mentiond_source_gaps_total", source="xq", cause="quiet",
+                           filled="no") == 1, 10, what="the gap recorded as not filled")
+    wait_for(lambda: emu.stats()["position"] >= N, 60, what="the emulator through its posts")
+    time.sleep(2)
+    missing = ids - set(alerted(redis_server))
+    assert len(missing) == emu.stats()["records_withheld"] > 0       # what the quiet spell withheld
+    assert md.stop() == 0
