@@ -65,13 +65,19 @@ def landed(cluster):
     return out
 
 
-def start(workdir, cluster, procs, rounds, rate):
+def posts_emulator(workdir, procs, rounds, rate):
+    """The stream emulator serving cluster_posts(rounds); (emulator, want)."""
     recs, want = cluster_posts(rounds)
     path = os.path.join(workdir, "posts.jsonl")
     with open(path, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in recs)
     emu = Emulator(["--posts", path, "--rate", str(rate), "--keepalive", "0.5", "--token", "it-token"])
     procs.append(emu)
+    return emu, want
+
+
+def start(workdir, cluster, procs, rounds, rate):
+    emu, want = posts_emulator(workdir, procs, rounds, rate)
     md = Mentiond(workdir, cluster_conf(workdir, cluster, emu))
     procs.append(md)
     return md, want
@@ -163,12 +169,7 @@ def test_whole_cluster_down_with_spool(workdir, redis_cluster, procs):
     """durability = spool: the whole cluster stopped for 20 s while posts
     keep coming; every alert is on disk meanwhile and delivered once, in
     order, when the cluster is back."""
-    recs, want = cluster_posts(10)
-    path = os.path.join(workdir, "posts.jsonl")
-    with open(path, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in recs)
-    emu = Emulator(["--posts", path, "--rate", "40", "--keepalive", "0.5", "--token", "it-token"])
-    procs.append(emu)
+    emu, want = posts_emulator(workdir, procs, 10, 40)
     conf = cluster_conf(workdir, redis_cluster, emu).replace("shutdown_timeout = 10\n",
                                                              "shutdown_timeout = 10\ndurability = spool\n")
     md = Mentiond(workdir, conf)
@@ -205,12 +206,7 @@ def test_streams_groups_and_reference_consumers(workdir, redis_cluster, procs):
     every queue's streams (in the queue's slot), and the reference consumers
     (consumer-stream, and consumer-list on a list-mode run) and gap-check
     take --cluster and read them, most urgent level first."""
-    recs, want = cluster_posts(2)
-    path = os.path.join(workdir, "posts.jsonl")
-    with open(path, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in recs)
-    emu = Emulator(["--posts", path, "--rate", "200", "--keepalive", "0.5", "--token", "it-token"])
-    procs.append(emu)
+    emu, want = posts_emulator(workdir, procs, 2, 200)
     md = Mentiond(workdir, cluster_conf(workdir, redis_cluster, emu, "mode = stream\nstream_groups = workers\n"))
     procs.append(md)
     n = sum(len(v) for v in want.values())
@@ -376,12 +372,7 @@ def test_acl_user_and_cluster_slots(workdir, redis_cluster, procs):
     for p in redis_cluster.ports:
         redis_cluster.node(p).execute_command("ACL", "SETUSER", "alerts", "on", ">s3cret-pw", "~*", "&*", "+@all",
                                               "-cluster|shards")
-    recs, want = cluster_posts(1)
-    path = os.path.join(workdir, "posts.jsonl")
-    with open(path, "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in recs)
-    emu = Emulator(["--posts", path, "--rate", "200", "--keepalive", "0.5", "--token", "it-token"])
-    procs.append(emu)
+    emu, want = posts_emulator(workdir, procs, 1, 200)
     md = Mentiond(workdir, cluster_conf(workdir, redis_cluster, emu,
                                         "username = alerts\npassword_file = %s\n" % pw))
     procs.append(md)
