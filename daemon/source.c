@@ -221,29 +221,34 @@ static const struct http_stream_cbs source_http_cbs = {
     .on_done = on_done,
 };
 
+/* Drop a connection that is open but not bringing what it should, and
+ * connect again at once; the gap it leaves is of this cause. */
+static void reconnect_now(struct source *s, enum ledger_cause cause, const char *why)
+{
+    http_stream_cancel(s->stream);
+    s->stream = NULL;
+    ws_conn_cancel(s->ws);
+    s->ws = NULL;
+    feed_finish(&s->feed, 0);
+    s->next_cause = cause;
+    backoff_reset(&s->bo);
+    source_schedule(s, BACKOFF_NETWORK, why, 1);
+}
+
 /* Stall check: no byte (keep-alives count) for stall_timeout seconds. */
 static void stall_check(struct source *s)
 {
     uint64_t now = now_mono_ms(), limit = (uint64_t)s->conf->stall_timeout * 1000;
     uint64_t since = s->last_byte_ms;
+    char why[96];
 
     if (now - since < limit) {
         timer_in(s, limit - (now - since) + 1);
         return;
     }
     s->st.stalls++;
-    s->next_cause = GAP_STALL;
-    http_stream_cancel(s->stream);
-    s->stream = NULL;
-    ws_conn_cancel(s->ws);
-    s->ws = NULL;
-    feed_finish(&s->feed, 0);
-    {
-        char why[96];
-        snprintf(why, sizeof why, "stalled: no data or keep-alive for %llds", s->conf->stall_timeout);
-        backoff_reset(&s->bo);
-        source_schedule(s, BACKOFF_NETWORK, why, 1);
-    }
+    snprintf(why, sizeof why, "stalled: no data or keep-alive for %llds", s->conf->stall_timeout);
+    reconnect_now(s, GAP_STALL, why);
 }
 
 static void file_tick(struct source *s);
@@ -257,14 +262,7 @@ static void quiet_reconnect(struct source *s)
 
     snprintf(why, sizeof why, "quiet: no post for %llds while it usually brings %.1f a second",
              s->conf->quiet_timeout, s->led.rate);
-    http_stream_cancel(s->stream);
-    s->stream = NULL;
-    ws_conn_cancel(s->ws);
-    s->ws = NULL;
-    feed_finish(&s->feed, 0);
-    s->next_cause = GAP_QUIET;
-    backoff_reset(&s->bo);
-    source_schedule(s, BACKOFF_NETWORK, why, 1);
+    reconnect_now(s, GAP_QUIET, why);
 }
 
 /* Each second: the posts since the last tick, the rate, a quiet stream. */
