@@ -254,14 +254,22 @@ static int link_index(const struct redis_conn *c, const struct link *l)
 static struct link *link_new(struct redis_conn *c, const char *unix_path, const char *host, int port);
 static void link_connect(struct link *l);
 
-/* The link to host:port, made (and connecting) if new; NULL past LINKS_MAX. */
-static struct link *link_for(struct redis_conn *c, const char *host, int port)
+/* The link to host:port, or NULL. */
+static struct link *link_find(const struct redis_conn *c, const char *host, int port)
 {
-    struct link *l;
-
     for (int i = 0; i < c->nlinks; i++)
         if (c->links[i]->port == port && c->links[i]->host && strcmp(c->links[i]->host, host) == 0)
             return c->links[i];
+    return NULL;
+}
+
+/* The link to host:port, made (and connecting) if new; NULL past LINKS_MAX. */
+static struct link *link_for(struct redis_conn *c, const char *host, int port)
+{
+    struct link *l = link_find(c, host, port);
+
+    if (l)
+        return l;
     if (!(l = link_new(c, NULL, host, port))) {
         log_limited(LOG_ERR, "redis: cluster node %s:%d: more than %d nodes known; not used", host, port,
                     LINKS_MAX);
@@ -956,11 +964,8 @@ void redis_conn_add_seed(struct redis_conn *c, const char *host, int port)
 {
     struct link *l;
 
-    if (!c->cluster)
+    if (!c->cluster || link_find(c, host, port))
         return;
-    for (int i = 0; i < c->nlinks; i++)
-        if (c->links[i]->port == port && c->links[i]->host && strcmp(c->links[i]->host, host) == 0)
-            return;
     if ((l = link_new(c, NULL, host, port)))
         l->seed = 1;
 }
