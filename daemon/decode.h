@@ -38,6 +38,9 @@ struct decoder_ops {
     /* Optional: the stream position reached (Jetstream: the highest
      * time_us seen), 0 if none; a source resumes from it. */
     uint64_t (*position)(struct decoder *d);
+    /* Optional: 1, once, after the stream said events before this point
+     * may be missing (Jetstream v2's #info OutdatedCursor, FutureCursor). */
+    int (*moved)(struct decoder *d);
 };
 
 /* What every JSON decoder begins with (its struct's first member): the
@@ -81,6 +84,10 @@ static inline void decoder_hint(struct decoder_inst *di, const char *key, const 
 static inline uint64_t decoder_position(const struct decoder_inst *di)
 {
     return di->ops->position ? di->ops->position(di->d) : 0;
+}
+static inline int decoder_moved(const struct decoder_inst *di)
+{
+    return di->ops->moved ? di->ops->moved(di->d) : 0;
 }
 static inline enum decode_ret decoder_run(struct decoder_inst *di, const char *rec, size_t len,
                                           decode_post_fn fn, void *ctx, char *err, size_t errlen)

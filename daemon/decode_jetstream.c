@@ -1,8 +1,19 @@
-/* decode_jetstream: Bluesky Jetstream v1 events (source-protocols.md §4).
+/* decode_jetstream: Bluesky Jetstream events, both wires.
  *
- * One JSON event per record:
+ * The legacy /subscribe endpoint (v1), one JSON event per record:
  *   {"did","time_us","kind":"commit","commit":{"operation","collection",
  *    "rkey","record":{"text","createdAt","langs","reply","facets","embed"}}}
+ * The v2 endpoint (subscribeEvents, lexicon network.bsky.jetstream.
+ * subscribeEvents, framing xrpc.v1.json), one frame per record:
+ *   {"$type":"message","payload":{"$type":"...subscribeEvents#commit",
+ *    "seq","did","time","operation","collection","rkey","record":{...}}}
+ *   {"$type":"message","payload":{"$type":"...#info","name","message"}}
+ *   {"$type":"error","error":"ConsumerTooSlow","message"}   (then closed)
+ * A v2 commit is a v1 commit with its fields one level up; the two are read
+ * by one table of fields below the commit.  #info OutdatedCursor (a time
+ * cursor clamped) and FutureCursor (a seq from elsewhere: live from the
+ * tip) say events were skipped: moved() reports it once, and FutureCursor
+ * starts the position anew.  Errors are control messages.
  *
  * Only app.bsky.feed.post commits are posts: create is a new post, update
  * an edit (looked at again, like Mastodon's status.update), delete a
@@ -19,8 +30,8 @@
  * order does not matter).  A reply's parent is in_reply_to, its root the
  * conversation; an embedded record is a quote; images or video are media.
  *
- * time_us is the stream position: the highest seen is kept for the cursor
- * the source resumes from.
+ * The stream position is time_us (v1) or seq (v2): the highest seen is kept
+ * for the cursor the source resumes from.
  */
 #include "decode.h"
 #include "json.h"
@@ -34,6 +45,7 @@
 #define J_POST "app.bsky.feed.post"
 
 struct j_event {
+    const char *frame, *error, *message;    /* v2: "message" or "error"; error name; its text */
     const char *did, *kind, *op, *collection, *rkey;
     const char *text, *created_at, *lang;
     const char *parent_uri, *root_uri, *quote_uri, *parent_did;
@@ -47,7 +59,8 @@ struct decoder {
     const char *urls[J_MAX_URLS];
     int nurls;
     const char *reject;
-    uint64_t position;                  /* highest time_us seen */
+    uint64_t position;                  /* highest time_us (v1) or seq (v2) seen */
+    int moved;                          /* an #info said events were skipped */
 };
 
 static const char *j_str(struct decoder *j, const struct json_event *ev)
@@ -107,6 +120,55 @@ static void j_record(struct decoder *j, const char *r, const struct json_event *
         e->media = 1;
 }
 
+static uint64_t j_uint(const struct json_event *ev)
+{
+    char num[24];
+
+    if (ev->type != JSON_NUMBER || ev->val_len >= sizeof num)
+        return 0;
+    memcpy(num, ev->val, ev->val_len);
+    num[ev->val_len] = '\0';
+    return num[0] == '-' ? 0 : strtoull(num, NULL, 10);
+}
+
+/* A field of the commit: below "/commit" in v1, of the payload in v2. */
+static void j_commit(struct decoder *j, const char *c, const struct json_event *ev)
+{
+    struct j_event *e = &j->e;
+
+    if (strcmp(c, "/operation") == 0)
+        e->op = j_str(j, ev);
+    else if (strcmp(c, "/collection") == 0)
+        e->collection = j_str(j, ev);
+    else if (strcmp(c, "/rkey") == 0)
+        e->rkey = j_str(j, ev);
+    else if (strncmp(c, "/record", 7) == 0 && (c[7] == '\0' || c[7] == '/'))
+        j_record(j, c + 7, ev);
+}
+
+/* v2's payload: "/$type" ("network.bsky.jetstream.subscribeEvents#commit":
+ * the kind is the fragment), seq, did, #info's name and message, and the
+ * commit's own fields. */
+static void j_payload(struct decoder *j, const char *c, const struct json_event *ev)
+{
+    struct j_event *e = &j->e;
+
+    if (strcmp(c, "/$type") == 0) {
+        const char *t = j_str(j, ev), *h = t ? strrchr(t, '#') : NULL;
+        e->kind = h ? h + 1 : t;
+    } else if (strcmp(c, "/seq") == 0) {
+        e->time_us = j_uint(ev);
+    } else if (strcmp(c, "/did") == 0) {
+        e->did = j_str(j, ev);
+    } else if (strcmp(c, "/name") == 0) {
+        e->error = j_str(j, ev);
+    } else if (strcmp(c, "/message") == 0) {
+        e->message = j_str(j, ev);
+    } else {
+        j_commit(j, c, ev);
+    }
+}
+
 static int j_event_cb(void *ctx, const struct json_event *ev)
 {
     struct decoder *j = ctx;
@@ -124,20 +186,18 @@ static int j_event_cb(void *ctx, const struct json_event *ev)
         e->did = j_str(j, ev);
     else if (strcmp(p, "/kind") == 0)
         e->kind = j_str(j, ev);
-    else if (strcmp(p, "/time_us") == 0 && ev->type == JSON_NUMBER && ev->val_len < 24) {
-        char num[24];
-        memcpy(num, ev->val, ev->val_len);
-        num[ev->val_len] = '\0';
-        e->time_us = num[0] == '-' ? 0 : strtoull(num, NULL, 10);
-    }
-    else if (strcmp(p, "/commit/operation") == 0)
-        e->op = j_str(j, ev);
-    else if (strcmp(p, "/commit/collection") == 0)
-        e->collection = j_str(j, ev);
-    else if (strcmp(p, "/commit/rkey") == 0)
-        e->rkey = j_str(j, ev);
-    else if (strncmp(p, "/commit/record", 14) == 0 && (p[14] == '\0' || p[14] == '/'))
-        j_record(j, p + 14, ev);
+    else if (strcmp(p, "/time_us") == 0)
+        e->time_us = j_uint(ev);
+    else if (strncmp(p, "/commit/", 8) == 0)
+        j_commit(j, p + 7, ev);
+    else if (strcmp(p, "/$type") == 0)
+        e->frame = j_str(j, ev);
+    else if (strncmp(p, "/payload/", 9) == 0)
+        j_payload(j, p + 8, ev);
+    else if (strcmp(p, "/error") == 0)
+        e->error = j_str(j, ev);
+    else if (strcmp(p, "/message") == 0)
+        e->message = j_str(j, ev);
     if (j->reject) {
         *ev->reject = j->reject;
         return 1;
@@ -220,11 +280,44 @@ static int j_build(struct decoder *j, struct post *p, char *err, size_t errlen)
     return 0;
 }
 
+/* A v2 frame that is not a commit message: an error (the server closes
+ * next), an #info about the cursor, or a kind we did not ask for. */
+static enum decode_ret j_frame(struct decoder *j, char *err, size_t errlen)
+{
+    struct j_event *e = &j->e;
+    const char *msg = e->message ? e->message : "";
+
+    if (strcmp(e->frame, "error") == 0) {
+        snprintf(err, errlen, "Jetstream error %.60s: %.150s", e->error ? e->error : "(unnamed)", msg);
+        return DECODE_CONTROL;
+    }
+    if (strcmp(e->frame, "message") != 0) {
+        snprintf(err, errlen, "unknown frame type \"%.40s\"", e->frame);
+        return DECODE_SKIP;
+    }
+    if (!e->kind) {
+        snprintf(err, errlen, "message without \"payload.$type\"");
+        return DECODE_MALFORMED;
+    }
+    if (strcmp(e->kind, "info") == 0) {
+        /* a time cursor clamped, or a seq from another archive: from the tip */
+        int future = e->error && strcmp(e->error, "FutureCursor") == 0;
+        j->moved = future || (e->error && strcmp(e->error, "OutdatedCursor") == 0);
+        if (future)
+            j->position = 0;
+        snprintf(err, errlen, "Jetstream notice %.40s: %.150s%s", e->error ? e->error : "(unnamed)", msg,
+                 j->moved ? "; events before it may be missing" : "");
+        return DECODE_CONTROL;
+    }
+    return DECODE_OK;
+}
+
 static enum decode_ret j_decode(struct decoder *j, const char *rec, size_t len, decode_post_fn fn, void *ctx,
                                 char *err, size_t errlen)
 {
     struct j_event *e = &j->e;
     struct post post;
+    enum decode_ret ret;
 
     arena_reset(&j->jd.arena);
     memset(e, 0, sizeof *e);
@@ -232,6 +325,8 @@ static enum decode_ret j_decode(struct decoder *j, const char *rec, size_t len, 
     j->reject = NULL;
     if (json_reader_parse(j->jd.reader, rec, len, err, errlen) != 0)
         return DECODE_MALFORMED;
+    if (e->frame && (ret = j_frame(j, err, errlen)) != DECODE_OK)
+        return ret;
     if (!e->did || !e->kind) {
         snprintf(err, errlen, "event without \"%s\"", e->did ? "kind" : "did");
         return DECODE_MALFORMED;
@@ -266,10 +361,19 @@ static uint64_t j_position(struct decoder *j)
     return j->position;
 }
 
+static int j_moved(struct decoder *j)
+{
+    int m = j->moved;
+
+    j->moved = 0;
+    return m;
+}
+
 const struct decoder_ops decode_jetstream_ops = {
     .name = "jetstream",
     .create = j_create,
     .destroy = j_destroy,
     .decode = j_decode,
     .position = j_position,
+    .moved = j_moved,
 };

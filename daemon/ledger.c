@@ -3,7 +3,8 @@
 
 #include <string.h>
 
-const char *const ledger_cause_names[GAP_CAUSES] = {"reconnect", "stall", "quiet", "operational"};
+const char *const ledger_cause_names[GAP_CAUSES] = {"reconnect", "stall", "quiet", "operational",
+                                                        "cursor_too_old", "cursor_jump"};
 const char *const ledger_fill_names[GAP_FILLS] = {"open", "filled", "unfilled"};
 
 /* 10 s buckets, 5 minutes of memory: each bucket weighs 1/30. */
@@ -81,10 +82,34 @@ void ledger_gap_close(struct ledger *l, uint64_t now_ms, int filled)
     if (!l->open)
         return;
     g->end_ms = now_ms > g->start_ms ? now_ms : g->start_ms;
-    g->fill = filled ? GAP_FILLED : GAP_UNFILLED;
+    g->fill = filled && !l->open_lost ? GAP_FILLED : GAP_UNFILLED;
     l->gaps_total[g->cause][g->fill]++;
     l->gap_ms_total[g->fill] += g->end_ms - g->start_ms;
     l->open = 0;
+    l->open_lost = 0;
+}
+
+void ledger_gap_lost(struct ledger *l, uint64_t now_ms, uint64_t since_ms, enum ledger_cause cause)
+{
+    struct ledger_gap *g = &l->gaps[l->head];
+
+    if (l->open) {
+        g->cause = cause;
+        l->open_lost = 1;
+        return;
+    }
+    if (l->ngaps && g->end_ms >= since_ms) {
+        /* counted when it closed: counted again as what it turned out to be */
+        l->gaps_total[g->cause][g->fill]--;
+        l->gap_ms_total[g->fill] -= g->end_ms - g->start_ms;
+        g->cause = cause;
+        g->fill = GAP_UNFILLED;
+        l->gaps_total[g->cause][g->fill]++;
+        l->gap_ms_total[g->fill] += g->end_ms - g->start_ms;
+        return;
+    }
+    ledger_gap_open(l, now_ms, cause);
+    ledger_gap_close(l, now_ms, 0);
 }
 
 const struct ledger_gap *ledger_last_gap(const struct ledger *l)

@@ -26,6 +26,8 @@ enum ledger_cause {
     GAP_STALL,                          /* no byte for stall_timeout */
     GAP_QUIET,                          /* open, keep-alives, no post for quiet_timeout */
     GAP_OPERATIONAL,                    /* the service said it disconnects (X's operational disconnect) */
+    GAP_CURSOR_TOO_OLD,                 /* the cursor was past the lookback; resumed from the oldest kept */
+    GAP_CURSOR_JUMP,                    /* the server moved the cursor (clamped it, or started live) */
     GAP_CAUSES
 };
 extern const char *const ledger_cause_names[GAP_CAUSES];
@@ -50,6 +52,7 @@ struct ledger {
     struct ledger_gap gaps[LEDGER_GAPS];
     int ngaps, head;                    /* ring, head = the newest */
     int open;                           /* gaps[head] is open */
+    int open_lost;                      /* ... and what it missed is lost, whatever the fill */
     uint64_t gaps_total[GAP_CAUSES][GAP_FILLS];
     uint64_t gap_ms_total[GAP_FILLS];
     uint64_t quiet;                     /* quiet spells found */
@@ -70,6 +73,11 @@ void ledger_gap_open(struct ledger *l, uint64_t now_ms, enum ledger_cause cause)
 /* The source is up again: the open gap ends; filled says whether the source
  * asks for what it missed (a cursor, backfill, a conditional poll). */
 void ledger_gap_close(struct ledger *l, uint64_t now_ms, int filled);
+/* The source says posts were lost here (a cursor refused or moved): the
+ * open gap, else the one that closed last at or after since_ms (the
+ * connection the notice came on), else a new one at now_ms takes this
+ * cause and is not filled. */
+void ledger_gap_lost(struct ledger *l, uint64_t now_ms, uint64_t since_ms, enum ledger_cause cause);
 /* The newest gap (open or not), or NULL. */
 const struct ledger_gap *ledger_last_gap(const struct ledger *l);
 

@@ -25,6 +25,9 @@ struct position_store_ops {
     struct position *(*open)(void *ctx, const char *source);
     void (*load)(struct position *p, position_done_fn done, void *arg);
     void (*reached)(struct position *p, uint64_t pos);
+    /* The position starts a new series below the old one (Jetstream v2's
+     * seqs after a v1 time, another server's seqs): saved as reached is. */
+    void (*restart)(struct position *p, uint64_t pos);
     void (*close)(struct position *p);
 };
 

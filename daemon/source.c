@@ -39,11 +39,15 @@ struct source {
     struct ws_conn *ws;
     struct zdec *zdec;                  /* compressed messages (Jetstream compress = on) */
     char *hello;                        /* the request's message to send on open, or NULL */
+    int plain;                          /* the server refused our dictionary: uncompressed */
+    int refusals;                       /* upgrades refused in a row for a reason the type knows */
     /* a position (DRIVER_POSITION) */
     const struct position_store *ps;
     struct position *pos;               /* our handle, or NULL */
     int waiting;                        /* start waits for the saved position */
     uint64_t saved;                     /* the saved position it started from (0: live) */
+    uint64_t asked;                     /* the position this connection asked from (0: live) */
+    int first_record;                   /* no record yet on this connection */
     struct event *timer;                /* reconnect, stall check, file ticks */
     struct backoff bo;
     uint64_t up_since_ms;
@@ -108,6 +112,7 @@ static void on_open(void *ctx, long status, const char *rate_limit)
     s->up_since_ms = now_mono_ms();
     s->up_since_real_ms = now_real_ms();
     s->down_since_ms = 0;
+    s->refusals = 0;
     s->st.connects++;
     /* the gap ends; it is filled if this type asks for what it missed */
     ledger_gap_close(&s->led, s->up_since_real_ms, source_driver_resumes(s->conf));
@@ -375,9 +380,10 @@ static void file_tick(struct source *s)
  * member ran the source since), the last event id, the validators. */
 static int source_request(struct source *s, struct source_request *rq, const char **why)
 {
-    uint64_t pos = source_position(s);
     struct source_resume at = {
-        .position = pos > s->saved ? pos : s->saved,
+        .position = source_position(s),
+        .saved = s->saved,
+        .dict_id = s->zdec && !s->plain ? zdec_dict_id(s->zdec) : 0,
         .last_event_id = s->feed.fr.sse_last_id,
         .etag = s->etag,
         .last_modified = s->last_modified,
@@ -391,14 +397,34 @@ static int source_request(struct source *s, struct source_request *rq, const cha
         source_request_free(rq);
         return -1;
     }
+    s->asked = rq->cursor;
+    s->first_record = 1;
     return 0;
 }
 
-/* The position reached, for the store to save once it is safe. */
+/* The position reached, for the store to save once it is safe.  The
+ * first position of a connection below the one it asked from starts a new
+ * series (a seq after a time cursor, seqs of another server, say): the
+ * saved one no longer applies.  A stream that says it skipped events
+ * leaves a gap that is not filled. */
 static void position_note(struct source *s)
 {
+    uint64_t pos = source_position(s);
+
+    if (decoder_moved(&s->feed.dec))
+        ledger_gap_lost(&s->led, now_real_ms(), s->up_since_real_ms, GAP_CURSOR_JUMP);
+    if (!pos)
+        return;
+    if (s->first_record && pos < s->asked) {
+        log_msg(LOG_NOTICE, "source %s: the server numbers its positions anew (asked from %llu, got %llu)",
+                s->conf->name, (unsigned long long)s->asked, (unsigned long long)pos);
+        s->saved = 0;
+        if (s->pos)
+            s->ps->ops->restart(s->pos, pos);
+    }
+    s->first_record = 0;
     if (s->pos)
-        s->ps->ops->reached(s->pos, source_position(s));
+        s->ps->ops->reached(s->pos, pos);
 }
 
 /* ---- WebSocket: one message is one record ----------------------------- */
@@ -456,6 +482,29 @@ static void ws_on_oversize(void *ctx, uint64_t size)
     feed_oversized(&s->feed, size);
 }
 
+/* An upgrade refused for a reason the type knows (source_driver.refused):
+ * reconnect at once as it says, once; refused again, the usual backoff. */
+static int ws_refused(struct source *s, const struct ws_result *r)
+{
+    struct source_refusal rf = {0};
+    int again = s->refusals++ > 0;
+
+    if (!s->drv->refused || !s->drv->refused(s->conf, r->status, r->body, s->asked, &rf))
+        return 0;
+    log_msg(LOG_ERR, "source %s: %s%s", s->conf->name, rf.why, again ? " (again: backing off)" : "");
+    if (rf.resume)
+        s->saved = rf.resume;
+    s->plain |= rf.plain;
+    if (rf.lost) {
+        ledger_gap_open(&s->led, now_real_ms(), GAP_CURSOR_TOO_OLD);
+        ledger_gap_lost(&s->led, now_real_ms(), now_real_ms(), GAP_CURSOR_TOO_OLD);
+    }
+    if (again || !rf.retry)
+        return 0;
+    source_schedule(s, BACKOFF_HTTP, rf.why, 1);
+    return 1;
+}
+
 static void ws_on_done(void *ctx, const struct ws_result *r)
 {
     struct source *s = ctx;
@@ -467,7 +516,12 @@ static void ws_on_done(void *ctx, const struct ws_result *r)
         return;
     if (!r->upgraded && r->status) {
         s->st.http_errors++;
-        snprintf(why, sizeof why, "%s", r->error);
+        snprintf(why, sizeof why, "%s%s%.200s", r->error, r->body[0] ? ": " : "", r->body);
+        for (char *c = why; *c; c++)
+            if (*c == '\n' || *c == '\r')
+                *c = ' ';
+        if (ws_refused(s, r))
+            return;
         if (r->status == 401 || r->status == 403)
             log_msg(LOG_ERR, "source %s: HTTP %ld: the server refused the upgrade; check the URL and filters",
                     s->conf->name, r->status);
@@ -511,6 +565,7 @@ static void ws_connect(struct source *s)
     s->hello = rq.hello;
     rq.hello = NULL;
     o.url = rq.url.data;
+    o.protocol = rq.protocol;
     o.headers = rq.nheaders ? rq.headers : NULL;
     s->state = SOURCE_CONNECTING;
     s->last_byte_ms = now_mono_ms();
@@ -656,11 +711,17 @@ static void on_position(void *arg, int found, uint64_t pos)
         return;
     s->waiting = 0;
     s->saved = found ? pos : 0;
-    if (s->saved)
-        log_msg(LOG_NOTICE, "source %s: resuming from the saved position %llu (%llds ago)", s->conf->name,
-                (unsigned long long)pos, (long long)((int64_t)now_real_ms() / 1000 - (int64_t)(pos / 1000000)));
-    else
+    if (s->saved) {
+        /* a time in microseconds (Jetstream v1) says how long ago; a seq does not */
+        int64_t ago = (int64_t)now_real_ms() / 1000 - (int64_t)(pos / 1000000);
+        char when[40] = "";
+        if (ago >= 0 && ago < 10LL * 365 * 86400)
+            snprintf(when, sizeof when, " (%llds ago)", (long long)ago);
+        log_msg(LOG_NOTICE, "source %s: resuming from the saved position %llu%s", s->conf->name,
+                (unsigned long long)pos, when);
+    } else {
         log_msg(LOG_NOTICE, "source %s: no saved position; starting live", s->conf->name);
+    }
     evtimer_del(s->timer);
     source_connect(s);
 }

@@ -37,7 +37,9 @@ enum source_transport {
 
 /* What the life cycle knows when it (re)connects, for the request. */
 struct source_resume {
-    uint64_t position;          /* the position to resume from (0: live) */
+    uint64_t position;          /* the position reached by this process (0: none) */
+    uint64_t saved;             /* the saved one to start from (0: none): from Redis, or one a refusal gave */
+    unsigned dict_id;           /* the zstd dictionary's id (0: none, or not to be used) */
     const char *last_event_id;  /* event streams: the last id the server gave, "" if none */
     const char *etag;           /* polled documents: the last one's validators, "" if none */
     const char *last_modified;
@@ -54,12 +56,24 @@ struct source_request {
     char line[SOURCE_REQUEST_HEADERS][FRAMING_SSE_MAX_ID + 64];
     int nheaders;
     char *hello;                /* WebSocket: text sent once open, or NULL */
+    const char *protocol;       /* WebSocket: the subprotocol asked for, or NULL */
+    uint64_t cursor;            /* the position asked from (0: live) */
     uint64_t poll_interval_ms;  /* polled documents: until the next poll */
 };
 
 enum {
     DRIVER_NEEDS_TOKEN = 1,     /* refused without a bearer token */
     DRIVER_POSITION = 2,        /* keeps a stream position (decoder_ops.position), saved per source */
+};
+
+/* What a refused connection's answer means, when the type can tell more
+ * than its status (Jetstream v2's XRPC errors, source_driver.refused). */
+struct source_refusal {
+    int retry;                  /* reconnect at once from `resume`, no backoff */
+    uint64_t resume;            /* the position to resume from (0: as before) */
+    int lost;                   /* what lay before `resume` is lost: an unfilled gap */
+    int plain;                  /* ask without compression from now on */
+    char why[300];              /* for the log: what happened and what to do */
 };
 
 struct source_driver {
@@ -87,6 +101,11 @@ struct source_driver {
      * source asks for what was missed before it (X's backfill_minutes).
      * Types that keep a position and polled documents always do. */
     int (*resumes)(const struct source_conf *sc);
+    /* Optional: the meaning of an upgrade refused with status and body
+     * (asked: the position the request asked from).  Returns 1 when it
+     * knows (out filled), 0 for the usual backoff. */
+    int (*refused)(const struct source_conf *sc, long status, const char *body, uint64_t asked,
+                   struct source_refusal *out);
 };
 
 /* Every type, in the order messages list them. */

@@ -182,6 +182,13 @@ static void ps_reached(struct position *p, uint64_t pos)
         p->reached = pos;
 }
 
+static void ps_restart(struct position *p, uint64_t pos)
+{
+    p->reached = pos;
+    p->saved = 0;                       /* so the lower one is saved */
+    p->snap_pending = 0;                /* of the old series */
+}
+
 static void ps_close(struct position *p)
 {
     for (struct position **pp = &p->st->positions; *pp; pp = &(*pp)->next)
@@ -197,6 +204,7 @@ static const struct position_store_ops redis_positions = {
     .open = ps_open,
     .load = ps_load,
     .reached = ps_reached,
+    .restart = ps_restart,
     .close = ps_close,
 };
 

@@ -98,7 +98,7 @@ void ws_accept_for(const char *key, char out[WS_ACCEPT_LEN + 1])
 }
 
 int ws_handshake_request(struct buf *out, const struct ws_url *u, const char *key, const char *user_agent,
-                         const char *const *headers)
+                         const char *protocol, const char *const *headers)
 {
     int def = u->port == (u->tls ? 443 : 80);
     int v6 = strchr(u->host, ':') != NULL;
@@ -110,6 +110,8 @@ int ws_handshake_request(struct buf *out, const struct ws_url *u, const char *ke
         r = buf_printf(out, "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                             "Sec-WebSocket-Version: 13\r\nUser-Agent: %s\r\n",
                        key, user_agent ? user_agent : "mentiond");
+    if (!r && protocol)
+        r = buf_printf(out, "Sec-WebSocket-Protocol: %s\r\n", protocol);
     for (int i = 0; !r && headers && headers[i]; i++)
         r = buf_printf(out, "%s\r\n", headers[i]);
     if (!r)
@@ -139,7 +141,8 @@ static int has_token(const char *v, size_t n, const char *token)
     return 0;
 }
 
-int ws_handshake_check(const char *head, size_t len, const char *key, long *status, char *err, size_t errlen)
+int ws_handshake_check(const char *head, size_t len, const char *key, const char *protocol, long *status,
+                       char *err, size_t errlen)
 {
     const char *p = head, *end = head + len, *eol;
     char accept[WS_ACCEPT_LEN + 1];
@@ -186,6 +189,9 @@ int ws_handshake_check(const char *head, size_t len, const char *key, long *stat
             connection = has_token(v, vl, "upgrade");
         else if (IS("Sec-WebSocket-Accept"))
             accept_ok = vl == WS_ACCEPT_LEN && memcmp(v, accept, WS_ACCEPT_LEN) == 0;
+        else if (IS("Sec-WebSocket-Protocol") && protocol && vl == strlen(protocol) &&
+                 memcmp(v, protocol, vl) == 0)
+            ;                           /* the one we asked for */
         else if (IS("Sec-WebSocket-Extensions") || IS("Sec-WebSocket-Protocol")) {
             snprintf(err, errlen, "the server chose %.*s we did not ask for", (int)(colon - p), p);
             return -1;
@@ -199,6 +205,27 @@ int ws_handshake_check(const char *head, size_t len, const char *key, long *stat
         return -1;
     }
     return 0;
+}
+
+long ws_head_content_length(const char *head, size_t len)
+{
+    static const char name[] = "\nContent-Length:";
+    const char *end = head + len;
+    long n;
+
+    for (const char *p = head; p + sizeof name - 1 < end; p++) {
+        if (*p != '\n' || strncasecmp(p, name, sizeof name - 1) != 0)
+            continue;
+        p += sizeof name - 1;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p == end || *p < '0' || *p > '9')
+            return -1;
+        for (n = 0; p < end && *p >= '0' && *p <= '9' && n < 100000000; p++)
+            n = n * 10 + (*p - '0');
+        return n;
+    }
+    return -1;
 }
 
 /* ---- frames from the server ------------------------------------------- */

@@ -61,15 +61,21 @@ int ws_key_new(char key[WS_KEY_LEN + 1]);
 /* The Sec-WebSocket-Accept a server must answer for key. */
 void ws_accept_for(const char *key, char out[WS_ACCEPT_LEN + 1]);
 
-/* The opening GET; headers are extra "Name: value" lines (NULL-terminated
- * list, or NULL).  Returns 0 or -1 if out's cap was hit. */
+/* The opening GET; protocol is the subprotocol asked for
+ * (Sec-WebSocket-Protocol) or NULL; headers are extra "Name: value" lines
+ * (NULL-terminated list, or NULL).  Returns 0 or -1 if out's cap was hit. */
 int ws_handshake_request(struct buf *out, const struct ws_url *u, const char *key, const char *user_agent,
-                         const char *const *headers);
+                         const char *protocol, const char *const *headers);
 /* Check the server's response head (status line and headers up to the
- * blank line).  Returns 0 if the upgrade succeeded; otherwise -1, with
- * *status the HTTP status (0 if there was no valid status line) and err
- * saying why. */
-int ws_handshake_check(const char *head, size_t len, const char *key, long *status, char *err, size_t errlen);
+ * blank line).  The server may choose the subprotocol asked for (protocol)
+ * or none, nothing else.  Returns 0 if the upgrade succeeded; otherwise -1,
+ * with *status the HTTP status (0 if there was no valid status line) and
+ * err saying why. */
+int ws_handshake_check(const char *head, size_t len, const char *key, const char *protocol, long *status,
+                       char *err, size_t errlen);
+/* The Content-Length of a response head, or -1 if it has none: the body
+ * of a refused upgrade (an XRPC error) is read up to it. */
+long ws_head_content_length(const char *head, size_t len);
 
 struct ws_stats {
     uint64_t frames;

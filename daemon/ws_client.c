@@ -27,7 +27,7 @@ struct ws_client {
     struct ws_conn *lingering;          /* cancelled, flushing their close */
 };
 
-enum ws_state { WSC_CONNECTING, WSC_HANDSHAKE, WSC_OPEN, WSC_CLOSING, WSC_LINGER };
+enum ws_state { WSC_CONNECTING, WSC_HANDSHAKE, WSC_REFUSED, WSC_OPEN, WSC_CLOSING, WSC_LINGER };
 
 struct ws_conn {
     struct ws_client *client;
@@ -48,6 +48,10 @@ struct ws_conn {
     struct ws_conn *lnext, **lprev;     /* on client->lingering */
     struct ws_result res;
     char err[256];
+    char protocol[64];                  /* the subprotocol asked for, "" if none */
+    long body_want;                     /* refused: its Content-Length (-1: to the end) */
+    size_t body_len;
+    char body[WS_REFUSED_BODY + 1];
 };
 
 struct ws_client *ws_client_new(struct event_base *base)
@@ -135,6 +139,7 @@ static void conn_finish(struct ws_conn *w, const char *why)
         if (why != w->err)
             str_copy(w->err, why, sizeof w->err);
         w->res.error = w->err;
+        w->res.body = w->body;
         w->cb->on_done(w->ctx, &w->res);
     }
     conn_free(w);
@@ -269,6 +274,22 @@ static void read_frames(struct ws_conn *w, struct evbuffer *in)
     }
 }
 
+/* A refused upgrade: its body says why (Jetstream's CursorTooOld), so it is
+ * read up to its length, the end of the connection or the cap. */
+static void refused_read(struct ws_conn *w, struct evbuffer *in)
+{
+    size_t n = evbuffer_get_length(in), room = WS_REFUSED_BODY - w->body_len;
+    size_t want = w->body_want >= 0 && (size_t)w->body_want < WS_REFUSED_BODY ? (size_t)w->body_want
+                                                                                : WS_REFUSED_BODY;
+
+    evbuffer_remove(in, w->body + w->body_len, n < room ? n : room);
+    w->body_len += n < room ? n : room;
+    w->body[w->body_len] = '\0';
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (w->body_len >= want)
+        conn_finish(w, w->err);
+}
+
 static void handshake_read(struct ws_conn *w, struct evbuffer *in)
 {
     struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
@@ -285,9 +306,17 @@ static void handshake_read(struct ws_conn *w, struct evbuffer *in)
     head = xmalloc(hl + 1);
     evbuffer_remove(in, head, hl);
     head[hl] = '\0';
-    if (ws_handshake_check(head, hl, w->key, &w->res.status, err, sizeof err) != 0) {
+    if (ws_handshake_check(head, hl, w->key, w->protocol[0] ? w->protocol : NULL, &w->res.status, err,
+                           sizeof err) != 0) {
+        w->body_want = ws_head_content_length(head, hl);
         free(head);
-        conn_finish(w, err);
+        if (w->res.status && w->res.status != 101) {
+            str_copy(w->err, err, sizeof w->err);
+            w->state = WSC_REFUSED;
+            refused_read(w, in);
+        } else {
+            conn_finish(w, err);
+        }
         return;
     }
     free(head);
@@ -320,6 +349,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         handshake_read(w, in);
     else if (w->state == WSC_OPEN)
         read_frames(w, in);
+    else if (w->state == WSC_REFUSED)
+        refused_read(w, in);
     else
         evbuffer_drain(in, n);
 }
@@ -347,6 +378,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
     if (what & BEV_EVENT_CONNECTED) {
         w->state = WSC_HANDSHAKE;       /* the request was queued at start */
+        return;
+    }
+    if (w->state == WSC_REFUSED) {       /* the refusal's body ends here */
+        conn_finish(w, w->err);
         return;
     }
     if (what & BEV_EVENT_TIMEOUT) {
@@ -386,6 +421,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case WSC_HANDSHAKE:
         conn_finish(w, w->state == WSC_CONNECTING ? "connect timeout" : "no answer to the upgrade request");
         break;
+    case WSC_REFUSED:
+        conn_finish(w, w->err);
+        break;
     case WSC_OPEN:
         iv = (uint64_t)w->ping_interval_s * 1000;
         idle = now_mono_ms() - w->last_rx_ms;
@@ -412,7 +450,7 @@ static int queue_request(struct ws_conn *w, const struct ws_conn_opts *o)
     int r;
 
     buf_init(&req, 64 * 1024);
-    r = ws_handshake_request(&req, &w->url, w->key, o->user_agent, o->headers);
+    r = ws_handshake_request(&req, &w->url, w->key, o->user_agent, o->protocol, o->headers);
     if (r == 0)
         r = bufferevent_write(w->bev, req.data, req.len);
     buf_free(&req);
@@ -430,6 +468,7 @@ struct ws_conn *ws_conn_start(struct ws_client *c, const struct ws_conn_opts *o,
     w->cb = cb;
     w->ctx = ctx;
     w->ping_interval_s = o->ping_interval_s;
+    str_copy(w->protocol, o->protocol ? o->protocol : "", sizeof w->protocol);
     ws_parser_init(&w->parser, o->max_message);
     buf_init(&w->out, OUT_CAP);
     w->timer = evtimer_new(c->base, on_timer, w);

@@ -8,7 +8,9 @@
  * from the server are answered with pongs; when nothing has arrived for
  * ping_interval the client sends a ping of its own, so a quiet but healthy
  * stream keeps producing bytes and the source's stall timer only fires on
- * a dead one.  A close from the server is answered with the same code; a
+ * a dead one.  An upgrade refused with a body (an XRPC error envelope) is
+ * reported with that body, read up to its Content-Length, the end of the
+ * connection or WS_REFUSED_BODY bytes.  A close from the server is answered with the same code; a
  * protocol error is answered with 1002/1007 and reported.
  *
  * Callbacks run from loop context.  on_done runs exactly once unless the
@@ -34,7 +36,10 @@ struct ws_result {
     int close_code;             /* from the server's close frame, 0 if none */
     int protocol_error;         /* we failed the connection (ws.c said why) */
     const char *error;          /* what happened, for the log */
+    const char *body;           /* a refused upgrade's body (first WS_REFUSED_BODY bytes), or "" */
 };
+
+#define WS_REFUSED_BODY 1024
 
 struct ws_conn_opts {
     const char *url;            /* ws:// or wss:// */
@@ -42,6 +47,7 @@ struct ws_conn_opts {
     long ping_interval_s;       /* ping after this long without a byte (0: never) */
     size_t max_message;         /* larger messages are skipped (on_oversize) */
     const char *user_agent;
+    const char *protocol;       /* the subprotocol asked for, or NULL */
     const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
     const char *ca_file;        /* NULL: the system's CA store */
 };

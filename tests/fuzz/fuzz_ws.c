@@ -92,6 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_free(&a.log);
     buf_free(&b.log);
     buf_free(&c.log);
-    ws_handshake_check((const char *)data, size, "dGhlIHNhbXBsZSBub25jZQ==", &status, err, sizeof err);
+    ws_handshake_check((const char *)data, size, "dGhlIHNhbXBsZSBub25jZQ==", "xrpc.v1.json", &status, err, sizeof err);
+    ws_head_content_length((const char *)data, size);
     return 0;
 }

@@ -692,6 +692,64 @@ static void jetstream_fixtures(void **state)
     decoder_close(&d);
 }
 
+/* The v2 wire (our fixture, in the lexicon's shape: the same events as
+ * JF): the same posts from the frames' payloads, the seq as the position,
+ * markers as deletes; #info notices that say events were skipped are
+ * reported once, FutureCursor starts the position anew; error frames are
+ * control messages. */
+#define JF2 "tests/fixtures/jetstream/events-v2.jsonl"
+static void jetstream_v2_frames(void **state)
+{
+    struct decoder_inst d;
+    struct got g;
+    char err[256];
+    static const int skipped[] = {2, 4, 7};
+    (void)state;
+
+    assert_int_equal(decoder_open(&d, "jetstream", NULL), 0);
+    assert_int_equal(decode_line(&d, JF2, 1, &g, err, sizeof err), DECODE_OK);
+    assert_string_equal(g.p[0].id, JA "3mnv0001aaa2a");
+    assert_string_equal(g.p[0].handle, "did:plc:a2c4e6g8i0k2m4o6q8s0u2w4");
+    assert_string_equal(g.p[0].lang, "en");
+    assert_non_null(strstr(g.p[0].text, "charged twice"));
+    assert_int_equal(decoder_position(&d), 101);
+    for (size_t i = 0; i < sizeof skipped / sizeof skipped[0]; i++)
+        assert_int_equal(decode_line(&d, JF2, skipped[i], &g, err, sizeof err), DECODE_SKIP);
+    assert_int_equal(decoder_position(&d), 107);
+    assert_int_equal(decode_line(&d, JF2, 5, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].reply);
+    assert_string_equal(g.p[0].in_reply_to, JB "3mnv0003ccc2a");
+    assert_int_equal(decode_line(&d, JF2, 6, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].quote && g.p[0].media);
+    assert_int_equal(decode_line(&d, JF2, 9, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].edit);
+    assert_int_equal(decode_line(&d, JF2, 10, &g, err, sizeof err), DECODE_OK);
+    assert_true(g.p[0].deleted);
+    assert_string_equal(g.p[0].id, JA "3mnv0008fff2a");
+    assert_int_equal(decoder_position(&d), 110);
+    assert_int_equal(decoder_moved(&d), 0);
+    assert_int_equal(decode_line(&d, JF2, 13, &g, err, sizeof err), DECODE_CONTROL);
+    assert_non_null(strstr(err, "OutdatedCursor"));
+    assert_int_equal(decoder_moved(&d), 1);
+    assert_int_equal(decoder_moved(&d), 0);         /* once */
+    assert_int_equal(decoder_position(&d), 110);
+    assert_int_equal(decode_line(&d, JF2, 14, &g, err, sizeof err), DECODE_CONTROL);
+    assert_int_equal(decoder_moved(&d), 1);
+    assert_int_equal(decoder_position(&d), 0);      /* another archive's seqs follow */
+    assert_int_equal(decode_line(&d, JF2, 3, &g, err, sizeof err), DECODE_OK);
+    assert_int_equal(decoder_position(&d), 103);
+    assert_int_equal(decode_line(&d, JF2, 15, &g, err, sizeof err), DECODE_CONTROL);
+    assert_non_null(strstr(err, "ConsumerTooSlow"));
+    assert_int_equal(decoder_moved(&d), 0);
+    assert_int_equal(decode_line(&d, JF2, 16, &g, err, sizeof err), DECODE_SKIP);
+    {
+        const char *nt = "{\"$type\":\"message\",\"payload\":{\"seq\":5}}";
+        assert_int_equal(decoder_run(&d, nt, strlen(nt), on_post, &g, err, sizeof err), DECODE_MALFORMED);
+        assert_non_null(strstr(err, "payload.$type"));
+    }
+    decoder_close(&d);
+}
+
 /* Real Jetstream v1 output: the 152-event capture (18 post creates among
  * likes, reposts, follows, identity and account events) and the golden set. */
 static void corpus_jetstream(void **state)
@@ -845,6 +903,7 @@ int main(void)
         cmocka_unit_test(corpus_x_v1),
         cmocka_unit_test(corpus_mastodon),
         cmocka_unit_test(jetstream_fixtures),
+        cmocka_unit_test(jetstream_v2_frames),
         cmocka_unit_test(corpus_jetstream),
         cmocka_unit_test(corpus_rss),
         cmocka_unit_test(nesting_limit),

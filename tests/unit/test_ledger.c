@@ -98,12 +98,52 @@ static void gaps_are_kept_and_counted(void **state)
     assert_true(l.bucket_start_ms == 0);
 }
 
+/* Posts lost at a cursor: the open gap takes the cause and is not filled
+ * even by a source that resumes; a notice that comes on the connection
+ * after the gap closed recounts that gap; with no gap, one at now. */
+static void lost_posts_leave_unfilled_gaps(void **state)
+{
+    struct ledger l;
+    const struct ledger_gap *g;
+
+    (void)state;
+    ledger_init(&l);
+    ledger_post(&l, T0, 1, 0);
+    ledger_gap_open(&l, T0 + 1000, GAP_RECONNECT);
+    ledger_gap_lost(&l, T0 + 2000, T0 + 2000, GAP_CURSOR_TOO_OLD);
+    ledger_gap_close(&l, T0 + 3000, 1);
+    g = ledger_last_gap(&l);
+    assert_int_equal(g->cause, GAP_CURSOR_TOO_OLD);
+    assert_int_equal(g->fill, GAP_UNFILLED);
+    assert_true(l.gaps_total[GAP_CURSOR_TOO_OLD][GAP_UNFILLED] == 1 && l.gap_ms_total[GAP_UNFILLED] == 3000);
+    /* the next gap is filled again */
+    ledger_gap_open(&l, T0 + 4000, GAP_RECONNECT);
+    ledger_gap_close(&l, T0 + 5000, 1);
+    assert_int_equal(ledger_last_gap(&l)->fill, GAP_FILLED);
+    assert_true(l.gaps_total[GAP_RECONNECT][GAP_FILLED] == 1 && l.gap_ms_total[GAP_FILLED] == 5000);
+    /* the server says so just after: that gap was not filled after all */
+    ledger_gap_lost(&l, T0 + 5100, T0 + 5000, GAP_CURSOR_JUMP);
+    g = ledger_last_gap(&l);
+    assert_int_equal(g->cause, GAP_CURSOR_JUMP);
+    assert_int_equal(g->fill, GAP_UNFILLED);
+    assert_true(l.gaps_total[GAP_RECONNECT][GAP_FILLED] == 0 && l.gap_ms_total[GAP_FILLED] == 0);
+    assert_true(l.gaps_total[GAP_CURSOR_JUMP][GAP_UNFILLED] == 1 && l.gap_ms_total[GAP_UNFILLED] == 8000);
+    /* a notice on a connection up since after the last gap: a new one */
+    ledger_post(&l, T0 + 9000, 1, 0);
+    ledger_gap_lost(&l, T0 + 9500, T0 + 6000, GAP_CURSOR_JUMP);
+    assert_int_equal(l.ngaps, 3);
+    g = ledger_last_gap(&l);
+    assert_true(g->start_ms == T0 + 9000 && g->end_ms == T0 + 9500 && g->fill == GAP_UNFILLED);
+    assert_false(l.open);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(iso_times),
         cmocka_unit_test(quiet_needs_a_rate),
         cmocka_unit_test(gaps_are_kept_and_counted),
+        cmocka_unit_test(lost_posts_leave_unfilled_gaps),
     };
     return cmocka_run_group_tests_name("ledger", tests, NULL, NULL);
 }

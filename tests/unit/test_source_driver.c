@@ -173,6 +173,94 @@ static void jetstream_request(void **state)
     source_request_free(&rq);
 }
 
+/* v2: its own filter names, the subprotocol, the dictionary by id, seq
+ * cursors as they are (inclusive, no rewind), the saved position of the
+ * other kind preferred (a v1 time before the URL moved, a refusal's). */
+static void jetstream_v2_request(void **state)
+{
+    struct source_conf sc = {0};
+    struct source_resume at = {0};
+    struct source_request rq;
+    (void)state;
+
+    sc.url = "wss://jetstream.example/xrpc/network.bsky.jetstream.subscribeEvents";
+    sc.collections = "app.bsky.feed.post, app.bsky.feed.*";
+    sc.dids = "did:plc:abc did:web:example.com";
+    sc.max_record = 65536;
+    sc.compress = 1;
+    at.dict_id = 1612007021;
+    at.position = 4200;
+    at.saved = 4100;
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, "wss://jetstream.example/xrpc/network.bsky.jetstream.subscribeEvents?kinds=commit"
+                                     "&collections=app.bsky.feed.post&collections=app.bsky.feed.*&dids=did:plc:abc"
+                                     "&dids=did:web:example.com&maxMessageSizeBytes=65536&zstdDictionary=1612007021"
+                                     "&cursor=4200");
+    assert_string_equal(rq.protocol, "xrpc.v1.json");
+    assert_true(rq.cursor == 4200);
+    assert_null(rq.hello);
+    source_request_free(&rq);
+    /* a fleet's member got further: its saved seq */
+    at.saved = 5000;
+    at.dict_id = 0;                     /* the server refused the dictionary */
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_non_null(strstr(rq.url.data, "&maxMessageSizeBytes=65536&cursor=5000"));
+    source_request_free(&rq);
+    /* a v1 time saved: asked as a time (rewound), whatever this run reached */
+    at.saved = 1700000000000000ULL;
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_true(rq.cursor == 1699999997000000ULL);
+    source_request_free(&rq);
+    /* the oldest time (a refusal's fallback) is not rewound into a seq */
+    at.saved = 1000000000000000ULL;
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_true(rq.cursor == 1000000000000000ULL);
+    source_request_free(&rq);
+    at.position = at.saved = 0;
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_null(strstr(rq.url.data, "cursor="));
+    assert_true(rq.cursor == 0);
+    source_request_free(&rq);
+    /* the legacy endpoint asks for no subprotocol */
+    sc.url = "wss://jetstream.example/subscribe";
+    assert_int_equal(request("jetstream", &sc, &at, &rq), 0);
+    assert_null(rq.protocol);
+    source_request_free(&rq);
+}
+
+/* v2's pre-upgrade XRPC errors, in the lexicon's envelope. */
+static void jetstream_refusals(void **state)
+{
+    const struct source_driver *d = source_driver_find("jetstream");
+    struct source_conf sc = {0};
+    struct source_refusal rf;
+    (void)state;
+
+    sc.url = "ws://127.0.0.1:1/xrpc/network.bsky.jetstream.subscribeEvents";
+    sc.dictionary = "/etc/mentiond/jetstream.zdict";
+    memset(&rf, 0, sizeof rf);
+    assert_int_equal(d->refused(&sc, 400, "{\"error\":\"CursorTooOld\",\"message\":\"cursor 12 is below the "
+                                           "retention floor seq 3400\"}", 12, &rf), 1);
+    assert_true(rf.retry && rf.lost && !rf.plain);
+    assert_true(rf.resume == 3400);
+    assert_non_null(strstr(rf.why, "cursor 12"));
+    /* no floor in the message: the oldest time, which the server clamps */
+    memset(&rf, 0, sizeof rf);
+    assert_int_equal(d->refused(&sc, 400, "{\"error\":\"CursorTooOld\",\"message\":\"too old\"}", 12, &rf), 1);
+    assert_true(rf.resume == 1000000000000000ULL);
+    memset(&rf, 0, sizeof rf);
+    assert_int_equal(d->refused(&sc, 400, "{\"error\":\"UnknownZstdDictionary\",\"message\":\"current "
+                                           "dictionary is 77\"}", 12, &rf), 1);
+    assert_true(rf.retry && rf.plain && !rf.lost && rf.resume == 0);
+    assert_non_null(strstr(rf.why, "/etc/mentiond/jetstream.zdict"));
+    memset(&rf, 0, sizeof rf);
+    assert_int_equal(d->refused(&sc, 400, "{\"error\":\"InvalidRequest\",\"message\":\"wantedDids: use dids\"}",
+                                12, &rf), 0);
+    assert_int_equal(d->refused(&sc, 503, "{\"error\":\"CursorTooOld\"}", 12, &rf), 0);
+    sc.url = "ws://127.0.0.1:1/subscribe";  /* v1 clamps; a 400 there is not this */
+    assert_int_equal(d->refused(&sc, 400, "{\"error\":\"CursorTooOld\"}", 12, &rf), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +268,8 @@ int main(void)
         cmocka_unit_test(framing_by_type),
         cmocka_unit_test(requests),
         cmocka_unit_test(jetstream_request),
+        cmocka_unit_test(jetstream_v2_request),
+        cmocka_unit_test(jetstream_refusals),
     };
     return cmocka_run_group_tests_name("source_driver", tests, NULL, NULL);
 }

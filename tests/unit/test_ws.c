@@ -265,19 +265,36 @@ static void handshake(void **state)
 #define RESP(extra) "HTTP/1.1 101 Switching Protocols\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n" \
                     "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" extra "\r\n"
     snprintf(head, sizeof head, RESP(""));
-    assert_int_equal(ws_handshake_check(head, strlen(head), "dGhlIHNhbXBsZSBub25jZQ==", &status, err, sizeof err), 0);
-    assert_int_equal(ws_handshake_check(head, strlen(head), key, &status, err, sizeof err), -1);
+    assert_int_equal(ws_handshake_check(head, strlen(head), "dGhlIHNhbXBsZSBub25jZQ==", NULL, &status, err, sizeof err), 0);
+    assert_int_equal(ws_handshake_check(head, strlen(head), key, NULL, &status, err, sizeof err), -1);
     assert_non_null(strstr(err, "Sec-WebSocket-Accept"));
     snprintf(head, sizeof head, RESP("Sec-WebSocket-Extensions: permessage-deflate\r\n"));
-    assert_int_equal(ws_handshake_check(head, strlen(head), "dGhlIHNhbXBsZSBub25jZQ==", &status, err, sizeof err), -1);
+    assert_int_equal(ws_handshake_check(head, strlen(head), "dGhlIHNhbXBsZSBub25jZQ==", NULL, &status, err, sizeof err), -1);
     snprintf(head, sizeof head, "HTTP/1.1 101 OK\r\nConnection: Upgrade\r\n\r\n");
-    assert_int_equal(ws_handshake_check(head, strlen(head), "k", &status, err, sizeof err), -1);
+    assert_int_equal(ws_handshake_check(head, strlen(head), "k", NULL, &status, err, sizeof err), -1);
     assert_non_null(strstr(err, "Upgrade: websocket"));
     snprintf(head, sizeof head, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 10\r\n\r\n");
-    assert_int_equal(ws_handshake_check(head, strlen(head), "k", &status, err, sizeof err), -1);
+    assert_int_equal(ws_handshake_check(head, strlen(head), "k", NULL, &status, err, sizeof err), -1);
     assert_int_equal(status, 429);
-    assert_int_equal(ws_handshake_check("garbage\r\n\r\n", 11, "k", &status, err, sizeof err), -1);
+    assert_int_equal(ws_handshake_check("garbage\r\n\r\n", 11, "k", NULL, &status, err, sizeof err), -1);
     assert_int_equal(status, 0);
+    /* the subprotocol: the one asked for, or none; never another */
+    snprintf(head, sizeof head, RESP("Sec-WebSocket-Protocol: xrpc.v1.json\r\n"));
+    assert_int_equal(ws_handshake_check(head, strlen(head), "dGhlIHNhbXBsZSBub25jZQ==", "xrpc.v1.json", &status,
+                                        err, sizeof err), 0);
+    assert_int_equal(ws_handshake_check(head, strlen(head), "dGhlIHNhbXBsZSBub25jZQ==", NULL, &status, err,
+                                        sizeof err), -1);
+    assert_int_equal(ws_handshake_check(head, strlen(head), "dGhlIHNhbXBsZSBub25jZQ==", "xrpc.v1", &status, err,
+                                        sizeof err), -1);
+    assert_non_null(strstr(err, "Sec-WebSocket-Protocol"));
+    snprintf(head, sizeof head, RESP(""));
+    assert_int_equal(ws_handshake_check(head, strlen(head), "dGhlIHNhbXBsZSBub25jZQ==", "xrpc.v1.json", &status,
+                                        err, sizeof err), 0);
+    /* a refused upgrade's body is read up to its length */
+    snprintf(head, sizeof head, "HTTP/1.1 400 Bad Request\r\ncontent-length:  57\r\n\r\n");
+    assert_int_equal(ws_head_content_length(head, strlen(head)), 57);
+    snprintf(head, sizeof head, "HTTP/1.1 400 Bad Request\r\nX-Content-Length: 5\r\n\r\n");
+    assert_int_equal(ws_head_content_length(head, strlen(head)), -1);
 
     assert_int_equal(ws_url_parse("wss://jetstream2.us-east.bsky.network/subscribe", &u, err, sizeof err), 0);
     assert_true(u.tls && u.port == 443);
@@ -296,10 +313,11 @@ static void handshake(void **state)
     buf_init(&req, 4096);
     assert_int_equal(ws_url_parse("ws://[::1]:6008/subscribe?wantedCollections=app.bsky.feed.post", &u, err,
                                   sizeof err), 0);
-    assert_int_equal(ws_handshake_request(&req, &u, key, "mentiond/test", hdrs), 0);
+    assert_int_equal(ws_handshake_request(&req, &u, key, "mentiond/test", "xrpc.v1.json", hdrs), 0);
     assert_non_null(strstr(req.data, "GET /subscribe?wantedCollections=app.bsky.feed.post HTTP/1.1\r\n"));
     assert_non_null(strstr(req.data, "Host: [::1]:6008\r\n"));
     assert_non_null(strstr(req.data, "Sec-WebSocket-Version: 13\r\n"));
+    assert_non_null(strstr(req.data, "Sec-WebSocket-Protocol: xrpc.v1.json\r\n"));
     assert_non_null(strstr(req.data, "X-Test: 1\r\n\r\n"));
     buf_free(&req);
 }
