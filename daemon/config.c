@@ -929,6 +929,120 @@ static void validate_endpoint(struct config *c, struct source_conf *s, struct er
                          "(LoadCredential=)", d->name, d->token_why, s->name);
 }
 
+/* One instance of an `instances` list: "a.example", "a.example:8443" or a
+ * base URL ("http://127.0.0.1:8080"); out: the base URL and the host. */
+static int instance_parse(const char *item, char *base, size_t blen, char *host, size_t hlen)
+{
+    const char *h = item;
+    size_t n;
+
+    if (strncmp(item, "https://", 8) == 0 || strncmp(item, "http://", 7) == 0)
+        h = strstr(item, "://") + 3;
+    else if (strstr(item, "://"))
+        return -1;
+    n = strcspn(h, "/");
+    if (n == 0 || n >= hlen || (h[n] && strcmp(h + n, "/") != 0))
+        return -1;                      /* a host, not a path */
+    memcpy(host, h, n);
+    host[n] = '\0';
+    for (const char *p = host; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr(".-:[]", *p))
+            return -1;
+    return snprintf(base, blen, "%s%.*s", h == item ? "https://" : "", (int)(h - item + n), item) >= (int)blen
+               ? -1 : 0;
+}
+
+struct instances_ctx {
+    struct config *c;
+    struct source_conf *s, *last;       /* the section; the last source made of it */
+    struct errlist *errs;
+    char section[80];
+    const char *token_file;             /* as written, {instance} in it */
+    int n;
+};
+
+/* "{instance}" in a path replaced by host, in place; 1 if there was one. */
+static int instance_subst(char **path, const char *host)
+{
+    char *at = *path ? strstr(*path, "{instance}") : NULL, *out;
+
+    if (!at || !(out = xmalloc_try(strlen(*path) + strlen(host) + 1)))
+        return 0;
+    sprintf(out, "%.*s%s%s", (int)(at - *path), *path, host, at + 10);
+    free(*path);
+    *path = out;
+    return 1;
+}
+
+static void add_instance(void *p, const char *item)
+{
+    struct instances_ctx *ic = p;
+    char base[600], host[256], name[400];
+    struct source_conf *t;
+
+    if (instance_parse(item, base, sizeof base, host, sizeof host) != 0) {
+        source_key_error(ic->errs, ic->c, ic->s, "instances", "'%s' is not a host or a base URL "
+                         "(https://host[:port])", item);
+        return;
+    }
+    if (ic->c->nsources >= CONFIG_MAX_SOURCES) {
+        source_key_error(ic->errs, ic->c, ic->s, "instances", "more than %d sources", CONFIG_MAX_SOURCES);
+        return;
+    }
+    t = ic->n++ ? source_conf_dup(ic->s) : ic->s;
+    snprintf(name, sizeof name, "%s@%s", ic->section, host);
+    if (config_source(ic->c, name)) {
+        source_key_error(ic->errs, ic->c, ic->s, "instances", "'%s' is named twice", item);
+        if (t != ic->s)
+            source_conf_free(t);
+        return;
+    }
+    if (t != ic->s) {                   /* after the section's others, in order */
+        t->next = ic->last->next;
+        ic->last->next = t;
+        ic->c->nsources++;
+    }
+    ic->last = t;
+    free(t->name);
+    free(t->url);
+    t->name = xstrdup(name);
+    t->url = xstrdup(base);
+    t->expanded = 1;
+    if (ic->token_file) {
+        free(t->token_file);
+        t->token_file = xstrdup(ic->token_file);
+        instance_subst(&t->token_file, host);
+    }
+}
+
+/* A section with `instances` (Mastodon) stands for one source per
+ * instance, "<name>@<host>", each with the instance's base URL and its own
+ * token (token_file with {instance} replaced, or the credential of the
+ * source's name). */
+static void expand_instances(struct config *c, struct source_conf *s, struct errlist *errs)
+{
+    const char *list = s->driver->instances ? s->driver->instances(s) : NULL;
+    struct instances_ctx ic = {.c = c, .s = s, .last = s, .errs = errs};
+    char *copy;
+
+    if (!list || !*list || s->expanded)
+        return;
+    if (s->url) {
+        source_key_error(errs, c, s, "instances", "give either url (one instance) or instances, not both");
+        return;
+    }
+    if (strchr(list, ',') && s->token_file && !strstr(s->token_file, "{instance}"))
+        source_key_error(errs, c, s, "token_file", "each instance has its own token: put {instance} in the "
+                         "path (or give each the credential '%s@<host>')", s->name);
+    str_copy(ic.section, s->name, sizeof ic.section);
+    if (!(copy = xstrdup_try(list)))
+        return;
+    ic.token_file = s->token_file ? xstrdup(s->token_file) : NULL;
+    config_split_list(copy, add_instance, &ic);
+    free((char *)ic.token_file);
+    free(copy);
+}
+
 static void validate_source(struct config *c, struct source_conf *s, struct errlist *errs)
 {
     char names[200];
@@ -938,8 +1052,9 @@ static void validate_source(struct config *c, struct source_conf *s, struct errl
         pending_free(s);
         return;
     }
-    if (apply_type_keys(c, s, errs) < 0)
+    if (!s->expanded && apply_type_keys(c, s, errs) < 0)
         return;
+    expand_instances(c, s, errs);
     validate_framing(c, s, errs);
     if (s->driver->transport != TRANSPORT_FILE)
         validate_endpoint(c, s, errs);

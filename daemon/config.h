@@ -80,6 +80,7 @@ struct source_conf {
     int line;                   /* where the section starts, for messages */
     int key_line[CONFIG_MAX_SOURCE_KEYS]; /* where each key was set; 0: its default */
     int keys_applied;           /* the type's own keys are set (validation) */
+    int expanded;               /* one of the sources an `instances` list made */
     void *own[2];               /* the type's and the format's own settings (source_own()) */
     struct source_pending *pending; /* the type's own keys as written, until then */
     struct source_conf *next;

@@ -5,7 +5,10 @@
  * status id, and the other events (notification, filters_changed with
  * "data: undefined", conversation, announcement...) are skipped and
  * counted.  A record that starts with '{' is a bare Status (recorded
- * streams, REST timelines), treated as an update.
+ * streams), treated as an update; one that starts with '[' a timeline page
+ * (the REST API, polled where streaming is off): each Status in it is a
+ * post (newest first, as the page lists them), a malformed one skipped and
+ * the page reported malformed after the rest.
  *
  * content is HTML: it becomes plain text (html.c) with the spoiler text
  * (content warning) in front, so rules match what the reader sees; links
@@ -43,6 +46,12 @@ struct decoder {
     struct buf text, links;
     const char *urls[M_MAX_URLS];
     const char *reject;
+    /* a timeline page: each Status emitted as its object closes */
+    int page;
+    decode_post_fn fn;
+    void *ctx;
+    int page_posts, page_bad;
+    char page_err[160];
 };
 
 static const char *m_str(struct decoder *m, const struct json_event *ev)
@@ -116,10 +125,55 @@ static void m_field(struct decoder *m, struct m_status *s, const char *p, const 
         s->nmedia++;
 }
 
+static void m_reset(struct decoder *m)
+{
+    memset(&m->s, 0, sizeof m->s);
+    memset(&m->rb, 0, sizeof m->rb);
+    m->s.followers = m->rb.followers = -1;
+}
+
+static void m_emit(struct decoder *m);
+
+/* A timeline page: "/<i>/..." is the i-th Status's field. */
+static int m_page_event(struct decoder *m, const struct json_event *ev)
+{
+    const char *r;
+
+    if (ev->depth == 0) {
+        if (ev->type != JSON_ARRAY_START && ev->type != JSON_ARRAY_END) {
+            *ev->reject = "timeline page is not a JSON array";
+            return 1;
+        }
+        return 0;
+    }
+    if (ev->depth == 1) {
+        if (ev->type == JSON_MAP_START)
+            m_reset(m);
+        else if (ev->type == JSON_MAP_END)
+            m_emit(m);
+        else
+            m->page_bad++;
+        return 0;
+    }
+    if (!(r = json_ptr_skip_index(ev->ptr)))
+        return 0;
+    if (strncmp(r, "/reblog/", 8) == 0)
+        m_field(m, &m->rb, r + 7, ev);
+    else if (strcmp(r, "/reblog") != 0)
+        m_field(m, &m->s, r, ev);
+    if (m->reject) {
+        *ev->reject = m->reject;
+        return 1;
+    }
+    return 0;
+}
+
 static int m_event(void *ctx, const struct json_event *ev)
 {
     struct decoder *m = ctx;
 
+    if (m->page)
+        return m_page_event(m, ev);
     if (ev->depth == 0) {
         if (ev->type != JSON_MAP_START && ev->type != JSON_MAP_END) {
             *ev->reject = "Status is not a JSON object";
@@ -242,14 +296,51 @@ static int m_build(struct decoder *m, struct post *p, int edit, char *err, size_
     return 0;
 }
 
+/* One Status of a page, as its object closes. */
+static void m_emit(struct decoder *m)
+{
+    struct post post;
+    char err[160];
+
+    if (m_build(m, &post, 0, err, sizeof err) != 0) {
+        if (!m->page_bad++)
+            str_copy(m->page_err, err, sizeof m->page_err);
+        return;
+    }
+    post.controls = json_reader_take_controls(m->jd.reader);
+    m->page_posts++;
+    m->fn(m->ctx, &post);
+}
+
+static enum decode_ret m_page(struct decoder *m, const char *json, size_t len, decode_post_fn fn, void *ctx,
+                              char *err, size_t errlen)
+{
+    int rc;
+
+    m->page = 1;
+    m->fn = fn;
+    m->ctx = ctx;
+    m->page_posts = m->page_bad = 0;
+    m->page_err[0] = '\0';
+    m->reject = NULL;
+    rc = json_reader_parse(m->jd.reader, json, len, err, errlen);
+    m->page = 0;
+    if (rc != 0)
+        return DECODE_MALFORMED;
+    if (m->page_bad) {
+        snprintf(err, errlen, "%d of the page's %d statuses skipped: %s", m->page_bad,
+                 m->page_bad + m->page_posts, m->page_err[0] ? m->page_err : "not an object");
+        return DECODE_MALFORMED;
+    }
+    return DECODE_OK;                   /* an empty page too: nothing new */
+}
+
 static enum decode_ret m_status(struct decoder *m, const char *json, size_t len, int edit,
                                 decode_post_fn fn, void *ctx, char *err, size_t errlen)
 {
     struct post post;
 
-    memset(&m->s, 0, sizeof m->s);
-    memset(&m->rb, 0, sizeof m->rb);
-    m->s.followers = m->rb.followers = -1;
+    m_reset(m);
     m->reject = NULL;
     if (json_reader_parse(m->jd.reader, json, len, err, errlen) != 0)
         return DECODE_MALFORMED;
@@ -270,6 +361,8 @@ static enum decode_ret m_decode(struct decoder *m, const char *rec, size_t len,
     arena_reset(&m->jd.arena);
     if (len && rec[0] == '{')
         return m_status(m, rec, len, 0, fn, ctx, err, errlen);
+    if (len && rec[0] == '[')
+        return m_page(m, rec, len, fn, ctx, err, errlen);
     nl = memchr(rec, '\n', len);
     if (!nl) {
         snprintf(err, errlen, "neither an SSE event nor a Status object");

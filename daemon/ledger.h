@@ -28,6 +28,7 @@ enum ledger_cause {
     GAP_OPERATIONAL,                    /* the service said it disconnects (X's operational disconnect) */
     GAP_CURSOR_TOO_OLD,                 /* the cursor was past the lookback; resumed from the oldest kept */
     GAP_CURSOR_JUMP,                    /* the server moved the cursor (clamped it, or started live) */
+    GAP_BACKFILL_PARTIAL,               /* what was missed was asked for, and more was missed than given */
     GAP_CAUSES
 };
 extern const char *const ledger_cause_names[GAP_CAUSES];

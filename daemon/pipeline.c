@@ -1098,14 +1098,22 @@ void feed_free(struct feed *f)
     decoder_close(&f->dec);
 }
 
-/* A post of the feed: counted, and its own time kept (the source's lag). */
+/* A post of the feed: counted, its own time kept (the source's lag), and
+ * the highest numeric id (where a timeline is asked from). */
 static void feed_note_post(struct feed *f, const struct post *p)
 {
-    uint64_t t;
+    uint64_t t, id = 0;
+    const char *c = p->id;
 
     f->st.posts++;
     if (p->created_at && parse_iso8601_ms(p->created_at, &t) == 0)
         f->st.last_created_ms = t;
+    if (!c || p->deleted)
+        return;
+    for (; *c >= '0' && *c <= '9' && id < UINT64_MAX / 10 - 9; c++)
+        id = id * 10 + (uint64_t)(*c - '0');
+    if (!*c && id > f->st.max_id)
+        f->st.max_id = id;
 }
 
 static void feed_on_post(void *ctx, struct post *p)

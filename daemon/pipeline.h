@@ -159,6 +159,7 @@ struct feed_stats {
     uint64_t control;
     uint64_t skipped;
     uint64_t last_created_ms;   /* the last post's own time (ISO 8601 created_at), 0: none */
+    uint64_t max_id;            /* the highest numeric post id (X, Mastodon), 0: none */
 };
 
 struct feed {

@@ -67,6 +67,9 @@ static void render_sources(const struct running *r, struct buf *o)
     } while (0)
     PER_SOURCE("mentiond_source_up", "gauge", "1 while the source is connected (or a file is read)",
                source_state(s_) == SOURCE_UP);
+    PER_SOURCE("mentiond_source_polling", "gauge",
+               "1 while the source polls its timeline because the instance does not stream it (Mastodon)",
+               source_polling(s_));
     PER_SOURCE("mentiond_source_down_seconds", "gauge",
                "Seconds the source has been trying to (re)connect, across attempts (0 while up or done)",
                (double)(source_down_ms(s_) / 1000));

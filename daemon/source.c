@@ -23,6 +23,13 @@
 #define SOURCE_BACKOFF_BUDGET_MS 60000
 /* How long a start waits for the saved position before starting live. */
 #define POSITION_WAIT_MS 5000
+/* A type that reads a document before connecting (source_driver.probe)
+ * reads it again after a drop, and this often while polling, so a stream
+ * that comes back is used again. */
+#define PROBE_EVERY_MS 600000
+#define PROBE_MAX (256u * 1024u)        /* the probe's answer is read up to this */
+/* Pages asked from a timeline for what a stream missed, at most. */
+#define CATCHUP_PAGES 10
 
 struct source {
     struct source_conf *conf;           /* owned copy */
@@ -64,6 +71,16 @@ struct source {
     char etag[256], last_modified[64];
     int polls_ok;
     uint64_t poll_ms;
+    /* a type that streams or polls (source_driver.probe: Mastodon) */
+    int polling;                        /* this connection is a poll (one document) */
+    int poll_mode;                      /* the stream is not served: poll instead */
+    struct http_stream *probe;          /* reading the probe's document, or NULL */
+    int reprobe;                        /* read the probe again before the next connection */
+    uint64_t probed_ms;                 /* when it last answered (mono; 0: never) */
+    struct buf probe_body;
+    int catchup;                        /* pages still to ask for what the stream missed */
+    int page;                           /* this poll's page size (0: not paged) */
+    uint64_t page_from;                 /* the feed's posts before this poll */
     /* file source */
     int fd;
     char *fbuf;
@@ -72,6 +89,7 @@ struct source {
 };
 
 static const struct http_stream_cbs source_http_cbs;
+static void position_note(struct source *s);
 static void source_connect(struct source *s);
 
 const char *source_state_name(enum source_state st)
@@ -92,6 +110,7 @@ static void source_schedule(struct source *s, enum backoff_kind kind, const char
 
     ledger_gap_open(&s->led, now_real_ms(), s->next_cause);
     s->next_cause = GAP_RECONNECT;
+    s->reprobe = 1;
 
     /* from the first failure: attempts in between do not reset it */
     if (!s->down_since_ms)
@@ -106,7 +125,7 @@ static void source_schedule(struct source *s, enum backoff_kind kind, const char
 static void on_open(void *ctx, long status, const char *rate_limit)
 {
     struct source *s = ctx;
-    int quiet = s->drv->transport == TRANSPORT_HTTP_POLL && s->polls_ok;
+    int quiet = s->polling && s->polls_ok;
 
     s->state = SOURCE_UP;
     s->up_since_ms = now_mono_ms();
@@ -127,6 +146,8 @@ static int on_data(void *ctx, const char *p, size_t n)
 
     s->last_byte_ms = now_mono_ms();
     feed_bytes(&s->feed, p, n);
+    if (s->pos)
+        position_note(s);
     return 0;
 }
 
@@ -140,6 +161,29 @@ static void source_dropped(struct source *s, const char *why, int was_up)
     if (healthy)
         backoff_reset(&s->bo);
     source_schedule(s, BACKOFF_NETWORK, why, healthy);
+}
+
+/* A catch-up page (what a stream missed) was read: the next page while the
+ * last was full, else the stream again, at once.  Pages still full at the
+ * cap leave the gap not filled.  1 if it was one. */
+static int catchup_next(struct source *s)
+{
+    int full = s->page && s->feed.st.posts - s->page_from >= (uint64_t)s->page;
+
+    if (!s->catchup)
+        return 0;
+    if (full && --s->catchup) {
+        timer_in(s, 0);
+        return 1;
+    }
+    if (full) {
+        log_msg(LOG_WARNING, "source %s: still a full page after %d pages of what the stream missed; "
+                "the rest is lost", s->conf->name, CATCHUP_PAGES);
+        ledger_gap_lost(&s->led, now_real_ms(), s->up_since_real_ms, GAP_BACKFILL_PARTIAL);
+    }
+    s->catchup = 0;
+    timer_in(s, 0);
+    return 1;
 }
 
 /* A feed document arrived whole (or was not modified): hand it on, keep
@@ -157,14 +201,108 @@ static void poll_done(struct source *s, const struct http_result *r)
         str_copy(s->etag, r->etag ? r->etag : "", sizeof s->etag);
         str_copy(s->last_modified, r->last_modified ? r->last_modified : "", sizeof s->last_modified);
     }
-    if (!s->polls_ok++)
-        log_msg(LOG_NOTICE, "source %s: polled (HTTP %ld); polling every %llus", s->conf->name, r->status,
-                (unsigned long long)(ms / 1000));
     backoff_reset(&s->bo);
     s->state = SOURCE_UP;
     s->down_since_ms = 0;
-    timer_in(s, ms + (uint64_t)random() % (ms / 10 + 1));
+    if (s->page)
+        pipeline_drain(s->pl);          /* its posts counted (and the position moved) before the next ask */
+    if (s->pos)
+        position_note(s);
+    if (catchup_next(s))
+        return;
+    if (!s->polls_ok++)
+        log_msg(LOG_NOTICE, "source %s: polled (HTTP %ld); polling every %llus", s->conf->name, r->status,
+                (unsigned long long)(ms / 1000));
+    /* a full page may have more after it: the next one at once */
+    timer_in(s, s->page && s->feed.st.posts - s->page_from >= (uint64_t)s->page
+                    ? 0 : ms + (uint64_t)random() % (ms / 10 + 1));
 }
+
+/* Stream or poll, as the instance said (logged when it changes). */
+static void set_poll_mode(struct source *s, int on, const char *why)
+{
+    if (on == s->poll_mode)
+        return;
+    s->poll_mode = on;
+    if (on)
+        log_msg(LOG_WARNING, "source %s: streaming is off: %s; polling its timeline instead", s->conf->name, why);
+    else
+        log_msg(LOG_NOTICE, "source %s: streaming is back on; streaming again", s->conf->name);
+}
+
+/* An answer refusing the connection for a reason the type knows
+ * (source_driver.refused): reconnect at once as it says, once; refused
+ * again, the usual backoff.  1 if it reconnects. */
+static int source_refused(struct source *s, long status, const char *body)
+{
+    struct source_refusal rf = {0};
+    int again = s->refusals++ > 0;
+
+    if (!s->drv->refused || !s->drv->refused(s->conf, status, body ? body : "", s->asked, &rf))
+        return 0;
+    if (rf.poll) {
+        set_poll_mode(s, 1, rf.why);
+        s->probed_ms = now_mono_ms();   /* the stream said so: no need to ask before the next poll */
+        s->reprobe = 0;
+    } else {
+        log_msg(LOG_ERR, "source %s: %s%s", s->conf->name, rf.why, again ? " (again: backing off)" : "");
+    }
+    if (rf.resume)
+        s->saved = rf.resume;
+    s->plain |= rf.plain;
+    if (rf.lost) {
+        ledger_gap_open(&s->led, now_real_ms(), GAP_CURSOR_TOO_OLD);
+        ledger_gap_lost(&s->led, now_real_ms(), now_real_ms(), GAP_CURSOR_TOO_OLD);
+    }
+    if (again || !rf.retry)
+        return 0;
+    source_schedule(s, BACKOFF_HTTP, rf.why, 1);
+    return 1;
+}
+
+static void reconnect_now(struct source *s, enum ledger_cause cause, const char *why);
+static int probe_start(struct source *s);
+
+static int probe_data(void *ctx, const char *p, size_t n)
+{
+    struct source *s = ctx;
+
+    buf_append(&s->probe_body, p, n);   /* past PROBE_MAX: cut, and read as unreadable */
+    return 0;
+}
+
+/* The probe answered (or failed: the stream then tells): stream or poll.
+ * Before a connection, it is made now; beside a stream that should now be
+ * a poll, the stream ends (the poll asks from its position). */
+static void probe_done(void *ctx, const struct http_result *r)
+{
+    struct source *s = ctx;
+    char why[200] = "";
+    int poll = 0, streaming = s->stream && !s->polling;
+
+    s->probe = NULL;
+    s->probed_ms = now_mono_ms();
+    s->reprobe = 0;
+    if (r->transport_ok && s->probe_body.len < PROBE_MAX)
+        poll = s->drv->probed(s->conf, r->status, s->probe_body.data ? s->probe_body.data : "",
+                              s->probe_body.len, why, sizeof why);
+    else if (r->transport_ok)
+        log_limited(LOG_WARNING, "source %s: the instance's document is over %u KiB; not read", s->conf->name,
+                    PROBE_MAX / 1024);
+    buf_reset(&s->probe_body);
+    set_poll_mode(s, poll, why);
+    if (s->state == SOURCE_STOPPED)
+        return;
+    if (streaming && poll)
+        reconnect_now(s, GAP_RECONNECT, why);
+    else if (!s->stream)
+        source_connect(s);
+}
+
+static const struct http_stream_cbs probe_cbs = {
+    .on_data = probe_data,
+    .on_done = probe_done,
+};
 
 static void on_done(void *ctx, const struct http_result *r)
 {
@@ -173,7 +311,7 @@ static void on_done(void *ctx, const struct http_result *r)
     int was_up = s->state == SOURCE_UP;
 
     s->stream = NULL;
-    if (s->drv->transport == TRANSPORT_HTTP_POLL && s->state != SOURCE_STOPPED && r->transport_ok &&
+    if (s->polling && s->state != SOURCE_STOPPED && r->transport_ok &&
         ((r->status >= 200 && r->status < 300) || r->status == 304)) {
         poll_done(s, r);
         return;
@@ -181,7 +319,7 @@ static void on_done(void *ctx, const struct http_result *r)
     feed_finish(&s->feed, 0);
     if (s->state == SOURCE_STOPPED)
         return;
-    if (s->drv->transport == TRANSPORT_HTTP_POLL)
+    if (s->polling)
         s->polls_ok = 0;                /* say so when it works again */
     if (!r->transport_ok) {
         s->st.network_errors++;
@@ -214,6 +352,8 @@ static void on_done(void *ctx, const struct http_result *r)
     for (char *c = why; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
+    if (source_refused(s, r->status, r->body))
+        return;
     if (r->status == 401 || r->status == 403)
         log_msg(LOG_ERR, "source %s: HTTP %ld: the server refused our credentials; check the token",
                 s->conf->name, r->status);
@@ -283,7 +423,9 @@ static void on_ledger(evutil_socket_t fd, short what, void *arg)
         ledger_post(&s->led, now, (uint32_t)(n - s->led_posts), s->feed.st.last_created_ms);
     s->led_posts = n;
     ledger_tick(&s->led, now, up);
-    if (up && (s->drv->transport == TRANSPORT_HTTP_STREAM || s->drv->transport == TRANSPORT_WEBSOCKET) &&
+    if (up && s->stream && !s->polling)
+        probe_start(s);                 /* every PROBE_EVERY_MS: is the stream still served? */
+    if (up && !s->polling && (s->drv->transport == TRANSPORT_HTTP_STREAM || s->drv->transport == TRANSPORT_WEBSOCKET) &&
         ledger_quiet(&s->led, now, s->up_since_real_ms, (uint64_t)s->conf->quiet_timeout * 1000))
         quiet_reconnect(s);
 }
@@ -317,8 +459,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case SOURCE_UP:
         if (s->drv->transport == TRANSPORT_FILE)
             file_tick(s);
-        else if (s->drv->transport == TRANSPORT_HTTP_POLL && !s->stream)
-            source_connect(s);          /* the next poll */
+        else if (s->polling && !s->stream)
+            source_connect(s);          /* the next poll, or the stream after a catch-up */
         else
             stall_check(s);
         break;
@@ -384,6 +526,7 @@ static int source_request(struct source *s, struct source_request *rq, const cha
         .position = source_position(s),
         .saved = s->saved,
         .dict_id = s->zdec && !s->plain ? zdec_dict_id(s->zdec) : 0,
+        .poll = s->poll_mode || s->catchup > 0,
         .last_event_id = s->feed.fr.sse_last_id,
         .etag = s->etag,
         .last_modified = s->last_modified,
@@ -482,29 +625,6 @@ static void ws_on_oversize(void *ctx, uint64_t size)
     feed_oversized(&s->feed, size);
 }
 
-/* An upgrade refused for a reason the type knows (source_driver.refused):
- * reconnect at once as it says, once; refused again, the usual backoff. */
-static int ws_refused(struct source *s, const struct ws_result *r)
-{
-    struct source_refusal rf = {0};
-    int again = s->refusals++ > 0;
-
-    if (!s->drv->refused || !s->drv->refused(s->conf, r->status, r->body, s->asked, &rf))
-        return 0;
-    log_msg(LOG_ERR, "source %s: %s%s", s->conf->name, rf.why, again ? " (again: backing off)" : "");
-    if (rf.resume)
-        s->saved = rf.resume;
-    s->plain |= rf.plain;
-    if (rf.lost) {
-        ledger_gap_open(&s->led, now_real_ms(), GAP_CURSOR_TOO_OLD);
-        ledger_gap_lost(&s->led, now_real_ms(), now_real_ms(), GAP_CURSOR_TOO_OLD);
-    }
-    if (again || !rf.retry)
-        return 0;
-    source_schedule(s, BACKOFF_HTTP, rf.why, 1);
-    return 1;
-}
-
 static void ws_on_done(void *ctx, const struct ws_result *r)
 {
     struct source *s = ctx;
@@ -520,7 +640,7 @@ static void ws_on_done(void *ctx, const struct ws_result *r)
         for (char *c = why; *c; c++)
             if (*c == '\n' || *c == '\r')
                 *c = ' ';
-        if (ws_refused(s, r))
+        if (source_refused(s, r->status, r->body))
             return;
         if (r->status == 401 || r->status == 403)
             log_msg(LOG_ERR, "source %s: HTTP %ld: the server refused the upgrade; check the URL and filters",
@@ -596,6 +716,43 @@ static void file_open(struct source *s)
     timer_in(s, 0);
 }
 
+/* The document a type reads before connecting (source_driver.probe): on
+ * the first connection, after a drop, and every PROBE_EVERY_MS (beside a
+ * stream too).  1 if it was started. */
+static int probe_start(struct source *s)
+{
+    struct source_request rq;
+    struct http_stream_opts o = {
+        .bearer = s->conf->token,
+        .connect_timeout_s = (long)s->conf->connect_timeout,
+        .user_agent = "mentiond/" MENTIOND_VERSION,
+    };
+
+    if (!s->drv->probe || s->probe ||
+        (s->probed_ms && !s->reprobe && now_mono_ms() - s->probed_ms < PROBE_EVERY_MS))
+        return 0;
+    source_request_init(&rq);
+    if (s->drv->probe(s->conf, &rq) != 0) {
+        source_request_free(&rq);
+        return 0;
+    }
+    o.url = rq.url.data;
+    buf_reset(&s->probe_body);
+    s->probe = http_stream_start(s->http, &o, &probe_cbs, s);
+    log_msg(LOG_DEBUG, "source %s: asking %s", s->conf->name, rq.url.data);
+    source_request_free(&rq);
+    return s->probe != NULL;
+}
+
+/* A stream that resumes by asking its timeline (Mastodon) and comes back
+ * after a gap asks for what it missed first, a page at a time. */
+static void catchup_plan(struct source *s)
+{
+    if (s->drv->probe && !s->poll_mode && !s->catchup && (s->led.open || !s->st.connects) &&
+        (source_position(s) || s->saved) && source_driver_resumes(s->conf))
+        s->catchup = CATCHUP_PAGES;
+}
+
 static void http_connect(struct source *s)
 {
     struct source_request rq;
@@ -606,6 +763,11 @@ static void http_connect(struct source *s)
         .user_agent = "mentiond/" MENTIOND_VERSION,
     };
 
+    if (probe_start(s)) {
+        s->state = SOURCE_CONNECTING;   /* probe_done() connects */
+        return;
+    }
+    catchup_plan(s);
     if (source_request(s, &rq, &why) != 0) {
         source_schedule(s, BACKOFF_HTTP, why, 0);
         return;
@@ -613,6 +775,11 @@ static void http_connect(struct source *s)
     o.url = rq.url.data;
     o.headers = rq.headers;
     s->poll_ms = rq.poll_interval_ms;
+    s->polling = s->drv->transport == TRANSPORT_HTTP_POLL || rq.poll;
+    s->page = rq.page;
+    s->page_from = s->feed.st.posts;
+    /* a poll's answer is one document, whatever the stream's framing */
+    framer_set_mode(&s->feed.fr, s->polling ? FRAMING_DOCUMENT : (enum framing_mode)s->conf->framing);
     s->state = SOURCE_CONNECTING;
     s->last_byte_ms = now_mono_ms();
     s->stream = http_stream_start(s->http, &o, &source_http_cbs, s);
@@ -622,7 +789,7 @@ static void http_connect(struct source *s)
         return;
     }
     log_msg(s->polls_ok ? LOG_DEBUG : LOG_INFO, "source %s: %s %s", s->conf->name,
-            s->drv->transport == TRANSPORT_HTTP_POLL ? "polling" : "connecting to", rq.url.data);
+            s->polling ? "polling" : "connecting to", rq.url.data);
     source_request_free(&rq);
     /* Also covers a server that accepts and then sends nothing. */
     timer_in(s, (uint64_t)s->conf->stall_timeout * 1000);
@@ -658,6 +825,7 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
     s->http = http;
     s->wsc = ws;
     s->pl = pl;
+    buf_init(&s->probe_body, PROBE_MAX);
     s->fd = -1;
     s->state = SOURCE_IDLE;
     s->down_since_ms = now_mono_ms();   /* until the first connection */
@@ -684,7 +852,8 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
     s->feed_ok = 1;
     if (s->drv->transport == TRANSPORT_FILE)
         s->fbuf = xmalloc(FILE_SLICE);
-    if ((s->drv->flags & DRIVER_POSITION) && ps) {
+    if (((s->drv->flags & DRIVER_POSITION) || ((s->drv->flags & DRIVER_POSITION_ID) && source_driver_resumes(sc))) &&
+        ps) {
         s->ps = ps;
         s->pos = ps->ops->open(ps->ctx, sc->name);
     }
@@ -749,7 +918,14 @@ void source_start(struct source *s)
 
 uint64_t source_position(const struct source *s)
 {
-    return s->feed_ok ? decoder_position(&s->feed.dec) : 0;
+    if (!s->feed_ok)
+        return 0;
+    return (s->drv->flags & DRIVER_POSITION_ID) ? s->feed.st.max_id : decoder_position(&s->feed.dec);
+}
+
+int source_polling(const struct source *s)
+{
+    return s->poll_mode;
 }
 
 void source_stop(struct source *s)
@@ -764,6 +940,8 @@ void source_stop(struct source *s)
     }
     ws_conn_cancel(s->ws);
     s->ws = NULL;
+    http_stream_cancel(s->probe);
+    s->probe = NULL;
     if (s->waiting)
         s->ps->ops->load(s->pos, NULL, NULL);
     s->waiting = 0;
@@ -791,6 +969,7 @@ void source_free(struct source *s)
     zdec_free(s->zdec);
     free(s->hello);
     free(s->fbuf);
+    buf_free(&s->probe_body);
     free(s);
 }
 

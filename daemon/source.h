@@ -63,6 +63,9 @@ const struct feed *source_feed(const struct source *s);
 const struct source_stats *source_stats(const struct source *s);
 /* The highest position processed (0: none yet, or the type keeps none). */
 uint64_t source_position(const struct source *s);
+/* 1 while it polls because its stream is not served (Mastodon 4.5 with the
+ * feed off, or no streaming API). */
+int source_polling(const struct source *s);
 /* How long it has been trying to (re)connect, across attempts: 0 while up,
  * done or stopped. */
 uint64_t source_down_ms(const struct source *s);

@@ -40,6 +40,7 @@ struct source_resume {
     uint64_t position;          /* the position reached by this process (0: none) */
     uint64_t saved;             /* the saved one to start from (0: none): from Redis, or one a refusal gave */
     unsigned dict_id;           /* the zstd dictionary's id (0: none, or not to be used) */
+    int poll;                   /* ask the polled form (Mastodon's timeline where streaming is off) */
     const char *last_event_id;  /* event streams: the last id the server gave, "" if none */
     const char *etag;           /* polled documents: the last one's validators, "" if none */
     const char *last_modified;
@@ -59,11 +60,14 @@ struct source_request {
     const char *protocol;       /* WebSocket: the subprotocol asked for, or NULL */
     uint64_t cursor;            /* the position asked from (0: live) */
     uint64_t poll_interval_ms;  /* polled documents: until the next poll */
+    int poll;                   /* this request is a poll (a document), though the type streams */
+    int page;                   /* a poll's page size: a page this full may have more after it */
 };
 
 enum {
     DRIVER_NEEDS_TOKEN = 1,     /* refused without a bearer token */
     DRIVER_POSITION = 2,        /* keeps a stream position (decoder_ops.position), saved per source */
+    DRIVER_POSITION_ID = 4,     /* the position is the highest numeric post id seen, when it resumes */
 };
 
 /* What a refused connection's answer means, when the type can tell more
@@ -73,6 +77,7 @@ struct source_refusal {
     uint64_t resume;            /* the position to resume from (0: as before) */
     int lost;                   /* what lay before `resume` is lost: an unfilled gap */
     int plain;                  /* ask without compression from now on */
+    int poll;                   /* poll from now on: the stream is not served */
     char why[300];              /* for the log: what happened and what to do */
 };
 
@@ -106,6 +111,16 @@ struct source_driver {
      * knows (out filled), 0 for the usual backoff. */
     int (*refused)(const struct source_conf *sc, long status, const char *body, uint64_t asked,
                    struct source_refusal *out);
+    /* Optional: a document read before connecting (rq: its URL; -1: none
+     * for this section), and what its answer says: 1 to poll instead of
+     * streaming (why, for the log), 0 to stream (Mastodon's
+     * /api/v2/instance, where 4.5 says which feeds are off). */
+    int (*probe)(const struct source_conf *sc, struct source_request *rq);
+    int (*probed)(const struct source_conf *sc, long status, const char *body, size_t len, char *why,
+                  size_t whylen);
+    /* Optional: the instances a section stands for (a list; config.c
+     * makes a source of each), NULL or "" if none. */
+    const char *(*instances)(const struct source_conf *sc);
 };
 
 /* Every type, in the order messages list them. */

@@ -515,7 +515,7 @@ static const struct { const char *key, *bad; } bad_values[] = {
     {"type", "bogus"}, {"path", "/dev/null"}, {"format", "file"}, {"framing", "xml"}, {"events", "put;patch"},
     {"token_file", "/nonexistent/token"}, {"collections", NULL}, {"dids", "did:plc:ok, handle.example"},
     {"dids_file", "/nonexistent/dids"}, {"compress", "maybe"}, {"dictionary", "/nonexistent.zdict"},
-    {"ca_file", "/nonexistent/ca.pem"},
+    {"ca_file", "/nonexistent/ca.pem"}, {"instances", "https://a.example/api"}, {"stream", "hashtag"},
 };
 
 static const char *bad_value_of(const struct config_key_info *k, char *buf, size_t len)
@@ -557,6 +557,9 @@ static const char *source_context(const char *key, const char *type)
     if (!strcmp(key, "collections") || !strcmp(key, "dids") || !strcmp(key, "dids_file") ||
         !strcmp(key, "compress") || !strcmp(key, "ca_file"))
         return "type = jetstream\nurl = ws://127.0.0.1:1/subscribe\n";
+    if (!strcmp(key, "instances") || !strcmp(key, "stream") || !strcmp(key, "poll_interval"))
+        return type && !strcmp(type, "mastodon") && strcmp(key, "instances") ? "type = mastodon\nurl = http://127.0.0.1:1\n"
+                                                                              : "type = mastodon\n";
     if (!strcmp(key, "url"))
         return "type = ndjson\n";
     return "type = ndjson\nurl = http://127.0.0.1:1/feed\n";
@@ -667,6 +670,69 @@ static void dump_hides_secrets(void **state)
     config_free(c);
 }
 
+/* instances = a, b: a source per instance, "<name>@<host>", its base URL,
+ * its own token (token_file with {instance}, or the credential of its
+ * name); what cannot be one is named. */
+static void mastodon_instances(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    const struct source_conf *a, *b, *x;
+    char text[2048], dir[600];
+    (void)state;
+
+    write_temp("masto-a.example.token", "token-of-a\n");
+    write_temp("masto-127.0.0.1:8080.token", "token-of-local\n");
+    snprintf(dir, sizeof dir, "%s", write_temp("masto-a.example.token", "token-of-a\n"));
+    *strrchr(dir, '/') = '\0';
+    snprintf(text, sizeof text,
+             "[source \"masto\"]\ntype = mastodon\ninstances = a.example, http://127.0.0.1:8080\n"
+             "stream = hashtag:nordvik\npoll_interval = 15\ntoken_file = %s/masto-{instance}.token\n"
+             "[source \"x\"]\ntype = ndjson\nurl = http://127.0.0.1:1/feed\n", dir);
+    c = config_load(load_path("m0.conf", text), &errs);
+    assert_int_equal(errs.n, 0);
+    assert_non_null(c);
+    assert_int_equal(c->nsources, 3);
+    a = config_source(c, "masto@a.example");
+    b = config_source(c, "masto@127.0.0.1:8080");
+    x = config_source(c, "x");
+    assert_true(a && b && x);
+    assert_ptr_equal(c->sources, a);    /* in the order written */
+    assert_ptr_equal(a->next, b);
+    assert_ptr_equal(b->next, x);
+    assert_string_equal(a->url, "https://a.example");
+    assert_string_equal(b->url, "http://127.0.0.1:8080");
+    assert_string_equal(a->token, "token-of-a");
+    assert_string_equal(b->token, "token-of-local");
+    assert_null(config_source(c, "masto"));
+    config_free(c);
+
+    /* one token file for two instances, url beside instances, a path */
+    snprintf(text, sizeof text,
+             "[source \"m\"]\ntype = mastodon\ninstances = a.example, b.example\ntoken_file = %s/masto-a.example.token\n"
+             "[source \"n\"]\ntype = mastodon\ninstances = a.example\nurl = https://a.example\n"
+             "[source \"o\"]\ntype = mastodon\ninstances = https://a.example/api/v1\n", dir);
+    assert_null(config_load(load_path("m1.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, "token_file = ") && ERRLIST_HAS(&errs, "put {instance} in the path"));
+    assert_true(ERRLIST_HAS(&errs, "give either url (one instance) or instances, not both"));
+    assert_true(ERRLIST_HAS(&errs, "'https://a.example/api/v1' is not a host or a base URL"));
+    errlist_free(&errs);
+
+    /* credentials by the source's name; a stream given as a url takes no stream key */
+    write_temp("m2@b.example", "token-from-credential\n");
+    setenv("CREDENTIALS_DIRECTORY", dir, 1);
+    c = config_load(load_path("m2.conf", "[source \"m2\"]\ntype = mastodon\ninstances = b.example\n"), &errs);
+    assert_non_null(c);
+    assert_string_equal(config_source(c, "m2@b.example")->token, "token-from-credential");
+    config_free(c);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    snprintf(text, sizeof text, "[source \"m3\"]\ntype = mastodon\nurl = https://a.example/api/v1/streaming/public\n"
+             "stream = user\ntoken_file = %s/masto-a.example.token\n", dir);
+    assert_null(config_load(load_path("m3.conf", text), &errs));
+    assert_true(ERRLIST_HAS(&errs, "the url names a stream already"));
+    errlist_free(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -677,6 +743,7 @@ int main(void)
         cmocka_unit_test(keys_of_the_type),
         cmocka_unit_test(reload_equality),
         cmocka_unit_test(jetstream_sources),
+        cmocka_unit_test(mastodon_instances),
         cmocka_unit_test(delivery_settings),
         cmocka_unit_test(alerting_settings),
         cmocka_unit_test(source_count_is_capped),

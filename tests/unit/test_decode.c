@@ -556,6 +556,48 @@ static void mastodon_fixtures(void **state)
     free(data);
 }
 
+/* A timeline page (REST, polled where streaming is off): each Status a
+ * post, newest first as listed; a malformed one skipped and the page said
+ * malformed; an empty page is nothing new. */
+static void mastodon_page(void **state)
+{
+    struct decoder_inst d;
+    struct got g;
+    struct buf page;
+    char path[1024], err[256];
+    size_t len;
+    char *data = file_read_all(SRC_PATH(path, "tests/fixtures/mastodon/stream.sse"), 1 << 20, &len, err, sizeof err);
+    int n = 0;
+    (void)state;
+
+    assert_non_null(data);
+    buf_init(&page, 1 << 20);
+    buf_append(&page, "[", 1);
+    for (char *l = strstr(data, "event: update\ndata: "); l; l = strstr(l, "event: update\ndata: ")) {
+        char *j = l + 20, *e = strchr(j, '\n');
+        buf_printf(&page, "%s%.*s", n++ ? "," : "", (int)(e - j), j);
+        l = e;
+    }
+    buf_printf(&page, ",{\"content\":\"<p>no id</p>\"}]");
+    assert_int_equal(n, 3);
+    assert_int_equal(decoder_open(&d, "mastodon", NULL), 0);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(decoder_run(&d, page.data, page.len, on_post, &g, err, sizeof err), DECODE_MALFORMED);
+    assert_non_null(strstr(err, "1 of the page's 4 statuses skipped: Status without \"id\""));
+    assert_int_equal(g.n, 3);
+    assert_string_equal(g.p[0].handle, "karin@mastodon.example");
+    assert_non_null(strstr(g.p[0].text, "ingen svarar"));
+    assert_true(g.p[1].rt);
+    assert_string_equal(g.p[2].text, "bank rant\n\ncard blocked <again>");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(decoder_run(&d, "[]", 2, on_post, &g, err, sizeof err), DECODE_OK);
+    assert_int_equal(g.n, 0);
+    assert_int_equal(decoder_run(&d, "[1]", 3, on_post, &g, err, sizeof err), DECODE_MALFORMED);
+    decoder_close(&d);
+    buf_free(&page);
+    free(data);
+}
+
 static void html_text(void **state)
 {
     struct buf out, links;
@@ -904,6 +946,7 @@ int main(void)
         cmocka_unit_test(corpus_mastodon),
         cmocka_unit_test(jetstream_fixtures),
         cmocka_unit_test(jetstream_v2_frames),
+        cmocka_unit_test(mastodon_page),
         cmocka_unit_test(corpus_jetstream),
         cmocka_unit_test(corpus_rss),
         cmocka_unit_test(nesting_limit),

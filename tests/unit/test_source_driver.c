@@ -261,6 +261,85 @@ static void jetstream_refusals(void **state)
     assert_int_equal(d->refused(&sc, 400, "{\"error\":\"CursorTooOld\"}", 12, &rf), 0);
 }
 
+/* Mastodon, knowing the instance: each kind's stream and timeline, the
+ * timeline paged forward from the position; /api/v2/instance read for the
+ * feed a kind needs; a stream refused as absent polls. */
+static void mastodon_instance(void **state)
+{
+    const struct source_driver *d = source_driver_find("mastodon");
+    struct { char *instances, *stream; long long poll_interval; } own = {NULL, "hashtag:nordvik bank", 15};
+    struct source_conf sc = {0};
+    struct source_resume at = {.last_event_id = "", .etag = "", .last_modified = ""};
+    struct source_request rq;
+    struct source_refusal rf;
+    char why[200];
+    static const char v45[] = "{\"version\":\"4.5.0\",\"configuration\":{\"timelines_access\":{"
+                              "\"live_feeds\":{\"local\":\"disabled\",\"remote\":\"authenticated\"},"
+                              "\"hashtag_feeds\":{\"local\":\"public\",\"remote\":\"public\"}}}}";
+    (void)state;
+
+    sc.driver = d;
+    sc.own[0] = &own;
+    sc.url = "https://a.example/";
+    sc.framing = FRAMING_SSE;
+    assert_int_equal(request("mastodon", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, "https://a.example/api/v1/streaming/hashtag?tag=nordvik%20bank");
+    assert_true(has_header(&rq, "Accept: text/event-stream"));
+    assert_false(rq.poll);
+    source_request_free(&rq);
+    at.poll = 1;
+    at.position = 113400000000000001ULL;
+    at.saved = 113400000000000000ULL;
+    assert_int_equal(request("mastodon", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, "https://a.example/api/v1/timelines/tag/nordvik%20bank?limit=40"
+                                     "&since_id=113400000000000001&min_id=113400000000000001");
+    assert_true(rq.poll && rq.page == 40 && rq.poll_interval_ms == 15000);
+    source_request_free(&rq);
+    own.stream = "public:local";
+    at.position = 0;                    /* after a restart: the saved one */
+    assert_int_equal(request("mastodon", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, "https://a.example/api/v1/timelines/public?local=true&limit=40"
+                                     "&since_id=113400000000000000&min_id=113400000000000000");
+    source_request_free(&rq);
+    at.poll = 0;
+    own.stream = "list:42";
+    assert_int_equal(request("mastodon", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, "https://a.example/api/v1/streaming/list?list=42");
+    source_request_free(&rq);
+
+    /* the instance's document: 4.5 with the local live feed off */
+    source_request_init(&rq);
+    assert_int_equal(d->probe(&sc, &rq), 0);
+    assert_string_equal(rq.url.data, "https://a.example/api/v2/instance");
+    source_request_free(&rq);
+    own.stream = "public";
+    assert_int_equal(d->probed(&sc, 200, v45, strlen(v45), why, sizeof why), 1);
+    assert_non_null(strstr(why, "Mastodon 4.5.0"));
+    assert_non_null(strstr(why, "local live feeds off"));
+    own.stream = "public:remote";       /* "authenticated": we have a token */
+    assert_int_equal(d->probed(&sc, 200, v45, strlen(v45), why, sizeof why), 0);
+    own.stream = "hashtag:bank";
+    assert_int_equal(d->probed(&sc, 200, v45, strlen(v45), why, sizeof why), 0);
+    own.stream = "public";
+    assert_int_equal(d->probed(&sc, 404, "{\"error\":\"not found\"}", 21, why, sizeof why), 0);
+    assert_int_equal(d->probed(&sc, 200, "{\"version\":\"4.1.0\"}", 19, why, sizeof why), 0);
+    assert_int_equal(d->probed(&sc, 200, "garbage", 7, why, sizeof why), 0);
+
+    memset(&rf, 0, sizeof rf);
+    assert_int_equal(d->refused(&sc, 404, "", 0, &rf), 1);
+    assert_true(rf.poll && rf.retry);
+    assert_int_equal(d->refused(&sc, 401, "", 0, &rf), 0);
+    /* a stream given by its url: as written, no document, no polling */
+    sc.url = "https://a.example/api/v1/streaming/public";
+    source_request_init(&rq);
+    assert_int_equal(d->probe(&sc, &rq), -1);
+    source_request_free(&rq);
+    assert_int_equal(d->refused(&sc, 404, "", 0, &rf), 0);
+    assert_int_equal(request("mastodon", &sc, &at, &rq), 0);
+    assert_string_equal(rq.url.data, sc.url);
+    source_request_free(&rq);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -270,6 +349,7 @@ int main(void)
         cmocka_unit_test(jetstream_request),
         cmocka_unit_test(jetstream_v2_request),
         cmocka_unit_test(jetstream_refusals),
+        cmocka_unit_test(mastodon_instance),
     };
     return cmocka_run_group_tests_name("source_driver", tests, NULL, NULL);
 }
