@@ -7,7 +7,7 @@ import html
 import json
 import os
 
-from conftest import (DEMO_POSTS, Emulator, Mentiond, config, replay, token_file, wait_for)
+from conftest import (DEMO_POSTS, Emulator, Mentiond, config, replay, token_file, value, wait_for)
 
 
 def demo():
@@ -193,6 +193,34 @@ def test_mastodon_heartbeats_keep_the_stream_up_and_silence_is_a_stall(workdir, 
 
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "rss")
+
+
+def test_rss_restart_delivers_nothing_twice(workdir, redis_server, procs):
+    """A restart forgets the feed's validators, so the first poll reads every
+    item again: the seen keys in Redis drop each one already alerted (counted
+    as deduplicated), and only an item new since then alerts (n8n's
+    duplicates after a restart)."""
+    rules = os.path.join(workdir, "nordvik.rules")
+    with open(rules, "w") as f:
+        f.write('[rule "nordvik"]\nquery = nordvik\nqueue = web\n')
+    emu = Emulator(["--protocol", "rss", "--feed", os.path.join(FIXTURES, "forum.rss")])
+    procs.append(emu)
+    conf = config(redis_server.sock, source("forum", "rss", emu.url + "/banki.rss", None, extra="interval = 1\n"),
+                  rules=rules)
+    m = Mentiond(workdir, conf)
+    procs.append(m)
+    wait_for(lambda: landed_ids(redis_server) == ["forum-1001"], 10, what="the first item")
+    assert m.stop() == 0
+    m2 = Mentiond(workdir, conf)
+    procs.append(m2)
+    wait_for(lambda: value(m2.metrics(), "mentiond_alerts_deduplicated_total") >= 1, 10,
+             what="the item read again and dropped by its seen key")
+    assert redis_server.count() == 1
+    emu.control(feed=os.path.join(FIXTURES, "forum-updated.rss"))
+    wait_for(lambda: landed_ids(redis_server) == ["forum-1001", "forum-1003"], 10, what="the new item")
+    wait_for(lambda: emu.stats()["status_sent"].get("304", 0) >= 1, 10, what="conditional polls again")
+    assert redis_server.count() == 2
+    assert m2.stop() == 0
 
 
 def test_rss_polls_conditionally_and_survives_a_charset_change(workdir, redis_server, procs):
