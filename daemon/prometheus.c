@@ -255,6 +255,9 @@ static void render_spool(struct buf *o, const struct spool *sp)
                   st->read);
     metrics_family(o, "mentiond_spool_recovered", "gauge", "Alerts found in the spool at start (an earlier run's)");
     metrics_sample(o, "mentiond_spool_recovered", (double)st->recovered, NULL);
+    metrics_family(o, "mentiond_spool_withdrawn_total", "counter",
+                   "Spool records blanked on disk because their post was deleted (their text gone)");
+    metrics_sample(o, "mentiond_spool_withdrawn_total", (double)st->withdrawn, NULL);
     metrics_family(o, "mentiond_spool_corrupt_records_total", "counter", "Spool records skipped: bad checksum or torn");
     metrics_sample(o, "mentiond_spool_corrupt_records_total", (double)st->corrupt, NULL);
     metrics_family(o, "mentiond_spool_write_errors_total", "counter", "Spool writes that failed");

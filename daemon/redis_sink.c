@@ -818,12 +818,15 @@ void redis_sink_push(struct redis_sink *r, struct alert *a)
 
     a->seq = ++r->seq;
     if (a->kind == ALERT_DELETED) {
+        /* its text leaves the disk too, sent or not; one never read back is withdrawn */
+        int unread = 0, blanked = r->spool ? spool_withdraw(r->spool, a->id, &unread) : 0;
         int found = q_withdraw(r, &r->retry, a->id);
         for (int l = 0; l < LEVEL_COUNT && !found; l++)
             found = q_withdraw(r, &r->pending[l], a->id);
-        if (found) {
+        if (found || unread) {
             r->st.withdrawn++;
-            log_msg(LOG_INFO, "redis: alert %s withdrawn: its post was deleted before it was sent", a->id);
+            log_msg(LOG_INFO, "redis: alert %s withdrawn: its post was deleted before it was sent%s", a->id,
+                    blanked ? " (blanked in the spool)" : "");
             alert_free(a);
             return;
         }

@@ -7,7 +7,9 @@
  *         0xffffffff for none, queue, json) | the five strings
  * Integers little-endian.  A record is written with one write(2) on an
  * O_APPEND descriptor, so a crash leaves at most a torn last record, which
- * the checksum catches.
+ * the checksum catches.  A record whose post was deleted is rewritten in
+ * place (spool_withdraw): kind REC_WITHDRAWN, its strings but the id
+ * blanked, the checksum made anew; reading skips it.
  */
 #include "spool.h"
 #include "log.h"
@@ -32,6 +34,7 @@
 #define NO_AUTHOR 0xffffffffu
 #define SCAN_CHUNK 65536
 #define IDLE_ROTATE_BYTES 65536         /* a settled writer this big is retired */
+#define REC_WITHDRAWN 0xeeu             /* kind of a record whose post was deleted: skipped */
 
 struct seg {
     uint64_t id;
@@ -655,6 +658,11 @@ struct alert *spool_read(struct spool *s, int level)
         v->unread--;
         if (g->nread == g->nrec)
             v->roff = FILE_HDR;         /* what follows is in the next segment */
+        if (s->buf[1] == REC_WITHDRAWN) {  /* its post was deleted before it was sent */
+            g->nsettled++;
+            seg_maybe_remove(s, level, g);
+            continue;
+        }
         if (!a) {
             s->st.corrupt++;
             g->nsettled++;
@@ -681,6 +689,76 @@ void spool_settle(struct spool *s, const struct alert *a)
         return;
     g->nsettled++;
     seg_maybe_remove(s, a->level, g);
+}
+
+/* Blank one record in place: kind REC_WITHDRAWN, every string but the id
+ * overwritten, a new checksum.  body is s->buf, at off in fd. */
+static int rec_blank(struct spool *s, int fd, uint64_t off, uint32_t len)
+{
+    unsigned char h[4];
+    uint32_t idlen = get32(s->buf + 16);
+
+    s->buf[1] = REC_WITHDRAWN;
+    memset(s->buf + BODY_FIXED + idlen, ' ', len - BODY_FIXED - idlen);
+    put32(h, crc32c(s->buf, len));
+    return pwrite(fd, s->buf, len, (off_t)(off + REC_HDR)) == (ssize_t)len &&
+           pwrite(fd, h, 4, (off_t)(off + 8)) == 4 ? 0 : -1;
+}
+
+/* The records of alert id in one segment blanked; unread_from: the level's
+ * ordinal of its first unread record, *k the ordinal where this segment
+ * starts (moved past it); *unread set when a blanked one was unread. */
+static int seg_withdraw(struct spool *s, int level, struct seg *g, const char *id, uint64_t unread_from,
+                        uint64_t *k, int *unread)
+{
+    char path[4096];
+    size_t idl = strlen(id);
+    uint64_t off = FILE_HDR;
+    long long len;
+    int fd, n = 0;
+
+    seg_path(s, level, g->id, path, sizeof path);
+    if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+        *k += g->nrec;
+        return 0;
+    }
+    while ((len = rec_next(s, fd, path, &off, g->size, 0)) >= 0) {
+        if (s->buf[1] == ALERT_MENTION && get32(s->buf + 16) == idl && (size_t)len >= BODY_FIXED + idl &&
+            memcmp(s->buf + BODY_FIXED, id, idl) == 0) {
+            if (rec_blank(s, fd, off, (uint32_t)len) == 0) {
+                n++;
+                *unread |= *k >= unread_from;
+                g->dirty = 1;
+            } else {
+                log_limited(LOG_ERR, "spool: %s: cannot blank the record of deleted %s: %s", path, id,
+                            strerror(errno));
+            }
+        }
+        off += REC_HDR + (uint64_t)len;
+        (*k)++;
+    }
+    if (g->dirty && s->policy != SPOOL_FSYNC_NEVER)
+        fdatasync(fd);
+    close(fd);
+    return n;
+}
+
+int spool_withdraw(struct spool *s, const char *id, int *unread)
+{
+    int n = 0;
+
+    *unread = 0;
+    for (int l = 0; s && l < LEVEL_COUNT; l++) {
+        struct lvl *v = &s->lv[l];
+        uint64_t total = 0, k = 0;
+
+        for (int i = 0; i < v->n; i++)
+            total += v->v[i].nrec;
+        for (int i = 0; i < v->n; i++)
+            n += seg_withdraw(s, l, &v->v[i], id, total - v->unread, &k, unread);
+    }
+    s->st.withdrawn += (uint64_t)n;
+    return n;
 }
 
 int spool_holds(const struct spool *s, const struct alert *a)

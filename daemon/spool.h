@@ -40,6 +40,7 @@ struct spool_stats {
     uint64_t corrupt;                   /* records with a bad header or checksum, skipped */
     uint64_t write_errors;
     uint64_t recovered;                 /* records found at open, from an earlier run */
+    uint64_t withdrawn;                 /* records blanked because their post was deleted */
 };
 
 enum spool_rc {
@@ -71,6 +72,10 @@ struct alert *spool_read(struct spool *s, int level);
 /* a (read back, or appended with kept = 1) is done with: acknowledged,
  * deduplicated or dropped.  Harmless for an alert not on disk. */
 void spool_settle(struct spool *s, const struct alert *a);
+/* The post of alert id was deleted: every record of it on disk is blanked
+ * in place (its text gone from the disk; reading skips it).  Returns how
+ * many; *unread = 1 if one had not been read back (never sent). */
+int spool_withdraw(struct spool *s, const char *id, int *unread);
 /* Is a still on disk (its segment not deleted to make room)? */
 int spool_holds(const struct spool *s, const struct alert *a);
 

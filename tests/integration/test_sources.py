@@ -172,6 +172,49 @@ def test_mastodon_delete_follows_or_withdraws(workdir, redis_server, procs):
     assert m.stop() == 0
 
 
+def total(text, name):
+    """The sum of a family's samples, whatever their labels."""
+    import re
+    return sum(float(v) for v in re.findall(r"^%s(?:\{[^}]*\})? (\S+)$" % name, text, re.M))
+
+
+def test_mastodon_delete_blanks_a_spooled_alert(workdir, redis_server, procs):
+    """Redis away and memory full: alerts wait in the spool on disk.  A
+    delete of one of them blanks its record in place (its text leaves the
+    disk), and when Redis is back it is never sent; the others are."""
+    import glob
+    statuses = [mastodon_status(r) for r in demo()]
+    ref = write_jsonl(os.path.join(workdir, "ref.jsonl"), statuses)
+    alerted = [a["post"]["id"] for a in replay(ref, fmt="mastodon", framing="lines")]
+    path = write_jsonl(os.path.join(workdir, "m.jsonl"), [])
+    emu = Emulator(["--protocol", "mastodon", "--posts", path, "--token", "m-token"])
+    procs.append(emu)
+    tok = token_file(workdir, "m-token")
+    conf = config(redis_server.sock, source("masto", "mastodon", emu.url + "/api/v1/streaming/public", tok),
+                  extra_redis="buffer_alerts = 2\n")
+    m = Mentiond(workdir, conf)
+    procs.append(m)
+    m.wait_log(r"source masto: connected")
+    redis_server.stop()
+    m.wait_log(r"redis: down")
+    emu.control(records=statuses)
+    wait_for(lambda: total(m.metrics(), "mentiond_alerts_spooled_total") >= len(alerted) - 2, 10,
+             what="alerts in the spool")
+    victim = next(st for st in statuses if st["id"] == alerted[-1])
+    words = victim["content"][3:40]
+    spool = lambda: b"".join(open(p, "rb").read() for p in glob.glob(os.path.join(workdir, "spool", "*.spool")))
+    assert html.unescape(words).encode() in spool() or words.encode() in spool()
+    emu.control(records=[{"event": "delete", "data": victim["id"]}])
+    m.wait_log(r"alert masto:%s withdrawn: its post was deleted before it was sent \(blanked in the spool\)"
+               % victim["id"])
+    assert html.unescape(words).encode() not in spool() and words.encode() not in spool()
+    assert value(m.metrics(), "mentiond_spool_withdrawn_total") == 1
+    redis_server.start()
+    wait_for(lambda: landed_ids(redis_server) == sorted(alerted[:-1]), 20, what="the others delivered")
+    assert value(m.metrics(), "mentiond_alerts_withdrawn_total") == 1
+    assert m.stop() == 0
+
+
 def test_mastodon_needs_a_valid_token(workdir, redis_server, procs):
     emu, m = mastodon_run(workdir, redis_server, procs, [mastodon_status(demo()[0])], token="wrong")
     m.wait_log(r"HTTP 401: the server refused our credentials")

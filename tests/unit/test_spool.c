@@ -339,6 +339,97 @@ static void one_process_per_directory(void **state)
     assert_non_null(strstr(err, "/proc/mentiond-spool"));
 }
 
+/* The text of a segment file, or "" (for grepping what is on disk). */
+static int on_disk(const char *needle)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int hits = 0;
+
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        char path[600], err[200];
+        size_t len;
+        char *data;
+        if (!strstr(e->d_name, ".spool"))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if ((data = file_read_all(path, 1 << 20, &len, err, sizeof err))) {
+            hits += memmem(data, len, needle, strlen(needle)) != NULL;
+            free(data);
+        }
+    }
+    closedir(d);
+    return hits;
+}
+
+/* A deleted post's alert: blanked on disk wherever it is (its text gone),
+ * skipped when read back, withdrawn when it was never read (never sent);
+ * the records around it untouched and still checksummed. */
+static void deleted_posts_are_blanked(void **state)
+{
+    struct spool *s = open_ok(1 << 20, 4096);
+    struct alert *a, *k = mk(LEVEL_HIGH, 50);
+    int unread, n = 0;
+    (void)state;
+
+    for (int i = 0; i < 12; i++) {          /* disk only: 0..11 at levels i % 4 */
+        a = mk(i % LEVEL_COUNT, i);
+        a->kind = ALERT_MENTION;
+        assert_int_equal(spool_append(s, a, 0), SPOOL_OK);
+        alert_free(a);
+    }
+    assert_true(on_disk("{\"n\":5,"));
+    assert_int_equal(spool_withdraw(s, "x-main:5", &unread), 1);
+    assert_true(unread);
+    assert_false(on_disk("{\"n\":5,"));
+    assert_true(on_disk("{\"n\":6,") && on_disk("x-main:5"));      /* the id stays, for the count */
+    assert_int_equal(spool_withdraw(s, "x-main:99", &unread), 0);
+    assert_false(unread);
+    assert_int_equal(spool_stats(s)->withdrawn, 1);
+    /* level 1 (5 was there) reads 1 and 9, not 5 */
+    assert_int_equal(spool_unread(s, 1), 3);
+    while ((a = spool_read(s, 1))) {
+        assert_true(strcmp(a->id, "x-main:1") == 0 || strcmp(a->id, "x-main:9") == 0);
+        spool_settle(s, a);
+        alert_free(a);
+        n++;
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(spool_unread(s, 1), 0);
+    assert_int_equal(spool_stats(s)->corrupt, 0);
+    /* one read back already (sent): blanked, but not "unread" */
+    a = spool_read(s, 0);
+    assert_string_equal(a->id, "x-main:0");
+    assert_int_equal(spool_withdraw(s, "x-main:0", &unread), 1);
+    assert_false(unread);
+    spool_settle(s, a);
+    alert_free(a);
+    /* kept in memory and on disk (durability = spool): blanked, read */
+    k->kind = ALERT_MENTION;
+    assert_int_equal(spool_append(s, k, 1), SPOOL_OK);
+    assert_true(on_disk("{\"n\":50,"));
+    assert_int_equal(spool_withdraw(s, "x-main:50", &unread), 1);
+    assert_false(unread);
+    assert_false(on_disk("{\"n\":50,"));
+    spool_settle(s, k);
+    alert_free(k);
+    spool_close(s);
+    /* the next run reads the rest whole and skips what was blanked */
+    s = open_ok(1 << 20, 4096);
+    n = 0;
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        while ((a = spool_read(s, l))) {
+            assert_null(strstr(a->id, "x-main:5"));
+            n++;
+            spool_settle(s, a);
+            alert_free(a);
+        }
+    assert_int_equal(spool_stats(s)->corrupt, 0);
+    assert_true(n >= 8);
+    spool_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_spool_drops_the_least_urgent_first, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_and_torn_records_are_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(one_process_per_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(deleted_posts_are_blanked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
