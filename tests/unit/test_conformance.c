@@ -13,6 +13,7 @@
 #include "matcher.h"
 #include "rules.h"
 #include "util.h"
+#include "xquery.h"
 
 #define MAXS 8
 #define SLEN 1024
@@ -192,6 +193,49 @@ static void case_cleanup(const struct kase *k, const char *rules, const char *le
     rmdir(dir);
 }
 
+static int widened_total, widened_refused;
+
+/* X's rule for the case's query is wider: it matches this post too (read
+ * by our own parser, which takes X's syntax, with the same accent
+ * setting).  1 if it does, or if X cannot take the rule (counted). */
+static int widened_matches(const struct kase *k, const struct ruleset *rs, const struct post *p,
+                           const char *lexdir)
+{
+    struct errlist errs = {0};
+    struct kase wk = *k;
+    struct buf x;
+    char why[256], wlex[512];
+    struct ruleset *wrs;
+    struct match_ctx mc;
+    const char *rules;
+    int got = -1;
+
+    buf_init(&x, 1 << 20);
+    widened_total++;
+    if (xquery_widest(rs->rules[0].q, &x, why, sizeof why) != 0) {
+        widened_refused++;
+        buf_free(&x);
+        return 1;
+    }
+    snprintf(wk.q, sizeof wk.q, "%s", x.data);
+    wk.nlists = 0;
+    rules = case_rules(&wk, wlex, sizeof wlex);
+    (void)lexdir;
+    if ((wrs = rules_load(rules, 0, wlex, &errs))) {
+        match_ctx_init(&mc);
+        got = matcher_match(&mc, wrs->m, p);
+        match_ctx_free(&mc);
+    }
+    if (got <= 0)
+        print_error("case %d: [%s] widened for X to [%s]: %s\n", k->n, k->q, x.data,
+                    wrs ? "does not match the post" : errs.n ? errs.msgs[0] : "?");
+    case_cleanup(&wk, rules, wlex);
+    rules_free(wrs);
+    errlist_free(&errs);
+    buf_free(&x);
+    return got > 0;
+}
+
 static int run_case(const struct kase *k, int *skipped)
 {
     struct errlist errs = {0};
@@ -251,6 +295,8 @@ static int run_case(const struct kase *k, int *skipped)
         p.urls = urls;
         p.nurls = k->nurls;
         got = matcher_match(&mc, rs->m, &p);
+        if (got > 0 && !widened_matches(k, rs, &p, lexdir))
+            got = -1;
     }
     ok = got >= 0 && (got > 0) == k->match;
     if (!ok && got >= 0)
@@ -295,6 +341,8 @@ static void conformance_table(void **state)
         print_message("SKIPPED: %d corpus cases: ../shared/corpus is absent\n", skipped);
     print_message("conformance: %d cases: %d passed, %d failed (%d of the passed skipped)\n", total, passed,
                   failed, skipped);
+    print_message("widened for X: %d matching rules, %d of them refused (X cannot take them)\n",
+                  widened_total, widened_refused);
     assert_true(total >= 150);
     assert_int_equal(failed, 0);
 }
