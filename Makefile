@@ -30,7 +30,7 @@ CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifi
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/ws_client.c daemon/source.c daemon/redis_conn.c daemon/redis_sink.c daemon/sdnotify.c daemon/notify.c daemon/paging.c \
             daemon/builder.c daemon/metrics.c daemon/store.c daemon/status.c daemon/readiness.c daemon/heartbeat.c daemon/baseline.c daemon/fleet.c daemon/fleet_rates.c daemon/fleet_shares.c \
-            daemon/prometheus.c daemon/daemon.c daemon/replay.c
+            daemon/prometheus.c daemon/daemon.c daemon/replay.c daemon/xrules.c
 MAIN_SRC := daemon/main.c
 CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)

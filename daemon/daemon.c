@@ -18,6 +18,7 @@
 #include "redis_sink.h"
 #include "rules.h"
 #include "running.h"
+#include "xrules.h"
 #include "sdnotify.h"
 #include "source.h"
 #include "source_driver.h"
@@ -99,6 +100,7 @@ struct daemon {
     struct fleet *fleet;                /* [daemon] fleet: which sources run here; NULL: all */
     struct fleet_rates *rates;          /* a fleet's surge counts, judged once for the fleet */
     struct fleet_shares *shares;        /* a fleet's share counts: retweets fold, viral posts once */
+    struct xrules *xrules;              /* X's stream rules kept in step with ours (manage_rules) */
     uint64_t reloads[2][2];             /* [kind][applied] */
     int last_build_ok;                  /* of the last reload or Redis rules build */
     uint64_t last_build_ok_ms;          /* wall clock of the last applied one */
@@ -131,6 +133,7 @@ static void running_view(void *ctx, struct running *r)
         .fleet = d->fleet,
         .rates = d->rates,
         .shares = d->shares,
+        .xrules = d->xrules,
         .started_ms = d->started_ms,
         .stopping = d->stopping,
         .redis_rules = d->nextra,
@@ -454,6 +457,7 @@ static void job_done(void *arg)
         rules_free(d->rs);
         d->rs = j->rs;
         j->rs = NULL;
+        xrules_apply(d->xrules, d->cfg, d->rs);
         sink_queues(d);
         rule_texts_free(d->extra, d->nextra);
         d->extra = j->extra;
@@ -795,6 +799,7 @@ static void daemon_free(struct daemon *d)
     fleet_shares_free(d->shares);
     fleet_free(d->fleet);
     store_free(d->store);
+    xrules_free(d->xrules);
     http_client_free(d->http);
     ws_client_free(d->ws);
     pipeline_free(&d->pl);
@@ -889,6 +894,8 @@ int daemon_run(const char *config_path, int foreground)
     sink_queues(&d);
     pipeline_init(&d.pl, d.cfg, d.rs, sink_push, d.sink);
     d.paging = paging_new(d.base, d.http, d.cfg, d.rs, sink_push, d.sink);
+    d.xrules = xrules_new(d.base, d.http);
+    xrules_apply(d.xrules, d.cfg, d.rs);
     pipeline_set_observer(&d.pl, paging_observer(d.paging));
     if (!(d.baselines = baselines_new(d.base, d.store, d.paging, d.cfg->key_prefix, d.cfg->name,
                                       d.cfg->spike_save_interval)))

@@ -18,6 +18,7 @@
 #include "running.h"
 #include "source.h"
 #include "spool.h"
+#include "xrules.h"
 #include "config.h"
 
 #include <stdio.h>
@@ -28,6 +29,32 @@
 
 /* The completeness ledger's gaps, closed, by cause and whether the source
  * asked for what it missed. */
+/* X's stream rules, for each x_v2 source with manage_rules = on. */
+static void render_xrules(const struct running *r, struct buf *o)
+{
+    const struct xrules_stats *st;
+
+    if (!xrules_stats(r->xrules, 0))
+        return;
+    metrics_family(o, "mentiond_x_rules_in_force", "gauge", "Our rules in force at X after the last sync");
+    for (int i = 0; (st = xrules_stats(r->xrules, i)); i++)
+        metrics_sample(o, "mentiond_x_rules_in_force", (double)st->in_force, "source", st->source, NULL);
+    metrics_family(o, "mentiond_x_rules_not_pushed", "gauge",
+                   "Our rules X does not get: not expressible, over the account's limits, or refused by X");
+    for (int i = 0; (st = xrules_stats(r->xrules, i)); i++)
+        metrics_sample(o, "mentiond_x_rules_not_pushed", (double)st->refused, "source", st->source, NULL);
+    metrics_family(o, "mentiond_x_rules_changes_total", "counter", "Rules added to or deleted from X");
+    for (int i = 0; (st = xrules_stats(r->xrules, i)); i++) {
+        metrics_sample(o, "mentiond_x_rules_changes_total", (double)st->added, "source", st->source, "change",
+                       "added", NULL);
+        metrics_sample(o, "mentiond_x_rules_changes_total", (double)st->deleted, "source", st->source, "change",
+                       "deleted", NULL);
+    }
+    metrics_family(o, "mentiond_x_rules_sync_errors_total", "counter", "Requests to X's rules endpoint that failed");
+    for (int i = 0; (st = xrules_stats(r->xrules, i)); i++)
+        metrics_sample(o, "mentiond_x_rules_sync_errors_total", (double)st->errors, "source", st->source, NULL);
+}
+
 static void render_gaps(const struct running *r, struct buf *o)
 {
     metrics_family(o, "mentiond_source_gaps_total", "counter",
@@ -101,6 +128,7 @@ static void render_sources(const struct running *r, struct buf *o)
                source_ledger(s_)->open);
 #undef PER_SOURCE
     render_gaps(r, o);
+    render_xrules(r, o);
     metrics_family(o, "mentiond_records_rejected_total", "counter", "Records skipped, by reason");
     for (int i = 0; i < r->nsrc; i++) {
         const char *n = source_conf_of(r->src[i])->name;

@@ -22,6 +22,7 @@ struct redis_conn;
 struct redis_sink;
 struct ruleset;
 struct source;
+struct xrules;
 
 enum build_trigger { BUILD_SIGHUP, BUILD_REDIS_RULES };
 
@@ -38,6 +39,7 @@ struct running {
     const struct fleet *fleet;          /* NULL: not in a fleet */
     const struct fleet_rates *rates;    /* NULL: not in a fleet */
     const struct fleet_shares *shares;  /* NULL: not in a fleet */
+    const struct xrules *xrules;        /* X's rules in step (x_v2 manage_rules) */
     uint64_t started_ms;                /* wall clock */
     int stopping;                       /* a signal asked it to stop */
     int redis_rules;                    /* rules from the Redis hash in rs */

@@ -123,6 +123,10 @@ struct source_driver {
     const char *(*instances)(const struct source_conf *sc);
 };
 
+/* An x_v2 section with manage_rules = on: 1 with the rules endpoint's URL
+ * and the account's limits (rule count, characters a rule); else 0. */
+int x_v2_managed(const struct source_conf *sc, char *rules_url, size_t len, int *max_rules, int *max_len);
+
 /* Every type, in the order messages list them. */
 extern const struct source_driver *const source_drivers[];
 extern const size_t source_driver_count;

@@ -3,18 +3,52 @@
 #include "decode.h"
 #include "source_driver.h"
 
+#include <stdio.h>
 #include <string.h>
 
 extern const struct source_driver source_driver_x_v2;
 
-/* Its own settings: only this file reads them. */
+/* Its own settings: this file and x_v2_managed() read them. */
 struct x_v2_own {
     long long backfill_minutes;         /* asked for on every connect (1..5), 0 = off */
+    long long manage_rules;             /* push the rules to X's rules endpoint */
+    char *rules_url;                    /* NULL: the stream's URL + "/rules" */
+    long long max_rules, max_rule_length;
 };
 
 static const struct ckey keys[] = {
     SOURCE_OWN_KEY("backfill_minutes", CT_INT, struct x_v2_own, backfill_minutes, "0", 0, 5),
+    SOURCE_OWN_KEY("manage_rules", CT_BOOL, struct x_v2_own, manage_rules, "off", 0, 0),
+    SOURCE_OWN_KEY("rules_url", CT_STR, struct x_v2_own, rules_url, NULL, 0, 0),
+    SOURCE_OWN_KEY("max_rules", CT_INT, struct x_v2_own, max_rules, "1000", 1, 100000),
+    SOURCE_OWN_KEY("max_rule_length", CT_INT, struct x_v2_own, max_rule_length, "1024", 16, 4096),
 };
+
+int x_v2_managed(const struct source_conf *sc, char *rules_url, size_t len, int *max_rules, int *max_len)
+{
+    const struct x_v2_own *own = sc->driver == &source_driver_x_v2 ? source_own(sc, &source_driver_x_v2) : NULL;
+    size_t n;
+
+    if (!own || !own->manage_rules || !sc->url)
+        return 0;
+    *max_rules = (int)own->max_rules;
+    *max_len = (int)own->max_rule_length;
+    if (own->rules_url)
+        return snprintf(rules_url, len, "%s", own->rules_url) < (int)len;
+    n = strcspn(sc->url, "?");
+    while (n && sc->url[n - 1] == '/')
+        n--;
+    return snprintf(rules_url, len, "%.*s/rules", (int)n, sc->url) < (int)len;
+}
+
+static void validate(struct config *c, struct source_conf *s, struct errlist *errs)
+{
+    const struct x_v2_own *own = source_own(s, &source_driver_x_v2);
+
+    if (own && own->rules_url && strncmp(own->rules_url, "http://", 7) && strncmp(own->rules_url, "https://", 8))
+        source_key_error(errs, c, s, "rules_url", "needs an http:// or https:// URL "
+                         "(X's: https://api.x.com/2/tweets/search/stream/rules)");
+}
 
 /* With backfill_minutes, every connect asks for what it missed while away:
  * a reconnect's gap, and on the first one a restart's (what was alerted
@@ -50,6 +84,7 @@ const struct source_driver source_driver_x_v2 = {
     .keys = keys,
     .nkeys = sizeof keys / sizeof keys[0],
     .own_size = sizeof(struct x_v2_own),
+    .validate = validate,
     .request = request,
     .resumes = resumes,
 };

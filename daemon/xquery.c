@@ -1,5 +1,6 @@
 /* xquery: a query as its widest X filtered-stream rule; see xquery.h. */
 #include "xquery.h"
+#include "rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,4 +196,43 @@ int xquery_exact(const struct query *q)
     rc = widest(q, &b, &x, why, sizeof why);
     buf_free(&b);
     return rc == 0 && x.exact;
+}
+
+/* Characters, as X counts a rule's length (UTF-8 code points). */
+static size_t chars_of(const char *s, size_t n)
+{
+    size_t c = 0;
+
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+void xquery_plan(const struct ruleset *rs, int max_rules, int max_len, xquery_plan_fn fn, void *ctx)
+{
+    struct buf x;
+    char why[300];
+    int taken = 0;
+
+    buf_init(&x, QUERY_MAX_LEN * 64);
+    for (int i = 0; rs && i < rs->n; i++) {
+        const struct rule *r = &rs->rules[i];
+        size_t chars;
+        if (xquery_widest(r->q, &x, why, sizeof why) != 0) {
+            fn(ctx, r, NULL, why);
+            continue;
+        }
+        chars = chars_of(x.data, x.len);
+        if (chars > (size_t)max_len) {
+            snprintf(why, sizeof why, "its X rule is %zu characters, over the account's %d", chars, max_len);
+            fn(ctx, r, NULL, why);
+        } else if (taken >= max_rules) {
+            snprintf(why, sizeof why, "over the account's %d rules", max_rules);
+            fn(ctx, r, NULL, why);
+        } else {
+            taken++;
+            fn(ctx, r, x.data, NULL);
+        }
+    }
+    buf_free(&x);
 }

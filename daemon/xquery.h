@@ -26,4 +26,14 @@ int xquery_widest(const struct query *q, struct buf *out, char *why, size_t whyl
  * what the rule matches. */
 int xquery_exact(const struct query *q);
 
+struct ruleset;
+struct rule;
+
+/* The X rules of a ruleset within an account's limits, in load order:
+ * fn(ctx, rule, value, NULL) for each rule X takes (value: its X rule),
+ * fn(ctx, rule, NULL, why) for each it does not (cannot be written for X,
+ * longer than max_len characters, or past max_rules). */
+typedef void (*xquery_plan_fn)(void *ctx, const struct rule *r, const char *value, const char *why);
+void xquery_plan(const struct ruleset *rs, int max_rules, int max_len, xquery_plan_fn fn, void *ctx);
+
 #endif
