@@ -26,7 +26,7 @@ CORE_SRC := daemon/log.c daemon/buf.c daemon/util.c daemon/config.c daemon/inifi
             daemon/alert.c daemon/alert_build.c daemon/impersonation.c \
             daemon/source_driver.c $(SOURCE_DRIVERS) \
             daemon/pipeline.c daemon/workers.c daemon/backoff.c daemon/ws.c daemon/zdec.c daemon/spool.c daemon/spike.c daemon/incident.c daemon/oncall.c \
-            daemon/rendezvous.c daemon/cluster.c daemon/ledger.c daemon/xquery.c
+            daemon/rendezvous.c daemon/cluster.c daemon/ledger.c daemon/xquery.c daemon/spend.c
 # Modules that own the event loop and network libraries.
 IO_SRC   := daemon/http_client.c daemon/ws_client.c daemon/source.c daemon/redis_conn.c daemon/redis_sink.c daemon/sdnotify.c daemon/notify.c daemon/paging.c \
             daemon/builder.c daemon/metrics.c daemon/store.c daemon/status.c daemon/readiness.c daemon/heartbeat.c daemon/baseline.c daemon/fleet.c daemon/fleet_rates.c daemon/fleet_shares.c \
@@ -36,7 +36,7 @@ CORE_OBJ := $(CORE_SRC:daemon/%.c=$(B)/%.o)
 IO_OBJ   := $(IO_SRC:daemon/%.c=$(B)/%.o)
 MAIN_OBJ := $(MAIN_SRC:daemon/%.c=$(B)/%.o)
 
-UNIT_TESTS := test_framing test_source_driver test_impersonation test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer test_pipeline test_rendezvous test_cluster test_ledger test_xquery
+UNIT_TESTS := test_framing test_source_driver test_impersonation test_ws test_spool test_spike test_incident test_decode test_text test_rules test_conformance test_alert test_config test_backoff test_pii test_scorer test_pipeline test_rendezvous test_cluster test_ledger test_xquery test_spend
 UNIT_BINS  := $(UNIT_TESTS:%=$(B)/%) $(B)/test_alloc
 
 # The allocation-failure build switch: every allocator counts its calls and

@@ -18,6 +18,7 @@
 #include "redis_sink.h"
 #include "rules.h"
 #include "running.h"
+#include "spend.h"
 #include "xrules.h"
 #include "sdnotify.h"
 #include "source.h"
@@ -101,6 +102,7 @@ struct daemon {
     struct fleet_rates *rates;          /* a fleet's surge counts, judged once for the fleet */
     struct fleet_shares *shares;        /* a fleet's share counts: retweets fold, viral posts once */
     struct xrules *xrules;              /* X's stream rules kept in step with ours (manage_rules) */
+    struct event *budget;               /* each second: X sources' daily budgets (spend.h) */
     uint64_t reloads[2][2];             /* [kind][applied] */
     int last_build_ok;                  /* of the last reload or Redis rules build */
     uint64_t last_build_ok_ms;          /* wall clock of the last applied one */
@@ -743,6 +745,24 @@ static void on_workers(evutil_socket_t fd, short what, void *arg)
     pipeline_collect(&d->pl);
 }
 
+/* Each second: a new UTC day for the X budgets, and the best_effort rules
+ * of a source whose day is spent held back from X (or given back). */
+static void on_budget(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    uint64_t now = now_real_ms();
+
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < d->nsrc; i++) {
+        struct spend *sp = source_spend(d->src[i]);
+        if (!sp)
+            continue;
+        spend_tick(sp, now);
+        xrules_hold(d->xrules, source_conf_of(d->src[i])->name, sp->spent);
+    }
+}
+
 static struct event *persist_timer(struct daemon *d, uint64_t ms, event_callback_fn fn)
 {
     struct timeval tv = ms_to_timeval(ms);
@@ -799,6 +819,8 @@ static void daemon_free(struct daemon *d)
     fleet_shares_free(d->shares);
     fleet_free(d->fleet);
     store_free(d->store);
+    if (d->budget)
+        event_free(d->budget);
     xrules_free(d->xrules);
     http_client_free(d->http);
     ws_client_free(d->ws);
@@ -977,6 +999,7 @@ int daemon_run(const char *config_path, int foreground)
     if ((d.watchdog_usec = sdnotify_watchdog_usec()))
         d.watchdog = persist_timer(&d, d.watchdog_usec / 2000, on_watchdog);
     arm_status(&d);
+    d.budget = persist_timer(&d, 1000, on_budget);
     if (!(d.heartbeat = heartbeat_new(d.base, d.store, running_view, &d)))
         log_msg(LOG_ERR, "heartbeat: cannot make its timer; %s:instance:%s is not kept", d.cfg->key_prefix,
                 d.cfg->name);

@@ -20,6 +20,7 @@
 #define X_MAX_ITEMS 1000
 
 #define X_MAX_URLS 16
+#define X_MAX_TAGS 16                   /* matching_rules tags kept (the stream's rules the post matched) */
 
 struct x_tweet {
     const char *id, *text, *author_id, *lang, *created_at, *conversation_id;
@@ -48,6 +49,8 @@ struct decoder {
     int data_kind;                      /* 0 none, 1 object, 2 array */
     int errors_seen;
     int rules_seen;
+    const char *tags[X_MAX_TAGS];       /* matching_rules[].tag */
+    int ntags;
     const char *err_title, *err_detail, *err_kind;
     const char *reject;                 /* reason a field was rejected */
 };
@@ -294,8 +297,11 @@ static int x_event_fields(void *ctx, const struct json_event *ev)
         rest = json_ptr_skip_index(p + 15);
         if (rest && *rest == '\0' && ev->type == JSON_MAP_START) {
             x->rules_seen++;
-            return JSON_SKIP;
+            return 0;
         }
+        if (rest && strcmp(rest, "/tag") == 0 && ev->type == JSON_STRING && x->ntags < X_MAX_TAGS &&
+            (x->tags[x->ntags] = decode_str(&x->jd.arena, ev, &x->reject)))
+            x->ntags++;
         /* ids: strings in the docs, numbers in real captures; tags may be null. */
         return 0;
     }
@@ -365,6 +371,7 @@ static void x_reset(struct decoder *x)
     x->data_kind = 0;
     x->errors_seen = 0;
     x->rules_seen = 0;
+    x->ntags = 0;
     x->err_title = x->err_detail = x->err_kind = NULL;
     x->reject = NULL;
 }
@@ -438,6 +445,8 @@ static void x_build_post(struct decoder *x, const struct x_tweet *t, struct post
         }
     }
     p->urls = t->urls;
+    p->rule_tags = x->tags;
+    p->nrule_tags = x->ntags;
     p->nurls = t->nurls;
     p->nmentions = t->nmentions;
     p->nhashtags = t->nhashtags;

@@ -4,6 +4,7 @@
 #include "pii.h"
 #include "scorer.h"
 #include "util.h"
+#include "spend.h"
 #include "workers.h"
 
 #include <stdlib.h>
@@ -1098,6 +1099,25 @@ void feed_free(struct feed *f)
     decoder_close(&f->dec);
 }
 
+/* An X post read, against the day's budget; the thresholds are said once. */
+static void feed_spend(struct feed *f, const struct post *p)
+{
+    const struct spend *s = f->spend;
+
+    switch (spend_read(f->spend, now_real_ms(), p->id, p->rule_tags, p->nrule_tags)) {
+    case SPEND_WARN:
+        log_msg(LOG_WARNING, "source %s: %d%% of the day's X budget read (%llu of %llu posts)", f->name,
+                SPEND_WARN_PERCENT, (unsigned long long)s->read, (unsigned long long)s->budget);
+        break;
+    case SPEND_SPENT:
+        log_msg(LOG_ERR, "source %s: the day's X budget is spent (%llu posts): its best_effort rules come off X "
+                "until 00:00 UTC", f->name, (unsigned long long)s->budget);
+        break;
+    case SPEND_NONE:
+        break;
+    }
+}
+
 /* A post of the feed: counted, its own time kept (the source's lag), and
  * the highest numeric id (where a timeline is asked from). */
 static void feed_note_post(struct feed *f, const struct post *p)
@@ -1110,6 +1130,8 @@ static void feed_note_post(struct feed *f, const struct post *p)
         f->st.last_created_ms = t;
     if (!c || p->deleted)
         return;
+    if (f->spend)
+        feed_spend(f, p);
     for (; *c >= '0' && *c <= '9' && id < UINT64_MAX / 10 - 9; c++)
         id = id * 10 + (uint64_t)(*c - '0');
     if (!*c && id > f->st.max_id)

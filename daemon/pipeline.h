@@ -162,6 +162,8 @@ struct feed_stats {
     uint64_t max_id;            /* the highest numeric post id (X, Mastodon), 0: none */
 };
 
+struct spend;
+
 struct feed {
     const char *name;           /* source name (borrowed) */
     const char *type;           /* source type name (borrowed) */
@@ -173,6 +175,7 @@ struct feed {
     char last_control[256];     /* last control message, for the source */
     int control_seen;           /* set when a control message arrives */
     struct decoder_inst *wdec;  /* one per worker thread, or NULL: inline */
+    struct spend *spend;        /* an X source's posts read against its budget, or NULL (the source's) */
     struct pl_job *job;         /* batch being filled during a read */
 };
 

@@ -144,5 +144,13 @@ int post_copy(struct post *dst, const struct post *src, struct arena *a)
             rc |= copy_str(a, &urls[i], src->urls[i]);
         dst->urls = urls;
     }
+    if (src->nrule_tags > 0 && src->rule_tags) {
+        const char **tags = arena_alloc(a, sizeof *tags * (size_t)src->nrule_tags);
+        if (!tags)
+            return -1;
+        for (int i = 0; i < src->nrule_tags; i++)
+            rc |= copy_str(a, &tags[i], src->rule_tags[i]);
+        dst->rule_tags = tags;
+    }
     return rc;
 }

@@ -42,6 +42,8 @@ struct post {
     const char *to_handle;      /* handle of the account replied to */
     const char *const *urls;    /* expanded URLs from the entities */
     int nurls;
+    const char *const *rule_tags; /* the stream's own rules it matched (X's matching_rules tags) */
+    int nrule_tags;
     int nmentions;              /* from the entities (-1: not given) */
     int nhashtags;
     int has_media;

@@ -17,6 +17,7 @@
 #include "rules.h"
 #include "running.h"
 #include "source.h"
+#include "spend.h"
 #include "spool.h"
 #include "xrules.h"
 #include "config.h"
@@ -29,6 +30,37 @@
 
 /* The completeness ledger's gaps, closed, by cause and whether the source
  * asked for what it missed. */
+/* What each x_v2 source with a daily_budget read today. */
+static void render_spend(const struct running *r, struct buf *o)
+{
+    int any = 0;
+
+    for (int i = 0; i < r->nsrc && !any; i++)
+        any = source_spend(r->src[i]) != NULL;
+    if (!any)
+        return;
+#define EACH_SPEND(stmt)                                                                     \
+    for (int i = 0; i < r->nsrc; i++) {                                                      \
+        const struct spend *sp = source_spend(r->src[i]);                                    \
+        const char *name = source_conf_of(r->src[i])->name;                                  \
+        if (sp) {                                                                            \
+            stmt;                                                                            \
+        }                                                                                    \
+    }
+    metrics_family(o, "mentiond_x_posts_read_today", "gauge",
+                   "Posts read from X this UTC day, each once (X bills a post read twice in a day once)");
+    EACH_SPEND(metrics_sample(o, "mentiond_x_posts_read_today", (double)sp->read, "source", name, NULL));
+    metrics_family(o, "mentiond_x_budget_posts", "gauge", "The daily_budget, in posts");
+    EACH_SPEND(metrics_sample(o, "mentiond_x_budget_posts", (double)sp->budget, "source", name, NULL));
+    metrics_family(o, "mentiond_x_budget_spent", "gauge", "1 once the day's budget is spent (best_effort rules off X)");
+    EACH_SPEND(metrics_sample(o, "mentiond_x_budget_spent", (double)sp->spent, "source", name, NULL));
+    metrics_family(o, "mentiond_x_rule_posts_read_today", "gauge", "Posts read this UTC day by X rule (its tag)");
+    EACH_SPEND(for (int k = 0; k < sp->nrules; k++) metrics_sample(o, "mentiond_x_rule_posts_read_today",
+                                                                   (double)sp->rules[k].read, "source", name,
+                                                                   "rule", sp->rules[k].name, NULL));
+#undef EACH_SPEND
+}
+
 /* X's stream rules, for each x_v2 source with manage_rules = on. */
 static void render_xrules(const struct running *r, struct buf *o)
 {
@@ -129,6 +161,7 @@ static void render_sources(const struct running *r, struct buf *o)
 #undef PER_SOURCE
     render_gaps(r, o);
     render_xrules(r, o);
+    render_spend(r, o);
     metrics_family(o, "mentiond_records_rejected_total", "counter", "Records skipped, by reason");
     for (int i = 0; i < r->nsrc; i++) {
         const char *n = source_conf_of(r->src[i])->name;

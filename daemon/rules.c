@@ -149,7 +149,8 @@ static void rloader_free_lists(struct rloader *ld)
     strmap_free(&ld->lists);
 }
 
-enum { K_QUERY = 1, K_QUEUE = 2, K_PRIORITY = 4, K_TAG = 8, K_ACCENTS = 16, K_SPIKE = 32, K_TOPIC = 64 };
+enum { K_QUERY = 1, K_QUEUE = 2, K_PRIORITY = 4, K_TAG = 8, K_ACCENTS = 16, K_SPIKE = 32, K_TOPIC = 64,
+       K_BUDGET = 128 };
 
 static int valid_ident(const char *n, size_t max)
 {
@@ -308,6 +309,8 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
         bit = K_SPIKE;
     else if (strcmp(key, "topic") == 0)
         bit = K_TOPIC;
+    else if (strcmp(key, "budget") == 0)
+        bit = K_BUDGET;
     if (bit && (ld->seen & bit)) {
         errlist_add(ld->errs, "%s:%d: duplicate key '%s' in rule \"%s\"", pos->file, pos->line, key, name);
         return -1;
@@ -352,6 +355,13 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
         }
         r->spike = strcmp(value, "on") == 0;
         return 0;
+    case K_BUDGET:
+        if (strcmp(value, "keep") && strcmp(value, "best_effort")) {
+            errlist_add(ld->errs, "%s:%d: budget = %s: expected keep or best_effort", pos->file, pos->line, value);
+            return -1;
+        }
+        r->best_effort = strcmp(value, "best_effort") == 0;
+        return 0;
     case K_TOPIC:
         if (!valid_ident(value, 64)) {
             errlist_add(ld->errs, "%s:%d: topic '%s': use 1-64 letters, digits, '-', '_' or '.'",
@@ -388,7 +398,7 @@ static int rloader_key(void *ctx, const struct inifile_pos *pos, const char *sec
         return 0;
     }
     errlist_add(ld->errs, "%s:%d: unknown key '%s' in rule \"%s\" (query, queue, priority, tag, "
-                "accents, spike, topic, meta.*)", pos->file, pos->line, key, name);
+                "accents, spike, topic, budget, meta.*)", pos->file, pos->line, key, name);
     return -1;
 nomem:
     errlist_add(ld->errs, "%s:%d: %s: out of memory", pos->file, pos->line, key);
@@ -427,7 +437,7 @@ static int json_rule_field(void *ctx, const struct json_event *ev)
 {
     struct json_rule *jr = ctx;
     static const char *const plain[] = {"/query", "/queue", "/priority", "/tag", "/accents", "/spike",
-                                         "/topic"};
+                                         "/topic", "/budget"};
     const char *p = ev->ptr;
 
     if (ev->depth == 0 || (ev->depth == 1 && !strcmp(p, "/meta") &&
@@ -452,7 +462,7 @@ static int json_rule_field(void *ctx, const struct json_event *ev)
     if (!strncmp(p, "/meta/", 6) && ev->depth == 2)
         snprintf(jr->keys[jr->n], sizeof jr->keys[0], "meta.%s", p + 6);
     if (!jr->keys[jr->n][0]) {
-        *ev->reject = "unknown key (query, queue, priority, tag, accents, spike, topic, meta)";
+        *ev->reject = "unknown key (query, queue, priority, tag, accents, spike, topic, budget, meta)";
         return 1;
     }
     if (!(jr->vals[jr->n] = xstrndup_try(ev->val, ev->val_len))) {

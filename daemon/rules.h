@@ -8,6 +8,8 @@
  *   accents  = fold           ; keep (default: [daemon] accents) | fold
  *   spike    = on             ; surges of this rule's matches page on-call
  *   topic    = outage         ; rules sharing a topic are one surge series
+ *   budget   = best_effort    ; keep (default) | best_effort: held back from X
+ *                             ; once an x_v2 source's daily_budget is spent
  *   meta.faq = https://...    ; every meta.* key is copied into the alert
  *
  * list:NAME in a query reads LEXICONS/NAME.txt: one term per line (keyword,
@@ -40,6 +42,7 @@ struct rule {
     int fold;
     int spike;                  /* a surge series of its own */
     char *topic;                /* NULL, or the topic series it adds to */
+    int best_effort;            /* budget = best_effort: off X once the day's budget is spent */
     struct query *q;
     int nmeta;
     char **meta_key;            /* NULL until a meta.* key; then one block */

@@ -8,6 +8,7 @@
 #include "util.h"
 #include "ws.h"
 #include "ws_client.h"
+#include "spend.h"
 #include "zdec.h"
 
 #include <errno.h>
@@ -78,6 +79,8 @@ struct source {
     int reprobe;                        /* read the probe again before the next connection */
     uint64_t probed_ms;                 /* when it last answered (mono; 0: never) */
     struct buf probe_body;
+    struct spend spend;                 /* an X source with daily_budget: posts read today */
+    int has_spend;
     int catchup;                        /* pages still to ask for what the stream missed */
     int page;                           /* this poll's page size (0: not paged) */
     uint64_t page_from;                 /* the feed's posts before this poll */
@@ -826,6 +829,10 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
     s->wsc = ws;
     s->pl = pl;
     buf_init(&s->probe_body, PROBE_MAX);
+    if (x_v2_budget(sc)) {
+        spend_init(&s->spend, x_v2_budget(sc));
+        s->has_spend = 1;
+    }
     s->fd = -1;
     s->state = SOURCE_IDLE;
     s->down_since_ms = now_mono_ms();   /* until the first connection */
@@ -850,6 +857,7 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
         event_add(s->ledger_timer, &sec);
     }
     s->feed_ok = 1;
+    s->feed.spend = s->has_spend ? &s->spend : NULL;
     if (s->drv->transport == TRANSPORT_FILE)
         s->fbuf = xmalloc(FILE_SLICE);
     if (((s->drv->flags & DRIVER_POSITION) || ((s->drv->flags & DRIVER_POSITION_ID) && source_driver_resumes(sc))) &&
@@ -923,6 +931,11 @@ uint64_t source_position(const struct source *s)
     return (s->drv->flags & DRIVER_POSITION_ID) ? s->feed.st.max_id : decoder_position(&s->feed.dec);
 }
 
+struct spend *source_spend(struct source *s)
+{
+    return s->has_spend ? &s->spend : NULL;
+}
+
 int source_polling(const struct source *s)
 {
     return s->poll_mode;
@@ -970,6 +983,7 @@ void source_free(struct source *s)
     free(s->hello);
     free(s->fbuf);
     buf_free(&s->probe_body);
+    spend_free(&s->spend);
     free(s);
 }
 

@@ -66,6 +66,8 @@ uint64_t source_position(const struct source *s);
 /* 1 while it polls because its stream is not served (Mastodon 4.5 with the
  * feed off, or no streaming API). */
 int source_polling(const struct source *s);
+/* An X source's posts read against its daily_budget, or NULL. */
+struct spend *source_spend(struct source *s);
 /* How long it has been trying to (re)connect, across attempts: 0 while up,
  * done or stopped. */
 uint64_t source_down_ms(const struct source *s);

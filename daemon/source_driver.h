@@ -126,6 +126,8 @@ struct source_driver {
 /* An x_v2 section with manage_rules = on: 1 with the rules endpoint's URL
  * and the account's limits (rule count, characters a rule); else 0. */
 int x_v2_managed(const struct source_conf *sc, char *rules_url, size_t len, int *max_rules, int *max_len);
+/* An x_v2 section's daily_budget in posts a day (0: none). */
+uint64_t x_v2_budget(const struct source_conf *sc);
 
 /* Every type, in the order messages list them. */
 extern const struct source_driver *const source_drivers[];

@@ -3,7 +3,10 @@
 #include "decode.h"
 #include "source_driver.h"
 
+#include "spend.h"
+
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern const struct source_driver source_driver_x_v2;
@@ -14,6 +17,8 @@ struct x_v2_own {
     long long manage_rules;             /* push the rules to X's rules endpoint */
     char *rules_url;                    /* NULL: the stream's URL + "/rules" */
     long long max_rules, max_rule_length;
+    char *daily_budget;                 /* "20000", "20000 posts", "50 USD"; NULL: none */
+    char *post_price;                   /* a post read, in the budget's currency */
 };
 
 static const struct ckey keys[] = {
@@ -22,7 +27,22 @@ static const struct ckey keys[] = {
     SOURCE_OWN_KEY("rules_url", CT_STR, struct x_v2_own, rules_url, NULL, 0, 0),
     SOURCE_OWN_KEY("max_rules", CT_INT, struct x_v2_own, max_rules, "1000", 1, 100000),
     SOURCE_OWN_KEY("max_rule_length", CT_INT, struct x_v2_own, max_rule_length, "1024", 16, 4096),
+    SOURCE_OWN_KEY("daily_budget", CT_STR, struct x_v2_own, daily_budget, NULL, 0, 0),
+    SOURCE_OWN_KEY("post_price", CT_STR, struct x_v2_own, post_price, "0.005", 0, 0),
 };
+
+uint64_t x_v2_budget(const struct source_conf *sc)
+{
+    const struct x_v2_own *own = sc->driver == &source_driver_x_v2 ? source_own(sc, &source_driver_x_v2) : NULL;
+    uint64_t posts = 0;
+    char why[160];
+
+    if (!own || !own->daily_budget || !*own->daily_budget ||
+        spend_parse_budget(own->daily_budget, own->post_price ? strtod(own->post_price, NULL) : 0, &posts, why,
+                           sizeof why) != 0)
+        return 0;
+    return posts;
+}
 
 int x_v2_managed(const struct source_conf *sc, char *rules_url, size_t len, int *max_rules, int *max_len)
 {
@@ -44,6 +64,18 @@ int x_v2_managed(const struct source_conf *sc, char *rules_url, size_t len, int 
 static void validate(struct config *c, struct source_conf *s, struct errlist *errs)
 {
     const struct x_v2_own *own = source_own(s, &source_driver_x_v2);
+    char *end, why[160];
+    uint64_t posts;
+    double price = own && own->post_price ? strtod(own->post_price, &end) : 0;
+
+    if (own && (!own->post_price || price <= 0 || *end))
+        source_key_error(errs, c, s, "post_price", "expected the price of a post read (0.005)");
+    else if (own && own->daily_budget && *own->daily_budget &&
+             spend_parse_budget(own->daily_budget, price, &posts, why, sizeof why) != 0)
+        source_key_error(errs, c, s, "daily_budget", "%s", why);
+    else if (own && own->daily_budget && *own->daily_budget && !own->manage_rules)
+        source_key_error(errs, c, s, "daily_budget", "needs manage_rules = on: only rules X no longer holds "
+                         "stop the bill");
 
     if (own && own->rules_url && strncmp(own->rules_url, "http://", 7) && strncmp(own->rules_url, "https://", 8))
         source_key_error(errs, c, s, "rules_url", "needs an http:// or https:// URL "

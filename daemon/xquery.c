@@ -208,7 +208,8 @@ static size_t chars_of(const char *s, size_t n)
     return c;
 }
 
-void xquery_plan(const struct ruleset *rs, int max_rules, int max_len, xquery_plan_fn fn, void *ctx)
+void xquery_plan(const struct ruleset *rs, int max_rules, int max_len, int hold_best_effort, xquery_plan_fn fn,
+                 void *ctx)
 {
     struct buf x;
     char why[300];
@@ -218,6 +219,10 @@ void xquery_plan(const struct ruleset *rs, int max_rules, int max_len, xquery_pl
     for (int i = 0; rs && i < rs->n; i++) {
         const struct rule *r = &rs->rules[i];
         size_t chars;
+        if (hold_best_effort && r->best_effort) {
+            fn(ctx, r, NULL, "budget = best_effort, and the day's budget is spent");
+            continue;
+        }
         if (xquery_widest(r->q, &x, why, sizeof why) != 0) {
             fn(ctx, r, NULL, why);
             continue;

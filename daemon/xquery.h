@@ -32,8 +32,10 @@ struct rule;
 /* The X rules of a ruleset within an account's limits, in load order:
  * fn(ctx, rule, value, NULL) for each rule X takes (value: its X rule),
  * fn(ctx, rule, NULL, why) for each it does not (cannot be written for X,
- * longer than max_len characters, or past max_rules). */
+ * longer than max_len characters, past max_rules, or budget = best_effort
+ * while hold_best_effort: the day's budget is spent). */
 typedef void (*xquery_plan_fn)(void *ctx, const struct rule *r, const char *value, const char *why);
-void xquery_plan(const struct ruleset *rs, int max_rules, int max_len, xquery_plan_fn fn, void *ctx);
+void xquery_plan(const struct ruleset *rs, int max_rules, int max_len, int hold_best_effort, xquery_plan_fn fn,
+                 void *ctx);
 
 #endif

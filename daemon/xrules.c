@@ -45,12 +45,15 @@ struct xr_src {
     struct http_stream *req;
     struct buf body;
     struct event *retry;
+    int hold;                           /* the day's budget is spent: best_effort rules held back */
+    int max_rules, max_len;
     struct xrules_stats st;
 };
 
 struct xrules {
     struct event_base *base;
     struct http_client *http;
+    const struct ruleset *rs;           /* the rules in force (the daemon's, until the next apply) */
     struct xr_src **src;
     int n;
 };
@@ -415,10 +418,15 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 static void plan_rule(void *ctx, const struct rule *r, const char *value, const char *why)
 {
     struct xr_src *s = ctx;
+    int held = r->best_effort && s->hold;
     struct want **w = s->step == XR_IDLE ? &s->want : &s->next;
     int *n = s->step == XR_IDLE ? &s->nwant : &s->nnext;
 
     if (!value) {
+        if (held) {
+            s->st.held++;
+            return;                     /* said once, when the budget was spent */
+        }
         if (s->step == XR_IDLE)
             s->st.refused++;
         else
@@ -460,8 +468,40 @@ void xrules_free(struct xrules *x)
     free(x);
 }
 
+/* The plan made again (now if idle, else when the sync ends), then synced. */
+static void replan(struct xr_src *s)
+{
+    s->st.held = 0;
+    if (s->step == XR_IDLE) {
+        wants_free(s);
+        s->st.refused = 0;
+        xquery_plan(s->x->rs, s->max_rules, s->max_len, s->hold, plan_rule, s);
+        evtimer_del(s->retry);
+        sync_start(s);
+    } else {                            /* taken when this sync ends */
+        want_list_free(&s->next, &s->nnext);
+        s->next_refused = 0;
+        s->has_next = 1;
+        xquery_plan(s->x->rs, s->max_rules, s->max_len, s->hold, plan_rule, s);
+    }
+}
+
+void xrules_hold(struct xrules *x, const char *source, int hold)
+{
+    struct xr_src *s = x ? src_find(x, source) : NULL;
+
+    if (!s || s->hold == hold)
+        return;
+    s->hold = hold;
+    log_msg(hold ? LOG_WARNING : LOG_NOTICE, "x rules for source %s: %s", s->name,
+            hold ? "the day's budget is spent: its best_effort rules come off X" :
+                   "a new day: its best_effort rules go back to X");
+    replan(s);
+}
+
 void xrules_apply(struct xrules *x, const struct config *cfg, const struct ruleset *rs)
 {
+    x->rs = rs;
     for (const struct source_conf *sc = cfg->sources; sc; sc = sc->next) {
         char url[2048];
         int max_rules, max_len;
@@ -486,18 +526,9 @@ void xrules_apply(struct xrules *x, const struct config *cfg, const struct rules
             free(s->token);
         }
         s->token = xstrdup(sc->token);
-        if (s->step == XR_IDLE) {
-            wants_free(s);
-            s->st.refused = 0;
-            xquery_plan(rs, max_rules, max_len, plan_rule, s);
-            evtimer_del(s->retry);
-            sync_start(s);
-        } else {                        /* taken when this sync ends */
-            want_list_free(&s->next, &s->nnext);
-            s->next_refused = 0;
-            s->has_next = 1;
-            xquery_plan(rs, max_rules, max_len, plan_rule, s);
-        }
+        s->max_rules = max_rules;
+        s->max_len = max_len;
+        replan(s);
     }
 }
 

@@ -30,6 +30,7 @@ struct xrules_stats {
     uint64_t added, deleted;            /* rules added to and deleted from X */
     int in_force;                       /* rules at X after the last sync */
     int refused;                        /* ours that X does not get, in the last plan */
+    int held;                           /* best_effort ones held back: the day's budget is spent */
     int in_sync;                        /* X holds exactly what we want */
 };
 
@@ -38,6 +39,9 @@ void xrules_free(struct xrules *x);
 /* The configuration and rules in force: each managed source's rules at X
  * follow them. */
 void xrules_apply(struct xrules *x, const struct config *cfg, const struct ruleset *rs);
+/* A source's day's budget is spent (hold = 1: its best_effort rules come
+ * off X) or a new day began (0: they go back). */
+void xrules_hold(struct xrules *x, const char *source, int hold);
 /* Each managed source's counters (i from 0; NULL past the last). */
 const struct xrules_stats *xrules_stats(const struct xrules *x, int i);
 

@@ -4,7 +4,9 @@ the rules it holds as X does, and a real redis-server."""
 import json
 import os
 import re
+import shutil
 import signal
+import subprocess
 
 from conftest import DEMO_POSTS, Emulator, Mentiond, config, replay, token_file, value, wait_for, x_source
 
@@ -125,3 +127,40 @@ def test_reload_keeps_x_in_step_and_limits_are_said(workdir, redis_server, procs
     assert [r["tag"] for r in emu2.stats()["rules"]] == ["cards"]
     assert re.search(r"mentiond_x_rules_changes_total\{source=\"x-it\",change=\"added\"\} 1", m2.metrics())
     assert m2.stop() == 0
+
+
+def test_budget_takes_best_effort_rules_off_x(workdir, redis_server, procs):
+    """daily_budget = 6 posts: each post X sends counts once (by rule too);
+    at 80% a warning, at 100% the best_effort rules are deleted at X and the
+    keep rule stays, so X sends only what it matches from then on."""
+    rules = {"cards": RULES["cards"], "login": RULES["login"], "weather": RULES["weather"]}
+    path = os.path.join(workdir, "x.rules")
+    with open(path, "w") as f:
+        f.write('[rule "cards"]\nquery = %s\nqueue = x\n' % rules["cards"])
+        f.write('[rule "login"]\nquery = %s\nqueue = x\nbudget = best_effort\n' % rules["login"])
+        f.write('[rule "weather"]\nquery = %s\nqueue = x\nbudget = best_effort\n' % rules["weather"])
+    emu = Emulator(["--posts", DEMO_POSTS, "--token", "it-token", "--x-rules", "--rate", "8"])
+    procs.append(emu)
+    m = Mentiond(workdir, config(redis_server.sock,
+                                 x_source(emu.url, token_file(workdir),
+                                          extra="manage_rules = on\ndaily_budget = 6 posts\n"), rules=path))
+    procs.append(m)
+    m.wait_log(r"source x-it: 80% of the day's X budget read \(5 of 6 posts\)", 20)
+    m.wait_log(r"source x-it: the day's X budget is spent \(6 posts\): its best_effort rules come off X", 10)
+    m.wait_log(r"x rules for source x-it: the day's budget is spent: its best_effort rules come off X", 5)
+    wait_for(lambda: [r["tag"] for r in emu.stats()["rules"]] == ["cards"], 10, what="only the keep rule at X")
+    n_sent = len(emu.stats()["sent_ids"])
+    wait_for(lambda: emu.stats()["position"] == emu.stats()["total"], 15, what="the rest of the stream")
+    posts = posts_by_id()
+    later = emu.stats()["sent_ids"][n_sent + 1:]
+    assert all(" card" in json.loads(posts[i])["data"]["text"].lower() for i in later), later
+    text = m.metrics()
+    assert value(text, "mentiond_x_budget_spent", source="x-it") == 1
+    assert value(text, "mentiond_x_posts_read_today", source="x-it") >= 6
+    assert value(text, "mentiond_x_rule_posts_read_today", source="x-it", rule="cards") >= 1
+    deletes = [r[2] for r in emu.stats()["rules_requests"] if r[0] == "POST" and r[2] and "delete" in r[2]]
+    assert len(deletes) == 1 and len(deletes[0]["delete"]["ids"]) == 2
+    if shutil.which("promtool"):        # the X families are well formed
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert m.stop() == 0

@@ -516,7 +516,8 @@ static const struct { const char *key, *bad; } bad_values[] = {
     {"token_file", "/nonexistent/token"}, {"collections", NULL}, {"dids", "did:plc:ok, handle.example"},
     {"dids_file", "/nonexistent/dids"}, {"compress", "maybe"}, {"dictionary", "/nonexistent.zdict"},
     {"ca_file", "/nonexistent/ca.pem"}, {"instances", "https://a.example/api"}, {"stream", "hashtag"},
-    {"manage_rules", "sometimes"}, {"rules_url", "api.x.com/rules"},
+    {"manage_rules", "sometimes"}, {"rules_url", "api.x.com/rules"}, {"daily_budget", "lots"},
+    {"post_price", "free"},
 };
 
 static const char *bad_value_of(const struct config_key_info *k, char *buf, size_t len)

@@ -333,7 +333,7 @@ static void load_errors(void **state)
     snprintf(want, sizeof want, "%s:4: unknown key 'colour'", path);
     assert_true(ERRLIST_HAS(&errs, want));
     /* the message lists every key a rule takes */
-    assert_true(ERRLIST_HAS(&errs, "(query, queue, priority, tag, accents, spike, topic, meta.*)"));
+    assert_true(ERRLIST_HAS(&errs, "(query, queue, priority, tag, accents, spike, topic, budget, meta.*)"));
     snprintf(want, sizeof want, "%s:5: rule \"b\" has no query", path);
     assert_true(ERRLIST_HAS(&errs, want));
     snprintf(want, sizeof want, "%s:7: duplicate rule \"a\" (first defined at %s:1)", path, path);

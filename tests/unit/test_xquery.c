@@ -3,6 +3,7 @@
  * cannot take named. */
 #include "testutil.h"
 #include "query.h"
+#include "rules.h"
 #include "xquery.h"
 
 static const char *const list_entries[] = {"fraud", "\"charged twice\"", "scam*"};
@@ -94,12 +95,61 @@ static void what_x_cannot_take(void **state)
     assert_non_null(strstr(why, "stand alone"));
 }
 
+struct planned {
+    char lines[8][300];
+    int n;
+};
+
+static void planned(void *ctx, const struct rule *r, const char *value, const char *why)
+{
+    struct planned *p = ctx;
+
+    snprintf(p->lines[p->n++], sizeof p->lines[0], "%s: %s", r->name, value ? value : why);
+}
+
+/* The plan within the account's limits, in load order; budget =
+ * best_effort held back once the day is spent; a bad budget value named. */
+static void plan_with_limits_and_budget(void **state)
+{
+    struct errlist errs = {0};
+    struct planned p = {0};
+    struct ruleset *rs;
+    const char *path = write_temp("plan.rules",
+                                  "[rule \"a\"]\nquery = nordvik card\n"
+                                  "[rule \"b\"]\nquery = contains:vik\n"
+                                  "[rule \"c\"]\nquery = weather stockholm\nbudget = best_effort\n"
+                                  "[rule \"d\"]\nquery = \"a very long phrase that goes on\"\n"
+                                  "[rule \"e\"]\nquery = savings account\nbudget = keep\n");
+    (void)state;
+
+    assert_non_null(rs = rules_load(path, 0, NULL, &errs));
+    assert_true(rs->rules[2].best_effort && !rs->rules[4].best_effort);
+    xquery_plan(rs, 3, 20, 0, planned, &p);
+    assert_int_equal(p.n, 5);
+    assert_string_equal(p.lines[0], "a: nordvik card");
+    assert_non_null(strstr(p.lines[1], "b: once its contains:"));
+    assert_string_equal(p.lines[2], "c: weather stockholm");
+    assert_string_equal(p.lines[3], "d: its X rule is 33 characters, over the account's 20");
+    assert_string_equal(p.lines[4], "e: savings account");
+    memset(&p, 0, sizeof p);
+    xquery_plan(rs, 2, 1024, 1, planned, &p);
+    assert_string_equal(p.lines[2], "c: budget = best_effort, and the day's budget is spent");
+    assert_string_equal(p.lines[3], "d: \"a very long phrase that goes on\"");
+    assert_string_equal(p.lines[4], "e: over the account's 2 rules");
+    rules_free(rs);
+    path = write_temp("plan-bad.rules", "[rule \"a\"]\nquery = nordvik\nbudget = cheap\n");
+    assert_null(rules_load(path, 0, NULL, &errs));
+    assert_true(ERRLIST_HAS(&errs, "budget = cheap: expected keep or best_effort"));
+    errlist_free(&errs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(native_rules_go_as_written),
         cmocka_unit_test(extensions_widen),
         cmocka_unit_test(what_x_cannot_take),
+        cmocka_unit_test(plan_with_limits_and_budget),
     };
     return cmocka_run_group_tests_name("xquery", tests, NULL, NULL);
 }
