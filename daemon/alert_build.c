@@ -124,13 +124,18 @@ static void put_matches(struct json_writer *w, const struct ruleset *rs, const s
 /* meta.* of every matched rule; on a clash the highest-priority rule wins,
  * so its keys are written first and later duplicates skipped. */
 static void put_meta(struct json_writer *w, const struct ruleset *rs, const struct match_ctx *mc,
-                     int best)
+                     int best, int backfill)
 {
     const char *seen[64];
     int nseen = 0;
 
     jw_key(w, "meta");
     jw_map_open(w);
+    if (backfill) {                     /* from a catch-up: late, and in its own order */
+        jw_key(w, "backfill");
+        jw_bool(w, 1);
+        seen[nseen++] = "backfill";
+    }
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < mc->nhits; i++) {
             const struct rule *r = &rs->rules[mc->hits[i].rule];
@@ -341,7 +346,7 @@ struct alert *alert_build(struct json_writer *w, const char *instance, const str
         put_priority(w, sc->level, sc->score, reasons, sc->nreasons);
     }
     put_context(w, p, cx);
-    put_meta(w, rs, mc, sc->best_rule);
+    put_meta(w, rs, mc, sc->best_rule, p->backfill);
     put_times(w, p, now_ms);
     jw_map_close(w);
     return alert_of_post(w, id, best->queue, sc->level, sc->score, p);

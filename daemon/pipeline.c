@@ -785,6 +785,7 @@ struct pl_job {
     struct feed *feed;
     struct pl_job *next_free;
     uint64_t chunk_ms, chunk_us;
+    int backfill;                       /* the feed's records are a catch-up */
     struct buf bytes;
     struct pl_rec *rec;
     int nrec, arec;
@@ -874,6 +875,7 @@ static void work_post(void *ctx, struct post *p)
     p->source_name = j->feed->name;
     p->source_type = j->feed->type;
     p->received_ms = j->chunk_ms;
+    p->backfill = j->backfill;
     p->received_us_mono = j->chunk_us;
     if (j->npost == j->apost) {
         int na = j->apost ? j->apost * 2 : 64;
@@ -1146,6 +1148,7 @@ static void feed_on_post(void *ctx, struct post *p)
     p->source_name = f->name;
     p->source_type = f->type;
     p->received_ms = f->chunk_ms;
+    p->backfill = f->backfill;
     p->received_us_mono = f->chunk_us;
     pipeline_post(f->pl, p);
 }
@@ -1189,6 +1192,7 @@ static void feed_queue(struct feed *f, const char *rec, size_t len, uint64_t off
         j->feed = f;
         j->nrec = 0;
         j->chunk_ms = f->chunk_ms;
+        j->backfill = f->backfill;
         j->chunk_us = f->chunk_us;
         buf_reset(&j->bytes);
     }

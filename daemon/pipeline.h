@@ -176,6 +176,7 @@ struct feed {
     int control_seen;           /* set when a control message arrives */
     struct decoder_inst *wdec;  /* one per worker thread, or NULL: inline */
     struct spend *spend;        /* an X source's posts read against its budget, or NULL (the source's) */
+    int backfill;               /* what comes now is a catch-up: its alerts say meta.backfill */
     struct pl_job *job;         /* batch being filled during a read */
 };
 

@@ -53,6 +53,7 @@ struct post {
     int is_reply;
     int is_edit;                /* a new version of a post (Mastodon status.update) */
     int deleted;                /* a deletion notice: only id (and author) are set */
+    int backfill;               /* it came from asking for what was missed (a catch-up) */
     unsigned controls;          /* control characters replaced in its strings (json.h) */
     uint64_t received_ms;       /* wall clock when its record arrived */
     uint64_t received_us_mono;  /* monotonic, for latency */

@@ -779,6 +779,7 @@ static void http_connect(struct source *s)
     o.headers = rq.headers;
     s->poll_ms = rq.poll_interval_ms;
     s->polling = s->drv->transport == TRANSPORT_HTTP_POLL || rq.poll;
+    s->feed.backfill = s->catchup > 0;  /* its alerts say meta.backfill */
     s->page = rq.page;
     s->page_from = s->feed.st.posts;
     /* a poll's answer is one document, whatever the stream's framing */

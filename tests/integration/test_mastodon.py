@@ -68,6 +68,11 @@ def mastodon_section(instances, tokfile, extra=""):
             "token_file = %s\nstall_timeout = 5\n%s\n" % (", ".join(instances), tokfile, extra))
 
 
+def backfilled(redis_server):
+    return sorted(a["post"]["id"] for q in redis_server.alerts().values() for a in q
+                  if a["type"] == "mention" and a.get("meta", {}).get("backfill") is True)
+
+
 def polling(m, name):
     return value(m.metrics(), "mentiond_source_polling", source=name)
 
@@ -135,6 +140,8 @@ def test_a_dropped_stream_asks_the_timeline_for_what_it_missed(workdir, redis_se
     a.control(release=8)                    # ... and these happen while it is down
     wait_for(lambda: landed_ids(redis_server) == expected(alerts, A_BASE, 0, 16), 15, what="the missed 8")
     assert any("min_id=" in p for p in a.stats()["polls"])
+    # the caught-up ones say so (meta.backfill), the streamed ones do not
+    assert backfilled(redis_server) == expected(alerts, A_BASE, 8, 16)
     text = m.metrics()
     assert value(text, "mentiond_source_gaps_total", source=name, cause="reconnect", filled="yes") == 1
     assert value(text, "mentiond_source_gaps_total", source=name, cause="reconnect", filled="no") == 0
@@ -146,6 +153,7 @@ def test_a_dropped_stream_asks_the_timeline_for_what_it_missed(workdir, redis_se
     procs.append(m2)
     m2.wait_log(r"source %s: resuming from the saved position %d" % (re.escape(name), A_BASE + 15))
     wait_for(lambda: landed_ids(redis_server) == expected(alerts, A_BASE, 0, 24), 15, what="the 8 of the restart")
+    assert backfilled(redis_server) == expected(alerts, A_BASE, 8, 24)
     m2.wait_log(r"source %s: connected" % re.escape(name))
     a.control(release=4)                    # and the stream goes on
     ids = landed_ids(redis_server)
