@@ -49,6 +49,7 @@ struct decoder {
     int data_kind;                      /* 0 none, 1 object, 2 array */
     int errors_seen;
     int rules_seen;
+    int empty_page;                     /* a search page: "meta":{"result_count":0} */
     const char *tags[X_MAX_TAGS];       /* matching_rules[].tag */
     int ntags;
     const char *err_title, *err_detail, *err_kind;
@@ -321,9 +322,12 @@ static int x_event_fields(void *ctx, const struct json_event *ev)
             x->err_kind = x_str(x, ev);
         return x->reject != NULL;
     }
+    if (strcmp(p, "/meta/result_count") == 0 && ev->type == JSON_NUMBER && ev->val_len == 1 && ev->val[0] == '0')
+        x->empty_page = 1;
     /* includes.media, .places, .polls, .topics; __twarc and other extras */
     if ((ev->type == JSON_MAP_START || ev->type == JSON_ARRAY_START) && strcmp(p, "/includes") != 0 &&
-        strcmp(p, "/includes/users") != 0 && strcmp(p, "/includes/tweets") != 0 && strcmp(p, "/errors") != 0 && strcmp(p, "/matching_rules") != 0)
+        strcmp(p, "/includes/users") != 0 && strcmp(p, "/includes/tweets") != 0 && strcmp(p, "/errors") != 0 &&
+        strcmp(p, "/matching_rules") != 0 && strcmp(p, "/meta") != 0)
         return JSON_SKIP;
     return 0;
 }
@@ -372,6 +376,7 @@ static void x_reset(struct decoder *x)
     x->errors_seen = 0;
     x->rules_seen = 0;
     x->ntags = 0;
+    x->empty_page = 0;
     x->err_title = x->err_detail = x->err_kind = NULL;
     x->reject = NULL;
 }
@@ -482,6 +487,8 @@ static enum decode_ret x_decode(struct decoder *x, const char *rec, size_t len,
                      x->err_detail ? ": " : "", x->err_detail ? x->err_detail : "");
             return DECODE_CONTROL;
         }
+        if (x->empty_page)
+            return DECODE_OK;           /* a search that found nothing new */
         snprintf(err, errlen, "record without \"data\"");
         return DECODE_SKIP;
     }

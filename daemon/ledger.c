@@ -4,7 +4,8 @@
 #include <string.h>
 
 const char *const ledger_cause_names[GAP_CAUSES] = {"reconnect", "stall", "quiet", "operational",
-                                                        "cursor_too_old", "cursor_jump", "backfill_partial"};
+                                                        "cursor_too_old", "cursor_jump", "backfill_partial",
+                                                        "backfill_refused"};
 const char *const ledger_fill_names[GAP_FILLS] = {"open", "filled", "unfilled"};
 
 /* 10 s buckets, 5 minutes of memory: each bucket weighs 1/30. */

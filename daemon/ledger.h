@@ -29,6 +29,7 @@ enum ledger_cause {
     GAP_CURSOR_TOO_OLD,                 /* the cursor was past the lookback; resumed from the oldest kept */
     GAP_CURSOR_JUMP,                    /* the server moved the cursor (clamped it, or started live) */
     GAP_BACKFILL_PARTIAL,               /* what was missed was asked for, and more was missed than given */
+    GAP_BACKFILL_REFUSED,               /* what was missed was asked for, and the service refused */
     GAP_CAUSES
 };
 extern const char *const ledger_cause_names[GAP_CAUSES];

@@ -8,7 +8,9 @@
 #include "util.h"
 #include "ws.h"
 #include "ws_client.h"
+#include "rules.h"
 #include "spend.h"
+#include "xquery.h"
 #include "zdec.h"
 
 #include <errno.h>
@@ -81,7 +83,11 @@ struct source {
     struct buf probe_body;
     struct spend spend;                 /* an X source with daily_budget: posts read today */
     int has_spend;
-    int catchup;                        /* pages still to ask for what the stream missed */
+    int catchup;                        /* requests still to make for what the stream missed */
+    enum source_catchup catchup_kind;
+    char **queries;                     /* CATCHUP_QUERIES: each rule's X query (owned) */
+    int catchup_tried;                  /* asked for this gap already (refused: not again) */
+    int nqueries, qi;
     int page;                           /* this poll's page size (0: not paged) */
     uint64_t page_from;                 /* the feed's posts before this poll */
     /* file source */
@@ -135,6 +141,7 @@ static void on_open(void *ctx, long status, const char *rate_limit)
     s->up_since_real_ms = now_real_ms();
     s->down_since_ms = 0;
     s->refusals = 0;
+    s->catchup_tried = 0;               /* the gap is over */
     s->st.connects++;
     /* the gap ends; it is filled if this type asks for what it missed */
     ledger_gap_close(&s->led, s->up_since_real_ms, source_driver_resumes(s->conf));
@@ -169,23 +176,59 @@ static void source_dropped(struct source *s, const char *why, int was_up)
 /* A catch-up page (what a stream missed) was read: the next page while the
  * last was full, else the stream again, at once.  Pages still full at the
  * cap leave the gap not filled.  1 if it was one. */
+static void queries_free(struct source *s)
+{
+    for (int i = 0; i < s->nqueries; i++)
+        free(s->queries[i]);
+    free(s->queries);
+    s->queries = NULL;
+    s->nqueries = s->qi = 0;
+}
+
 static int catchup_next(struct source *s)
 {
     int full = s->page && s->feed.st.posts - s->page_from >= (uint64_t)s->page;
 
     if (!s->catchup)
         return 0;
-    if (full && --s->catchup) {
-        timer_in(s, 0);
+    if (s->catchup_kind == CATCHUP_FORWARD && full && --s->catchup) {
+        timer_in(s, 0);                 /* the next page */
         return 1;
     }
     if (full) {
-        log_msg(LOG_WARNING, "source %s: still a full page after %d pages of what the stream missed; "
-                "the rest is lost", s->conf->name, CATCHUP_PAGES);
+        if (s->catchup_kind == CATCHUP_FORWARD)
+            log_msg(LOG_WARNING, "source %s: still a full page after %d pages of what the stream missed; "
+                    "the rest is lost", s->conf->name, CATCHUP_PAGES);
+        else
+            log_msg(LOG_WARNING, "source %s: a full page for %s: what the stream missed of it is cut there",
+                    s->conf->name, s->queries[s->qi]);
         ledger_gap_lost(&s->led, now_real_ms(), s->up_since_real_ms, GAP_BACKFILL_PARTIAL);
     }
+    if (s->catchup_kind == CATCHUP_QUERIES && --s->catchup) {
+        s->qi++;                        /* the next rule's query */
+        timer_in(s, 0);
+        return 1;
+    }
     s->catchup = 0;
-    timer_in(s, 0);
+    queries_free(s);
+    timer_in(s, 0);                     /* the stream again */
+    return 1;
+}
+
+/* Asking for what was missed failed (X without search access, say): the
+ * gap stays unfilled, and the stream connects again at once.  1 if it was
+ * such a request. */
+static int catchup_failed(struct source *s, const char *why)
+{
+    if (!s->catchup)
+        return 0;
+    log_msg(LOG_ERR, "source %s: asking for what the stream missed failed (%s); the gap is not filled",
+            s->conf->name, why);
+    ledger_gap_open(&s->led, now_real_ms(), GAP_BACKFILL_REFUSED);
+    ledger_gap_lost(&s->led, now_real_ms(), now_real_ms(), GAP_BACKFILL_REFUSED);
+    s->catchup = 0;
+    queries_free(s);
+    source_schedule(s, BACKOFF_HTTP, why, 1);
     return 1;
 }
 
@@ -355,7 +398,7 @@ static void on_done(void *ctx, const struct http_result *r)
     for (char *c = why; *c; c++)
         if (*c == '\n' || *c == '\r')
             *c = ' ';
-    if (source_refused(s, r->status, r->body))
+    if (catchup_failed(s, why) || source_refused(s, r->status, r->body))
         return;
     if (r->status == 401 || r->status == 403)
         log_msg(LOG_ERR, "source %s: HTTP %ld: the server refused our credentials; check the token",
@@ -530,6 +573,7 @@ static int source_request(struct source *s, struct source_request *rq, const cha
         .saved = s->saved,
         .dict_id = s->zdec && !s->plain ? zdec_dict_id(s->zdec) : 0,
         .poll = s->poll_mode || s->catchup > 0,
+        .query = s->catchup && s->catchup_kind == CATCHUP_QUERIES ? s->queries[s->qi] : NULL,
         .last_event_id = s->feed.fr.sse_last_id,
         .etag = s->etag,
         .last_modified = s->last_modified,
@@ -747,13 +791,52 @@ static int probe_start(struct source *s)
     return s->probe != NULL;
 }
 
-/* A stream that resumes by asking its timeline (Mastodon) and comes back
- * after a gap asks for what it missed first, a page at a time. */
+struct query_list {
+    struct source *s;
+    int cap;
+};
+
+static void query_of(void *ctx, const struct rule *r, const char *value, const char *why)
+{
+    struct query_list *ql = ctx;
+    struct source *s = ql->s;
+
+    (void)r;
+    (void)why;
+    if (!value)
+        return;
+    if (s->nqueries == ql->cap) {
+        ql->cap = ql->cap ? 2 * ql->cap : 16;
+        s->queries = xrealloc(s->queries, (size_t)ql->cap * sizeof *s->queries);
+    }
+    s->queries[s->nqueries++] = xstrdup(value);
+}
+
+/* A stream that comes back after a gap (or starts with a saved position)
+ * first asks for what it missed, as its type can: a timeline read forward
+ * (Mastodon), or each rule's query (X's recent search; best_effort rules
+ * not once the day's budget is spent). */
 static void catchup_plan(struct source *s)
 {
-    if (s->drv->probe && !s->poll_mode && !s->catchup && (s->led.open || !s->st.connects) &&
-        (source_position(s) || s->saved) && source_driver_resumes(s->conf))
+    const struct ledger_gap *g = ledger_last_gap(&s->led);
+    uint64_t now = now_real_ms(), gap = s->led.open && g ? now - g->start_ms : UINT64_MAX;
+    struct query_list ql = {.s = s};
+
+    if (!s->drv->catchup || s->poll_mode || s->catchup || s->catchup_tried || !(s->led.open || !s->st.connects) ||
+        !(source_position(s) || s->saved))
+        return;
+    s->catchup_kind = s->drv->catchup(s->conf, gap);
+    s->catchup_tried = s->catchup_kind != CATCHUP_NONE;
+    if (s->catchup_kind == CATCHUP_FORWARD) {
         s->catchup = CATCHUP_PAGES;
+    } else if (s->catchup_kind == CATCHUP_QUERIES && s->pl->rs) {
+        queries_free(s);
+        xquery_plan(s->pl->rs, INT32_MAX, QUERY_MAX_LEN, s->has_spend && s->spend.spent, query_of, &ql);
+        s->catchup = s->nqueries;
+        if (s->nqueries)
+            log_msg(LOG_NOTICE, "source %s: asking X's recent search for what the stream missed (%d rules)",
+                    s->conf->name, s->nqueries);
+    }
 }
 
 static void http_connect(struct source *s)
@@ -985,6 +1068,7 @@ void source_free(struct source *s)
     free(s->fbuf);
     buf_free(&s->probe_body);
     spend_free(&s->spend);
+    queries_free(s);
     free(s);
 }
 

@@ -41,6 +41,7 @@ struct source_resume {
     uint64_t saved;             /* the saved one to start from (0: none): from Redis, or one a refusal gave */
     unsigned dict_id;           /* the zstd dictionary's id (0: none, or not to be used) */
     int poll;                   /* ask the polled form (Mastodon's timeline where streaming is off) */
+    const char *query;          /* a catch-up by queries (CATCHUP_QUERIES): this request's, else NULL */
     const char *last_event_id;  /* event streams: the last id the server gave, "" if none */
     const char *etag;           /* polled documents: the last one's validators, "" if none */
     const char *last_modified;
@@ -81,6 +82,13 @@ struct source_refusal {
     char why[300];              /* for the log: what happened and what to do */
 };
 
+/* How a type asks for what its stream missed (source_driver.catchup). */
+enum source_catchup {
+    CATCHUP_NONE,
+    CATCHUP_FORWARD,            /* its timeline read forward from the position, page after full page */
+    CATCHUP_QUERIES,            /* a request per rule, its X query from the position (at->query) */
+};
+
 struct source_driver {
     const char *name;                   /* type = NAME; for a file source, format = NAME */
     enum source_transport transport;
@@ -118,6 +126,10 @@ struct source_driver {
     int (*probe)(const struct source_conf *sc, struct source_request *rq);
     int (*probed)(const struct source_conf *sc, long status, const char *body, size_t len, char *why,
                   size_t whylen);
+    /* Optional: whether and how it asks for what its stream missed before
+     * connecting again, the gap being gap_ms long (UINT64_MAX: unknown,
+     * the first connection after a start). */
+    enum source_catchup (*catchup)(const struct source_conf *sc, uint64_t gap_ms);
     /* Optional: the instances a section stands for (a list; config.c
      * makes a source of each), NULL or "" if none. */
     const char *(*instances)(const struct source_conf *sc);

@@ -273,6 +273,12 @@ static int resumes(const struct source_conf *sc)
     return knows_instance(sc);
 }
 
+static enum source_catchup catchup(const struct source_conf *sc, uint64_t gap_ms)
+{
+    (void)gap_ms;
+    return knows_instance(sc) ? CATCHUP_FORWARD : CATCHUP_NONE;
+}
+
 static const char *instances(const struct source_conf *sc)
 {
     const struct mastodon_own *own = own_of(sc);
@@ -294,6 +300,7 @@ const struct source_driver source_driver_mastodon = {
     .request = request,
     .resumes = resumes,
     .refused = refused,
+    .catchup = catchup,
     .probe = probe,
     .probed = probed,
     .instances = instances,

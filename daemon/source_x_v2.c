@@ -18,6 +18,9 @@ struct x_v2_own {
     char *rules_url;                    /* NULL: the stream's URL + "/rules" */
     long long max_rules, max_rule_length;
     char *daily_budget;                 /* "20000", "20000 posts", "50 USD"; NULL: none */
+    char *gap_fill_name;                /* "off" or "search": a gap the backfill does not cover is asked of
+                                         * X's recent search, each rule's query from the newest id seen */
+    char *search_url;                   /* NULL: the stream's URL, .../stream -> .../recent */
     char *post_price;                   /* a post read, in the budget's currency */
 };
 
@@ -29,6 +32,8 @@ static const struct ckey keys[] = {
     SOURCE_OWN_KEY("max_rule_length", CT_INT, struct x_v2_own, max_rule_length, "1024", 16, 4096),
     SOURCE_OWN_KEY("daily_budget", CT_STR, struct x_v2_own, daily_budget, NULL, 0, 0),
     SOURCE_OWN_KEY("post_price", CT_STR, struct x_v2_own, post_price, "0.005", 0, 0),
+    SOURCE_OWN_KEY("gap_fill", CT_STR, struct x_v2_own, gap_fill_name, "off", 0, 0),
+    SOURCE_OWN_KEY("search_url", CT_STR, struct x_v2_own, search_url, NULL, 0, 0),
 };
 
 uint64_t x_v2_budget(const struct source_conf *sc)
@@ -73,6 +78,11 @@ static void validate(struct config *c, struct source_conf *s, struct errlist *er
     else if (own && own->daily_budget && *own->daily_budget &&
              spend_parse_budget(own->daily_budget, price, &posts, why, sizeof why) != 0)
         source_key_error(errs, c, s, "daily_budget", "%s", why);
+    else if (own && own->gap_fill_name && strcmp(own->gap_fill_name, "off") && strcmp(own->gap_fill_name, "search"))
+        source_key_error(errs, c, s, "gap_fill", "expected off or search");
+    else if (own && own->search_url && strncmp(own->search_url, "http://", 7) && strncmp(own->search_url, "https://", 8))
+        source_key_error(errs, c, s, "search_url", "needs an http:// or https:// URL "
+                         "(X's: https://api.x.com/2/tweets/search/recent)");
     else if (own && own->daily_budget && *own->daily_budget && !own->manage_rules)
         source_key_error(errs, c, s, "daily_budget", "needs manage_rules = on: only rules X no longer holds "
                          "stop the bill");
@@ -80,6 +90,49 @@ static void validate(struct config *c, struct source_conf *s, struct errlist *er
     if (own && own->rules_url && strncmp(own->rules_url, "http://", 7) && strncmp(own->rules_url, "https://", 8))
         source_key_error(errs, c, s, "rules_url", "needs an http:// or https:// URL "
                          "(X's: https://api.x.com/2/tweets/search/stream/rules)");
+}
+
+static int searches(const struct x_v2_own *own)
+{
+    return own && own->gap_fill_name && strcmp(own->gap_fill_name, "search") == 0;
+}
+
+/* The recent search's URL: search_url, or the stream's with its last path
+ * segment "recent" (https://api.x.com/2/tweets/search/recent). */
+static int search_url(const struct source_conf *sc, const struct x_v2_own *own, struct buf *out)
+{
+    size_t n = strcspn(sc->url, "?");
+
+    if (own->search_url)
+        return buf_printf(out, "%s", own->search_url);
+    while (n && sc->url[n - 1] == '/')
+        n--;
+    while (n && sc->url[n - 1] != '/')
+        n--;
+    return buf_printf(out, "%.*srecent", (int)n, sc->url);
+}
+
+/* Recent search for one rule's query from the newest id seen, with the
+ * stream's own fields and expansions (the same post shape), one page of
+ * 100: a full one is a gap only partly filled. */
+static int search_request(const struct source_conf *sc, const struct x_v2_own *own, const struct source_resume *at,
+                          struct source_request *rq)
+{
+    const char *q = strchr(sc->url, '?');
+    uint64_t from = at->position > at->saved ? at->position : at->saved;
+    int r = search_url(sc, own, &rq->url) || buf_printf(&rq->url, "?query=");
+
+    for (const char *c = at->query; !r && *c; c++) {
+        unsigned char ch = (unsigned char)*c;
+        r = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch)
+                ? buf_appendc(&rq->url, (char)ch) : buf_printf(&rq->url, "%%%02X", ch);
+    }
+    if (!r)
+        r = buf_printf(&rq->url, "&since_id=%llu&max_results=100%s%s", (unsigned long long)from, q ? "&" : "",
+                       q ? q + 1 : "");
+    rq->poll = 1;
+    rq->page = 100;
+    return r;
 }
 
 /* With backfill_minutes, every connect asks for what it missed while away:
@@ -90,6 +143,12 @@ static int request(const struct source_conf *sc, const struct source_resume *at,
 {
     const struct x_v2_own *own = source_own(sc, &source_driver_x_v2);
 
+    if (at->query && own) {
+        if (search_request(sc, own, at, rq) == 0)
+            return 0;
+        *why = "the search URL is too long";
+        return -1;
+    }
     if (source_request_http(sc, at, rq, why) != 0)
         return -1;
     if (own && own->backfill_minutes > 0 &&
@@ -103,7 +162,20 @@ static int request(const struct source_conf *sc, const struct source_resume *at,
 static int resumes(const struct source_conf *sc)
 {
     const struct x_v2_own *own = source_own(sc, &source_driver_x_v2);
-    return own && own->backfill_minutes > 0;
+    return own && (own->backfill_minutes > 0 || searches(own));
+}
+
+/* A gap longer than the backfill (or any, without one) is asked of recent
+ * search; after a start the backfill covers it when there is one. */
+static enum source_catchup catchup(const struct source_conf *sc, uint64_t gap_ms)
+{
+    const struct x_v2_own *own = source_own(sc, &source_driver_x_v2);
+
+    if (!searches(own))
+        return CATCHUP_NONE;
+    if (own->backfill_minutes > 0 && (gap_ms == UINT64_MAX || gap_ms <= (uint64_t)own->backfill_minutes * 60000))
+        return CATCHUP_NONE;
+    return CATCHUP_QUERIES;
 }
 
 const struct source_driver source_driver_x_v2 = {
@@ -111,7 +183,7 @@ const struct source_driver source_driver_x_v2 = {
     .transport = TRANSPORT_HTTP_STREAM,
     .decoder = &decode_x_v2_ops,
     .framing = FRAMING_LINES,
-    .flags = DRIVER_NEEDS_TOKEN,
+    .flags = DRIVER_NEEDS_TOKEN | DRIVER_POSITION_ID,
     .token_why = "",
     .keys = keys,
     .nkeys = sizeof keys / sizeof keys[0],
@@ -119,4 +191,5 @@ const struct source_driver source_driver_x_v2 = {
     .validate = validate,
     .request = request,
     .resumes = resumes,
+    .catchup = catchup,
 };

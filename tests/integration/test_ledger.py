@@ -19,7 +19,7 @@ from test_fleet import RULES, posts
 N, QUIET_AFTER = 500, 200
 
 
-def run(workdir, redis_server, procs, backfill):
+def run(workdir, redis_server, procs, backfill, extra="", emu_args=()):
     recs = posts(N, 1993500000000000000)
     path = os.path.join(workdir, "posts.jsonl")
     with open(path, "w") as f:
@@ -28,9 +28,9 @@ def run(workdir, redis_server, procs, backfill):
     with open(rules, "w") as f:
         f.write(RULES)
     emu = Emulator(["--posts", path, "--rate", "20", "--keepalive", "0.5", "--token", "it-token",
-                    '--fault={"quiet_after": %d}' % QUIET_AFTER])
+                    '--fault={"quiet_after": %d}' % QUIET_AFTER] + list(emu_args))
     procs.append(emu)
-    extra = "quiet_timeout = 3\n" + ("backfill_minutes = 1\n" if backfill else "")
+    extra = "quiet_timeout = 3\n" + ("backfill_minutes = 1\n" if backfill else "") + extra
     md = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir), name="xq",
                                                               extra=extra, stall=5),
                                   rules=rules, extra_daemon="heartbeat_interval = 1\n"))
@@ -81,4 +81,41 @@ def test_without_backfill_the_ledger_says_unfilled(workdir, redis_server, procs)
     time.sleep(2)
     missing = ids - set(alerted(redis_server))
     assert len(missing) == emu.stats()["records_withheld"] > 0       # what the quiet spell withheld
+    assert md.stop() == 0
+
+
+def test_quiet_gap_filled_by_recent_search(workdir, redis_server, procs):
+    """Without backfill_minutes, gap_fill = search asks X's recent search for
+    each rule's query from the newest id seen: every post of the gap comes
+    back once, its alert says meta.backfill, and the gap counts as filled."""
+    md, emu, ids = run(workdir, redis_server, procs, backfill=False, extra="gap_fill = search\n")
+    md.wait_log(r"source xq: disconnected: quiet", timeout=40)
+    md.wait_log(r"source xq: asking X's recent search for what the stream missed \(1 rules\)", timeout=10)
+    wait_for(lambda: len(alerted(redis_server)) >= N, 60, interval=0.5, what="every post alerted")
+    time.sleep(1)
+    got = alerted(redis_server)
+    assert sorted(got) == sorted(ids)
+    st = emu.stats()
+    assert st["searched"] >= 1 and st["records_withheld"] >= 1
+    assert all("since_id=" in q and "query=nordvik%20OR%20%40NordvikHelp" in q for q in st["search_requests"])
+    backfilled = [a["post"]["id"] for al in redis_server.alerts().values() for a in al
+                  if a.get("meta", {}).get("backfill") is True]
+    assert 1 <= len(backfilled) <= st["searched"]
+    text = md.metrics()
+    assert value(text, "mentiond_source_gaps_total", source="xq", cause="quiet", filled="yes") >= 1
+    assert value(text, "mentiond_source_gaps_total", source="xq", cause="quiet", filled="no") == 0
+    assert md.stop() == 0
+
+
+def test_search_refused_leaves_the_gap_unfilled(workdir, redis_server, procs):
+    """An account without search (HTTP 403): said plainly, the stream
+    connects again at once, and the gap counts as backfill_refused, not
+    filled."""
+    md, emu, ids = run(workdir, redis_server, procs, backfill=False, extra="gap_fill = search\n",
+                       emu_args=["--search-status", "403"])
+    md.wait_log(r"source xq: disconnected: quiet", timeout=40)
+    md.wait_log(r"source xq: asking for what the stream missed failed \(HTTP 403", timeout=10)
+    wait_for(lambda: value(md.metrics(), "mentiond_source_gaps_total", source="xq", cause="backfill_refused",
+                           filled="no") >= 1, 10, what="the refused gap counted")
+    md.wait_log(r"source xq: connected", timeout=10)
     assert md.stop() == 0

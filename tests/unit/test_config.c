@@ -517,7 +517,7 @@ static const struct { const char *key, *bad; } bad_values[] = {
     {"dids_file", "/nonexistent/dids"}, {"compress", "maybe"}, {"dictionary", "/nonexistent.zdict"},
     {"ca_file", "/nonexistent/ca.pem"}, {"instances", "https://a.example/api"}, {"stream", "hashtag"},
     {"manage_rules", "sometimes"}, {"rules_url", "api.x.com/rules"}, {"daily_budget", "lots"},
-    {"post_price", "free"},
+    {"post_price", "free"}, {"gap_fill", "always"}, {"search_url", "x.com/recent"},
 };
 
 static const char *bad_value_of(const struct config_key_info *k, char *buf, size_t len)

@@ -340,6 +340,45 @@ static void mastodon_instance(void **state)
     source_request_free(&rq);
 }
 
+/* X's recent search for a gap: each rule's query from the newest id, with
+ * the stream's fields, one page of 100; only when the backfill does not
+ * cover the gap. */
+static void x_search_catchup(void **state)
+{
+    struct errlist errs = {0};
+    struct config *c;
+    const struct source_conf *sc;
+    const struct source_driver *d = source_driver_find("x_v2");
+    struct source_resume at = {.last_event_id = "", .etag = "", .last_modified = ""};
+    struct source_request rq;
+    char text[2048], rules[600];
+    const char *why = NULL;
+    (void)state;
+
+    snprintf(text, sizeof text, "[source \"x\"]\ntype = x_v2\nurl = https://api.x.example/2/tweets/search/stream"
+             "?expansions=author_id&tweet.fields=lang\ntoken_file = %s\ngap_fill = search\nbackfill_minutes = 2\n"
+             "[daemon]\nrules = %s\nspool_dir =\n", write_temp("x.tok", "t\n"),
+             SRC_PATH(rules, "conf/rules.d/*.rules"));
+    c = config_load(write_temp("xs.conf", text), &errs);
+    assert_non_null(c);
+    sc = c->sources;
+    assert_int_equal(d->catchup(sc, 60000), CATCHUP_NONE);        /* the backfill covers 1 minute */
+    assert_int_equal(d->catchup(sc, UINT64_MAX), CATCHUP_NONE);   /* and a restart */
+    assert_int_equal(d->catchup(sc, 180000), CATCHUP_QUERIES);
+    assert_true(source_driver_resumes(sc));
+    at.poll = 1;
+    at.query = "(nordvik OR @NordvikHelp) card";
+    at.position = 1900000000000000029ULL;
+    source_request_init(&rq);
+    assert_int_equal(d->request(sc, &at, &rq, &why), 0);
+    assert_string_equal(rq.url.data, "https://api.x.example/2/tweets/search/recent?query=%28nordvik%20OR%20%40NordvikHelp"
+                                     "%29%20card&since_id=1900000000000000029&max_results=100"
+                                     "&expansions=author_id&tweet.fields=lang");
+    assert_true(rq.poll && rq.page == 100);
+    source_request_free(&rq);
+    config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -350,6 +389,7 @@ int main(void)
         cmocka_unit_test(jetstream_v2_request),
         cmocka_unit_test(jetstream_refusals),
         cmocka_unit_test(mastodon_instance),
+        cmocka_unit_test(x_search_catchup),
     };
     return cmocka_run_group_tests_name("source_driver", tests, NULL, NULL);
 }
