@@ -242,13 +242,21 @@ static void request(struct xr_src *s, enum xr_step step, const char *post)
     }
 }
 
+/* The document w holds, as a string of its own (NULL without memory). */
+static char *doc_of(struct json_writer *w)
+{
+    const char *out;
+    size_t len;
+    char *doc = jw_finish(w, &out, &len) == 0 ? xstrndup(out, len) : NULL;
+
+    jw_free(w);
+    return doc;
+}
+
 /* {"add":[{"value","tag"}...]} of the wants X lacks and did not refuse. */
 static char *adds_json(const struct xr_src *s, int *n)
 {
     struct json_writer *w = jw_new();
-    const char *out;
-    size_t len;
-    char *doc = NULL;
 
     *n = 0;
     jw_map_open(w);
@@ -264,18 +272,12 @@ static char *adds_json(const struct xr_src *s, int *n)
         }
     jw_array_close(w);
     jw_map_close(w);
-    if (jw_finish(w, &out, &len) == 0)
-        doc = xstrndup(out, len);
-    jw_free(w);
-    return doc;
+    return doc_of(w);
 }
 
 static char *deletes_json(const struct xr_src *s, int *n)
 {
     struct json_writer *w = jw_new();
-    const char *out;
-    size_t len;
-    char *doc = NULL;
 
     *n = 0;
     jw_map_open(w);
@@ -291,10 +293,7 @@ static char *deletes_json(const struct xr_src *s, int *n)
     jw_array_close(w);
     jw_map_close(w);
     jw_map_close(w);
-    if (jw_finish(w, &out, &len) == 0)
-        doc = xstrndup(out, len);
-    jw_free(w);
-    return doc;
+    return doc_of(w);
 }
 
 /* What X holds against what we want: each side marked. */

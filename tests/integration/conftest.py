@@ -343,17 +343,17 @@ JETSTREAM_EMULATOR = os.path.join(TOP, "scripts", "jetstream-emulator")
 JETSTREAM_EVENTS = os.path.join(TOP, "tests", "fixtures", "jetstream", "events.jsonl")
 
 
-class JetstreamEmulator:
-    """scripts/jetstream-emulator: python3-websockets serving /subscribe."""
+class ControlledServer:
+    """One of our emulators: started with its arguments, "listening on
+    HOST:PORT" on its first line, GET /stats and /control?k=v."""
+    tls = False
 
-    def __init__(self, args):
-        self.proc = subprocess.Popen([JETSTREAM_EMULATOR] + args, stdout=subprocess.PIPE, text=True)
+    def __init__(self, cmd, args, what):
+        self.proc = subprocess.Popen([cmd] + list(args), stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         m = re.match(r"listening on ([\d.]+):(\d+)", line)
-        assert m, "jetstream emulator did not start: %r" % line
+        assert m, "%s did not start: %r" % (what, line)
         self.addr = "%s:%s" % (m.group(1), m.group(2))
-        self.tls = "--tls-cert" in args
-        self.url = "%s://%s/subscribe" % ("wss" if self.tls else "ws", self.addr)
 
     def _get(self, path):
         import ssl
@@ -372,6 +372,28 @@ class JetstreamEmulator:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+class JetstreamEmulator(ControlledServer):
+    """scripts/jetstream-emulator: python3-websockets serving /subscribe (and v2)."""
+
+    def __init__(self, args):
+        self.tls = "--tls-cert" in args
+        super().__init__(JETSTREAM_EMULATOR, args, "jetstream emulator")
+        self.url = "%s://%s/subscribe" % ("wss" if self.tls else "ws", self.addr)
+
+
+MASTODON_EMULATOR = os.path.join(TOP, "scripts", "mastodon-emulator")
+
+
+class MastodonInstance(ControlledServer):
+    """scripts/mastodon-emulator: one instance on a port of its own."""
+
+    def __init__(self, statuses, token, args=()):
+        super().__init__(MASTODON_EMULATOR, ["--statuses", statuses, "--token", token] + list(args),
+                         "mastodon emulator")
+        self.host = self.addr
+        self.url = "http://" + self.host
 
 
 def jetstream_source(url, name="bsky", extra="", stall=10):

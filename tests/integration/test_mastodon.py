@@ -5,43 +5,10 @@ id; a stream that comes back after a drop, or a restart, asks the timeline
 for what it missed.  Against scripts/mastodon-emulator (one real HTTP server
 per instance) and a real redis-server."""
 import os
-import subprocess
 import re
 
-from conftest import TOP, Mentiond, config, replay, value, wait_for
+from conftest import Mentiond, MastodonInstance as Instance, config, replay, value, wait_for
 from test_sources import demo, landed_ids, mastodon_status, write_jsonl
-
-MASTODON_EMULATOR = os.path.join(TOP, "scripts", "mastodon-emulator")
-
-
-class Instance:
-    """scripts/mastodon-emulator: one instance on a port of its own."""
-
-    def __init__(self, statuses, token, args=()):
-        self.proc = subprocess.Popen([MASTODON_EMULATOR, "--statuses", statuses, "--token", token] + list(args),
-                                     stdout=subprocess.PIPE, text=True)
-        m = re.match(r"listening on ([\d.]+):(\d+)", self.proc.stdout.readline())
-        assert m, "mastodon emulator did not start"
-        self.host = "%s:%s" % (m.group(1), m.group(2))
-        self.url = "http://" + self.host
-
-    def _get(self, path):
-        import json
-        import urllib.request
-        with urllib.request.urlopen(self.url + path, timeout=5) as r:
-            return json.loads(r.read())
-
-    def stats(self):
-        return self._get("/stats")
-
-    def control(self, **kw):
-        return self._get("/control?" + "&".join("%s=%s" % kv for kv in kw.items()))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
 
 def templates(workdir):
     """The demo posts as Statuses, and which of them alert (by the replay)."""
