@@ -16,19 +16,20 @@ import time
 from conftest import Emulator, Mentiond, config, token_file, value, wait_for, x_source
 from test_fleet import RULES, posts
 
-N, QUIET_AFTER = 500, 200
+N, QUIET_AFTER = 300, 220
 
 
-def run(workdir, redis_server, procs, backfill, extra="", emu_args=()):
-    recs = posts(N, 1993500000000000000)
+def run(workdir, redis_server, procs, backfill, extra="", emu_args=(), n=N, rate=20, faults=None):
+    recs = posts(n, 1993500000000000000)
     path = os.path.join(workdir, "posts.jsonl")
     with open(path, "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in recs)
     rules = os.path.join(workdir, "q.rules")
     with open(rules, "w") as f:
         f.write(RULES)
-    emu = Emulator(["--posts", path, "--rate", "20", "--keepalive", "0.5", "--token", "it-token",
-                    '--fault={"quiet_after": %d}' % QUIET_AFTER] + list(emu_args))
+    faults = faults or ['--fault={"quiet_after": %d}' % QUIET_AFTER]
+    emu = Emulator(["--posts", path, "--rate", str(rate), "--keepalive", "0.5", "--token", "it-token"] + faults +
+                   list(emu_args))
     procs.append(emu)
     extra = "quiet_timeout = 3\n" + ("backfill_minutes = 1\n" if backfill else "") + extra
     md = Mentiond(workdir, config(redis_server.sock, x_source(emu.url, token_file(workdir), name="xq",
@@ -88,10 +89,13 @@ def test_quiet_gap_filled_by_recent_search(workdir, redis_server, procs):
     """Without backfill_minutes, gap_fill = search asks X's recent search for
     each rule's query from the newest id seen: every post of the gap comes
     back once, its alert says meta.backfill, and the gap counts as filled."""
-    md, emu, ids = run(workdir, redis_server, procs, backfill=False, extra="gap_fill = search\n")
+    # 15 posts a second: the 10 s the rate takes to learn, then what a quiet
+    # spell withholds (about 4 s) stays well inside one page of 100
+    md, emu, ids = run(workdir, redis_server, procs, backfill=False, extra="gap_fill = search\n", n=260, rate=15,
+                       faults=['--fault={"quiet_after": 160}'])
     md.wait_log(r"source xq: disconnected: quiet", timeout=40)
     md.wait_log(r"source xq: asking X's recent search for what the stream missed \(1 rules\)", timeout=10)
-    wait_for(lambda: len(alerted(redis_server)) >= N, 60, interval=0.5, what="every post alerted")
+    wait_for(lambda: len(alerted(redis_server)) >= len(ids), 60, interval=0.5, what="every post alerted")
     time.sleep(1)
     got = alerted(redis_server)
     assert sorted(got) == sorted(ids)
@@ -110,10 +114,11 @@ def test_quiet_gap_filled_by_recent_search(workdir, redis_server, procs):
 def test_search_refused_leaves_the_gap_unfilled(workdir, redis_server, procs):
     """An account without search (HTTP 403): said plainly, the stream
     connects again at once, and the gap counts as backfill_refused, not
-    filled."""
+    filled.  (A dropped connection makes the gap here.)"""
     md, emu, ids = run(workdir, redis_server, procs, backfill=False, extra="gap_fill = search\n",
-                       emu_args=["--search-status", "403"])
-    md.wait_log(r"source xq: disconnected: quiet", timeout=40)
+                       emu_args=["--search-status", "403"], n=100, rate=100,
+                       faults=['--fault={"disconnect_after": 30}'])
+    md.wait_log(r"source xq: disconnected: ", timeout=20)
     md.wait_log(r"source xq: asking for what the stream missed failed \(HTTP 403", timeout=10)
     wait_for(lambda: value(md.metrics(), "mentiond_source_gaps_total", source="xq", cause="backfill_refused",
                            filled="no") >= 1, 10, what="the refused gap counted")
