@@ -173,9 +173,6 @@ static void source_dropped(struct source *s, const char *why, int was_up)
     source_schedule(s, BACKOFF_NETWORK, why, healthy);
 }
 
-/* A catch-up page (what a stream missed) was read: the next page while the
- * last was full, else the stream again, at once.  Pages still full at the
- * cap leave the gap not filled.  1 if it was one. */
 static void queries_free(struct source *s)
 {
     for (int i = 0; i < s->nqueries; i++)
@@ -185,6 +182,10 @@ static void queries_free(struct source *s)
     s->nqueries = s->qi = 0;
 }
 
+/* A catch-up request (what a stream missed) was answered: the next page
+ * while the last was full (a timeline read forward) or the next rule's
+ * query, else the stream again, at once.  A page still full where it stops
+ * leaves the gap not filled.  1 if it was a catch-up. */
 static int catchup_next(struct source *s)
 {
     int full = s->page && s->feed.st.posts - s->page_from >= (uint64_t)s->page;
@@ -282,10 +283,11 @@ static void set_poll_mode(struct source *s, int on, const char *why)
 static int source_refused(struct source *s, long status, const char *body)
 {
     struct source_refusal rf = {0};
-    int again = s->refusals++ > 0;
+    int again;
 
     if (!s->drv->refused || !s->drv->refused(s->conf, status, body ? body : "", s->asked, &rf))
         return 0;
+    again = s->refusals++ > 0;
     if (rf.poll) {
         set_poll_mode(s, 1, rf.why);
         s->probed_ms = now_mono_ms();   /* the stream said so: no need to ask before the next poll */
@@ -772,6 +774,7 @@ static int probe_start(struct source *s)
     struct http_stream_opts o = {
         .bearer = s->conf->token,
         .connect_timeout_s = (long)s->conf->connect_timeout,
+        .timeout_s = 30,                /* a document, not a stream: a hung one must end */
         .user_agent = "mentiond/" MENTIOND_VERSION,
     };
 

@@ -140,6 +140,12 @@ static void refusal_done(struct answer *a)
 
     if (a->cur < 0 || !a->value[0])
         return;
+    /* the same query under another tag (a renamed rule): deleted before the add */
+    for (int h = 0; h < s->nhave && !strcmp(a->title, "DuplicateRule"); h++)
+        if (!s->have[h].wanted && s->have[h].value && !strcmp(s->have[h].value, a->value)) {
+            a->value[0] = a->title[0] = a->detail[0] = '\0';
+            return;
+        }
     for (int i = 0; i < s->nwant; i++)
         if (!s->want[i].at_x && !s->want[i].refused && strcmp(s->want[i].value, a->value) == 0) {
             s->want[i].refused = 1;
@@ -312,7 +318,6 @@ static void diff(struct xr_src *s)
     }
 }
 
-/* The next step after step: dry run, delete, add, done. */
 /* The request of step if it has something to send: 1 if sent. */
 static int step_send(struct xr_src *s, enum xr_step step)
 {

@@ -113,6 +113,14 @@ def test_reload_keeps_x_in_step_and_limits_are_said(workdir, redis_server, procs
     assert after["login"] == before["login"]            # untouched
     deletes = [r[2] for r in emu.stats()["rules_requests"] if r[0] == "POST" and r[2] and "delete" in r[2]]
     assert deletes == [{"delete": {"ids": [before["weather"]]}}]
+    # a rule renamed (the same query, another tag): X's dry run calls it a
+    # duplicate of the one about to be deleted; it is deleted, then added
+    rules["sign-in"] = rules.pop("login")
+    write_rules(workdir, rules)
+    m.signal(signal.SIGHUP)
+    m.wait_log(r"x rules for source x-it: 2 in force at X \(4 added, 2 deleted so far\)")
+    assert sorted((r["tag"], r["value"]) for r in emu.stats()["rules"]) == [
+        ("savings", "savings account"), ("sign-in", 'nordvik "log in"')]
     assert m.stop() == 0
     # the account's count: max_rules = 1
     redis_server.client().flushall()
@@ -122,7 +130,7 @@ def test_reload_keeps_x_in_step_and_limits_are_said(workdir, redis_server, procs
                                   x_source(emu2.url, token_file(workdir),
                                            extra="manage_rules = on\nmax_rules = 1\n"), rules=rules_path))
     procs.append(m2)
-    m2.wait_log(r"x rules for source x-it: rule login \(.*\) not pushed to X: over the account's 1 rules")
+    m2.wait_log(r"x rules for source x-it: rule savings \(.*\) not pushed to X: over the account's 1 rules")
     m2.wait_log(r"x rules for source x-it: 1 in force at X")
     assert [r["tag"] for r in emu2.stats()["rules"]] == ["cards"]
     assert re.search(r"mentiond_x_rules_changes_total\{source=\"x-it\",change=\"added\"\} 1", m2.metrics())
