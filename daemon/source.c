@@ -902,6 +902,19 @@ static void source_connect(struct source *s)
     }
 }
 
+/* A position saved per source: the type's own (Jetstream), or the newest
+ * post id where its catch-up asks from it (Mastodon given the instance, X
+ * with gap_fill = search; X's backfill alone needs none, and a start does
+ * not wait for one). */
+static int keeps_position(const struct source_conf *sc)
+{
+    const struct source_driver *d = sc->driver;
+
+    if (d->flags & DRIVER_POSITION)
+        return 1;
+    return (d->flags & DRIVER_POSITION_ID) && d->catchup && d->catchup(sc, UINT64_MAX - 1) != CATCHUP_NONE;
+}
+
 struct source *source_new(struct event_base *base, struct http_client *http, struct ws_client *ws,
                           const struct position_store *ps, const struct source_conf *sc, struct pipeline *pl)
 {
@@ -947,8 +960,7 @@ struct source *source_new(struct event_base *base, struct http_client *http, str
     s->feed.spend = s->has_spend ? &s->spend : NULL;
     if (s->drv->transport == TRANSPORT_FILE)
         s->fbuf = xmalloc(FILE_SLICE);
-    if (((s->drv->flags & DRIVER_POSITION) || ((s->drv->flags & DRIVER_POSITION_ID) && source_driver_resumes(sc))) &&
-        ps) {
+    if (keeps_position(sc) && ps) {
         s->ps = ps;
         s->pos = ps->ops->open(ps->ctx, sc->name);
     }
