@@ -35,6 +35,11 @@
 #define SCAN_CHUNK 65536
 #define IDLE_ROTATE_BYTES 65536         /* a settled writer this big is retired */
 #define REC_WITHDRAWN 0xeeu             /* kind of a record whose post was deleted: skipped */
+/* Which alert ids may be on disk: a Bloom filter of 2^26 bits (8 MiB,
+ * made at the first record), three probes; forgotten when the spool is
+ * empty.  A deletion reads the segments only when its id may be there (a
+ * public stream brings many deletions, of posts mostly never alerted). */
+#define BLOOM_BITS (1u << 26)
 
 struct seg {
     uint64_t id;
@@ -62,6 +67,8 @@ struct spool {
     int rfd;                            /* read descriptor, cached for segment rid */
     uint64_t rid;
     unsigned char *buf;                 /* record scratch, read and write */
+    uint64_t *bloom;                    /* alert ids that may be on disk (BLOOM_BITS), or NULL */
+    uint64_t bloom_n;
     size_t bufcap;
     struct spool_stats st;
 };
@@ -113,6 +120,41 @@ static int buf_reserve(struct spool *s, size_t n)
     s->buf = nb;
     s->bufcap = n;
     return 0;
+}
+
+/* ---- which ids may be on disk ---- */
+
+static uint64_t id_hash(const unsigned char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+
+    while (n--)
+        h = (h ^ *p++) * 1099511628211ULL;
+    return h;
+}
+
+static void bloom_add(struct spool *s, const unsigned char *id, size_t n)
+{
+    uint64_t h = id_hash(id, n);
+
+    if (!s->bloom && !(s->bloom = xcalloc_try(BLOOM_BITS / 64, sizeof *s->bloom)))
+        return;
+    for (int k = 0; k < 3; k++, h = h >> 21 | h << 43)
+        s->bloom[(h % BLOOM_BITS) / 64] |= 1ULL << (h % 64);
+    s->bloom_n++;
+}
+
+/* 0: id is surely not on disk; 1: it may be (or nothing is known). */
+static int bloom_maybe(const struct spool *s, const char *id)
+{
+    uint64_t h = id_hash((const unsigned char *)id, strlen(id));
+
+    if (!s->bloom)
+        return s->bloom_n == 0 ? 0 : 1;
+    for (int k = 0; k < 3; k++, h = h >> 21 | h << 43)
+        if (!(s->bloom[(h % BLOOM_BITS) / 64] & (1ULL << (h % 64))))
+            return 0;
+    return 1;
 }
 
 /* ---- names ---- */
@@ -426,6 +468,11 @@ static void seg_scan(struct spool *s, int level, uint64_t id)
         return;
     }
     while ((len = rec_next(s, fd, path, &off, (uint64_t)sb.st_size, 1)) >= 0) {
+        uint32_t idl = get32(s->buf + 16);
+        if ((uint64_t)len >= BODY_FIXED + (uint64_t)idl)
+            bloom_add(s, s->buf + BODY_FIXED, idl);
+        else
+            s->bloom_n++;               /* unknown: every deletion looks */
         off += REC_HDR + (uint64_t)len;
         n++;
     }
@@ -609,6 +656,7 @@ enum spool_rc spool_append(struct spool *s, struct alert *a, int kept)
     g->nrec++;
     s->bytes += n;
     s->st.written[a->level]++;
+    bloom_add(s, (const unsigned char *)a->id, strlen(a->id));
     a->spool_seg = g->id;
     if (s->policy == SPOOL_FSYNC_ALWAYS)
         fdatasync(g->fd);
@@ -743,11 +791,26 @@ static int seg_withdraw(struct spool *s, int level, struct seg *g, const char *i
     return n;
 }
 
+static int no_segments(const struct spool *s)
+{
+    for (int l = 0; l < LEVEL_COUNT; l++)
+        if (s->lv[l].n)
+            return 0;
+    return 1;
+}
+
 int spool_withdraw(struct spool *s, const char *id, int *unread)
 {
     int n = 0;
 
     *unread = 0;
+    if (s && s->bloom_n && no_segments(s)) {            /* nothing on disk: start knowing afresh */
+        if (s->bloom)
+            memset(s->bloom, 0, BLOOM_BITS / 8);
+        s->bloom_n = 0;
+    }
+    if (!s || !bloom_maybe(s, id))
+        return 0;
     for (int l = 0; s && l < LEVEL_COUNT; l++) {
         struct lvl *v = &s->lv[l];
         uint64_t total = 0, k = 0;
@@ -817,6 +880,7 @@ void spool_close(struct spool *s)
     if (s->lockfd >= 0)
         close(s->lockfd);               /* releases the flock */
     free(s->buf);
+    free(s->bloom);
     free(s->dir);
     free(s);
 }
