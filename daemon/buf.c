@@ -96,6 +96,21 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return BUF_OK;
 }
 
+int buf_append_escaped(struct buf *b, const char *s, const char *keep)
+{
+    int r = 0;
+
+    for (; *s && !r; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~", c) ||
+            (keep && strchr(keep, c)))
+            r = buf_appendc(b, (char)c);
+        else
+            r = buf_printf(b, "%%%02X", c);
+    }
+    return r;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -26,5 +26,8 @@ int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appendc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_consume(struct buf *b, size_t n);          /* drop n leading bytes */
+/* s percent-encoded for a URL: letters, digits, "-._~" and the characters
+ * of keep as they are, every other byte as %XX.  0, or -1 at the cap. */
+int buf_append_escaped(struct buf *b, const char *s, const char *keep);
 
 #endif

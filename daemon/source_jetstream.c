@@ -146,13 +146,7 @@ struct js_params {
 static void query_add(struct buf *q, const char *name, const char *v)
 {
     buf_printf(q, "%s%s=", q->len ? "&" : "", name);
-    for (; *v; v++) {
-        unsigned char c = (unsigned char)*v;
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("-._~:*", c))
-            buf_appendc(q, (char)c);
-        else
-            buf_printf(q, "%%%02X", c);
-    }
+    buf_append_escaped(q, v, ":*");
 }
 
 static void js_param(void *ctx, const char *item)

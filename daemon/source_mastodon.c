@@ -118,15 +118,8 @@ static int path_append(struct buf *out, const char *fmt, const char *arg)
 
     if (!s)
         return buf_append(out, fmt, strlen(fmt));
-    if (buf_append(out, fmt, (size_t)(s - fmt)) != 0)
+    if (buf_append(out, fmt, (size_t)(s - fmt)) != 0 || buf_append_escaped(out, arg, NULL) != 0)
         return -1;
-    for (; *arg; arg++) {
-        unsigned char ch = (unsigned char)*arg;
-        int r = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                        strchr("-._~", ch) ? buf_appendc(out, (char)ch) : buf_printf(out, "%%%02X", ch);
-        if (r != 0)
-            return -1;
-    }
     return buf_append(out, s + 2, strlen(s + 2));
 }
 

@@ -122,11 +122,8 @@ static int search_request(const struct source_conf *sc, const struct x_v2_own *o
     uint64_t from = at->position > at->saved ? at->position : at->saved;
     int r = search_url(sc, own, &rq->url) || buf_printf(&rq->url, "?query=");
 
-    for (const char *c = at->query; !r && *c; c++) {
-        unsigned char ch = (unsigned char)*c;
-        r = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch)
-                ? buf_appendc(&rq->url, (char)ch) : buf_printf(&rq->url, "%%%02X", ch);
-    }
+    if (!r)
+        r = buf_append_escaped(&rq->url, at->query, NULL);
     if (!r)
         r = buf_printf(&rq->url, "&since_id=%llu&max_results=100%s%s", (unsigned long long)from, q ? "&" : "",
                        q ? q + 1 : "");

@@ -11,11 +11,9 @@
 
 static uint64_t id_hash(const char *id)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    uint64_t h = hash_bytes(id, strlen(id));
 
-    for (; *id; id++)
-        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
-    return h ? h : 1;
+    return h ? h : 1;                   /* 0 marks an empty slot */
 }
 
 void spend_init(struct spend *s, uint64_t budget_posts)

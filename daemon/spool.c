@@ -124,18 +124,9 @@ static int buf_reserve(struct spool *s, size_t n)
 
 /* ---- which ids may be on disk ---- */
 
-static uint64_t id_hash(const unsigned char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-
-    while (n--)
-        h = (h ^ *p++) * 1099511628211ULL;
-    return h;
-}
-
 static void bloom_add(struct spool *s, const unsigned char *id, size_t n)
 {
-    uint64_t h = id_hash(id, n);
+    uint64_t h = hash_bytes(id, n);
 
     if (!s->bloom && !(s->bloom = xcalloc_try(BLOOM_BITS / 64, sizeof *s->bloom)))
         return;
@@ -147,7 +138,7 @@ static void bloom_add(struct spool *s, const unsigned char *id, size_t n)
 /* 0: id is surely not on disk; 1: it may be (or nothing is known). */
 static int bloom_maybe(const struct spool *s, const char *id)
 {
-    uint64_t h = id_hash((const unsigned char *)id, strlen(id));
+    uint64_t h = hash_bytes(id, strlen(id));
 
     if (!s->bloom)
         return s->bloom_n == 0 ? 0 : 1;
